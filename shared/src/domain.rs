@@ -1,0 +1,578 @@
+//! The domain: who a shipment is, what state it is in, and what happened to it.
+//!
+//! A shipment is identified by (carrier code, tracking number). Its status is one
+//! normalised enum for every carrier; the carrier's own codes are kept beside it
+//! (`raw_state`, per-event `code`) so nothing the carrier said is lost. The timeline
+//! is a set of tracking events: merging replies is idempotent and order-independent,
+//! because carriers send full or partial histories, newest-first or oldest-first,
+//! and retries deliver the same reply twice.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::fmt;
+
+use crate::rules::{Rule, Severity};
+
+/// Why a value cannot be part of the domain.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DomainError {
+    #[error("bad carrier code {0:?}: expected 1-16 ASCII letters or digits, e.g. SF, ZTO, JTSD")]
+    BadCarrier(String),
+    #[error("bad tracking number {0:?}: expected 5-40 ASCII letters, digits or '-'")]
+    BadTrackingNumber(String),
+    #[error("bad phone number {0:?}: expected 7-20 digits")]
+    BadPhone(String),
+    #[error("unknown status {0:?}")]
+    BadStatus(String),
+}
+
+/// A carrier code in Kdniao's upper-case convention (`SF`, `ZTO`, `YTO`, `JTSD`...).
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct CarrierCode(String);
+
+impl CarrierCode {
+    pub fn parse(raw: &str) -> Result<Self, DomainError> {
+        let s = crate::time::ascii_fold(raw.trim()).to_ascii_uppercase();
+        if s.is_empty() || s.len() > 16 || !s.bytes().all(|b| b.is_ascii_alphanumeric()) {
+            return Err(DomainError::BadCarrier(raw.to_string()));
+        }
+        Ok(Self(s))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl TryFrom<String> for CarrierCode {
+    type Error = DomainError;
+    fn try_from(s: String) -> Result<Self, Self::Error> {
+        Self::parse(&s)
+    }
+}
+
+impl From<CarrierCode> for String {
+    fn from(c: CarrierCode) -> Self {
+        c.0
+    }
+}
+
+impl fmt::Display for CarrierCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// A tracking number: ASCII letters, digits and '-', upper-cased, 5 to 40 characters.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct TrackingNumber(String);
+
+impl TrackingNumber {
+    pub fn parse(raw: &str) -> Result<Self, DomainError> {
+        let s = crate::time::ascii_fold(raw.trim()).to_ascii_uppercase();
+        let ok = (5..=40).contains(&s.len())
+            && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+            && s.bytes().any(|b| b.is_ascii_digit());
+        if !ok {
+            return Err(DomainError::BadTrackingNumber(raw.to_string()));
+        }
+        Ok(Self(s))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl TryFrom<String> for TrackingNumber {
+    type Error = DomainError;
+    fn try_from(s: String) -> Result<Self, Self::Error> {
+        Self::parse(&s)
+    }
+}
+
+impl From<TrackingNumber> for String {
+    fn from(c: TrackingNumber) -> Self {
+        c.0
+    }
+}
+
+impl fmt::Display for TrackingNumber {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// The identity of a shipment.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct ShipmentId {
+    pub carrier: CarrierCode,
+    pub tracking_number: TrackingNumber,
+}
+
+impl ShipmentId {
+    pub fn new(carrier: CarrierCode, tracking_number: TrackingNumber) -> Self {
+        Self {
+            carrier,
+            tracking_number,
+        }
+    }
+
+    pub fn parse(carrier: &str, tracking_number: &str) -> Result<Self, DomainError> {
+        Ok(Self::new(
+            CarrierCode::parse(carrier)?,
+            TrackingNumber::parse(tracking_number)?,
+        ))
+    }
+}
+
+impl fmt::Display for ShipmentId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}", self.carrier, self.tracking_number)
+    }
+}
+
+/// A recipient phone number. Only its masked form is ever printed or logged
+/// (`Debug` and `Display` both mask).
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct Phone(String);
+
+impl Phone {
+    pub fn parse(raw: &str) -> Result<Self, DomainError> {
+        let folded = crate::time::ascii_fold(raw.trim());
+        let digits: String = folded
+            .chars()
+            .filter(|c| !matches!(c, ' ' | '-' | '+' | '(' | ')'))
+            .collect();
+        if !(7..=20).contains(&digits.len()) || !digits.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(DomainError::BadPhone(mask_digits(raw)));
+        }
+        Ok(Self(digits))
+    }
+
+    /// The last four digits (what SF Express and privacy waybills ask for).
+    pub fn last4(&self) -> &str {
+        &self.0[self.0.len() - 4..]
+    }
+
+    /// `138****5678`.
+    pub fn masked(&self) -> String {
+        mask_digits(&self.0)
+    }
+
+    /// The full number, for the one place that needs it (sending an SMS).
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+/// Masks all but the first three and last four characters of a phone-like string.
+pub fn mask_digits(s: &str) -> String {
+    let chars: Vec<char> = s.chars().collect();
+    if chars.len() <= 7 {
+        return "*".repeat(chars.len());
+    }
+    let keep_tail = chars.len() - 4;
+    chars
+        .iter()
+        .enumerate()
+        .map(|(i, c)| if i < 3 || i >= keep_tail { *c } else { '*' })
+        .collect()
+}
+
+impl TryFrom<String> for Phone {
+    type Error = DomainError;
+    fn try_from(s: String) -> Result<Self, Self::Error> {
+        Self::parse(&s)
+    }
+}
+
+impl From<Phone> for String {
+    fn from(p: Phone) -> Self {
+        p.0
+    }
+}
+
+impl fmt::Debug for Phone {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Phone({})", self.masked())
+    }
+}
+
+impl fmt::Display for Phone {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.masked())
+    }
+}
+
+/// The normalised status, one enum for every carrier.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum Status {
+    /// Registered, but the carrier has no pickup scan yet (possibly no trace at all).
+    Pending,
+    PickedUp,
+    InTransit,
+    ArrivedAtDestinationCity,
+    OutForDelivery,
+    /// In a parcel locker (快递柜) or pickup station (驿站), waiting for the recipient.
+    AwaitingCollection,
+    Delivered,
+    DeliveryFailed,
+    /// A problem parcel (问题件): address, damage, interception, mis-sort, customs...
+    Exception,
+    Refused,
+    Returning,
+    Returned,
+    Redirected,
+    CustomsClearance,
+    /// Lost or expired: the carrier will not deliver it.
+    Lost,
+}
+
+impl Status {
+    pub const ALL: [Status; 15] = [
+        Status::Pending,
+        Status::PickedUp,
+        Status::InTransit,
+        Status::ArrivedAtDestinationCity,
+        Status::OutForDelivery,
+        Status::AwaitingCollection,
+        Status::Delivered,
+        Status::DeliveryFailed,
+        Status::Exception,
+        Status::Refused,
+        Status::Returning,
+        Status::Returned,
+        Status::Redirected,
+        Status::CustomsClearance,
+        Status::Lost,
+    ];
+
+    /// Delivered, returned and lost parcels are finished: no time-based rule applies
+    /// and they are not checked again.
+    pub fn is_terminal(self) -> bool {
+        matches!(self, Status::Delivered | Status::Returned | Status::Lost)
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Pending => "Pending",
+            Status::PickedUp => "PickedUp",
+            Status::InTransit => "InTransit",
+            Status::ArrivedAtDestinationCity => "ArrivedAtDestinationCity",
+            Status::OutForDelivery => "OutForDelivery",
+            Status::AwaitingCollection => "AwaitingCollection",
+            Status::Delivered => "Delivered",
+            Status::DeliveryFailed => "DeliveryFailed",
+            Status::Exception => "Exception",
+            Status::Refused => "Refused",
+            Status::Returning => "Returning",
+            Status::Returned => "Returned",
+            Status::Redirected => "Redirected",
+            Status::CustomsClearance => "CustomsClearance",
+            Status::Lost => "Lost",
+        }
+    }
+
+    pub fn parse(s: &str) -> Result<Self, DomainError> {
+        Status::ALL
+            .into_iter()
+            .find(|st| st.as_str().eq_ignore_ascii_case(s.trim()))
+            .ok_or_else(|| DomainError::BadStatus(s.to_string()))
+    }
+
+    /// Chinese label for messages.
+    pub fn label_zh(self) -> &'static str {
+        match self {
+            Status::Pending => "待揽收",
+            Status::PickedUp => "已揽收",
+            Status::InTransit => "运输中",
+            Status::ArrivedAtDestinationCity => "到达派件城市",
+            Status::OutForDelivery => "派件中",
+            Status::AwaitingCollection => "待取件（快递柜/驿站）",
+            Status::Delivered => "已签收",
+            Status::DeliveryFailed => "派送失败",
+            Status::Exception => "问题件",
+            Status::Refused => "拒收",
+            Status::Returning => "退回中",
+            Status::Returned => "已退回",
+            Status::Redirected => "转寄",
+            Status::CustomsClearance => "清关中",
+            Status::Lost => "丢失/失效",
+        }
+    }
+
+    /// Position along a parcel's life, used to order events that carry the same
+    /// timestamp (a carrier writing "out for delivery" and "signed" in one minute).
+    pub fn progress_rank(self) -> u8 {
+        match self {
+            Status::Pending => 0,
+            Status::PickedUp => 1,
+            Status::InTransit | Status::CustomsClearance | Status::Redirected => 2,
+            Status::ArrivedAtDestinationCity => 3,
+            Status::OutForDelivery => 4,
+            Status::DeliveryFailed | Status::Exception => 5,
+            Status::AwaitingCollection | Status::Refused => 6,
+            Status::Returning => 7,
+            Status::Delivered => 8,
+            Status::Returned | Status::Lost => 9,
+        }
+    }
+}
+
+impl fmt::Display for Status {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One tracking event (a "trace"), already classified.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TrackingEvent {
+    /// When the carrier says it happened (converted from China local time).
+    pub at: DateTime<Utc>,
+    /// The carrier's text, as given (`AcceptStation`, `context`).
+    pub text: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub location: Option<String>,
+    /// The carrier's own per-event code (Kdniao `Action`, Kuaidi100 `statusCode`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub code: Option<String>,
+    /// What this event means, normalised.
+    pub status: Status,
+    /// `Some(hub name)` when this is an arrival or processing scan at a sorting hub /
+    /// transit centre (the name may be empty when the carrier does not give it).
+    /// Departure scans have `None`: they end a hub dwell.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hub: Option<String>,
+}
+
+impl TrackingEvent {
+    /// The total order used for the timeline: time, then progress, then text.
+    fn order_key(&self) -> (DateTime<Utc>, u8, &str) {
+        (self.at, self.status.progress_rank(), &self.text)
+    }
+
+    /// Of two copies of the same event (same time and text), the one to keep: the
+    /// more informative one, ties broken by a fixed order so merging stays
+    /// commutative.
+    fn richer(a: TrackingEvent, b: TrackingEvent) -> TrackingEvent {
+        let info = |e: &TrackingEvent| {
+            (
+                e.code.is_some(),
+                e.location.is_some(),
+                e.hub.is_some(),
+                e.status.progress_rank(),
+                e.status,
+                e.code.clone(),
+                e.location.clone(),
+                e.hub.clone(),
+            )
+        };
+        if info(&b) > info(&a) {
+            b
+        } else {
+            a
+        }
+    }
+}
+
+/// The ordered, de-duplicated history of a shipment.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Timeline {
+    events: Vec<TrackingEvent>,
+}
+
+impl Timeline {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Builds a timeline from events in any order, with duplicates.
+    pub fn from_events(events: impl IntoIterator<Item = TrackingEvent>) -> Self {
+        let mut t = Self::new();
+        t.merge(events);
+        t
+    }
+
+    pub fn events(&self) -> &[TrackingEvent] {
+        &self.events
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.events.is_empty()
+    }
+
+    pub fn len(&self) -> usize {
+        self.events.len()
+    }
+
+    pub fn last(&self) -> Option<&TrackingEvent> {
+        self.events.last()
+    }
+
+    /// Merges events into the timeline. Two events are the same event when they have
+    /// the same time and text; of two copies the richer is kept. The result does not
+    /// depend on the order or repetition of what was merged. Returns whether the
+    /// timeline changed.
+    pub fn merge(&mut self, incoming: impl IntoIterator<Item = TrackingEvent>) -> bool {
+        let mut by_key: BTreeMap<(DateTime<Utc>, String), TrackingEvent> = BTreeMap::new();
+        for e in self.events.drain(..).chain(incoming) {
+            let key = (e.at, e.text.clone());
+            let merged = match by_key.remove(&key) {
+                Some(prev) => TrackingEvent::richer(prev, e),
+                None => e,
+            };
+            by_key.insert(key, merged);
+        }
+        let mut events: Vec<TrackingEvent> = by_key.into_values().collect();
+        events.sort_by(|a, b| a.order_key().cmp(&b.order_key()));
+        let before = std::mem::replace(&mut self.events, events);
+        before != self.events
+    }
+
+    /// The status of each event as it stands in the parcel's life. Carriers keep
+    /// writing ordinary transit scans ("到达…转运中心", "派件中", "已签收") for a parcel
+    /// on its way back to the sender; once a return has started those mean
+    /// Returning, and a signature means Returned.
+    pub fn effective_statuses(&self) -> impl Iterator<Item = (&TrackingEvent, Status)> + '_ {
+        let mut returning = false;
+        self.events.iter().map(move |e| {
+            let status = match e.status {
+                Status::Returning | Status::Returned => {
+                    returning = true;
+                    e.status
+                }
+                Status::Delivered if returning => Status::Returned,
+                Status::PickedUp
+                | Status::InTransit
+                | Status::ArrivedAtDestinationCity
+                | Status::OutForDelivery
+                | Status::AwaitingCollection
+                    if returning =>
+                {
+                    Status::Returning
+                }
+                s => s,
+            };
+            (e, status)
+        })
+    }
+
+    /// The current normalised status: that of the newest event, or Pending.
+    pub fn current_status(&self) -> Status {
+        self.effective_statuses()
+            .last()
+            .map(|(_, s)| s)
+            .unwrap_or(Status::Pending)
+    }
+}
+
+/// The lifecycle state of the alert for one rule on one shipment
+/// (see [`crate::alerts`]).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AlertState {
+    pub rule: Rule,
+    pub severity: Severity,
+    /// When the condition began.
+    pub since: DateTime<Utc>,
+    pub fired_at: DateTime<Utc>,
+    pub last_notified_at: DateTime<Utc>,
+    /// Notifications sent in this episode (fire, escalation, repeats).
+    pub notifications: u32,
+    /// Set when the condition cleared; a resolved alert fires again as a new episode
+    /// if the condition comes back.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resolved_at: Option<DateTime<Utc>>,
+}
+
+impl AlertState {
+    pub fn is_active(&self) -> bool {
+        self.resolved_at.is_none()
+    }
+}
+
+/// A shipment and everything Parcel Sentinel knows about it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Shipment {
+    pub id: ShipmentId,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub order_id: Option<String>,
+    /// Free tags: shop, warehouse, `demo` for simulated parcels.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tags: Vec<String>,
+    pub registered_at: DateTime<Utc>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shipped_at: Option<DateTime<Utc>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub promised_at: Option<DateTime<Utc>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub phone: Option<Phone>,
+    pub status: Status,
+    /// The carrier's own top-level codes from the last reply, e.g. `State=2;StateEx=403`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub raw_state: Option<String>,
+    #[serde(default)]
+    pub timeline: Timeline,
+    /// Optimistic-concurrency version: 0 until first stored, then the stored version.
+    #[serde(default)]
+    pub version: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_check_at: Option<DateTime<Utc>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_checked_at: Option<DateTime<Utc>>,
+    /// Carrier queries that failed in a row (reset by a good reply).
+    #[serde(default)]
+    pub consecutive_errors: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_error: Option<String>,
+    /// Alert state per rule.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub alerts: BTreeMap<Rule, AlertState>,
+}
+
+impl Shipment {
+    /// A newly registered shipment: no trace yet, due for a first check now.
+    pub fn new(id: ShipmentId, registered_at: DateTime<Utc>) -> Self {
+        Self {
+            id,
+            order_id: None,
+            tags: Vec::new(),
+            registered_at,
+            shipped_at: None,
+            promised_at: None,
+            phone: None,
+            status: Status::Pending,
+            raw_state: None,
+            timeline: Timeline::new(),
+            version: 0,
+            next_check_at: Some(registered_at),
+            last_checked_at: None,
+            consecutive_errors: 0,
+            last_error: None,
+            alerts: BTreeMap::new(),
+        }
+    }
+
+    /// When the parcel left the shop: `shipped_at`, else registration.
+    pub fn started_at(&self) -> DateTime<Utc> {
+        self.shipped_at.unwrap_or(self.registered_at)
+    }
+
+    pub fn has_tag(&self, tag: &str) -> bool {
+        self.tags.iter().any(|t| t == tag)
+    }
+
+    /// Rules with an active (unresolved) alert.
+    pub fn active_rules(&self) -> impl Iterator<Item = Rule> + '_ {
+        self.alerts
+            .values()
+            .filter(|a| a.is_active())
+            .map(|a| a.rule)
+    }
+}

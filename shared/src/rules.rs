@@ -1,0 +1,408 @@
+//! The rule engine: a pure function of (shipment, configuration, now).
+//!
+//! Semantics (DESIGN.md, "Rule semantics, precisely"):
+//! - a rule fires when its elapsed time is *at least* its threshold; `since` is the
+//!   instant its condition began;
+//! - findings never suppress each other: every rule whose condition holds is
+//!   reported (a parcel can be both `hub_dwell` and `stalled`);
+//! - a terminal parcel (delivered, returned, lost) has no time-based findings;
+//! - event rules (`delivery_failed`, `exception`, `refused`, `returned`) hold while
+//!   the newest trace reports that event; `since` is the first trace of that run.
+//!   Their threshold defaults to 0 (immediate) and can be raised per carrier
+//!   (`delivery_failed@SF=6`: only if the courier has not retried within 6 hours).
+//!
+//! Evaluation walks the timeline once and allocates only the findings vector, so
+//! it is cheap enough to run on every check (see `benches/rules.rs`).
+
+use chrono::{DateTime, Duration, Utc};
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+use crate::domain::{CarrierCode, Shipment, Status};
+
+/// Every rule Parcel Sentinel knows.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Rule {
+    NoPickup,
+    Stalled,
+    HubDwell,
+    OutForDeliveryStuck,
+    DeliveryFailed,
+    Exception,
+    Refused,
+    Returned,
+    LockerUncollected,
+    Late,
+    NoTrace,
+}
+
+impl Rule {
+    pub const ALL: [Rule; 11] = [
+        Rule::NoPickup,
+        Rule::Stalled,
+        Rule::HubDwell,
+        Rule::OutForDeliveryStuck,
+        Rule::DeliveryFailed,
+        Rule::Exception,
+        Rule::Refused,
+        Rule::Returned,
+        Rule::LockerUncollected,
+        Rule::Late,
+        Rule::NoTrace,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Rule::NoPickup => "no_pickup",
+            Rule::Stalled => "stalled",
+            Rule::HubDwell => "hub_dwell",
+            Rule::OutForDeliveryStuck => "out_for_delivery_stuck",
+            Rule::DeliveryFailed => "delivery_failed",
+            Rule::Exception => "exception",
+            Rule::Refused => "refused",
+            Rule::Returned => "returned",
+            Rule::LockerUncollected => "locker_uncollected",
+            Rule::Late => "late",
+            Rule::NoTrace => "no_trace",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Rule> {
+        let s = s.trim();
+        Rule::ALL.into_iter().find(|r| r.as_str().eq_ignore_ascii_case(s))
+    }
+
+    fn index(self) -> usize {
+        self as usize
+    }
+
+    /// Rules about something the carrier reported, as opposed to time passing.
+    pub fn is_event_rule(self) -> bool {
+        matches!(
+            self,
+            Rule::DeliveryFailed | Rule::Exception | Rule::Refused | Rule::Returned
+        )
+    }
+
+    /// Chinese name for messages.
+    pub fn label_zh(self) -> &'static str {
+        match self {
+            Rule::NoPickup => "未揽收",
+            Rule::Stalled => "物流停滞",
+            Rule::HubDwell => "中转滞留",
+            Rule::OutForDeliveryStuck => "派件超时",
+            Rule::DeliveryFailed => "派送失败",
+            Rule::Exception => "问题件",
+            Rule::Refused => "拒收",
+            Rule::Returned => "退回",
+            Rule::LockerUncollected => "快递柜/驿站超时未取",
+            Rule::Late => "超过承诺时效",
+            Rule::NoTrace => "无物流信息",
+        }
+    }
+
+    /// The default threshold in hours.
+    pub fn default_hours(self) -> f64 {
+        match self {
+            Rule::NoPickup => 24.0,
+            Rule::Stalled => 48.0,
+            Rule::HubDwell => 24.0,
+            Rule::OutForDeliveryStuck => 12.0,
+            Rule::LockerUncollected => 48.0,
+            Rule::NoTrace => 24.0,
+            Rule::DeliveryFailed
+            | Rule::Exception
+            | Rule::Refused
+            | Rule::Returned
+            | Rule::Late => 0.0,
+        }
+    }
+}
+
+impl fmt::Display for Rule {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// How bad a finding is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Severity {
+    Warning,
+    Critical,
+}
+
+impl Severity {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Severity::Warning => "warning",
+            Severity::Critical => "critical",
+        }
+    }
+
+    pub fn label_zh(self) -> &'static str {
+        match self {
+            Severity::Warning => "警告",
+            Severity::Critical => "严重",
+        }
+    }
+}
+
+impl fmt::Display for Severity {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A rule whose condition holds and whose threshold has passed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Finding {
+    pub rule: Rule,
+    pub severity: Severity,
+    /// When the condition began.
+    pub since: DateTime<Utc>,
+}
+
+/// The rule configuration (see [`crate::config`] for the environment variables).
+#[derive(Clone, Debug, PartialEq)]
+pub struct RuleConfig {
+    thresholds: [Duration; 11],
+    stalled_critical: Duration,
+    enabled: [bool; 11],
+    overrides: Vec<(Rule, CarrierCode, Duration)>,
+    customer_notice: [bool; 11],
+}
+
+impl Default for RuleConfig {
+    fn default() -> Self {
+        Self {
+            thresholds: Rule::ALL.map(|r| hours(r.default_hours())),
+            stalled_critical: hours(96.0),
+            enabled: [true; 11],
+            overrides: Vec::new(),
+            customer_notice: [false; 11],
+        }
+    }
+}
+
+/// Hours (possibly fractional) as a duration, rounded to the second.
+pub fn hours(h: f64) -> Duration {
+    Duration::seconds((h * 3600.0).round() as i64)
+}
+
+impl RuleConfig {
+    pub fn set_threshold(&mut self, rule: Rule, d: Duration) {
+        self.thresholds[rule.index()] = d;
+    }
+
+    pub fn set_stalled_critical(&mut self, d: Duration) {
+        self.stalled_critical = d;
+    }
+
+    pub fn set_enabled(&mut self, rule: Rule, on: bool) {
+        self.enabled[rule.index()] = on;
+    }
+
+    pub fn set_override(&mut self, rule: Rule, carrier: CarrierCode, d: Duration) {
+        self.overrides.retain(|(r, c, _)| !(*r == rule && *c == carrier));
+        self.overrides.push((rule, carrier, d));
+    }
+
+    pub fn set_customer_notice(&mut self, rule: Rule, on: bool) {
+        self.customer_notice[rule.index()] = on;
+    }
+
+    pub fn is_enabled(&self, rule: Rule) -> bool {
+        self.enabled[rule.index()]
+    }
+
+    pub fn notifies_customer(&self, rule: Rule) -> bool {
+        self.customer_notice[rule.index()]
+    }
+
+    /// The threshold of `rule` for `carrier` (a per-carrier override wins).
+    pub fn threshold(&self, rule: Rule, carrier: Option<&CarrierCode>) -> Duration {
+        if let Some(c) = carrier {
+            if let Some((_, _, d)) = self
+                .overrides
+                .iter()
+                .find(|(r, oc, _)| *r == rule && oc == c)
+            {
+                return *d;
+            }
+        }
+        self.thresholds[rule.index()]
+    }
+
+    /// The escalation threshold of `stalled`: never earlier than its warning threshold.
+    pub fn stalled_critical(&self, carrier: Option<&CarrierCode>) -> Duration {
+        self.stalled_critical
+            .max(self.threshold(Rule::Stalled, carrier))
+    }
+
+    pub fn stalled_critical_default(&self) -> Duration {
+        self.stalled_critical
+    }
+
+    pub fn overrides(&self) -> &[(Rule, CarrierCode, Duration)] {
+        &self.overrides
+    }
+}
+
+/// A rule's condition as it stands: the rule, and when its condition began. Whether
+/// its threshold has passed is decided by [`evaluate`]; the scheduler uses the same
+/// conditions to know when the next threshold will pass.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Condition {
+    pub rule: Rule,
+    pub since: DateTime<Utc>,
+}
+
+/// Up to 11 conditions; a fixed array so evaluation does not allocate.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Conditions {
+    items: [Option<Condition>; 11],
+    len: usize,
+}
+
+impl Conditions {
+    fn push(&mut self, rule: Rule, since: DateTime<Utc>) {
+        self.items[self.len] = Some(Condition { rule, since });
+        self.len += 1;
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = Condition> + '_ {
+        self.items[..self.len].iter().flatten().copied()
+    }
+}
+
+/// The conditions that hold for `shipment` at `now`, regardless of thresholds and of
+/// whether the rule is enabled. `late` holds from `promised_at` even if that is still
+/// in the future (its "since" is the deadline), so callers compare `since` with now.
+pub fn conditions(shipment: &Shipment) -> Conditions {
+    let mut out = Conditions::default();
+    let timeline = &shipment.timeline;
+
+    // One pass over the timeline: the current status, the start of the trailing run
+    // of events with the same status, the start of the trailing run of hub scans,
+    // and whether any pickup (or later) scan exists.
+    let mut current: Option<Status> = None;
+    let mut run_start: Option<DateTime<Utc>> = None;
+    let mut hub_start: Option<(DateTime<Utc>, &str)> = None;
+    let mut last_at: Option<DateTime<Utc>> = None;
+    let mut picked_up = false;
+    for (e, st) in timeline.effective_statuses() {
+        if current != Some(st) || run_start.is_none() {
+            run_start = Some(e.at);
+        }
+        current = Some(st);
+        hub_start = match (&e.hub, hub_start) {
+            (None, _) => None,
+            // Consecutive scans at the same hub (or a hub whose name is not given)
+            // continue the dwell; a different hub starts a new one.
+            (Some(h), Some((t, prev))) if prev == h || prev.is_empty() || h.is_empty() => {
+                Some((t, if prev.is_empty() { h.as_str() } else { prev }))
+            }
+            (Some(h), _) => Some((e.at, h.as_str())),
+        };
+        last_at = Some(e.at);
+        if st != Status::Pending {
+            picked_up = true;
+        }
+    }
+    let status = current.unwrap_or(Status::Pending);
+
+    // Event rules hold while the newest trace reports the event.
+    if let Some(since) = run_start {
+        match status {
+            Status::DeliveryFailed => out.push(Rule::DeliveryFailed, since),
+            Status::Exception | Status::Lost => out.push(Rule::Exception, since),
+            Status::Refused => out.push(Rule::Refused, since),
+            Status::Returning | Status::Returned => out.push(Rule::Returned, since),
+            _ => {}
+        }
+    }
+    if status.is_terminal() {
+        return out;
+    }
+
+    if !picked_up {
+        out.push(Rule::NoPickup, shipment.started_at());
+    }
+    if timeline.is_empty() {
+        out.push(Rule::NoTrace, shipment.registered_at);
+    }
+    if let Some(last) = last_at {
+        out.push(Rule::Stalled, last);
+    }
+    if let Some((since, _)) = hub_start {
+        out.push(Rule::HubDwell, since);
+    }
+    if let Some(since) = run_start {
+        match status {
+            Status::OutForDelivery => out.push(Rule::OutForDeliveryStuck, since),
+            Status::AwaitingCollection => out.push(Rule::LockerUncollected, since),
+            _ => {}
+        }
+    }
+    if let Some(promised) = shipment.promised_at {
+        out.push(Rule::Late, promised);
+    }
+    out
+}
+
+/// The findings for `shipment` at `now`: every enabled rule whose condition holds
+/// and whose threshold has passed, in rule order.
+pub fn evaluate(shipment: &Shipment, config: &RuleConfig, now: DateTime<Utc>) -> Vec<Finding> {
+    let carrier = Some(&shipment.id.carrier);
+    let mut findings = Vec::new();
+    for c in conditions(shipment).iter() {
+        if !config.is_enabled(c.rule) {
+            continue;
+        }
+        let elapsed = now - c.since;
+        if elapsed < config.threshold(c.rule, carrier) {
+            continue;
+        }
+        let severity = if c.rule == Rule::Stalled && elapsed >= config.stalled_critical(carrier) {
+            Severity::Critical
+        } else {
+            Severity::Warning
+        };
+        findings.push(Finding {
+            rule: c.rule,
+            severity,
+            since: c.since,
+        });
+    }
+    findings.sort_by_key(|f| f.rule);
+    findings
+}
+
+/// The next instant after `now` at which a finding would appear or escalate if
+/// nothing else happened (no new trace): the earliest pending rule deadline.
+pub fn next_deadline(
+    shipment: &Shipment,
+    config: &RuleConfig,
+    now: DateTime<Utc>,
+) -> Option<DateTime<Utc>> {
+    let carrier = Some(&shipment.id.carrier);
+    let mut next: Option<DateTime<Utc>> = None;
+    let mut consider = |t: DateTime<Utc>| {
+        if t > now && next.is_none_or(|n| t < n) {
+            next = Some(t);
+        }
+    };
+    for c in conditions(shipment).iter() {
+        if !config.is_enabled(c.rule) {
+            continue;
+        }
+        consider(c.since + config.threshold(c.rule, carrier));
+        if c.rule == Rule::Stalled {
+            consider(c.since + config.stalled_critical(carrier));
+        }
+    }
+    next
+}

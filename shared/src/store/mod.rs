@@ -1,0 +1,169 @@
+//! The `Store` port, split by capability so each piece of the pipeline asks for only
+//! what it needs: the scheduler needs [`DueIndex`], the tracker needs
+//! [`ShipmentReader`] + [`ShipmentWriter`] + [`AlertLog`], the CLI's `list` and
+//! `report` need [`ShipmentQuery`].
+//!
+//! The shapes follow what DynamoDB can do cheaply, so the SQLite store here and the
+//! DynamoDB store later implement the same trait and pass the same contract suite
+//! ([`contract`]):
+//! - shipments are written with an optimistic version check (a conditional put);
+//! - "what is due" is a range query on `next_check_at`, never a scan;
+//! - alert records are insert-if-absent, which is what makes "notify exactly once"
+//!   hold under retries and racing trackers.
+
+pub mod contract;
+pub mod memory;
+pub mod sqlite;
+
+use std::future::Future;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::domain::{CarrierCode, Shipment, ShipmentId, Status};
+use crate::rules::{Rule, Severity};
+
+/// Why a store operation failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum StoreError {
+    /// The shipment was changed by someone else since it was read (or, for a new
+    /// shipment, it already exists). Reload and try again.
+    #[error("version conflict on {id}: expected version {expected}, the store has {actual:?}")]
+    Conflict {
+        id: String,
+        expected: u64,
+        actual: Option<u64>,
+    },
+    /// A stored record could not be decoded.
+    #[error("corrupt record {key}: {reason}")]
+    Corrupt { key: String, reason: String },
+    /// The backend failed (I/O, connection, throttling...).
+    #[error("store backend error: {0}")]
+    Backend(String),
+    #[error("bad list cursor {0:?}")]
+    BadCursor(String),
+}
+
+/// What happened to an alert, as recorded in the alert log and notified.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AlertKind {
+    Fired,
+    Escalated,
+    Repeated,
+    Resolved,
+}
+
+impl AlertKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AlertKind::Fired => "fired",
+            AlertKind::Escalated => "escalated",
+            AlertKind::Repeated => "repeated",
+            AlertKind::Resolved => "resolved",
+        }
+    }
+}
+
+/// One notification-worthy alert transition. The key (shipment, rule, since, kind,
+/// seq) is unique: inserting the same record twice is a no-op, which is how a retry
+/// or a racing tracker is kept from notifying twice.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AlertRecord {
+    pub shipment: ShipmentId,
+    pub rule: Rule,
+    /// When the condition began (identifies the episode).
+    pub since: DateTime<Utc>,
+    pub kind: AlertKind,
+    /// Notification number within the episode (0 for the first).
+    pub seq: u32,
+    pub severity: Severity,
+    /// When the transition was decided.
+    pub at: DateTime<Utc>,
+}
+
+/// Filters for listing shipments. All set fields must match.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ListFilter {
+    pub status: Option<Status>,
+    pub carrier: Option<CarrierCode>,
+    /// Only shipments with an active alert for this rule.
+    pub rule: Option<Rule>,
+}
+
+/// One page of a listing; `next` is an opaque cursor for the following page.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    pub next: Option<String>,
+}
+
+/// Read one shipment.
+pub trait ShipmentReader: Send + Sync {
+    fn get_shipment(
+        &self,
+        id: &ShipmentId,
+    ) -> impl Future<Output = Result<Option<Shipment>, StoreError>> + Send;
+}
+
+/// Write one shipment with an optimistic version check.
+pub trait ShipmentWriter: Send + Sync {
+    /// Stores `shipment` if the stored version is `shipment.version` (0 = it must not
+    /// exist yet). Returns the new version (`shipment.version + 1`); the caller
+    /// should set it on its copy. On mismatch returns [`StoreError::Conflict`] and
+    /// changes nothing.
+    fn put_shipment(
+        &self,
+        shipment: &Shipment,
+    ) -> impl Future<Output = Result<u64, StoreError>> + Send;
+}
+
+/// The due index: shipments whose `next_check_at` has come.
+pub trait DueIndex: Send + Sync {
+    /// Up to `limit` shipments with `next_check_at <= now`, earliest first.
+    /// Shipments with no `next_check_at` (finished) are never due.
+    fn due_shipments(
+        &self,
+        now: DateTime<Utc>,
+        limit: usize,
+    ) -> impl Future<Output = Result<Vec<ShipmentId>, StoreError>> + Send;
+}
+
+/// The alert log.
+pub trait AlertLog: Send + Sync {
+    /// Inserts the record unless one with the same key exists. Returns `true` when
+    /// this call inserted it (and so owns the notification).
+    fn insert_alert_if_absent(
+        &self,
+        record: &AlertRecord,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
+    /// All records of one shipment, oldest first.
+    fn alerts_for(
+        &self,
+        id: &ShipmentId,
+    ) -> impl Future<Output = Result<Vec<AlertRecord>, StoreError>> + Send;
+
+    /// All records decided in `[from, to)`, oldest first (for reports).
+    fn alerts_between(
+        &self,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> impl Future<Output = Result<Vec<AlertRecord>, StoreError>> + Send;
+}
+
+/// Listing for people (CLI `list`, `report`; the API later).
+pub trait ShipmentQuery: Send + Sync {
+    /// Shipments matching `filter`, ordered by identity, `limit` a page.
+    fn list_shipments(
+        &self,
+        filter: &ListFilter,
+        cursor: Option<&str>,
+        limit: usize,
+    ) -> impl Future<Output = Result<Page<Shipment>, StoreError>> + Send;
+}
+
+/// Everything a store offers.
+pub trait Store: ShipmentReader + ShipmentWriter + DueIndex + AlertLog + ShipmentQuery {}
+
+impl<T: ShipmentReader + ShipmentWriter + DueIndex + AlertLog + ShipmentQuery> Store for T {}
