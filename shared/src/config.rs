@@ -1,1 +1,319 @@
-//! (in progress)
+//! Configuration from the environment — a public contract (SAM parameters become
+//! these variables). Every variable has a default that works untouched; a bad value
+//! stops the program at start with a message naming the variable and the bad token.
+//! It never silently falls back. An empty variable counts as unset (SAM passes
+//! empty strings for parameters left blank).
+//!
+//! | variable | meaning | default |
+//! |---|---|---|
+//! | `NO_PICKUP_HOURS` | no pickup scan this long after shipping | 24 |
+//! | `STALLED_HOURS` | no new trace this long | 48 |
+//! | `STALLED_CRITICAL_HOURS` | ... escalates to critical | 96 |
+//! | `HUB_DWELL_HOURS` | last traces at one hub this long | 24 |
+//! | `OUT_FOR_DELIVERY_HOURS` | out for delivery, not delivered | 12 |
+//! | `LOCKER_HOURS` | waiting in a locker / station | 48 |
+//! | `NO_TRACE_HOURS` | registered, the carrier knows nothing | 24 |
+//! | `DISABLED_RULES` | comma list of rule names | none |
+//! | `RULE_OVERRIDES` | `rule@CARRIER=hours,...` | none |
+//! | `CUSTOMER_NOTICE_RULES` | rules that also notify the recipient | none |
+//! | `ALERT_REPEAT_HOURS` | re-notify an unresolved alert after | 24 |
+
+use chrono::Duration;
+
+use crate::domain::CarrierCode;
+use crate::rules::{hours, Rule, RuleConfig};
+
+/// A configuration error: which variable, which token, and why.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{var}: bad value {token:?}: {reason}")]
+pub struct ConfigError {
+    pub var: &'static str,
+    pub token: String,
+    pub reason: String,
+}
+
+/// Everything the rule engine and the alert lifecycle need.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Settings {
+    pub rules: RuleConfig,
+    /// An unresolved alert is notified again after this long.
+    pub alert_repeat: Duration,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            rules: RuleConfig::default(),
+            alert_repeat: hours(24.0),
+        }
+    }
+}
+
+const THRESHOLD_VARS: [(&str, Rule); 6] = [
+    ("NO_PICKUP_HOURS", Rule::NoPickup),
+    ("STALLED_HOURS", Rule::Stalled),
+    ("HUB_DWELL_HOURS", Rule::HubDwell),
+    ("OUT_FOR_DELIVERY_HOURS", Rule::OutForDeliveryStuck),
+    ("LOCKER_HOURS", Rule::LockerUncollected),
+    ("NO_TRACE_HOURS", Rule::NoTrace),
+];
+
+/// Every variable this module reads.
+pub const VARIABLES: [&str; 11] = [
+    "NO_PICKUP_HOURS",
+    "STALLED_HOURS",
+    "STALLED_CRITICAL_HOURS",
+    "HUB_DWELL_HOURS",
+    "OUT_FOR_DELIVERY_HOURS",
+    "LOCKER_HOURS",
+    "NO_TRACE_HOURS",
+    "DISABLED_RULES",
+    "RULE_OVERRIDES",
+    "CUSTOMER_NOTICE_RULES",
+    "ALERT_REPEAT_HOURS",
+];
+
+impl Settings {
+    /// Reads the process environment.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|k| std::env::var(k).ok())
+    }
+
+    /// Reads variables through `get` (tests pass a map).
+    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let get = |k: &str| get(k).filter(|v| !v.trim().is_empty());
+        let mut rules = RuleConfig::default();
+        for (var, rule) in THRESHOLD_VARS {
+            if let Some(v) = get(var) {
+                rules.set_threshold(rule, parse_hours(var, &v)?);
+            }
+        }
+        let stalled = rules.threshold(Rule::Stalled, None);
+        if let Some(v) = get("STALLED_CRITICAL_HOURS") {
+            rules.set_stalled_critical(parse_hours("STALLED_CRITICAL_HOURS", &v)?);
+        }
+        if rules.stalled_critical_default() < stalled {
+            let v = get("STALLED_CRITICAL_HOURS").unwrap_or_else(|| "96".into());
+            return Err(ConfigError {
+                var: "STALLED_CRITICAL_HOURS",
+                token: v.trim().to_string(),
+                reason: format!(
+                    "must be at least STALLED_HOURS ({})",
+                    stalled.num_seconds() as f64 / 3600.0
+                ),
+            });
+        }
+        if let Some(v) = get("DISABLED_RULES") {
+            for rule in parse_rule_list("DISABLED_RULES", &v)? {
+                rules.set_enabled(rule, false);
+            }
+        }
+        if let Some(v) = get("CUSTOMER_NOTICE_RULES") {
+            for rule in parse_rule_list("CUSTOMER_NOTICE_RULES", &v)? {
+                rules.set_customer_notice(rule, true);
+            }
+        }
+        if let Some(v) = get("RULE_OVERRIDES") {
+            for (rule, carrier, d) in parse_overrides(&v)? {
+                rules.set_override(rule, carrier, d);
+            }
+        }
+        let alert_repeat = match get("ALERT_REPEAT_HOURS") {
+            Some(v) => {
+                let d = parse_hours("ALERT_REPEAT_HOURS", &v)?;
+                if d <= Duration::zero() {
+                    return Err(bad("ALERT_REPEAT_HOURS", &v, "must be more than 0"));
+                }
+                d
+            }
+            None => hours(24.0),
+        };
+        Ok(Self {
+            rules,
+            alert_repeat,
+        })
+    }
+}
+
+fn bad(var: &'static str, token: &str, reason: &str) -> ConfigError {
+    ConfigError {
+        var,
+        token: token.trim().to_string(),
+        reason: reason.to_string(),
+    }
+}
+
+/// Hours as a non-negative integer or decimal, at most ten years.
+pub fn parse_hours(var: &'static str, raw: &str) -> Result<Duration, ConfigError> {
+    let t = raw.trim();
+    let plain = !t.is_empty()
+        && t.bytes().all(|b| b.is_ascii_digit() || b == b'.')
+        && t.bytes().filter(|b| *b == b'.').count() <= 1
+        && t != ".";
+    let h: f64 = match t.parse() {
+        Ok(h) if plain => h,
+        _ => {
+            return Err(bad(
+                var,
+                raw,
+                "expected a number of hours, e.g. 48 or 1.5",
+            ))
+        }
+    };
+    if h > 87_600.0 {
+        return Err(bad(var, raw, "more than ten years"));
+    }
+    Ok(hours(h))
+}
+
+fn parse_rule_list(var: &'static str, raw: &str) -> Result<Vec<Rule>, ConfigError> {
+    raw.split(',')
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .map(|t| Rule::parse(t).ok_or_else(|| bad(var, t, &unknown_rule())))
+        .collect()
+}
+
+fn unknown_rule() -> String {
+    let names: Vec<&str> = Rule::ALL.iter().map(|r| r.as_str()).collect();
+    format!("unknown rule; known rules: {}", names.join(", "))
+}
+
+fn parse_overrides(raw: &str) -> Result<Vec<(Rule, CarrierCode, Duration)>, ConfigError> {
+    const VAR: &str = "RULE_OVERRIDES";
+    let mut out = Vec::new();
+    for token in raw.split(',').map(str::trim).filter(|t| !t.is_empty()) {
+        let (key, value) = token
+            .split_once('=')
+            .ok_or_else(|| bad(VAR, token, "expected rule@CARRIER=hours, e.g. stalled@EMS=72"))?;
+        let (rule, carrier) = key
+            .split_once('@')
+            .ok_or_else(|| bad(VAR, token, "expected rule@CARRIER=hours, e.g. stalled@EMS=72"))?;
+        let rule = Rule::parse(rule).ok_or_else(|| bad(VAR, token, &unknown_rule()))?;
+        let carrier = CarrierCode::parse(carrier)
+            .map_err(|e| bad(VAR, token, &e.to_string()))?;
+        let d = parse_hours(VAR, value).map_err(|e| bad(VAR, token, &e.reason))?;
+        out.push((rule, carrier, d));
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn settings(vars: &[(&str, &str)]) -> Result<Settings, ConfigError> {
+        let map: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Settings::from_lookup(|k| map.get(k).cloned())
+    }
+
+    #[test]
+    fn defaults_match_the_design_table() {
+        let s = settings(&[]).unwrap();
+        let h = |r| s.rules.threshold(r, None);
+        assert_eq!(h(Rule::NoPickup), hours(24.0));
+        assert_eq!(h(Rule::Stalled), hours(48.0));
+        assert_eq!(s.rules.stalled_critical(None), hours(96.0));
+        assert_eq!(h(Rule::HubDwell), hours(24.0));
+        assert_eq!(h(Rule::OutForDeliveryStuck), hours(12.0));
+        assert_eq!(h(Rule::LockerUncollected), hours(48.0));
+        assert_eq!(h(Rule::NoTrace), hours(24.0));
+        assert_eq!(h(Rule::Late), Duration::zero());
+        assert_eq!(s.alert_repeat, hours(24.0));
+        assert!(Rule::ALL.iter().all(|r| s.rules.is_enabled(*r)));
+        assert!(Rule::ALL.iter().all(|r| !s.rules.notifies_customer(*r)));
+    }
+
+    #[test]
+    fn hours_accept_integers_and_decimals() {
+        let s = settings(&[
+            ("STALLED_HOURS", "36"),
+            ("HUB_DWELL_HOURS", " 1.5 "),
+            ("LOCKER_HOURS", "0"),
+            ("NO_TRACE_HOURS", ""),
+        ])
+        .unwrap();
+        assert_eq!(s.rules.threshold(Rule::Stalled, None), hours(36.0));
+        assert_eq!(s.rules.threshold(Rule::HubDwell, None), Duration::minutes(90));
+        assert_eq!(s.rules.threshold(Rule::LockerUncollected, None), Duration::zero());
+        assert_eq!(s.rules.threshold(Rule::NoTrace, None), hours(24.0));
+    }
+
+    #[test]
+    fn bad_hours_name_the_variable_and_token() {
+        for bad_value in ["abc", "-5", "1e3", "inf", "NaN", "4 8", "1.2.3", ".", "99999999"] {
+            let e = settings(&[("STALLED_HOURS", bad_value)]).unwrap_err();
+            assert_eq!(e.var, "STALLED_HOURS", "{bad_value}");
+            assert_eq!(e.token, bad_value.trim());
+            let msg = e.to_string();
+            assert!(msg.starts_with("STALLED_HOURS: bad value"), "{msg}");
+        }
+        let e = settings(&[("ALERT_REPEAT_HOURS", "0")]).unwrap_err();
+        assert_eq!(e.var, "ALERT_REPEAT_HOURS");
+    }
+
+    #[test]
+    fn critical_below_warning_is_an_error() {
+        let e = settings(&[("STALLED_HOURS", "120")]).unwrap_err();
+        assert_eq!(e.var, "STALLED_CRITICAL_HOURS");
+        assert!(e.reason.contains("STALLED_HOURS (120)"), "{e}");
+        let ok = settings(&[("STALLED_HOURS", "120"), ("STALLED_CRITICAL_HOURS", "200")]).unwrap();
+        assert_eq!(ok.rules.stalled_critical(None), hours(200.0));
+    }
+
+    #[test]
+    fn rule_lists() {
+        let s = settings(&[
+            ("DISABLED_RULES", "late, hub_dwell,"),
+            ("CUSTOMER_NOTICE_RULES", "Late,stalled"),
+        ])
+        .unwrap();
+        assert!(!s.rules.is_enabled(Rule::Late));
+        assert!(!s.rules.is_enabled(Rule::HubDwell));
+        assert!(s.rules.is_enabled(Rule::Stalled));
+        assert!(s.rules.notifies_customer(Rule::Late));
+        assert!(s.rules.notifies_customer(Rule::Stalled));
+        assert!(!s.rules.notifies_customer(Rule::Refused));
+
+        let e = settings(&[("DISABLED_RULES", "late,stuck")]).unwrap_err();
+        assert_eq!((e.var, e.token.as_str()), ("DISABLED_RULES", "stuck"));
+        assert!(e.reason.contains("no_pickup"), "{e}");
+        let e = settings(&[("CUSTOMER_NOTICE_RULES", "lat")]).unwrap_err();
+        assert_eq!((e.var, e.token.as_str()), ("CUSTOMER_NOTICE_RULES", "lat"));
+    }
+
+    #[test]
+    fn overrides_are_per_carrier() {
+        let s = settings(&[("RULE_OVERRIDES", "stalled@EMS=72, hub_dwell@sf=12")]).unwrap();
+        let ems = CarrierCode::parse("EMS").unwrap();
+        let sf = CarrierCode::parse("SF").unwrap();
+        let zto = CarrierCode::parse("ZTO").unwrap();
+        assert_eq!(s.rules.threshold(Rule::Stalled, Some(&ems)), hours(72.0));
+        assert_eq!(s.rules.threshold(Rule::Stalled, Some(&zto)), hours(48.0));
+        assert_eq!(s.rules.threshold(Rule::HubDwell, Some(&sf)), hours(12.0));
+        assert_eq!(s.rules.threshold(Rule::HubDwell, Some(&ems)), hours(24.0));
+        // An override above the critical threshold moves critical with it.
+        let s = settings(&[("RULE_OVERRIDES", "stalled@EMS=120")]).unwrap();
+        assert_eq!(s.rules.stalled_critical(Some(&ems)), hours(120.0));
+        assert_eq!(s.rules.stalled_critical(Some(&zto)), hours(96.0));
+    }
+
+    #[test]
+    fn bad_overrides_name_the_token() {
+        for (value, token) in [
+            ("stalled@EMS", "stalled@EMS"),
+            ("stalled=72", "stalled=72"),
+            ("stuck@EMS=72", "stuck@EMS=72"),
+            ("stalled@E-MS=72", "stalled@E-MS=72"),
+            ("stalled@EMS=72,hub_dwell@SF=soon", "hub_dwell@SF=soon"),
+        ] {
+            let e = settings(&[("RULE_OVERRIDES", value)]).unwrap_err();
+            assert_eq!(e.var, "RULE_OVERRIDES");
+            assert_eq!(e.token, token, "{value}");
+        }
+    }
+}

@@ -422,7 +422,7 @@ impl Timeline {
     /// timeline changed.
     pub fn merge(&mut self, incoming: impl IntoIterator<Item = TrackingEvent>) -> bool {
         let mut by_key: BTreeMap<(DateTime<Utc>, String), TrackingEvent> = BTreeMap::new();
-        for e in self.events.drain(..).chain(incoming) {
+        for e in self.events.iter().cloned().chain(incoming) {
             let key = (e.at, e.text.clone());
             let merged = match by_key.remove(&key) {
                 Some(prev) => TrackingEvent::richer(prev, e),
@@ -432,8 +432,11 @@ impl Timeline {
         }
         let mut events: Vec<TrackingEvent> = by_key.into_values().collect();
         events.sort_by(|a, b| a.order_key().cmp(&b.order_key()));
-        let before = std::mem::replace(&mut self.events, events);
-        before != self.events
+        if events == self.events {
+            return false;
+        }
+        self.events = events;
+        true
     }
 
     /// The status of each event as it stands in the parcel's life. Carriers keep
@@ -574,5 +577,130 @@ impl Shipment {
             .values()
             .filter(|a| a.is_active())
             .map(|a| a.rule)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn at(h: u32) -> DateTime<Utc> {
+        DateTime::from_timestamp(1_714_521_600 + i64::from(h) * 3600, 0).unwrap()
+    }
+
+    #[test]
+    fn identities_are_validated_and_normalised() {
+        let id = ShipmentId::parse(" zto ", "ｙｔ7531234567").unwrap();
+        assert_eq!(id.carrier.as_str(), "ZTO");
+        assert_eq!(id.tracking_number.as_str(), "YT7531234567");
+        assert_eq!(id.to_string(), "ZTO:YT7531234567");
+        for bad in ["", "12", "abc defg", "1234567890123456789012345678901234567890X", "ABCDEFG", "75312;DROP"] {
+            assert!(TrackingNumber::parse(bad).is_err(), "{bad}");
+        }
+        for bad in ["", "Z T O", "ZTO!", "ABCDEFGHIJKLMNOPQ"] {
+            assert!(CarrierCode::parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn phones_are_masked_everywhere_they_are_printed() {
+        let p = Phone::parse("138-1234-5678").unwrap();
+        assert_eq!(p.last4(), "5678");
+        assert_eq!(p.masked(), "138****5678");
+        assert_eq!(format!("{p} {p:?}"), "138****5678 Phone(138****5678)");
+        let e = Phone::parse("13812345678x").unwrap_err().to_string();
+        assert!(!e.contains("13812345678"), "{e}");
+        assert_eq!(serde_json::to_string(&p).unwrap(), "\"13812345678\"");
+    }
+
+    #[test]
+    fn status_names_round_trip() {
+        for s in Status::ALL {
+            assert_eq!(Status::parse(s.as_str()).unwrap(), s);
+            assert_eq!(serde_json::to_string(&s).unwrap(), format!("\"{}\"", s.as_str()));
+        }
+        assert!(Status::parse("Flying").is_err());
+    }
+
+    #[test]
+    fn merge_keeps_the_richer_copy_and_orders_equal_times_by_progress() {
+        let plain = TrackingEvent {
+            at: at(5),
+            text: "已签收".into(),
+            location: None,
+            code: None,
+            status: Status::Delivered,
+            hub: None,
+        };
+        let coded = TrackingEvent {
+            code: Some("301".into()),
+            ..plain.clone()
+        };
+        let ofd = TrackingEvent {
+            text: "派件中".into(),
+            status: Status::OutForDelivery,
+            ..plain.clone()
+        };
+        let mut t = Timeline::from_events([plain.clone(), ofd.clone()]);
+        assert!(t.merge([coded.clone()]));
+        assert!(!t.merge([plain, coded.clone()]));
+        assert_eq!(t.events(), &[ofd, coded]);
+        assert_eq!(t.current_status(), Status::Delivered);
+    }
+
+    fn arb_event() -> impl Strategy<Value = TrackingEvent> {
+        (
+            0u32..50,
+            0u8..6,
+            proptest::sample::select(Status::ALL.to_vec()),
+            proptest::option::of(0u8..3),
+            proptest::option::of(0u8..2),
+        )
+            .prop_map(|(h, text, status, code, hub)| TrackingEvent {
+                at: at(h),
+                text: format!("trace {text}"),
+                location: None,
+                code: code.map(|c| c.to_string()),
+                status,
+                hub: hub.map(|h| format!("hub {h}")),
+            })
+    }
+
+    proptest! {
+        /// Merging any permutation, with any duplication, of the same events, in
+        /// any number of batches, gives the same timeline.
+        #[test]
+        fn merge_is_idempotent_and_order_independent(
+            events in proptest::collection::vec(arb_event(), 0..20),
+            perm in any::<proptest::sample::Index>(),
+            split in 0usize..20,
+            dup in proptest::collection::vec(any::<proptest::sample::Index>(), 0..10),
+        ) {
+            let reference = Timeline::from_events(events.clone());
+            let mut shuffled = events.clone();
+            if !shuffled.is_empty() {
+                let k = perm.index(shuffled.len());
+                shuffled.rotate_left(k);
+                shuffled.reverse();
+                for d in &dup {
+                    let e = events[d.index(events.len())].clone();
+                    shuffled.push(e);
+                }
+            }
+            let cut = split.min(shuffled.len());
+            let mut t = Timeline::new();
+            t.merge(shuffled[cut..].iter().cloned());
+            t.merge(shuffled[..cut].iter().cloned());
+            prop_assert_eq!(&t, &reference);
+            // Idempotent: merging everything again changes nothing.
+            prop_assert!(!t.merge(events.iter().cloned()));
+            prop_assert_eq!(&t, &reference);
+            // Sorted, and unique by (time, text).
+            for w in t.events().windows(2) {
+                prop_assert!(w[0].at <= w[1].at);
+                prop_assert!((w[0].at, &w[0].text) != (w[1].at, &w[1].text));
+            }
+        }
     }
 }

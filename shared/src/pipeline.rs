@@ -1,1 +1,226 @@
-//! (in progress)
+//! The tracker: one check of one parcel, the way the `tracker` Lambda function and
+//! `sentinel demo`/`run` both do it.
+//!
+//! 1. load the shipment (with its version); skip it if it is not due (a duplicate
+//!    delivery or a racing tracker already handled it);
+//! 2. in poll mode, query the carrier; merge the reply into the timeline. A failed
+//!    query is a typed error: the parcel keeps its last good state, the error is
+//!    counted, and it is checked again after a backoff — never dropped;
+//! 3. evaluate the rules at `now`, reconcile the alert state, choose the next check;
+//! 4. write the shipment with a version check (on conflict: reload and redo);
+//! 5. claim each alert transition in the alert log (insert-if-absent) and return
+//!    the ones this call owns, for notification.
+//!
+//! The write comes before the claim: the stored state is the truth, and a tracker
+//! that loses the version race recomputes from the winner's state (which already
+//! holds the alert) and so produces nothing to claim.
+
+use chrono::{DateTime, Utc};
+
+use crate::alerts::{self, Transition};
+use crate::carrier::{Carrier, CarrierError};
+use crate::config::Settings;
+use crate::domain::{Shipment, ShipmentId, Status, TrackingEvent};
+use crate::rules;
+use crate::schedule::{self, PollPolicy, TrackingMode};
+use crate::store::{AlertRecord, DueIndex, Store, StoreError};
+
+/// An alert transition this tracker owns, with what a message needs to say.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Notification {
+    pub record: AlertRecord,
+    pub order_id: Option<String>,
+    pub status: Status,
+    pub last_event: Option<TrackingEvent>,
+    /// The rule is in `CUSTOMER_NOTICE_RULES` and the shipment has a phone number.
+    pub notify_customer: bool,
+}
+
+/// What one check did.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct CheckOutcome {
+    /// False when the parcel was not due (already handled) or not found.
+    pub processed: bool,
+    pub queried: bool,
+    pub query_error: Option<CarrierError>,
+    /// The timeline gained or changed events.
+    pub timeline_changed: bool,
+    pub written: bool,
+    pub notifications: Vec<Notification>,
+}
+
+/// Why a check could not complete.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PipelineError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("gave up on {0} after repeated version conflicts")]
+    Contended(String),
+}
+
+/// The tracker service, generic over its adapters.
+pub struct Tracker<'a, S, C> {
+    pub store: &'a S,
+    pub carrier: &'a C,
+    pub settings: &'a Settings,
+    pub mode: TrackingMode,
+    pub policy: PollPolicy,
+}
+
+const MAX_ATTEMPTS: usize = 4;
+
+impl<'a, S: Store, C: Carrier> Tracker<'a, S, C> {
+    pub fn new(store: &'a S, carrier: &'a C, settings: &'a Settings) -> Self {
+        Self {
+            store,
+            carrier,
+            settings,
+            mode: TrackingMode::Poll,
+            policy: PollPolicy::default(),
+        }
+    }
+
+    /// Checks one parcel at `now`.
+    pub async fn check(
+        &self,
+        id: &ShipmentId,
+        now: DateTime<Utc>,
+    ) -> Result<CheckOutcome, PipelineError> {
+        for _ in 0..MAX_ATTEMPTS {
+            let Some(mut shipment) = self.store.get_shipment(id).await? else {
+                return Ok(CheckOutcome::default());
+            };
+            if shipment.next_check_at.is_none_or(|due| due > now) {
+                return Ok(CheckOutcome::default());
+            }
+            let mut outcome = CheckOutcome {
+                processed: true,
+                ..CheckOutcome::default()
+            };
+            if self.mode == TrackingMode::Poll {
+                outcome.queried = true;
+                match self.carrier.query(&shipment).await {
+                    Ok(reply) => {
+                        outcome.timeline_changed = shipment.timeline.merge(reply.events);
+                        if reply.raw_state.is_some() {
+                            shipment.raw_state = reply.raw_state;
+                        }
+                        shipment.consecutive_errors = 0;
+                        shipment.last_error = None;
+                    }
+                    Err(e) => {
+                        tracing::warn!(shipment = %id, error = %e, "carrier query failed");
+                        shipment.consecutive_errors += 1;
+                        shipment.last_error = Some(e.to_string());
+                        outcome.query_error = Some(e);
+                    }
+                }
+                shipment.last_checked_at = Some(now);
+            }
+            let transitions = self.apply(&mut shipment, now);
+            match self.store.put_shipment(&shipment).await {
+                Ok(v) => shipment.version = v,
+                Err(StoreError::Conflict { .. }) => continue,
+                Err(e) => return Err(e.into()),
+            }
+            outcome.written = true;
+            outcome.notifications = self.claim(&shipment, &transitions, now).await?;
+            return Ok(outcome);
+        }
+        Err(PipelineError::Contended(id.to_string()))
+    }
+
+    /// Evaluates the rules, reconciles alerts and schedules the next check.
+    pub fn apply(&self, shipment: &mut Shipment, now: DateTime<Utc>) -> Vec<Transition> {
+        let rules = &self.settings.rules;
+        shipment.status = shipment.timeline.current_status();
+        let findings = rules::evaluate(shipment, rules, now);
+        let transitions =
+            alerts::reconcile(&mut shipment.alerts, &findings, now, self.settings.alert_repeat);
+        shipment.next_check_at =
+            schedule::next_check_at(shipment, rules, self.mode, &self.policy, now);
+        transitions
+    }
+
+    async fn claim(
+        &self,
+        shipment: &Shipment,
+        transitions: &[Transition],
+        now: DateTime<Utc>,
+    ) -> Result<Vec<Notification>, StoreError> {
+        let mut out = Vec::new();
+        for t in transitions {
+            let record = AlertRecord {
+                shipment: shipment.id.clone(),
+                rule: t.rule,
+                since: t.since,
+                kind: t.kind,
+                seq: t.seq,
+                severity: t.severity,
+                at: now,
+            };
+            if self.store.insert_alert_if_absent(&record).await? {
+                out.push(Notification {
+                    notify_customer: self.settings.rules.notifies_customer(t.rule)
+                        && shipment.phone.is_some()
+                        && t.kind == crate::store::AlertKind::Fired,
+                    record,
+                    order_id: shipment.order_id.clone(),
+                    status: shipment.status,
+                    last_event: shipment.timeline.last().cloned(),
+                });
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// Registers a new shipment: stores it due now. An existing one is a conflict.
+pub async fn register<S: Store>(store: &S, shipment: &Shipment) -> Result<u64, StoreError> {
+    let mut s = shipment.clone();
+    s.version = 0;
+    store.put_shipment(&s).await
+}
+
+/// Totals of one scheduler tick.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct TickStats {
+    pub checked: usize,
+    pub queries: usize,
+    pub query_errors: usize,
+    pub writes: usize,
+}
+
+/// One scheduler tick on one machine: checks every due parcel, `batch` at a time,
+/// and hands each check's notifications to `sink`.
+pub async fn run_due<S: Store + DueIndex, C: Carrier>(
+    tracker: &Tracker<'_, S, C>,
+    now: DateTime<Utc>,
+    batch: usize,
+    mut sink: impl FnMut(Vec<Notification>),
+) -> Result<TickStats, PipelineError> {
+    let mut stats = TickStats::default();
+    loop {
+        let due = tracker.store.due_shipments(now, batch.max(1)).await?;
+        if due.is_empty() {
+            return Ok(stats);
+        }
+        let mut progressed = false;
+        for id in &due {
+            let o = tracker.check(id, now).await?;
+            progressed |= o.processed;
+            stats.checked += usize::from(o.processed);
+            stats.queries += usize::from(o.queried);
+            stats.query_errors += usize::from(o.query_error.is_some());
+            stats.writes += usize::from(o.written);
+            if !o.notifications.is_empty() {
+                sink(o.notifications);
+            }
+        }
+        if !progressed {
+            // Everything due was skipped (e.g. handled by someone else meanwhile);
+            // don't spin.
+            return Ok(stats);
+        }
+    }
+}

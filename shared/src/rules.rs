@@ -293,8 +293,16 @@ pub fn conditions(shipment: &Shipment) -> Conditions {
     let mut hub_start: Option<(DateTime<Utc>, &str)> = None;
     let mut last_at: Option<DateTime<Utc>> = None;
     let mut picked_up = false;
+    // Statuses that continue one condition: a return that arrives back at the sender
+    // is still the same `returned` episode; a problem parcel declared lost is still
+    // the same `exception`.
+    let run_group = |s: Status| match s {
+        Status::Returned => Status::Returning,
+        Status::Lost => Status::Exception,
+        s => s,
+    };
     for (e, st) in timeline.effective_statuses() {
-        if current != Some(st) || run_start.is_none() {
+        if current.map(run_group) != Some(run_group(st)) {
             run_start = Some(e.at);
         }
         current = Some(st);
@@ -406,3 +414,7 @@ pub fn next_deadline(
     }
     next
 }
+
+#[cfg(test)]
+#[path = "rules_tests.rs"]
+mod tests;

@@ -21,12 +21,14 @@ pub struct TimeError {
     pub reason: &'static str,
 }
 
-/// Replaces full-width digits and punctuation (U+FF10..U+FF19, `：`, `－`, `／`, ideographic
+/// Replaces full-width digits, letters and punctuation (U+FF10..U+FF19, `：`, `－`, `／`, ideographic
 /// space) with their ASCII forms.
 pub fn ascii_fold(s: &str) -> String {
     s.chars()
         .map(|c| match c {
             '\u{FF10}'..='\u{FF19}' => char::from(b'0' + (c as u32 - 0xFF10) as u8),
+            '\u{FF21}'..='\u{FF3A}' => char::from(b'A' + (c as u32 - 0xFF21) as u8),
+            '\u{FF41}'..='\u{FF5A}' => char::from(b'a' + (c as u32 - 0xFF41) as u8),
             '\u{FF1A}' => ':',
             '\u{FF0D}' => '-',
             '\u{FF0F}' => '/',
