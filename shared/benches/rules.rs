@@ -19,16 +19,66 @@ fn shipment() -> Shipment {
     let mut s = Shipment::new(ShipmentId::parse("ZTO", "75312345678901").unwrap(), t0);
     s.promised_at = Some(t0 + Duration::hours(72));
     let steps: [(i64, Status, Option<&str>, &str); 10] = [
-        (2, Status::PickedUp, None, "【杭州市】中通快递 余杭网点 已揽收"),
-        (5, Status::InTransit, Some("杭州转运中心"), "快件已到达【杭州转运中心】"),
-        (6, Status::InTransit, None, "快件离开【杭州转运中心】，已发往【武汉转运中心】"),
-        (20, Status::InTransit, Some("武汉转运中心"), "快件已到达【武汉转运中心】"),
-        (21, Status::InTransit, None, "快件离开【武汉转运中心】，已发往【成都转运中心】"),
-        (38, Status::InTransit, Some("成都转运中心"), "快件已到达【成都转运中心】"),
-        (39, Status::InTransit, None, "快件离开【成都转运中心】，已发往【成都】"),
-        (45, Status::InTransit, Some("成都分拨中心"), "快件已到达【成都分拨中心】"),
-        (46, Status::InTransit, Some("成都分拨中心"), "快件在【成都分拨中心】进行分拣"),
-        (47, Status::InTransit, Some("成都分拨中心"), "快件在【成都分拨中心】进行卸车扫描"),
+        (
+            2,
+            Status::PickedUp,
+            None,
+            "【杭州市】中通快递 余杭网点 已揽收",
+        ),
+        (
+            5,
+            Status::InTransit,
+            Some("杭州转运中心"),
+            "快件已到达【杭州转运中心】",
+        ),
+        (
+            6,
+            Status::InTransit,
+            None,
+            "快件离开【杭州转运中心】，已发往【武汉转运中心】",
+        ),
+        (
+            20,
+            Status::InTransit,
+            Some("武汉转运中心"),
+            "快件已到达【武汉转运中心】",
+        ),
+        (
+            21,
+            Status::InTransit,
+            None,
+            "快件离开【武汉转运中心】，已发往【成都转运中心】",
+        ),
+        (
+            38,
+            Status::InTransit,
+            Some("成都转运中心"),
+            "快件已到达【成都转运中心】",
+        ),
+        (
+            39,
+            Status::InTransit,
+            None,
+            "快件离开【成都转运中心】，已发往【成都】",
+        ),
+        (
+            45,
+            Status::InTransit,
+            Some("成都分拨中心"),
+            "快件已到达【成都分拨中心】",
+        ),
+        (
+            46,
+            Status::InTransit,
+            Some("成都分拨中心"),
+            "快件在【成都分拨中心】进行分拣",
+        ),
+        (
+            47,
+            Status::InTransit,
+            Some("成都分拨中心"),
+            "快件在【成都分拨中心】进行卸车扫描",
+        ),
     ];
     s.timeline = Timeline::from_events(steps.iter().map(|(h, st, hub, text)| TrackingEvent {
         at: t0 + Duration::hours(*h),
@@ -44,10 +94,21 @@ fn shipment() -> Shipment {
 fn bench(c: &mut Criterion) {
     let s = shipment();
     let mut config = RuleConfig::default();
-    config.set_override(Rule::Stalled, CarrierCode::parse("EMS").unwrap(), hours(72.0));
-    config.set_override(Rule::HubDwell, CarrierCode::parse("ZTO").unwrap(), hours(12.0));
+    config.set_override(
+        Rule::Stalled,
+        CarrierCode::parse("EMS").unwrap(),
+        hours(72.0),
+    );
+    config.set_override(
+        Rule::HubDwell,
+        CarrierCode::parse("ZTO").unwrap(),
+        hours(12.0),
+    );
     let now = s.registered_at + Duration::hours(75);
-    assert!(!rules::evaluate(&s, &config, now).is_empty(), "the bench parcel has findings");
+    assert!(
+        !rules::evaluate(&s, &config, now).is_empty(),
+        "the bench parcel has findings"
+    );
 
     let mut g = c.benchmark_group("rules");
     g.throughput(Throughput::Elements(1));

@@ -112,7 +112,9 @@ mod tests {
     }
 
     fn kinds(ts: &[Transition]) -> Vec<(Rule, AlertKind, Severity, u32)> {
-        ts.iter().map(|t| (t.rule, t.kind, t.severity, t.seq)).collect()
+        ts.iter()
+            .map(|t| (t.rule, t.kind, t.severity, t.seq))
+            .collect()
     }
 
     #[test]
@@ -121,13 +123,19 @@ mod tests {
         let repeat = hours(24.0);
         let f = [stalled(Severity::Warning, 0.0)];
         let first = reconcile(&mut a, &f, t(48.0), repeat);
-        assert_eq!(kinds(&first), [(Rule::Stalled, AlertKind::Fired, Severity::Warning, 0)]);
+        assert_eq!(
+            kinds(&first),
+            [(Rule::Stalled, AlertKind::Fired, Severity::Warning, 0)]
+        );
         // Same finding again (a duplicate event, a retry): nothing.
         assert!(reconcile(&mut a, &f, t(48.0), repeat).is_empty());
         assert!(reconcile(&mut a, &f, t(71.9), repeat).is_empty());
         // After the repeat interval: one reminder, then quiet again.
         let again = reconcile(&mut a, &f, t(72.0), repeat);
-        assert_eq!(kinds(&again), [(Rule::Stalled, AlertKind::Repeated, Severity::Warning, 1)]);
+        assert_eq!(
+            kinds(&again),
+            [(Rule::Stalled, AlertKind::Repeated, Severity::Warning, 1)]
+        );
         assert!(reconcile(&mut a, &f, t(80.0), repeat).is_empty());
     }
 
@@ -137,7 +145,10 @@ mod tests {
         let repeat = hours(100.0);
         reconcile(&mut a, &[stalled(Severity::Warning, 0.0)], t(48.0), repeat);
         let up = reconcile(&mut a, &[stalled(Severity::Critical, 0.0)], t(96.0), repeat);
-        assert_eq!(kinds(&up), [(Rule::Stalled, AlertKind::Escalated, Severity::Critical, 1)]);
+        assert_eq!(
+            kinds(&up),
+            [(Rule::Stalled, AlertKind::Escalated, Severity::Critical, 1)]
+        );
         assert!(reconcile(&mut a, &[stalled(Severity::Critical, 0.0)], t(97.0), repeat).is_empty());
         assert_eq!(a[&Rule::Stalled].severity, Severity::Critical);
         assert_eq!(a[&Rule::Stalled].fired_at, t(48.0));
@@ -149,12 +160,21 @@ mod tests {
         let repeat = hours(24.0);
         reconcile(&mut a, &[stalled(Severity::Warning, 0.0)], t(48.0), repeat);
         let gone = reconcile(&mut a, &[], t(50.0), repeat);
-        assert_eq!(kinds(&gone), [(Rule::Stalled, AlertKind::Resolved, Severity::Warning, 1)]);
+        assert_eq!(
+            kinds(&gone),
+            [(Rule::Stalled, AlertKind::Resolved, Severity::Warning, 1)]
+        );
         assert_eq!(a[&Rule::Stalled].resolved_at, Some(t(50.0)));
-        assert!(reconcile(&mut a, &[], t(60.0), repeat).is_empty(), "resolved once");
+        assert!(
+            reconcile(&mut a, &[], t(60.0), repeat).is_empty(),
+            "resolved once"
+        );
         // The parcel stalls again later: a new episode with a new since.
         let back = reconcile(&mut a, &[stalled(Severity::Warning, 50.0)], t(98.0), repeat);
-        assert_eq!(kinds(&back), [(Rule::Stalled, AlertKind::Fired, Severity::Warning, 0)]);
+        assert_eq!(
+            kinds(&back),
+            [(Rule::Stalled, AlertKind::Fired, Severity::Warning, 0)]
+        );
         assert_eq!(back[0].since, t(50.0));
         assert!(a[&Rule::Stalled].is_active());
     }
@@ -163,10 +183,23 @@ mod tests {
     fn a_new_since_on_an_active_alert_is_a_new_episode() {
         let mut a = BTreeMap::new();
         let repeat = hours(24.0);
-        reconcile(&mut a, &[stalled(Severity::Critical, 0.0)], t(100.0), repeat);
+        reconcile(
+            &mut a,
+            &[stalled(Severity::Critical, 0.0)],
+            t(100.0),
+            repeat,
+        );
         // A very late poll: a new trace at 10 h arrived, and it is itself 90 h old.
-        let next = reconcile(&mut a, &[stalled(Severity::Warning, 10.0)], t(100.5), repeat);
-        assert_eq!(kinds(&next), [(Rule::Stalled, AlertKind::Fired, Severity::Warning, 0)]);
+        let next = reconcile(
+            &mut a,
+            &[stalled(Severity::Warning, 10.0)],
+            t(100.5),
+            repeat,
+        );
+        assert_eq!(
+            kinds(&next),
+            [(Rule::Stalled, AlertKind::Fired, Severity::Warning, 0)]
+        );
     }
 
     #[test]
@@ -190,7 +223,10 @@ mod tests {
             ]
         );
         let one_left = reconcile(&mut a, &both[1..], t(49.0), repeat);
-        assert_eq!(kinds(&one_left), [(Rule::HubDwell, AlertKind::Resolved, Severity::Warning, 1)]);
+        assert_eq!(
+            kinds(&one_left),
+            [(Rule::HubDwell, AlertKind::Resolved, Severity::Warning, 1)]
+        );
     }
 
     #[test]
@@ -212,7 +248,12 @@ mod tests {
         let (all, _) = run();
         assert_eq!(
             all.iter().map(|t| t.kind).collect::<Vec<_>>(),
-            [AlertKind::Fired, AlertKind::Escalated, AlertKind::Repeated, AlertKind::Resolved]
+            [
+                AlertKind::Fired,
+                AlertKind::Escalated,
+                AlertKind::Repeated,
+                AlertKind::Resolved
+            ]
         );
     }
 }

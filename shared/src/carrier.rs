@@ -52,7 +52,10 @@ pub enum CarrierError {
 impl CarrierError {
     /// Worth retrying soon (network, 5xx, rate limit); the rest need a human.
     pub fn is_transient(&self) -> bool {
-        matches!(self, CarrierError::RateLimited(_) | CarrierError::Transient(_))
+        matches!(
+            self,
+            CarrierError::RateLimited(_) | CarrierError::Transient(_)
+        )
     }
 }
 

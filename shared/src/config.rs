@@ -152,13 +152,7 @@ pub fn parse_hours(var: &'static str, raw: &str) -> Result<Duration, ConfigError
         && t != ".";
     let h: f64 = match t.parse() {
         Ok(h) if plain => h,
-        _ => {
-            return Err(bad(
-                var,
-                raw,
-                "expected a number of hours, e.g. 48 or 1.5",
-            ))
-        }
+        _ => return Err(bad(var, raw, "expected a number of hours, e.g. 48 or 1.5")),
     };
     if h > 87_600.0 {
         return Err(bad(var, raw, "more than ten years"));
@@ -183,15 +177,22 @@ fn parse_overrides(raw: &str) -> Result<Vec<(Rule, CarrierCode, Duration)>, Conf
     const VAR: &str = "RULE_OVERRIDES";
     let mut out = Vec::new();
     for token in raw.split(',').map(str::trim).filter(|t| !t.is_empty()) {
-        let (key, value) = token
-            .split_once('=')
-            .ok_or_else(|| bad(VAR, token, "expected rule@CARRIER=hours, e.g. stalled@EMS=72"))?;
-        let (rule, carrier) = key
-            .split_once('@')
-            .ok_or_else(|| bad(VAR, token, "expected rule@CARRIER=hours, e.g. stalled@EMS=72"))?;
+        let (key, value) = token.split_once('=').ok_or_else(|| {
+            bad(
+                VAR,
+                token,
+                "expected rule@CARRIER=hours, e.g. stalled@EMS=72",
+            )
+        })?;
+        let (rule, carrier) = key.split_once('@').ok_or_else(|| {
+            bad(
+                VAR,
+                token,
+                "expected rule@CARRIER=hours, e.g. stalled@EMS=72",
+            )
+        })?;
         let rule = Rule::parse(rule).ok_or_else(|| bad(VAR, token, &unknown_rule()))?;
-        let carrier = CarrierCode::parse(carrier)
-            .map_err(|e| bad(VAR, token, &e.to_string()))?;
+        let carrier = CarrierCode::parse(carrier).map_err(|e| bad(VAR, token, &e.to_string()))?;
         let d = parse_hours(VAR, value).map_err(|e| bad(VAR, token, &e.reason))?;
         out.push((rule, carrier, d));
     }
@@ -238,14 +239,22 @@ mod tests {
         ])
         .unwrap();
         assert_eq!(s.rules.threshold(Rule::Stalled, None), hours(36.0));
-        assert_eq!(s.rules.threshold(Rule::HubDwell, None), Duration::minutes(90));
-        assert_eq!(s.rules.threshold(Rule::LockerUncollected, None), Duration::zero());
+        assert_eq!(
+            s.rules.threshold(Rule::HubDwell, None),
+            Duration::minutes(90)
+        );
+        assert_eq!(
+            s.rules.threshold(Rule::LockerUncollected, None),
+            Duration::zero()
+        );
         assert_eq!(s.rules.threshold(Rule::NoTrace, None), hours(24.0));
     }
 
     #[test]
     fn bad_hours_name_the_variable_and_token() {
-        for bad_value in ["abc", "-5", "1e3", "inf", "NaN", "4 8", "1.2.3", ".", "99999999"] {
+        for bad_value in [
+            "abc", "-5", "1e3", "inf", "NaN", "4 8", "1.2.3", ".", "99999999",
+        ] {
             let e = settings(&[("STALLED_HOURS", bad_value)]).unwrap_err();
             assert_eq!(e.var, "STALLED_HOURS", "{bad_value}");
             assert_eq!(e.token, bad_value.trim());

@@ -595,7 +595,14 @@ mod tests {
         assert_eq!(id.carrier.as_str(), "ZTO");
         assert_eq!(id.tracking_number.as_str(), "YT7531234567");
         assert_eq!(id.to_string(), "ZTO:YT7531234567");
-        for bad in ["", "12", "abc defg", "1234567890123456789012345678901234567890X", "ABCDEFG", "75312;DROP"] {
+        for bad in [
+            "",
+            "12",
+            "abc defg",
+            "1234567890123456789012345678901234567890X",
+            "ABCDEFG",
+            "75312;DROP",
+        ] {
             assert!(TrackingNumber::parse(bad).is_err(), "{bad}");
         }
         for bad in ["", "Z T O", "ZTO!", "ABCDEFGHIJKLMNOPQ"] {
@@ -618,7 +625,10 @@ mod tests {
     fn status_names_round_trip() {
         for s in Status::ALL {
             assert_eq!(Status::parse(s.as_str()).unwrap(), s);
-            assert_eq!(serde_json::to_string(&s).unwrap(), format!("\"{}\"", s.as_str()));
+            assert_eq!(
+                serde_json::to_string(&s).unwrap(),
+                format!("\"{}\"", s.as_str())
+            );
         }
         assert!(Status::parse("Flying").is_err());
     }

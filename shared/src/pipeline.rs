@@ -135,8 +135,12 @@ impl<'a, S: Store, C: Carrier> Tracker<'a, S, C> {
         let rules = &self.settings.rules;
         shipment.status = shipment.timeline.current_status();
         let findings = rules::evaluate(shipment, rules, now);
-        let transitions =
-            alerts::reconcile(&mut shipment.alerts, &findings, now, self.settings.alert_repeat);
+        let transitions = alerts::reconcile(
+            &mut shipment.alerts,
+            &findings,
+            now,
+            self.settings.alert_repeat,
+        );
         shipment.next_check_at =
             schedule::next_check_at(shipment, rules, self.mode, &self.policy, now);
         transitions

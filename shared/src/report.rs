@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-use crate::domain::{Shipment, ShipmentId, Status};
+use crate::domain::{Shipment, ShipmentId};
 use crate::rules::{Rule, Severity};
 use crate::store::{AlertKind, AlertRecord, ListFilter, ShipmentQuery, StoreError};
 
@@ -27,11 +27,17 @@ pub struct HealthSummary {
 impl HealthSummary {
     pub fn add(&mut self, s: &Shipment) {
         self.parcels += 1;
-        *self.by_status.entry(s.status.as_str().to_string()).or_default() += 1;
+        *self
+            .by_status
+            .entry(s.status.as_str().to_string())
+            .or_default() += 1;
         *self.by_carrier.entry(s.id.carrier.to_string()).or_default() += 1;
         let mut any = false;
         for r in s.active_rules() {
-            *self.active_alerts.entry(r.as_str().to_string()).or_default() += 1;
+            *self
+                .active_alerts
+                .entry(r.as_str().to_string())
+                .or_default() += 1;
             any = true;
         }
         self.parcels_with_alerts += u64::from(any);
@@ -97,6 +103,9 @@ pub struct DetectionScore {
     pub healthy_parcels: u64,
     /// Healthy parcels (no expectation at all) that got any alert.
     pub healthy_with_alerts: u64,
+    /// The expectations that were missed: (parcel, `rule` or `rule/critical`).
+    #[serde(skip)]
+    pub missed_list: Vec<(ShipmentId, String)>,
 }
 
 impl DetectionScore {
@@ -130,11 +139,14 @@ fn percentile(sorted: &[i64], p: f64) -> Option<i64> {
 
 /// Scores the alert log against ground truth. An expectation is caught when the
 /// first alert of that rule (reaching that severity) on that parcel exists; its
-/// latency is the time from `due_at` to that alert.
+/// latency is the time from `due_at` to that alert. Expectations due after
+/// `judge_until` are not scored (the run ended before a check could see them) but
+/// still make a matching alert legitimate.
 pub fn score(
     parcels: &[ShipmentId],
     expected: &[Expected],
     records: &[AlertRecord],
+    judge_until: DateTime<Utc>,
 ) -> DetectionScore {
     // First instant each (parcel, rule, severity) was notified.
     let mut first: HashMap<(&ShipmentId, Rule, Severity), DateTime<Utc>> = HashMap::new();
@@ -162,6 +174,9 @@ pub fn score(
     let mut wanted: BTreeSet<(&ShipmentId, Rule, Severity)> = BTreeSet::new();
     for e in expected {
         wanted.insert((&e.shipment, e.rule, e.severity));
+        if e.due_at > judge_until {
+            continue;
+        }
         let row = out.rules.entry(key(e.rule, e.severity)).or_default();
         row.expected += 1;
         match first.get(&(&e.shipment, e.rule, e.severity)) {
@@ -171,10 +186,16 @@ pub fn score(
                     row.early += 1;
                 } else {
                     row.caught += 1;
-                    latencies.entry(key(e.rule, e.severity)).or_default().push(lat);
+                    latencies
+                        .entry(key(e.rule, e.severity))
+                        .or_default()
+                        .push(lat);
                 }
             }
-            None => row.missed += 1,
+            None => {
+                row.missed += 1;
+                out.missed_list.push((e.shipment.clone(), key(e.rule, e.severity)));
+            }
         }
     }
     let mut alerted: BTreeSet<&ShipmentId> = BTreeSet::new();
@@ -200,7 +221,6 @@ pub fn score(
     }
     out
 }
-
 
 #[cfg(test)]
 mod tests {
@@ -234,21 +254,69 @@ mod tests {
     fn scores_caught_missed_false_and_latency() {
         let parcels = [id("10001"), id("10002"), id("10003"), id("10004")];
         let expected = [
-            Expected { shipment: id("10001"), rule: Rule::Stalled, severity: Severity::Warning, due_at: t(48.0) },
-            Expected { shipment: id("10001"), rule: Rule::Stalled, severity: Severity::Critical, due_at: t(96.0) },
-            Expected { shipment: id("10002"), rule: Rule::Refused, severity: Severity::Warning, due_at: t(10.0) },
+            Expected {
+                shipment: id("10001"),
+                rule: Rule::Stalled,
+                severity: Severity::Warning,
+                due_at: t(48.0),
+            },
+            Expected {
+                shipment: id("10001"),
+                rule: Rule::Stalled,
+                severity: Severity::Critical,
+                due_at: t(96.0),
+            },
+            Expected {
+                shipment: id("10002"),
+                rule: Rule::Refused,
+                severity: Severity::Warning,
+                due_at: t(10.0),
+            },
         ];
         let records = [
-            rec("10001", Rule::Stalled, AlertKind::Fired, Severity::Warning, 48.5),
-            rec("10001", Rule::Stalled, AlertKind::Repeated, Severity::Warning, 72.5),
-            rec("10001", Rule::Stalled, AlertKind::Escalated, Severity::Critical, 96.0),
+            rec(
+                "10001",
+                Rule::Stalled,
+                AlertKind::Fired,
+                Severity::Warning,
+                48.5,
+            ),
+            rec(
+                "10001",
+                Rule::Stalled,
+                AlertKind::Repeated,
+                Severity::Warning,
+                72.5,
+            ),
+            rec(
+                "10001",
+                Rule::Stalled,
+                AlertKind::Escalated,
+                Severity::Critical,
+                96.0,
+            ),
             // 10002's refusal is missed; 10003 (healthy) gets a false alert.
-            rec("10003", Rule::HubDwell, AlertKind::Fired, Severity::Warning, 30.0),
-            rec("10003", Rule::HubDwell, AlertKind::Resolved, Severity::Warning, 31.0),
+            rec(
+                "10003",
+                Rule::HubDwell,
+                AlertKind::Fired,
+                Severity::Warning,
+                30.0,
+            ),
+            rec(
+                "10003",
+                Rule::HubDwell,
+                AlertKind::Resolved,
+                Severity::Warning,
+                31.0,
+            ),
         ];
-        let s = score(&parcels, &expected, &records);
+        let s = score(&parcels, &expected, &records, t(1000.0));
         let stalled = &s.rules["stalled"];
-        assert_eq!((stalled.expected, stalled.caught, stalled.missed), (1, 1, 0));
+        assert_eq!(
+            (stalled.expected, stalled.caught, stalled.missed),
+            (1, 1, 0)
+        );
         assert_eq!(stalled.latency_p50_s, Some(1800));
         let crit = &s.rules["stalled/critical"];
         assert_eq!((crit.caught, crit.latency_max_s), (1, Some(0)));
@@ -260,9 +328,20 @@ mod tests {
 
     #[test]
     fn an_alert_before_it_was_due_is_early_not_caught() {
-        let expected = [Expected { shipment: id("10001"), rule: Rule::Late, severity: Severity::Warning, due_at: t(10.0) }];
-        let records = [rec("10001", Rule::Late, AlertKind::Fired, Severity::Warning, 9.0)];
-        let s = score(&[id("10001")], &expected, &records);
+        let expected = [Expected {
+            shipment: id("10001"),
+            rule: Rule::Late,
+            severity: Severity::Warning,
+            due_at: t(10.0),
+        }];
+        let records = [rec(
+            "10001",
+            Rule::Late,
+            AlertKind::Fired,
+            Severity::Warning,
+            9.0,
+        )];
+        let s = score(&[id("10001")], &expected, &records, t(1000.0));
         assert_eq!((s.rules["late"].caught, s.rules["late"].early), (0, 1));
     }
 }

@@ -70,7 +70,9 @@ impl Rule {
 
     pub fn parse(s: &str) -> Option<Rule> {
         let s = s.trim();
-        Rule::ALL.into_iter().find(|r| r.as_str().eq_ignore_ascii_case(s))
+        Rule::ALL
+            .into_iter()
+            .find(|r| r.as_str().eq_ignore_ascii_case(s))
     }
 
     fn index(self) -> usize {
@@ -206,7 +208,8 @@ impl RuleConfig {
     }
 
     pub fn set_override(&mut self, rule: Rule, carrier: CarrierCode, d: Duration) {
-        self.overrides.retain(|(r, c, _)| !(*r == rule && *c == carrier));
+        self.overrides
+            .retain(|(r, c, _)| !(*r == rule && *c == carrier));
         self.overrides.push((rule, carrier, d));
     }
 

@@ -58,7 +58,10 @@ const C: Severity = Severity::Critical;
 fn rule_names_round_trip() {
     for r in Rule::ALL {
         assert_eq!(Rule::parse(r.as_str()), Some(r));
-        assert_eq!(serde_json::to_string(&r).unwrap(), format!("\"{}\"", r.as_str()));
+        assert_eq!(
+            serde_json::to_string(&r).unwrap(),
+            format!("\"{}\"", r.as_str())
+        );
     }
     assert_eq!(Rule::parse("STALLED"), Some(Rule::Stalled));
     assert_eq!(Rule::parse("stuck"), None);
@@ -92,7 +95,10 @@ fn no_pickup_counts_from_shipped_at() {
 #[test]
 fn stalled_warns_then_escalates() {
     let c = RuleConfig::default();
-    let s = parcel("ZTO", vec![picked(1.0), ev(10.0, Status::InTransit, "离开杭州")]);
+    let s = parcel(
+        "ZTO",
+        vec![picked(1.0), ev(10.0, Status::InTransit, "离开杭州")],
+    );
     assert!(found(&s, &c, 57.99).is_empty());
     assert_eq!(found(&s, &c, 58.0), [(Rule::Stalled, W, t(10.0))]);
     assert_eq!(found(&s, &c, 105.99), [(Rule::Stalled, W, t(10.0))]);
@@ -102,7 +108,11 @@ fn stalled_warns_then_escalates() {
 #[test]
 fn stalled_override_per_carrier() {
     let mut c = RuleConfig::default();
-    c.set_override(Rule::Stalled, CarrierCode::parse("EMS").unwrap(), hours(72.0));
+    c.set_override(
+        Rule::Stalled,
+        CarrierCode::parse("EMS").unwrap(),
+        hours(72.0),
+    );
     let events = vec![picked(0.0)];
     let ems = parcel("EMS", events.clone());
     let zto = parcel("ZTO", events);
@@ -131,9 +141,11 @@ fn hub_dwell_starts_at_the_arrival_and_a_departure_ends_it() {
         [(Rule::Stalled, W, t(6.0)), (Rule::HubDwell, W, t(5.0))]
     );
     let mut departed = at_hub.clone();
-    departed
-        .timeline
-        .merge([ev(7.0, Status::InTransit, "快件离开【杭州转运中心】已发往【上海】")]);
+    departed.timeline.merge([ev(
+        7.0,
+        Status::InTransit,
+        "快件离开【杭州转运中心】已发往【上海】",
+    )]);
     assert!(!rules_at(&departed, &c, 40.0).contains(&Rule::HubDwell));
     // A new hub starts a new dwell.
     let mut next_hub = at_hub.clone();
@@ -153,7 +165,10 @@ fn out_for_delivery_stuck() {
         ],
     );
     assert!(found(&s, &c, 41.9).is_empty());
-    assert_eq!(found(&s, &c, 42.0), [(Rule::OutForDeliveryStuck, W, t(30.0))]);
+    assert_eq!(
+        found(&s, &c, 42.0),
+        [(Rule::OutForDeliveryStuck, W, t(30.0))]
+    );
 }
 
 #[test]
@@ -236,7 +251,10 @@ fn refusal_then_return_and_sticky_return_leg() {
 #[test]
 fn late_fires_at_promised_at_unless_delivered() {
     let c = RuleConfig::default();
-    let mut s = parcel("JD", vec![picked(0.0), ev(10.0, Status::InTransit, "运输中")]);
+    let mut s = parcel(
+        "JD",
+        vec![picked(0.0), ev(10.0, Status::InTransit, "运输中")],
+    );
     s.promised_at = Some(t(30.0));
     assert!(found(&s, &c, 29.9).is_empty());
     assert_eq!(found(&s, &c, 30.0), [(Rule::Late, W, t(30.0))]);
@@ -247,7 +265,10 @@ fn late_fires_at_promised_at_unless_delivered() {
 #[test]
 fn terminal_parcels_have_no_time_based_findings() {
     let c = RuleConfig::default();
-    let mut s = parcel("ZTO", vec![picked(0.0), ev(20.0, Status::Delivered, "已签收")]);
+    let mut s = parcel(
+        "ZTO",
+        vec![picked(0.0), ev(20.0, Status::Delivered, "已签收")],
+    );
     s.promised_at = Some(t(10.0));
     assert!(found(&s, &c, 1000.0).is_empty());
     let lost = parcel("ZTO", vec![picked(0.0), ev(20.0, Status::Lost, "快件遗失")]);
@@ -268,8 +289,15 @@ fn disabled_rules_never_fire() {
 #[test]
 fn event_rule_delay_by_override() {
     let mut c = RuleConfig::default();
-    c.set_override(Rule::DeliveryFailed, CarrierCode::parse("SF").unwrap(), hours(6.0));
-    let s = parcel("SF", vec![picked(0.0), ev(10.0, Status::DeliveryFailed, "派送失败")]);
+    c.set_override(
+        Rule::DeliveryFailed,
+        CarrierCode::parse("SF").unwrap(),
+        hours(6.0),
+    );
+    let s = parcel(
+        "SF",
+        vec![picked(0.0), ev(10.0, Status::DeliveryFailed, "派送失败")],
+    );
     assert!(found(&s, &c, 15.9).is_empty());
     assert_eq!(found(&s, &c, 16.0), [(Rule::DeliveryFailed, W, t(10.0))]);
 }

@@ -157,7 +157,10 @@ mod tests {
             next_check_at(&transit, &c, TrackingMode::Poll, &p, t(3.0)),
             Some(t(9.0))
         );
-        let ofd = shipment(vec![ev(1.0, Status::PickedUp), ev(2.0, Status::OutForDelivery)]);
+        let ofd = shipment(vec![
+            ev(1.0, Status::PickedUp),
+            ev(2.0, Status::OutForDelivery),
+        ]);
         assert_eq!(
             next_check_at(&ofd, &c, TrackingMode::Poll, &p, t(3.0)),
             Some(t(4.0))
@@ -171,9 +174,15 @@ mod tests {
         // In transit since hour 2; stalled fires at 50. At 47, the deadline (50)
         // is sooner than the 6-hour poll (53).
         let s = shipment(vec![ev(1.0, Status::PickedUp), ev(2.0, Status::InTransit)]);
-        assert_eq!(next_check_at(&s, &c, TrackingMode::Poll, &p, t(47.0)), Some(t(50.0)));
+        assert_eq!(
+            next_check_at(&s, &c, TrackingMode::Poll, &p, t(47.0)),
+            Some(t(50.0))
+        );
         // After the warning, the critical escalation (98) is the next deadline.
-        assert_eq!(next_check_at(&s, &c, TrackingMode::Push, &p, t(51.0)), Some(t(98.0)));
+        assert_eq!(
+            next_check_at(&s, &c, TrackingMode::Push, &p, t(51.0)),
+            Some(t(98.0))
+        );
     }
 
     #[test]
@@ -181,10 +190,16 @@ mod tests {
         let p = PollPolicy::default();
         let mut c = RuleConfig::default();
         let s = shipment(vec![ev(1.0, Status::PickedUp), ev(2.0, Status::InTransit)]);
-        assert_eq!(next_check_at(&s, &c, TrackingMode::Push, &p, t(3.0)), Some(t(50.0)));
+        assert_eq!(
+            next_check_at(&s, &c, TrackingMode::Push, &p, t(3.0)),
+            Some(t(50.0))
+        );
         // A new parcel: no_pickup and no_trace deadlines at 24 h.
         let fresh = shipment(vec![]);
-        assert_eq!(next_check_at(&fresh, &c, TrackingMode::Push, &p, t(0.0)), Some(t(24.0)));
+        assert_eq!(
+            next_check_at(&fresh, &c, TrackingMode::Push, &p, t(0.0)),
+            Some(t(24.0))
+        );
         // With every time rule disabled and nothing pending, push mode sleeps.
         for r in Rule::ALL {
             c.set_enabled(r, false);

@@ -110,7 +110,9 @@ pub fn rfc3339(t: DateTime<Utc>) -> String {
 
 /// `2024-05-01 09:12` in China time, for human-facing messages.
 pub fn local_minutes(t: DateTime<Utc>) -> String {
-    t.with_timezone(&china()).format("%Y-%m-%d %H:%M").to_string()
+    t.with_timezone(&china())
+        .format("%Y-%m-%d %H:%M")
+        .to_string()
 }
 
 /// `2024-05-01 09:12:00` in China time: the carriers' own format.

@@ -1,1 +1,128 @@
-fn main(){}
+//! `sentinel`: Parcel Sentinel on one machine, on the embedded SQLite store.
+//!
+//! The same domain code as the Lambda functions; this binary only parses
+//! arguments, wires adapters (SQLite store, simulated carrier, virtual or system
+//! clock) and prints.
+
+mod check;
+mod demo;
+mod parcels;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Parcel Sentinel: tracks every parcel, evaluates stall and exception rules, and
+/// alerts before the customer complains.
+#[derive(Parser, Debug)]
+#[command(name = "sentinel", version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+/// The store file, for every command that touches data.
+#[derive(clap::Args, Debug, Clone)]
+pub struct DbArg {
+    /// SQLite file holding parcels and alerts (created on first use).
+    #[arg(long, value_name = "FILE", env = "SENTINEL_DB", default_value = "sentinel.db")]
+    pub db: PathBuf,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Simulate a fleet of parcels over days of virtual time and show the alerts,
+    /// a health summary and the detection score against ground truth.
+    Demo(demo::DemoArgs),
+    /// Evaluate the rules over one carrier response (Kdniao or Kuaidi100 JSON) and
+    /// print one JSON object.
+    Check(check::CheckArgs),
+    /// Register one parcel.
+    Add(parcels::AddArgs),
+    /// Register parcels from a CSV file (header: carrier,tracking_number,order_id,
+    /// shipped_at,promised_at,phone).
+    Import(parcels::ImportArgs),
+    /// List parcels, optionally filtered.
+    List(parcels::ListArgs),
+    /// Health summary: parcels by status and carrier, alerts by rule.
+    Report(parcels::ReportArgs),
+}
+
+/// A command failure: the message for stderr and the exit code.
+#[derive(Debug)]
+pub struct Failure {
+    pub code: u8,
+    pub message: String,
+}
+
+impl Failure {
+    /// Bad input or configuration: exit code 2.
+    pub fn input(message: impl Into<String>) -> Self {
+        Self {
+            code: 2,
+            message: message.into(),
+        }
+    }
+
+    /// Something failed while running: exit code 1.
+    pub fn runtime(message: impl Into<String>) -> Self {
+        Self {
+            code: 1,
+            message: message.into(),
+        }
+    }
+}
+
+impl From<shared::config::ConfigError> for Failure {
+    fn from(e: shared::config::ConfigError) -> Self {
+        Failure::input(format!("configuration: {e}"))
+    }
+}
+
+impl From<shared::store::StoreError> for Failure {
+    fn from(e: shared::store::StoreError) -> Self {
+        Failure::runtime(format!("store: {e}"))
+    }
+}
+
+impl From<shared::pipeline::PipelineError> for Failure {
+    fn from(e: shared::pipeline::PipelineError) -> Self {
+        Failure::runtime(e.to_string())
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("RUST_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("error")),
+        )
+        .init();
+    let runtime = match tokio::runtime::Builder::new_current_thread().enable_time().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("sentinel: cannot start the async runtime: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    let result = runtime.block_on(async {
+        match cli.command {
+            Command::Demo(a) => demo::run(a).await,
+            Command::Check(a) => check::run(a),
+            Command::Add(a) => parcels::add(a).await,
+            Command::Import(a) => parcels::import(a).await,
+            Command::List(a) => parcels::list(a).await,
+            Command::Report(a) => parcels::report(a).await,
+        }
+    });
+    match result {
+        Ok(code) => ExitCode::from(code),
+        Err(f) => {
+            eprintln!("sentinel: {}", f.message);
+            ExitCode::from(f.code)
+        }
+    }
+}

@@ -1,1 +1,352 @@
-//! (stub)
+//! An in-process [`Store`](super::Store): the same semantics as the SQLite store,
+//! kept in ordered maps behind a mutex. For tests and benchmarks.
+//!
+//! Also home to the small pieces both in-crate stores share: the list cursor format
+//! and the order of alert records.
+
+use std::cmp::Ordering;
+use std::collections::{BTreeMap, BTreeSet};
+use std::ops::Bound;
+use std::sync::{Mutex, MutexGuard};
+
+use chrono::{DateTime, Utc};
+
+use super::{
+    AlertKind, AlertLog, AlertRecord, DueIndex, ListFilter, Page, ShipmentQuery, ShipmentReader,
+    ShipmentWriter, StoreError,
+};
+use crate::domain::{CarrierCode, Shipment, ShipmentId, TrackingNumber};
+use crate::rules::Rule;
+
+/// The unique key of an alert record within one shipment.
+type AlertKey = (Rule, DateTime<Utc>, AlertKind, u32);
+
+#[derive(Default)]
+struct Inner {
+    shipments: BTreeMap<ShipmentId, Shipment>,
+    /// The due index: (next_check_at, id) for every shipment that has one.
+    due: BTreeSet<(DateTime<Utc>, ShipmentId)>,
+    alerts: BTreeMap<ShipmentId, BTreeMap<AlertKey, AlertRecord>>,
+}
+
+/// An in-memory store. Cheap to create; everything is lost on drop.
+#[derive(Default)]
+pub struct MemoryStore {
+    inner: Mutex<Inner>,
+}
+
+impl std::fmt::Debug for MemoryStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let inner = self.lock();
+        f.debug_struct("MemoryStore")
+            .field("shipments", &inner.shipments.len())
+            .field(
+                "alerts",
+                &inner.alerts.values().map(BTreeMap::len).sum::<usize>(),
+            )
+            .finish()
+    }
+}
+
+impl MemoryStore {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// How many shipments are stored.
+    pub fn count_shipments(&self) -> Result<u64, StoreError> {
+        Ok(self.lock().shipments.len() as u64)
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        // A panic while holding the lock cannot leave the maps half-updated in a way
+        // that breaks the invariants below (each write is applied after all checks),
+        // so a poisoned lock is still usable.
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn put(&self, shipment: &Shipment) -> Result<u64, StoreError> {
+        let mut inner = self.lock();
+        let stored = inner.shipments.get(&shipment.id).map(|s| s.version);
+        let ok = match stored {
+            None => shipment.version == 0,
+            Some(v) => shipment.version != 0 && v == shipment.version,
+        };
+        if !ok {
+            return Err(StoreError::Conflict {
+                id: shipment.id.to_string(),
+                expected: shipment.version,
+                actual: stored,
+            });
+        }
+        let version = shipment
+            .version
+            .checked_add(1)
+            .ok_or_else(|| StoreError::Backend(format!("version overflow on {}", shipment.id)))?;
+        let mut copy = shipment.clone();
+        copy.version = version;
+        let old = inner.shipments.insert(copy.id.clone(), copy);
+        if let Some(at) = old.and_then(|o| o.next_check_at) {
+            inner.due.remove(&(at, shipment.id.clone()));
+        }
+        if let Some(at) = shipment.next_check_at {
+            inner.due.insert((at, shipment.id.clone()));
+        }
+        Ok(version)
+    }
+
+    fn list(
+        &self,
+        filter: &ListFilter,
+        cursor: Option<&str>,
+        limit: usize,
+    ) -> Result<Page<Shipment>, StoreError> {
+        let after = cursor.map(decode_cursor).transpose()?;
+        let limit = limit.max(1);
+        let inner = self.lock();
+        let start = match &after {
+            Some(id) => Bound::Excluded(id),
+            None => Bound::Unbounded,
+        };
+        let mut matching = inner
+            .shipments
+            .range::<ShipmentId, _>((start, Bound::Unbounded))
+            .map(|(_, s)| s)
+            .filter(|s| matches_filter(s, filter));
+        let items: Vec<Shipment> = matching.by_ref().take(limit).cloned().collect();
+        let next = if matching.next().is_some() {
+            items.last().map(|s| encode_cursor(&s.id))
+        } else {
+            None
+        };
+        Ok(Page { items, next })
+    }
+}
+
+/// Whether a shipment matches every set field of a filter.
+pub(crate) fn matches_filter(s: &Shipment, filter: &ListFilter) -> bool {
+    filter.status.is_none_or(|st| s.status == st)
+        && filter.carrier.as_ref().is_none_or(|c| &s.id.carrier == c)
+        && filter.rule.is_none_or(|r| s.active_rules().any(|a| a == r))
+}
+
+/// The order of alert records returned by the stores: by `at`, then by key.
+pub(crate) fn alert_order(a: &AlertRecord, b: &AlertRecord) -> Ordering {
+    (a.at, &a.shipment, a.rule, a.since, a.kind, a.seq).cmp(&(
+        b.at,
+        &b.shipment,
+        b.rule,
+        b.since,
+        b.kind,
+        b.seq,
+    ))
+}
+
+/// The list cursor: the last identity of a page, as lower-case hex of
+/// `carrier '\t' tracking_number`. Opaque to callers.
+pub(crate) fn encode_cursor(id: &ShipmentId) -> String {
+    let raw = format!("{}\t{}", id.carrier, id.tracking_number);
+    let mut out = String::with_capacity(raw.len() * 2);
+    for b in raw.bytes() {
+        out.push(char::from(HEX[usize::from(b >> 4)]));
+        out.push(char::from(HEX[usize::from(b & 0x0f)]));
+    }
+    out
+}
+
+const HEX: &[u8; 16] = b"0123456789abcdef";
+
+/// Decodes a cursor made by [`encode_cursor`]; anything else is
+/// [`StoreError::BadCursor`].
+pub(crate) fn decode_cursor(cursor: &str) -> Result<ShipmentId, StoreError> {
+    let bad = || {
+        let shown: String = cursor.chars().take(80).collect();
+        StoreError::BadCursor(shown)
+    };
+    let hex = cursor.as_bytes();
+    if hex.is_empty() || hex.len() % 2 != 0 || hex.len() > 200 {
+        return Err(bad());
+    }
+    let nibble = |c: u8| match c {
+        b'0'..=b'9' => Some(c - b'0'),
+        b'a'..=b'f' => Some(c - b'a' + 10),
+        _ => None,
+    };
+    let bytes = hex
+        .chunks_exact(2)
+        .map(|pair| Some(nibble(pair[0])? << 4 | nibble(pair[1])?))
+        .collect::<Option<Vec<u8>>>()
+        .ok_or_else(bad)?;
+    let raw = String::from_utf8(bytes).map_err(|_| bad())?;
+    let (carrier, tracking) = raw.split_once('\t').ok_or_else(bad)?;
+    let carrier = CarrierCode::parse(carrier).map_err(|_| bad())?;
+    let tracking = TrackingNumber::parse(tracking).map_err(|_| bad())?;
+    let id = ShipmentId::new(carrier, tracking);
+    // Only canonical cursors (exactly what encode_cursor makes) are accepted.
+    if encode_cursor(&id) != cursor {
+        return Err(bad());
+    }
+    Ok(id)
+}
+
+impl ShipmentReader for MemoryStore {
+    async fn get_shipment(&self, id: &ShipmentId) -> Result<Option<Shipment>, StoreError> {
+        Ok(self.lock().shipments.get(id).cloned())
+    }
+}
+
+impl ShipmentWriter for MemoryStore {
+    async fn put_shipment(&self, shipment: &Shipment) -> Result<u64, StoreError> {
+        self.put(shipment)
+    }
+}
+
+impl DueIndex for MemoryStore {
+    async fn due_shipments(
+        &self,
+        now: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<Vec<ShipmentId>, StoreError> {
+        let inner = self.lock();
+        Ok(inner
+            .due
+            .iter()
+            .take_while(|(at, _)| *at <= now)
+            .take(limit)
+            .map(|(_, id)| id.clone())
+            .collect())
+    }
+}
+
+impl AlertLog for MemoryStore {
+    async fn insert_alert_if_absent(&self, record: &AlertRecord) -> Result<bool, StoreError> {
+        let mut inner = self.lock();
+        let key = (record.rule, record.since, record.kind, record.seq);
+        let log = inner.alerts.entry(record.shipment.clone()).or_default();
+        if log.contains_key(&key) {
+            return Ok(false);
+        }
+        log.insert(key, record.clone());
+        Ok(true)
+    }
+
+    async fn alerts_for(&self, id: &ShipmentId) -> Result<Vec<AlertRecord>, StoreError> {
+        let inner = self.lock();
+        let mut out: Vec<AlertRecord> = inner
+            .alerts
+            .get(id)
+            .map(|log| log.values().cloned().collect())
+            .unwrap_or_default();
+        drop(inner);
+        out.sort_by(alert_order);
+        Ok(out)
+    }
+
+    async fn alerts_between(
+        &self,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> Result<Vec<AlertRecord>, StoreError> {
+        let inner = self.lock();
+        let mut out: Vec<AlertRecord> = inner
+            .alerts
+            .values()
+            .flat_map(BTreeMap::values)
+            .filter(|r| from <= r.at && r.at < to)
+            .cloned()
+            .collect();
+        drop(inner);
+        out.sort_by(alert_order);
+        Ok(out)
+    }
+}
+
+impl ShipmentQuery for MemoryStore {
+    async fn list_shipments(
+        &self,
+        filter: &ListFilter,
+        cursor: Option<&str>,
+        limit: usize,
+    ) -> Result<Page<Shipment>, StoreError> {
+        self.list(filter, cursor, limit)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::contract;
+
+    contract::contract_tests!(MemoryStore::new());
+
+    fn sid(c: &str, t: &str) -> ShipmentId {
+        ShipmentId::parse(c, t).unwrap()
+    }
+
+    #[test]
+    fn cursor_round_trip() {
+        let id = sid("JTSD", "JT-0012345678");
+        let c = encode_cursor(&id);
+        assert!(c.bytes().all(|b| b.is_ascii_hexdigit()));
+        assert_eq!(decode_cursor(&c), Ok(id));
+    }
+
+    #[test]
+    fn garbled_cursors_are_refused() {
+        let good = encode_cursor(&sid("JTSD", "JT-0012345678"));
+        let upper = good.to_ascii_uppercase();
+        let mut flipped = good.clone();
+        flipped.replace_range(0..2, "ff");
+        for bad in [
+            "",
+            "0",
+            "zz",
+            "ü",
+            &good[..good.len() - 1],
+            &upper,
+            &flipped,
+            // "sf\tsf123456789": valid ids but not canonical (lower case).
+            "7366097366313233343536373839",
+            // No tab.
+            "5346",
+        ] {
+            assert!(
+                matches!(decode_cursor(bad), Err(StoreError::BadCursor(_))),
+                "{bad:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn threads_racing_on_one_version_exactly_one_wins() {
+        let store = std::sync::Arc::new(MemoryStore::new());
+        let mut s = Shipment::new(sid("ZTO", "ZT1234567890"), chrono::Utc::now());
+        s.version = store.put(&s).unwrap();
+        let barrier = std::sync::Arc::new(std::sync::Barrier::new(8));
+        let handles: Vec<_> = (0..8)
+            .map(|i| {
+                let (store, barrier, mut copy) = (store.clone(), barrier.clone(), s.clone());
+                std::thread::spawn(move || {
+                    copy.tags = vec![format!("writer-{i}")];
+                    barrier.wait();
+                    store.put(&copy)
+                })
+            })
+            .collect();
+        let results: Vec<_> = handles.into_iter().map(|h| h.join().unwrap()).collect();
+        assert_eq!(
+            results.iter().filter(|r| r.is_ok()).count(),
+            1,
+            "{results:?}"
+        );
+        assert!(results.iter().all(|r| match r {
+            Ok(v) => *v == 2,
+            Err(StoreError::Conflict {
+                expected: 1,
+                actual: Some(2),
+                ..
+            }) => true,
+            _ => false,
+        }));
+    }
+}

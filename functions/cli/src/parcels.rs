@@ -1,0 +1,309 @@
+//! `sentinel add | import | list | report`: parcels in the embedded store.
+
+use std::path::{Path, PathBuf};
+
+use chrono::Utc;
+use clap::Args;
+
+use shared::domain::{CarrierCode, Phone, Shipment, ShipmentId, Status, TrackingNumber};
+use shared::pipeline::register;
+use shared::report::{alerts_by_rule, HealthSummary};
+use shared::rules::Rule;
+use shared::store::sqlite::SqliteStore;
+use shared::store::{AlertLog, ListFilter, ShipmentQuery, StoreError};
+use shared::time::{local_minutes, parse_user_time};
+
+use crate::{DbArg, Failure};
+
+pub fn open_store(path: &Path) -> Result<SqliteStore, Failure> {
+    SqliteStore::open(path)
+        .map_err(|e| Failure::runtime(format!("cannot open {}: {e}", path.display())))
+}
+
+/// The optional fields of a parcel, as given on the command line or in a CSV row.
+#[derive(Default)]
+struct ParcelFields<'a> {
+    order_id: Option<&'a str>,
+    shipped_at: Option<&'a str>,
+    promised_at: Option<&'a str>,
+    phone: Option<&'a str>,
+}
+
+fn nonempty(v: Option<&str>) -> Option<&str> {
+    v.map(str::trim).filter(|v| !v.is_empty())
+}
+
+/// Builds a shipment from user input; the error names the bad field.
+fn build(carrier: &str, number: &str, f: ParcelFields<'_>) -> Result<Shipment, String> {
+    let carrier = CarrierCode::parse(carrier).map_err(|e| format!("carrier: {e}"))?;
+    let number = TrackingNumber::parse(number).map_err(|e| format!("tracking_number: {e}"))?;
+    let mut s = Shipment::new(ShipmentId::new(carrier, number), Utc::now());
+    s.order_id = nonempty(f.order_id).map(str::to_string);
+    s.shipped_at = nonempty(f.shipped_at)
+        .map(|v| parse_user_time(v).map_err(|e| format!("shipped_at: {e}")))
+        .transpose()?;
+    s.promised_at = nonempty(f.promised_at)
+        .map(|v| parse_user_time(v).map_err(|e| format!("promised_at: {e}")))
+        .transpose()?;
+    s.phone = nonempty(f.phone)
+        .map(|v| Phone::parse(v).map_err(|e| format!("phone: {e}")))
+        .transpose()?;
+    Ok(s)
+}
+
+/// Stores a new shipment; `Ok(false)` when it is already registered.
+async fn store_new(store: &SqliteStore, s: &Shipment) -> Result<bool, Failure> {
+    match register(store, s).await {
+        Ok(_) => Ok(true),
+        Err(StoreError::Conflict { .. }) => Ok(false),
+        Err(e) => Err(e.into()),
+    }
+}
+
+#[derive(Args, Debug)]
+pub struct AddArgs {
+    /// The tracking number.
+    pub tracking_number: String,
+    /// Carrier code: SF, ZTO, YTO, STO, YD, JD, EMS, JTSD, DBL, ...
+    #[arg(long, value_name = "CODE")]
+    pub carrier: String,
+    #[arg(long)]
+    pub order_id: Option<String>,
+    /// RFC 3339, or a time without offset in China time.
+    #[arg(long, value_name = "TIME")]
+    pub shipped_at: Option<String>,
+    /// The delivery promise (the `late` rule fires when it passes).
+    #[arg(long, value_name = "TIME")]
+    pub promised_at: Option<String>,
+    /// Recipient phone, only for customer notices (never printed in full).
+    #[arg(long)]
+    pub phone: Option<String>,
+    #[command(flatten)]
+    pub db: DbArg,
+}
+
+pub async fn add(a: AddArgs) -> Result<u8, Failure> {
+    let s = build(
+        &a.carrier,
+        &a.tracking_number,
+        ParcelFields {
+            order_id: a.order_id.as_deref(),
+            shipped_at: a.shipped_at.as_deref(),
+            promised_at: a.promised_at.as_deref(),
+            phone: a.phone.as_deref(),
+        },
+    )
+    .map_err(Failure::input)?;
+    let store = open_store(&a.db.db)?;
+    if !store_new(&store, &s).await? {
+        return Err(Failure::input(format!("{} is already registered", s.id)));
+    }
+    println!("registered {}", s.id);
+    Ok(0)
+}
+
+#[derive(Args, Debug)]
+pub struct ImportArgs {
+    /// CSV with a header row: carrier,tracking_number,order_id,shipped_at,promised_at,phone
+    /// (carrier and tracking_number required; the other columns may be absent or empty).
+    pub file: PathBuf,
+    #[command(flatten)]
+    pub db: DbArg,
+}
+
+/// Exit code 0 when every row was imported, 1 when some rows were rejected (the
+/// good rows are kept), 2 when the file itself is unusable.
+pub async fn import(a: ImportArgs) -> Result<u8, Failure> {
+    let file = a.file.display().to_string();
+    let mut reader = csv::ReaderBuilder::new()
+        .flexible(true)
+        .trim(csv::Trim::All)
+        .from_path(&a.file)
+        .map_err(|e| Failure::input(format!("{file}: {e}")))?;
+    let headers = reader
+        .headers()
+        .map_err(|e| Failure::input(format!("{file}: cannot read the header: {e}")))?
+        .clone();
+    let col = |name: &str| {
+        headers
+            .iter()
+            .position(|h| h.trim_start_matches('\u{feff}').eq_ignore_ascii_case(name))
+    };
+    let (Some(c_carrier), Some(c_number)) = (col("carrier"), col("tracking_number")) else {
+        return Err(Failure::input(format!(
+            "{file}: the header must name the columns carrier and tracking_number \
+             (and optionally order_id, shipped_at, promised_at, phone); got {:?}",
+            headers.iter().collect::<Vec<_>>()
+        )));
+    };
+    let (c_order, c_shipped, c_promised, c_phone) =
+        (col("order_id"), col("shipped_at"), col("promised_at"), col("phone"));
+    let store = open_store(&a.db.db)?;
+    let (mut imported, mut rejected) = (0u64, 0u64);
+    for record in reader.records() {
+        let record = match record {
+            Ok(r) => r,
+            Err(e) => {
+                let line = e.position().map(|p| p.line()).unwrap_or(0);
+                eprintln!("{file}: line {line}: {e}");
+                rejected += 1;
+                continue;
+            }
+        };
+        let line = record.position().map(|p| p.line()).unwrap_or(0);
+        if record.iter().all(|f| f.is_empty()) {
+            continue;
+        }
+        let get = |c: Option<usize>| c.and_then(|i| record.get(i));
+        let built = build(
+            get(Some(c_carrier)).unwrap_or(""),
+            get(Some(c_number)).unwrap_or(""),
+            ParcelFields {
+                order_id: get(c_order),
+                shipped_at: get(c_shipped),
+                promised_at: get(c_promised),
+                phone: get(c_phone),
+            },
+        );
+        match built {
+            Err(why) => {
+                eprintln!("{file}: line {line}: {why}");
+                rejected += 1;
+            }
+            Ok(s) => {
+                if store_new(&store, &s).await? {
+                    imported += 1;
+                } else {
+                    eprintln!("{file}: line {line}: {} is already registered", s.id);
+                    rejected += 1;
+                }
+            }
+        }
+    }
+    println!("imported {imported} parcels, rejected {rejected} rows");
+    Ok(if rejected == 0 { 0 } else { 1 })
+}
+
+#[derive(Args, Debug)]
+pub struct ListArgs {
+    /// Only parcels in this status (e.g. InTransit, OutForDelivery, Delivered).
+    #[arg(long)]
+    pub status: Option<String>,
+    /// Only this carrier.
+    #[arg(long, value_name = "CODE")]
+    pub carrier: Option<String>,
+    /// Only parcels with an active alert for this rule (e.g. stalled).
+    #[arg(long)]
+    pub rule: Option<String>,
+    /// At most this many parcels.
+    #[arg(long, default_value_t = 50)]
+    pub limit: usize,
+    /// One JSON object per line instead of a table.
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub db: DbArg,
+}
+
+pub async fn list(a: ListArgs) -> Result<u8, Failure> {
+    let filter = ListFilter {
+        status: a
+            .status
+            .as_deref()
+            .map(|s| Status::parse(s).map_err(|e| Failure::input(format!("--status: {e}"))))
+            .transpose()?,
+        carrier: a
+            .carrier
+            .as_deref()
+            .map(|c| CarrierCode::parse(c).map_err(|e| Failure::input(format!("--carrier: {e}"))))
+            .transpose()?,
+        rule: a
+            .rule
+            .as_deref()
+            .map(|r| Rule::parse(r).ok_or_else(|| Failure::input(format!("--rule: unknown rule {r:?}"))))
+            .transpose()?,
+    };
+    let store = open_store(&a.db.db)?;
+    let mut shown = 0usize;
+    let mut cursor: Option<String> = None;
+    if !a.json {
+        println!(
+            "{:<6} {:<22} {:<26} {:<17} {:<17} ALERTS",
+            "CARRIER", "TRACKING NUMBER", "STATUS", "LAST EVENT", "NEXT CHECK"
+        );
+    }
+    while shown < a.limit {
+        let page = store
+            .list_shipments(&filter, cursor.as_deref(), (a.limit - shown).min(500))
+            .await?;
+        for s in &page.items {
+            shown += 1;
+            let alerts: Vec<&str> = s.active_rules().map(|r| r.as_str()).collect();
+            let last = s.timeline.last().map(|e| local_minutes(e.at));
+            let next = s.next_check_at.map(local_minutes);
+            if a.json {
+                let line = serde_json::json!({
+                    "carrier": s.id.carrier.as_str(),
+                    "tracking_number": s.id.tracking_number.as_str(),
+                    "order_id": s.order_id,
+                    "status": s.status.as_str(),
+                    "last_event_at": s.timeline.last().map(|e| shared::time::rfc3339(e.at)),
+                    "next_check_at": s.next_check_at.map(shared::time::rfc3339),
+                    "alerts": alerts,
+                });
+                println!("{line}");
+            } else {
+                println!(
+                    "{:<6} {:<22} {:<26} {:<17} {:<17} {}",
+                    s.id.carrier.as_str(),
+                    s.id.tracking_number.as_str(),
+                    s.status.as_str(),
+                    last.as_deref().unwrap_or("-"),
+                    next.as_deref().unwrap_or("-"),
+                    alerts.join(",")
+                );
+            }
+        }
+        match page.next {
+            Some(n) if !page.items.is_empty() => cursor = Some(n),
+            _ => break,
+        }
+    }
+    Ok(0)
+}
+
+#[derive(Args, Debug)]
+pub struct ReportArgs {
+    /// Print the summary as one JSON object.
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub db: DbArg,
+}
+
+pub async fn report(a: ReportArgs) -> Result<u8, Failure> {
+    let store = open_store(&a.db.db)?;
+    let summary = HealthSummary::collect(&store).await?;
+    let records = store
+        .alerts_between(chrono::DateTime::<Utc>::MIN_UTC, chrono::DateTime::<Utc>::MAX_UTC)
+        .await?;
+    let by_rule = alerts_by_rule(&records);
+    if a.json {
+        let notified: serde_json::Map<String, serde_json::Value> = by_rule
+            .iter()
+            .map(|(rule, kinds)| {
+                let k: serde_json::Map<String, serde_json::Value> = kinds
+                    .iter()
+                    .map(|(kind, n)| (kind.as_str().to_string(), (*n).into()))
+                    .collect();
+                (rule.as_str().to_string(), k.into())
+            })
+            .collect();
+        let mut v = serde_json::to_value(&summary).map_err(|e| Failure::runtime(e.to_string()))?;
+        v["notifications_by_rule"] = notified.into();
+        println!("{v}");
+    } else {
+        print!("{}", crate::demo::summary_tables(&summary, &by_rule));
+    }
+    Ok(0)
+}

@@ -1,0 +1,160 @@
+//! Ground truth: which rule should fire for a simulated parcel, and when.
+//!
+//! This is an independent oracle. It reads the parcel's own [`SimEvent`]s (never the
+//! normaliser or the rule engine) and applies the rule semantics of DESIGN.md:
+//! the state between consecutive events is constant, so it walks the intervals
+//! `[registered_at, e0)`, `[e_i, e_{i+1})` and `[e_last, horizon]`, and in each one
+//! finds the first instant every enabled rule's threshold passes.
+
+use chrono::{DateTime, Utc};
+
+use crate::domain::Status;
+use crate::rules::{Rule, RuleConfig, Severity};
+
+use super::fleet::{SimKind, SimParcel};
+
+/// A finding the pipeline must produce for a simulated parcel.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Expectation {
+    pub rule: Rule,
+    pub severity: Severity,
+    /// When the rule's condition began.
+    pub since: DateTime<Utc>,
+    /// The first instant the finding holds (`since + threshold`, or the start of the
+    /// state in which the condition holds if that is later).
+    pub due_at: DateTime<Utc>,
+}
+
+/// Running state of a prefix of the events.
+#[derive(Default)]
+struct Prefix {
+    status: Option<Status>,
+    /// First event of the trailing run with the same status.
+    run_start: Option<DateTime<Utc>>,
+    /// First event of the trailing run of Returning/Returned events.
+    return_start: Option<DateTime<Utc>>,
+    /// First of the trailing run of HubArrive scans at the same hub, while the last
+    /// event is a HubArrive.
+    hub_start: Option<DateTime<Utc>>,
+    last: Option<(DateTime<Utc>, SimKind, u8, u8)>,
+    picked_up: bool,
+}
+
+impl Prefix {
+    fn push(&mut self, at: DateTime<Utc>, kind: SimKind, city: u8, site: u8) {
+        let st = kind.status();
+        if self.status != Some(st) {
+            self.run_start = Some(at);
+        }
+        let returning = |s: Option<Status>| matches!(s, Some(Status::Returning | Status::Returned));
+        if returning(Some(st)) {
+            if !returning(self.status) {
+                self.return_start = Some(at);
+            }
+        } else {
+            self.return_start = None;
+        }
+        self.hub_start = if kind == SimKind::HubArrive {
+            match self.last {
+                Some((_, SimKind::HubArrive, c, s)) if c == city && s == site => self.hub_start,
+                _ => Some(at),
+            }
+        } else {
+            None
+        };
+        self.status = Some(st);
+        self.last = Some((at, kind, city, site));
+        if st != Status::Pending {
+            self.picked_up = true;
+        }
+    }
+}
+
+/// See [`SimParcel::expected`].
+pub fn expected(p: &SimParcel, config: &RuleConfig, horizon: DateTime<Utc>) -> Vec<Expectation> {
+    let carrier = Some(&p.id.carrier);
+    let mut out: Vec<Expectation> = Vec::new();
+    let mut prefix = Prefix::default();
+
+    for idx in 0..=p.events.len() {
+        if idx > 0 {
+            let e = &p.events[idx - 1];
+            prefix.push(e.at, e.kind, e.city, e.site);
+        }
+        let start = match prefix.last {
+            Some((at, ..)) => at,
+            None => p.registered_at,
+        };
+        if start > horizon {
+            break;
+        }
+        let end = p.events.get(idx).map(|e| e.at);
+
+        let mut consider = |rule: Rule, severity: Severity, since: DateTime<Utc>| {
+            if !config.is_enabled(rule) || out.iter().any(|x| x.rule == rule && x.severity == severity)
+            {
+                return;
+            }
+            let threshold = if severity == Severity::Critical {
+                config.stalled_critical(carrier)
+            } else {
+                config.threshold(rule, carrier)
+            };
+            let due = (since + threshold).max(start);
+            if due <= horizon && end.is_none_or(|e| due < e) {
+                out.push(Expectation {
+                    rule,
+                    severity,
+                    since,
+                    due_at: due,
+                });
+            }
+        };
+
+        let status = prefix.status.unwrap_or(Status::Pending);
+        if let Some(run) = prefix.run_start {
+            match status {
+                Status::DeliveryFailed => consider(Rule::DeliveryFailed, Severity::Warning, run),
+                Status::Exception => consider(Rule::Exception, Severity::Warning, run),
+                Status::Refused => consider(Rule::Refused, Severity::Warning, run),
+                Status::Returning | Status::Returned => {
+                    let since = prefix.return_start.unwrap_or(run);
+                    consider(Rule::Returned, Severity::Warning, since);
+                }
+                _ => {}
+            }
+        }
+        if status.is_terminal() {
+            continue;
+        }
+        if !prefix.picked_up {
+            consider(Rule::NoPickup, Severity::Warning, p.shipped_at);
+        }
+        match prefix.last {
+            None => consider(Rule::NoTrace, Severity::Warning, p.registered_at),
+            Some((last, ..)) => {
+                consider(Rule::Stalled, Severity::Warning, last);
+                consider(Rule::Stalled, Severity::Critical, last);
+            }
+        }
+        if let Some(since) = prefix.hub_start {
+            consider(Rule::HubDwell, Severity::Warning, since);
+        }
+        if let Some(run) = prefix.run_start {
+            match status {
+                Status::OutForDelivery => {
+                    consider(Rule::OutForDeliveryStuck, Severity::Warning, run)
+                }
+                Status::AwaitingCollection => {
+                    consider(Rule::LockerUncollected, Severity::Warning, run)
+                }
+                _ => {}
+            }
+        }
+        if let Some(promised) = p.promised_at {
+            consider(Rule::Late, Severity::Warning, promised);
+        }
+    }
+    out.sort_by_key(|x| (x.rule, x.severity));
+    out
+}
