@@ -129,8 +129,16 @@ mod tests {
             notify_customer: false,
         };
         let msg = render_zh(&n, Some("中通快递"));
-        assert!(msg.starts_with("【升级为严重】物流停滞 · 中通快递（ZTO） 运单号 75312345678901 · 订单 DD1001"), "{msg}");
-        assert!(msg.contains("自 2024-11-05 14:20 起已 97 小时没有新的物流轨迹"), "{msg}");
+        assert!(
+            msg.starts_with(
+                "【升级为严重】物流停滞 · 中通快递（ZTO） 运单号 75312345678901 · 订单 DD1001"
+            ),
+            "{msg}"
+        );
+        assert!(
+            msg.contains("自 2024-11-05 14:20 起已 97 小时没有新的物流轨迹"),
+            "{msg}"
+        );
         assert!(msg.contains("规则 stalled，严重"), "{msg}");
         assert!(msg.contains("最新轨迹：2024-11-05 14:20"), "{msg}");
         assert!(msg.contains("138****5678"), "{msg}");

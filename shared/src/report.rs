@@ -194,7 +194,8 @@ pub fn score(
             }
             None => {
                 row.missed += 1;
-                out.missed_list.push((e.shipment.clone(), key(e.rule, e.severity)));
+                out.missed_list
+                    .push((e.shipment.clone(), key(e.rule, e.severity)));
             }
         }
     }

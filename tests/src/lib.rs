@@ -12,7 +12,7 @@ use shared::domain::ShipmentId;
 use shared::pipeline::{register, run_due, Notification, TickStats, Tracker};
 use shared::report::{score, DetectionScore, Expected};
 use shared::sim::{self, FleetConfig, SimCarrier};
-use shared::store::{AlertLog, Store};
+use shared::store::Store;
 
 /// What a fleet run produced.
 pub struct FleetRun {

@@ -10,7 +10,10 @@ use std::collections::HashMap;
 
 fn assert_perfect(run: &sentinel_e2e::FleetRun, label: &str) {
     let s = &run.score;
-    assert!(s.expected() > 0, "{label}: the fleet has anomalies to catch");
+    assert!(
+        s.expected() > 0,
+        "{label}: the fleet has anomalies to catch"
+    );
     assert_eq!(
         (s.missed(), s.false_alerts(), s.healthy_with_alerts),
         (0, 0, 0),
@@ -32,7 +35,10 @@ async fn sqlite_pipeline_catches_every_anomaly_without_false_alerts() {
     for n in &run.notifications {
         let r = &n.record;
         let key = (r.shipment.clone(), r.rule, r.since, r.kind, r.seq);
-        assert!(seen.insert(key, ()).is_none(), "duplicate notification {r:?}");
+        assert!(
+            seen.insert(key, ()).is_none(),
+            "duplicate notification {r:?}"
+        );
     }
     // Adaptive checking: far fewer queries than a 30-minute poll of every parcel.
     let per_parcel = run.stats.queries as f64 / 600.0;
@@ -42,7 +48,8 @@ async fn sqlite_pipeline_catches_every_anomaly_without_false_alerts() {
 #[tokio::test]
 async fn unseen_seeds_and_a_tighter_configuration() {
     for seed in [1001, 424242] {
-        let run = sentinel_e2e::run_fleet(&MemoryStore::new(), &Settings::default(), 500, 12, seed).await;
+        let run =
+            sentinel_e2e::run_fleet(&MemoryStore::new(), &Settings::default(), 500, 12, seed).await;
         assert_perfect(&run, &format!("seed {seed}"));
     }
     // Tighter thresholds and a per-carrier override: ground truth follows the

@@ -82,7 +82,9 @@ async fn new_store() -> (tempfile::TempDir, SqliteStore, ShipmentId) {
     let dir = tempfile::tempdir().unwrap();
     let store = SqliteStore::open(dir.path().join("t.db")).unwrap();
     let id = ShipmentId::parse("ZTO", "75312345678").unwrap();
-    register(&store, &Shipment::new(id.clone(), t(0.0))).await.unwrap();
+    register(&store, &Shipment::new(id.clone(), t(0.0)))
+        .await
+        .unwrap();
     (dir, store, id)
 }
 
@@ -117,7 +119,11 @@ async fn racing_trackers_notify_exactly_once() {
     assert_eq!(carrier.calls.load(Ordering::SeqCst), 2, "both queried");
     let notes = ra.notifications.len() + rb.notifications.len();
     assert_eq!(notes, 1, "exactly one notification: {ra:?} {rb:?}");
-    assert_eq!(u8::from(ra.written) + u8::from(rb.written), 1, "one write won");
+    assert_eq!(
+        u8::from(ra.written) + u8::from(rb.written),
+        1,
+        "one write won"
+    );
     let s = stored(&store).await;
     assert_eq!(s.version, 2, "registered (1) + one check (2)");
     assert_eq!(store.alerts_for(&id).await.unwrap().len(), 1);
@@ -128,19 +134,31 @@ async fn a_failing_carrier_keeps_the_last_good_state_and_rules_still_fire() {
     let (_d, store, id) = new_store().await;
     let settings = Settings::default();
     let good = Scripted::new(picked_up_at(1.0));
-    Tracker::new(&store, &good, &settings).check(&id, t(2.0)).await.unwrap();
+    Tracker::new(&store, &good, &settings)
+        .check(&id, t(2.0))
+        .await
+        .unwrap();
     let before = stored(&store).await;
     assert_eq!(before.status, Status::PickedUp);
 
     let mut bad = Scripted::new(vec![]);
     bad.fail = Some(CarrierError::Transient("HTTP 502".into()));
     let tracker = Tracker::new(&store, &bad, &settings);
-    let o = tracker.check(&id, before.next_check_at.unwrap()).await.unwrap();
-    assert_eq!(o.query_error, Some(CarrierError::Transient("HTTP 502".into())));
+    let o = tracker
+        .check(&id, before.next_check_at.unwrap())
+        .await
+        .unwrap();
+    assert_eq!(
+        o.query_error,
+        Some(CarrierError::Transient("HTTP 502".into()))
+    );
     let after = stored(&store).await;
     assert_eq!(after.timeline, before.timeline, "last good timeline kept");
     assert_eq!(after.consecutive_errors, 1);
-    assert_eq!(after.last_error.as_deref(), Some("transient provider failure: HTTP 502"));
+    assert_eq!(
+        after.last_error.as_deref(),
+        Some("transient provider failure: HTTP 502")
+    );
     // Retried after the backoff, not dropped.
     let retry = after.next_check_at.expect("still scheduled");
     assert_eq!(retry - before.next_check_at.unwrap(), Duration::minutes(10));
@@ -158,5 +176,8 @@ async fn a_failing_carrier_keeps_the_last_good_state_and_rules_still_fire() {
     }
     let (rule, kind, at) = fired.expect("stalled fired despite the outage");
     assert_eq!((rule, kind), (Rule::Stalled, AlertKind::Fired));
-    assert!(at >= t(49.0) && at <= t(49.0) + Duration::minutes(1), "{at}");
+    assert!(
+        at >= t(49.0) && at <= t(49.0) + Duration::minutes(1),
+        "{at}"
+    );
 }

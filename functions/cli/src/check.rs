@@ -57,14 +57,17 @@ pub fn run(args: CheckArgs) -> Result<u8, Failure> {
     let file = args.input.display().to_string();
     let body = std::fs::read(&args.input)
         .map_err(|e| Failure::input(format!("{file}: cannot read: {e}")))?;
-    let body = String::from_utf8(body)
-        .map_err(|_| Failure::input(format!("{file}: not UTF-8 text")))?;
+    let body =
+        String::from_utf8(body).map_err(|_| Failure::input(format!("{file}: not UTF-8 text")))?;
     let format = args.format.as_deref().and_then(Format::parse);
     let reply = normalise::parse_reply(&body, format)
         .map_err(|e| Failure::input(format!("{file}: {e}")))?;
 
     let carrier = flag_carrier.or(reply.carrier.clone());
-    let number = reply.tracking_number.clone().filter(|n| !n.trim().is_empty());
+    let number = reply
+        .tracking_number
+        .clone()
+        .filter(|n| !n.trim().is_empty());
     // Rules need an identity; a reply without one is still evaluated, under a
     // placeholder that never reaches the output.
     let id = ShipmentId::new(

@@ -136,7 +136,10 @@ pub async fn run(a: DemoArgs) -> Result<u8, Failure> {
     let mut now = start;
     while now <= end {
         clock.set(now);
-        while let Some(p) = arrivals.get(next_arrival).filter(|p| p.registered_at <= now) {
+        while let Some(p) = arrivals
+            .get(next_arrival)
+            .filter(|p| p.registered_at <= now)
+        {
             register(&store, &p.shipment()).await?;
             next_arrival += 1;
         }
@@ -158,18 +161,22 @@ pub async fn run(a: DemoArgs) -> Result<u8, Failure> {
     bar.finish_and_clear();
 
     let summary = HealthSummary::collect(&store).await?;
-    let records = store.alerts_between(start, end + Duration::minutes(1)).await?;
+    let records = store
+        .alerts_between(start, end + Duration::minutes(1))
+        .await?;
     let ids: Vec<ShipmentId> = fleet.parcels.iter().map(|p| p.id.clone()).collect();
     let expected: Vec<Expected> = fleet
         .parcels
         .iter()
         .flat_map(|p| {
-            p.expected(&settings.rules, end).into_iter().map(|e| Expected {
-                shipment: p.id.clone(),
-                rule: e.rule,
-                severity: e.severity,
-                due_at: e.due_at,
-            })
+            p.expected(&settings.rules, end)
+                .into_iter()
+                .map(|e| Expected {
+                    shipment: p.id.clone(),
+                    rule: e.rule,
+                    severity: e.severity,
+                    due_at: e.due_at,
+                })
         })
         .collect();
     let judge_until = end - Duration::hours(JUDGE_GRACE_HOURS);
@@ -190,7 +197,10 @@ pub async fn run(a: DemoArgs) -> Result<u8, Failure> {
         totals.query_errors,
     );
     print!("{}", summary_tables(&summary, &alerts_by_rule(&records)));
-    print!("{}", detection_tables(&detection, &fleet, &expected, judge_until));
+    print!(
+        "{}",
+        detection_tables(&detection, &fleet, &expected, judge_until)
+    );
     Ok(0)
 }
 
@@ -200,8 +210,11 @@ pub fn summary_tables(
     by_rule: &BTreeMap<Rule, BTreeMap<AlertKind, u64>>,
 ) -> String {
     let mut out = String::new();
-    let _ = writeln!(out, "\nParcels: {}   with an active alert: {}   last query failed: {}",
-        summary.parcels, summary.parcels_with_alerts, summary.query_errors);
+    let _ = writeln!(
+        out,
+        "\nParcels: {}   with an active alert: {}   last query failed: {}",
+        summary.parcels, summary.parcels_with_alerts, summary.query_errors
+    );
     let _ = writeln!(out, "\nBy status                    parcels");
     for st in shared::domain::Status::ALL {
         if let Some(n) = summary.by_status.get(st.as_str()) {
@@ -219,7 +232,11 @@ pub fn summary_tables(
     for rule in Rule::ALL {
         let kinds = by_rule.get(&rule);
         let get = |k| kinds.and_then(|m| m.get(&k)).copied().unwrap_or(0);
-        let active = summary.active_alerts.get(rule.as_str()).copied().unwrap_or(0);
+        let active = summary
+            .active_alerts
+            .get(rule.as_str())
+            .copied()
+            .unwrap_or(0);
         if active + get(AlertKind::Fired) == 0 {
             continue;
         }
@@ -313,11 +330,14 @@ fn detection_tables(
             caught
         );
     }
+    for (id, rule) in d.missed_list.iter().take(20) {
+        let _ = writeln!(out, "  missed: {id} {rule}");
+    }
     let _ = writeln!(
         out,
         "\nScore: {} of {} expected alerts caught, {} missed, {} false or early alerts; \
          healthy parcels with any alert: {} of {}.",
-        d.expected() - d.missed(),
+        d.rules.values().map(|r| r.caught).sum::<u64>(),
         d.expected(),
         d.missed(),
         d.false_alerts(),

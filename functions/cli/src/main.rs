@@ -26,7 +26,12 @@ struct Cli {
 #[derive(clap::Args, Debug, Clone)]
 pub struct DbArg {
     /// SQLite file holding parcels and alerts (created on first use).
-    #[arg(long, value_name = "FILE", env = "SENTINEL_DB", default_value = "sentinel.db")]
+    #[arg(
+        long,
+        value_name = "FILE",
+        env = "SENTINEL_DB",
+        default_value = "sentinel.db"
+    )]
     pub db: PathBuf,
 }
 
@@ -101,7 +106,10 @@ fn main() -> ExitCode {
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("error")),
         )
         .init();
-    let runtime = match tokio::runtime::Builder::new_current_thread().enable_time().build() {
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("sentinel: cannot start the async runtime: {e}");

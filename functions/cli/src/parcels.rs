@@ -136,8 +136,12 @@ pub async fn import(a: ImportArgs) -> Result<u8, Failure> {
             headers.iter().collect::<Vec<_>>()
         )));
     };
-    let (c_order, c_shipped, c_promised, c_phone) =
-        (col("order_id"), col("shipped_at"), col("promised_at"), col("phone"));
+    let (c_order, c_shipped, c_promised, c_phone) = (
+        col("order_id"),
+        col("shipped_at"),
+        col("promised_at"),
+        col("phone"),
+    );
     let store = open_store(&a.db.db)?;
     let (mut imported, mut rejected) = (0u64, 0u64);
     for record in reader.records() {
@@ -220,7 +224,9 @@ pub async fn list(a: ListArgs) -> Result<u8, Failure> {
         rule: a
             .rule
             .as_deref()
-            .map(|r| Rule::parse(r).ok_or_else(|| Failure::input(format!("--rule: unknown rule {r:?}"))))
+            .map(|r| {
+                Rule::parse(r).ok_or_else(|| Failure::input(format!("--rule: unknown rule {r:?}")))
+            })
             .transpose()?,
     };
     let store = open_store(&a.db.db)?;
@@ -285,7 +291,10 @@ pub async fn report(a: ReportArgs) -> Result<u8, Failure> {
     let store = open_store(&a.db.db)?;
     let summary = HealthSummary::collect(&store).await?;
     let records = store
-        .alerts_between(chrono::DateTime::<Utc>::MIN_UTC, chrono::DateTime::<Utc>::MAX_UTC)
+        .alerts_between(
+            chrono::DateTime::<Utc>::MIN_UTC,
+            chrono::DateTime::<Utc>::MAX_UTC,
+        )
         .await?;
     let by_rule = alerts_by_rule(&records);
     if a.json {

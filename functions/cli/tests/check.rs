@@ -88,7 +88,11 @@ fn kuaidi100(com: &str, state: &str, traces: &[(&str, &str, &str)]) -> String {
     .to_string()
 }
 
-const PICKUP: (&str, &str, &str) = ("2024-05-01 09:12:00", "【杭州市】快件已由 杭州余杭网点 揽收", "1");
+const PICKUP: (&str, &str, &str) = (
+    "2024-05-01 09:12:00",
+    "【杭州市】快件已由 杭州余杭网点 揽收",
+    "1",
+);
 
 #[test]
 fn carriers_md_example_is_out_for_delivery() {
@@ -110,7 +114,11 @@ fn carriers_md_example_is_out_for_delivery() {
     let r = sentinel_check(body, &["--now", "2024-05-02T11:40:00Z"], &[]);
     assert_eq!(
         findings(&r),
-        [f("out_for_delivery_stuck", "warning", "2024-05-02T07:40:00+08:00")]
+        [f(
+            "out_for_delivery_stuck",
+            "warning",
+            "2024-05-02T07:40:00+08:00"
+        )]
     );
     let r = sentinel_check(body, &["--now", "2024-05-02T11:39:59Z"], &[]);
     assert!(findings(&r).is_empty(), "one second early");
@@ -121,7 +129,14 @@ fn stalled_warns_at_48h_and_escalates_at_96h() {
     let body = kdniao(
         "ZTO",
         "2",
-        &[PICKUP, ("2024-05-01 20:00:00", "快件离开【杭州转运中心】，已发往【成都转运中心】", "2")],
+        &[
+            PICKUP,
+            (
+                "2024-05-01 20:00:00",
+                "快件离开【杭州转运中心】，已发往【成都转运中心】",
+                "2",
+            ),
+        ],
     );
     let at = |now| sentinel_check(&body, &["--now", now], &[]);
     assert!(findings(&at("2024-05-03T19:59:00+08:00")).is_empty());
@@ -140,7 +155,14 @@ fn stalled_warns_at_48h_and_escalates_at_96h() {
 
 #[test]
 fn per_carrier_override_and_disabled_rules_from_the_environment() {
-    let body = kdniao("EMS", "2", &[PICKUP, ("2024-05-01 20:00:00", "快件离开【杭州转运中心】", "2")]);
+    let body = kdniao(
+        "EMS",
+        "2",
+        &[
+            PICKUP,
+            ("2024-05-01 20:00:00", "快件离开【杭州转运中心】", "2"),
+        ],
+    );
     let now = ["--now", "2024-05-04T08:00:00+08:00"]; // 60 h after the last trace
     assert_eq!(rules(&sentinel_check(&body, &now, &[])), ["stalled"]);
     let env = [("RULE_OVERRIDES", "stalled@EMS=72,hub_dwell@SF=12")];
@@ -148,7 +170,11 @@ fn per_carrier_override_and_disabled_rules_from_the_environment() {
     // The same override does not apply to another carrier given on the command line.
     let zto = ["--now", "2024-05-04T08:00:00+08:00", "--carrier", "ZTO"];
     assert_eq!(rules(&sentinel_check(&body, &zto, &env)), ["stalled"]);
-    let r = sentinel_check(&body, &zto, &[("STALLED_HOURS", "61.5"), ("DISABLED_RULES", "late")]);
+    let r = sentinel_check(
+        &body,
+        &zto,
+        &[("STALLED_HOURS", "61.5"), ("DISABLED_RULES", "late")],
+    );
     assert!(rules(&r).is_empty());
     let r = sentinel_check(&body, &now, &[("DISABLED_RULES", "stalled")]);
     assert!(rules(&r).is_empty());
@@ -158,11 +184,18 @@ fn per_carrier_override_and_disabled_rules_from_the_environment() {
 fn hub_dwell_and_stalled_together_in_both_formats() {
     let hub = ("2024-05-01 22:00:00", "快件已到达【成都转运中心】", "204");
     let kd = kdniao("ZTO", "2", &[PICKUP, hub]);
-    let k100 = kuaidi100("zhongtong", "0", &[(PICKUP.0, PICKUP.1, "1"), (hub.0, hub.1, "1002")]);
+    let k100 = kuaidi100(
+        "zhongtong",
+        "0",
+        &[(PICKUP.0, PICKUP.1, "1"), (hub.0, hub.1, "1002")],
+    );
     for body in [kd, k100] {
         let r = sentinel_check(&body, &["--now", "2024-05-02T22:00:00+08:00"], &[]);
         assert_eq!(r.out["carrier"], "ZTO");
-        assert_eq!(findings(&r), [f("hub_dwell", "warning", "2024-05-01T22:00:00+08:00")]);
+        assert_eq!(
+            findings(&r),
+            [f("hub_dwell", "warning", "2024-05-01T22:00:00+08:00")]
+        );
         let r = sentinel_check(&body, &["--now", "2024-05-03T22:00:00+08:00"], &[]);
         assert_eq!(
             findings(&r),
@@ -176,9 +209,22 @@ fn hub_dwell_and_stalled_together_in_both_formats() {
     let left = kdniao(
         "ZTO",
         "2",
-        &[PICKUP, hub, ("2024-05-01 23:00:00", "快件离开【成都转运中心】，已发往【成都】", "2")],
+        &[
+            PICKUP,
+            hub,
+            (
+                "2024-05-01 23:00:00",
+                "快件离开【成都转运中心】，已发往【成都】",
+                "2",
+            ),
+        ],
     );
-    assert!(rules(&sentinel_check(&left, &["--now", "2024-05-02T23:00:00+08:00"], &[])).is_empty());
+    assert!(rules(&sentinel_check(
+        &left,
+        &["--now", "2024-05-02T23:00:00+08:00"],
+        &[]
+    ))
+    .is_empty());
 }
 
 #[test]
@@ -186,7 +232,14 @@ fn locker_uncollected_with_text_only_traces() {
     let body = kdniao(
         "ZTO",
         "2",
-        &[PICKUP, ("2024-05-02 10:00:00", "快件已被【丰巢智能柜】代收，请及时取件", "")],
+        &[
+            PICKUP,
+            (
+                "2024-05-02 10:00:00",
+                "快件已被【丰巢智能柜】代收，请及时取件",
+                "",
+            ),
+        ],
     );
     let r = sentinel_check(&body, &["--now", "2024-05-04T10:00:00+08:00"], &[]);
     assert_eq!(r.out["status"], "AwaitingCollection");
@@ -197,7 +250,14 @@ fn locker_uncollected_with_text_only_traces() {
             f("locker_uncollected", "warning", "2024-05-02T10:00:00+08:00")
         ]
     );
-    let k100 = kuaidi100("zhongtong", "5", &[(PICKUP.0, PICKUP.1, "1"), ("2024-05-02 10:00:00", "已放入快递柜", "501")]);
+    let k100 = kuaidi100(
+        "zhongtong",
+        "5",
+        &[
+            (PICKUP.0, PICKUP.1, "1"),
+            ("2024-05-02 10:00:00", "已放入快递柜", "501"),
+        ],
+    );
     let r = sentinel_check(&k100, &["--now", "2024-05-04T09:00:00+08:00"], &[]);
     assert_eq!(r.out["status"], "AwaitingCollection");
     assert!(rules(&r).is_empty(), "47 h: not yet");
@@ -208,23 +268,61 @@ fn event_rules_in_both_formats() {
     let now = ["--now", "2024-05-02T12:00:00+08:00"];
     let cases: [(&str, &str, &str, &str, &str); 8] = [
         // (kdniao Action, kuaidi100 statusCode, text, status, rule)
-        ("405", "204", "快件派送失败，原因：电话无人接听", "DeliveryFailed", "delivery_failed"),
-        ("416", "206", "无法联系收件人", "DeliveryFailed", "delivery_failed"),
-        ("420", "2", "收件地址不详，快件暂存网点", "Exception", "exception"),
+        (
+            "405",
+            "204",
+            "快件派送失败，原因：电话无人接听",
+            "DeliveryFailed",
+            "delivery_failed",
+        ),
+        (
+            "416",
+            "206",
+            "无法联系收件人",
+            "DeliveryFailed",
+            "delivery_failed",
+        ),
+        (
+            "420",
+            "2",
+            "收件地址不详，快件暂存网点",
+            "Exception",
+            "exception",
+        ),
         ("414", "209", "快件外包装破损", "Exception", "exception"),
         ("404", "14", "收件人拒收", "Refused", "refused"),
-        ("407", "6", "快件已退回，正在返回寄件人", "Returning", "returned"),
-        ("406", "4", "退回件已签收，签收人：寄件人", "Returned", "returned"),
+        (
+            "407",
+            "6",
+            "快件已退回，正在返回寄件人",
+            "Returning",
+            "returned",
+        ),
+        (
+            "406",
+            "4",
+            "退回件已签收，签收人：寄件人",
+            "Returned",
+            "returned",
+        ),
         ("413", "2", "快件已拦截", "Exception", "exception"),
     ];
     for (action, code, text, status, rule) in cases {
         let ev = ("2024-05-02 11:00:00", text, action);
         let kd = kdniao("YD", "4", &[PICKUP, ev]);
-        let k100 = kuaidi100("yunda", code, &[(PICKUP.0, PICKUP.1, "1"), (ev.0, text, code)]);
+        let k100 = kuaidi100(
+            "yunda",
+            code,
+            &[(PICKUP.0, PICKUP.1, "1"), (ev.0, text, code)],
+        );
         for body in [kd, k100] {
             let r = sentinel_check(&body, &now, &[]);
             assert_eq!(r.out["status"], status, "{text}");
-            assert_eq!(findings(&r), [f(rule, "warning", "2024-05-02T11:00:00+08:00")], "{text}");
+            assert_eq!(
+                findings(&r),
+                [f(rule, "warning", "2024-05-02T11:00:00+08:00")],
+                "{text}"
+            );
         }
     }
 }
@@ -234,7 +332,14 @@ fn codes_lag_text_kuaidi100_state_0_while_delivering() {
     let body = kuaidi100(
         "yuantong",
         "0",
-        &[(PICKUP.0, PICKUP.1, "0"), ("2024-05-02 08:00:00", "【杭州市】派件员 张三（电话13812345678）正在为您派件", "0")],
+        &[
+            (PICKUP.0, PICKUP.1, "0"),
+            (
+                "2024-05-02 08:00:00",
+                "【杭州市】派件员 张三（电话13812345678）正在为您派件",
+                "0",
+            ),
+        ],
     );
     let r = sentinel_check(&body, &["--now", "2024-05-02T20:00:00+08:00"], &[]);
     assert_eq!(r.out["status"], "OutForDelivery");
@@ -247,12 +352,20 @@ fn no_pickup_and_no_trace_for_replies_that_know_nothing() {
     let k100 = r#"{"message":"快递公司参数异常：单号不存在或者已经过期","nu":"","ischeck":"0","com":"","status":"201","state":"0","data":[]}"#;
     for body in [kd, k100] {
         let shipped = ["--shipped-at", "2024-05-01 08:00:00", "--carrier", "SF"];
-        let early: Vec<&str> = shipped.iter().copied().chain(["--now", "2024-05-02T07:59:00+08:00"]).collect();
+        let early: Vec<&str> = shipped
+            .iter()
+            .copied()
+            .chain(["--now", "2024-05-02T07:59:00+08:00"])
+            .collect();
         let r = sentinel_check(body, &early, &[]);
         assert_eq!(r.out["status"], "Pending");
         assert!(rules(&r).is_empty());
         assert_eq!(r.out["next_check_at"], "2024-05-02T08:00:00+08:00");
-        let late: Vec<&str> = shipped.iter().copied().chain(["--now", "2024-05-02T08:00:00+08:00"]).collect();
+        let late: Vec<&str> = shipped
+            .iter()
+            .copied()
+            .chain(["--now", "2024-05-02T08:00:00+08:00"])
+            .collect();
         let r = sentinel_check(body, &late, &[]);
         assert_eq!(
             findings(&r),
@@ -267,14 +380,42 @@ fn no_pickup_and_no_trace_for_replies_that_know_nothing() {
 
 #[test]
 fn late_fires_at_the_promise_and_delivered_parcels_are_done() {
-    let moving = kdniao("JD", "2", &[PICKUP, ("2024-05-02 06:00:00", "快件离开【北京转运中心】", "2")]);
-    let args = ["--now", "2024-05-02T12:00:00+08:00", "--promised-at", "2024-05-02T12:00:00+08:00"];
+    let moving = kdniao(
+        "JD",
+        "2",
+        &[
+            PICKUP,
+            ("2024-05-02 06:00:00", "快件离开【北京转运中心】", "2"),
+        ],
+    );
+    let args = [
+        "--now",
+        "2024-05-02T12:00:00+08:00",
+        "--promised-at",
+        "2024-05-02T12:00:00+08:00",
+    ];
     assert_eq!(
         findings(&sentinel_check(&moving, &args, &[])),
         [f("late", "warning", "2024-05-02T12:00:00+08:00")]
     );
-    let done = kdniao("JD", "3", &[PICKUP, ("2024-05-03 10:00:00", "已签收，签收人：本人", "301")]);
-    let r = sentinel_check(&done, &["--now", "2024-06-01T00:00:00Z", "--promised-at", "2024-05-02T12:00:00+08:00"], &[]);
+    let done = kdniao(
+        "JD",
+        "3",
+        &[
+            PICKUP,
+            ("2024-05-03 10:00:00", "已签收，签收人：本人", "301"),
+        ],
+    );
+    let r = sentinel_check(
+        &done,
+        &[
+            "--now",
+            "2024-06-01T00:00:00Z",
+            "--promised-at",
+            "2024-05-02T12:00:00+08:00",
+        ],
+        &[],
+    );
     assert_eq!(r.out["status"], "Delivered");
     assert!(rules(&r).is_empty());
     assert_eq!(r.out["next_check_at"], Value::Null);
@@ -327,7 +468,12 @@ fn bad_input_exits_2_with_one_line_naming_the_problem() {
     bad(&ok, &["--carrier", "Z T O"], &[], "--carrier");
     bad(&ok, &[], &[("STALLED_HOURS", "abc")], "STALLED_HOURS");
     bad(&ok, &[], &[("DISABLED_RULES", "stalled,stuck")], "stuck");
-    bad(&ok, &[], &[("RULE_OVERRIDES", "stalled@EMS")], "RULE_OVERRIDES");
+    bad(
+        &ok,
+        &[],
+        &[("RULE_OVERRIDES", "stalled@EMS")],
+        "RULE_OVERRIDES",
+    );
     let r = Command::new(env!("CARGO_BIN_EXE_sentinel"))
         .args(["check", "--input", "/nonexistent/reply.json"])
         .output()

@@ -25,7 +25,9 @@
 //! 9. **Pending** (已下单, 等待揽收...) before PickedUp (待揽收 contains 揽收) and
 //!    before OutForDelivery (快递员已接单 mentions the courier).
 //! 10. **PickedUp** (揽收, 已收取快件...) before OutForDelivery ("快递员…揽收").
-//! 11. **OutForDelivery** (派件中, 派件员, 重新派送, 第N次派件...).
+//! 11. **OutForDelivery** (派件中, 派件员, 重新派送, 第N次派件...); then a resolved
+//!     problem moving on (问题已处理, 继续派送...) → InTransit, as the simulator's
+//!     oracle has it (异常已处理 is not an exception either).
 //! 12. **ArrivedAtDestinationCity** by phrase (到达派件城市...), **CustomsClearance**,
 //!     **Redirected**.
 //! 13. Hub arrival/processing → InTransit with the hub name; then arrival at a
@@ -199,7 +201,16 @@ const OUT_FOR_DELIVERY: &[&str] = &[
     "再次派送",
     "安排派送",
     "准备派送",
+];
+
+/// A problem resolved, the parcel moving on again (not yet with a courier).
+const RESUMED: &[&str] = &[
+    "问题已处理",
+    "异常已处理",
+    "异常已解除",
     "继续派送",
+    "继续运输",
+    "继续转运",
 ];
 
 const DESTINATION_CITY: &[&str] = &["到达派件城市", "到达目的地", "到达目的城市"];
@@ -323,7 +334,7 @@ pub fn classify_text(text: &str) -> Option<Classified> {
     if has_any(t, DELIVERY_FAILED) {
         return Some(Classified::of(Status::DeliveryFailed));
     }
-    if t.contains("异常") {
+    if without(t, &["异常已处理", "异常已解除"]).contains("异常") {
         return Some(Classified::of(Status::Exception));
     }
     if has_any(t, PENDING) {
@@ -334,6 +345,9 @@ pub fn classify_text(text: &str) -> Option<Classified> {
     }
     if has_any(t, OUT_FOR_DELIVERY) || is_nth_attempt(t) {
         return Some(Classified::of(Status::OutForDelivery));
+    }
+    if has_any(t, RESUMED) {
+        return Some(Classified::of(Status::InTransit));
     }
     if has_any(t, DESTINATION_CITY) {
         return Some(Classified::of(Status::ArrivedAtDestinationCity));
@@ -607,9 +621,12 @@ mod tests {
         assert_eq!(st("快件超时未签收"), None);
         assert_eq!(st("超时未更新"), None);
         assert_eq!(st("快件在驿站超时未取"), Some(AwaitingCollection));
-        // Resolved problems are not exceptions.
-        assert_eq!(st("问题已处理，快件继续派送"), Some(OutForDelivery));
-        assert_eq!(st("问题已处理"), None);
+        // Resolved problems are not exceptions: the parcel moves on.
+        assert_eq!(st("问题已处理，快件继续派送"), Some(InTransit));
+        assert_eq!(st("快件异常已处理，继续运输"), Some(InTransit));
+        assert_eq!(hub("问题已处理，快件继续派送"), None);
+        // But a courier out with it is out for delivery.
+        assert_eq!(st("问题已处理，派件员 张三 正在派件"), Some(OutForDelivery));
     }
 
     #[test]
@@ -827,7 +844,7 @@ mod tests {
 
     #[test]
     fn unmatched_is_none() {
-        for t in ["", "   ", "hello", "感谢使用", "问题已处理"] {
+        for t in ["", "   ", "hello", "感谢使用", "问题"] {
             assert_eq!(classify_text(t), None, "{t:?}");
         }
     }
@@ -922,7 +939,7 @@ mod tests {
             ("收件地址不详，快件暂存【上海浦东网点】", Exception, None),
             ("快件外包装破损，正在处理", Exception, None),
             ("快件错分，正在转运回正确网点", Exception, None),
-            ("问题已处理，快件继续派送", OutForDelivery, None),
+            ("问题已处理，快件继续派送", InTransit, None),
             ("收件人拒收", Refused, None),
             ("快件已退回，正在返回寄件人", Returning, None),
             ("退回件到达【杭州转运中心】", Returning, None),

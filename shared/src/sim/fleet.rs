@@ -4,8 +4,9 @@
 //! ground truth reasons about.
 
 use std::collections::HashMap;
+use std::sync::OnceLock;
 
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, Datelike, Duration, Utc};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, LogNormal};
@@ -409,40 +410,49 @@ fn unique_block(seed: u64, i: u32) -> String {
     format!("{v:09}")
 }
 
-fn digits(rng: &mut ChaCha8Rng, n: usize) -> String {
-    (0..n)
-        .map(|_| char::from(b'0' + rng.random_range(0..10u8)))
-        .collect()
+fn push_digits(out: &mut String, rng: &mut ChaCha8Rng, n: usize) {
+    for _ in 0..n {
+        out.push(char::from(b'0' + rng.random_range(0..10u8)));
+    }
 }
 
-/// A tracking number in the carrier's real shape (fleet-facts/brief).
+/// A tracking number in the carrier's real shape: a prefix, random filler digits,
+/// then the unique block (EMS international-style numbers end with `CN`).
 fn tracking_number(rng: &mut ChaCha8Rng, code: &str, seed: u64, i: u32) -> String {
-    let u = unique_block(seed, i);
     let pick = rng.random_bool(0.5);
-    match code {
-        "SF" => format!("SF{}{u}", digits(rng, 4)),
-        "ZTO" if pick => format!("75{}{u}", digits(rng, 3)),
-        "ZTO" => format!("73{}{u}", digits(rng, 1)),
-        "YTO" => format!("YT{}{u}", digits(rng, 4)),
-        "YD" if pick => format!("43{}{u}", digits(rng, 2)),
-        "YD" => format!("31{}{u}", digits(rng, 2)),
-        "JTSD" => format!("JT{}{u}", digits(rng, 4)),
-        "STO" if pick => format!("77{}{u}", digits(rng, 2)),
-        "STO" => format!("88{}{u}", digits(rng, 1)),
+    let mut s = String::with_capacity(16);
+    let (prefix, filler): (&str, usize) = match code {
+        "SF" => ("SF", 4),
+        "ZTO" if pick => ("75", 3),
+        "ZTO" => ("73", 1),
+        "YTO" => ("YT", 4),
+        "YD" if pick => ("43", 2),
+        "YD" => ("31", 2),
+        "JTSD" => ("JT", 4),
+        "STO" if pick => ("77", 2),
+        "STO" => ("88", 1),
         "JD" => {
-            let l = char::from(b'A' + rng.random_range(0..3u8));
-            format!("JDV{l}{}{u}", digits(rng, 2))
+            s.push_str("JDV");
+            s.push(char::from(b'A' + rng.random_range(0..3u8)));
+            ("", 2)
         }
         "EMS" => match rng.random_range(0..3u8) {
-            0 => format!("11{}{u}", digits(rng, 2)),
-            1 => format!("98{}{u}", digits(rng, 2)),
+            0 => ("11", 2),
+            1 => ("98", 2),
             _ => {
-                let l = char::from(b'A' + rng.random_range(0..26u8));
-                format!("E{l}{u}CN")
+                s.push('E');
+                s.push(char::from(b'A' + rng.random_range(0..26u8)));
+                s.push_str(&unique_block(seed, i));
+                s.push_str("CN");
+                return s;
             }
         },
-        other => format!("{other}{u}"),
-    }
+        other => (other, 0),
+    };
+    s.push_str(prefix);
+    push_digits(&mut s, rng, filler);
+    s.push_str(&unique_block(seed, i));
+    s
 }
 
 fn generate_parcel(config: &FleetConfig, i: u32) -> SimParcel {
@@ -476,11 +486,16 @@ fn generate_parcel(config: &FleetConfig, i: u32) -> SimParcel {
     );
     let phone = rng.random_bool(0.7).then(|| {
         let second = [3u8, 5, 8][rng.random_range(0..3)];
-        Phone::parse(&format!("1{second}{}", digits(&mut rng, 9))).expect("valid phone")
+        let mut raw = format!("1{second}");
+        push_digits(&mut raw, &mut rng, 9);
+        Phone::parse(&raw).expect("valid phone")
     });
+    let local_day = dt(registered + CST).date_naive();
     let order_id = format!(
-        "SO{}{:07}",
-        dt(registered).with_timezone(&crate::time::china()).format("%Y%m%d"),
+        "SO{:04}{:02}{:02}{:07}",
+        local_day.year(),
+        local_day.month(),
+        local_day.day(),
         i
     );
     let courier = rng.random_range(0..COURIERS.len()) as u8;
@@ -553,16 +568,32 @@ fn pick_destination(rng: &mut ChaCha8Rng, origin: usize) -> (usize, LaneClass) {
         LaneClass::CrossCountry => &[LaneClass::CrossCountry],
         LaneClass::Remote => &[LaneClass::Remote],
     };
+    let table = destination_table();
     for &class in order {
-        let candidates: Vec<usize> = (0..CITIES.len())
-            .filter(|&d| LaneClass::of(origin, d) == class && CITIES[d].dest_weight > 0)
-            .collect();
+        let candidates = &table[origin][class as usize];
         if !candidates.is_empty() {
-            let k = pick_weighted(rng, &candidates, |&d| CITIES[d].dest_weight as f64);
-            return (candidates[k], class);
+            let k = pick_weighted(rng, candidates, |&d| CITIES[d as usize].dest_weight as f64);
+            return (candidates[k] as usize, class);
         }
     }
     (origin, LaneClass::SameCity)
+}
+
+/// For each origin and lane class, the possible destinations (computed once).
+fn destination_table() -> &'static [[Vec<u8>; 5]] {
+    static TABLE: OnceLock<Vec<[Vec<u8>; 5]>> = OnceLock::new();
+    TABLE.get_or_init(|| {
+        (0..CITIES.len())
+            .map(|o| {
+                LaneClass::ALL.map(|class| {
+                    (0..CITIES.len())
+                        .filter(|&d| LaneClass::of(o, d) == class && CITIES[d].dest_weight > 0)
+                        .map(|d| d as u8)
+                        .collect()
+                })
+            })
+            .collect()
+    })
 }
 
 struct Planner<'a> {
@@ -586,10 +617,19 @@ impl Planner<'_> {
 
     /// A transit city other than those given.
     fn transit_city(&mut self, avoid: &[u8]) -> u8 {
-        let candidates: Vec<u8> = (0..CITIES.len() as u8)
-            .filter(|c| CITIES[*c as usize].transit && !avoid.contains(c))
-            .collect();
-        candidates[self.rng.random_range(0..candidates.len())]
+        static TRANSIT: OnceLock<Vec<u8>> = OnceLock::new();
+        let all = TRANSIT.get_or_init(|| {
+            (0..CITIES.len() as u8)
+                .filter(|c| CITIES[*c as usize].transit)
+                .collect()
+        });
+        // Rejection keeps this allocation-free; `avoid` never covers every hub city.
+        loop {
+            let c = all[self.rng.random_range(0..all.len())];
+            if !avoid.contains(&c) {
+                return c;
+            }
+        }
     }
 
     fn locker_variant(&mut self) -> u8 {
@@ -628,7 +668,7 @@ impl Planner<'_> {
     /// A complete healthy lifecycle (see the module doc of `sim` for the model).
     fn healthy(&mut self) -> Vec<SimEvent> {
         let (o, d) = (self.origin, self.dest);
-        let mut ev: Vec<SimEvent> = Vec::with_capacity(16);
+        let mut ev: Vec<SimEvent> = Vec::with_capacity(24);
 
         // Pickup 0.5-12 h after shipping, nudged out of the night when possible.
         let mut pickup = self.shipped + uhours(self.rng, 0.5, 12.0);
@@ -693,12 +733,21 @@ impl Planner<'_> {
             arr0 = dep0 - uhours(self.rng, 6.0, 10.0);
         }
         arr0 = arr0.max(pickup + 60);
-        ev.push(SimEvent::new(arr0, SimKind::HubArrive, route[0].0, route[0].1));
-        ev.push(SimEvent::new(dep0, SimKind::HubDepart, route[0].0, route[0].1));
+        ev.push(SimEvent::new(
+            arr0,
+            SimKind::HubArrive,
+            route[0].0,
+            route[0].1,
+        ));
+        ev.push(SimEvent::new(
+            dep0,
+            SimKind::HubDepart,
+            route[0].0,
+            route[0].1,
+        ));
 
         let station_slot = self.station_slot(d);
-        let station_at;
-        if n >= 2 {
+        let station_at = if n >= 2 {
             let arr_last = dep0 + s_l;
             let m = n - 2;
             let seg = s_l / (m as i64 + 1);
@@ -720,10 +769,10 @@ impl Planner<'_> {
             let (c, s) = route[n - 1];
             ev.push(SimEvent::new(arr_last, SimKind::HubArrive, c, s));
             ev.push(SimEvent::new(dep_last, SimKind::HubDepart, c, s));
-            station_at = st;
+            st
         } else {
-            station_at = dep0 + s_l;
-        }
+            dep0 + s_l
+        };
         ev.push(SimEvent::new(
             station_at,
             SimKind::StationArrive,
@@ -747,9 +796,7 @@ impl Planner<'_> {
                     break;
                 }
             }
-            ev.push(
-                SimEvent::new(collected, SimKind::Delivered, d, station_slot).with_variant(1),
-            );
+            ev.push(SimEvent::new(collected, SimKind::Delivered, d, station_slot).with_variant(1));
         } else {
             ev.push(SimEvent::new(drop, SimKind::Delivered, d, station_slot));
         }
@@ -762,19 +809,20 @@ impl Planner<'_> {
 
     /// Duplicate hub scans with p = 0.1, 5 s to 5 min after the original (point 3).
     fn add_duplicates(&mut self, ev: &mut Vec<SimEvent>) {
-        let mut out = Vec::with_capacity(ev.len() + 4);
-        for (k, e) in ev.iter().enumerate() {
-            out.push(*e);
+        let mut k = 0;
+        while k < ev.len() {
+            let e = ev[k];
             if e.kind.is_hub() && self.rng.random_bool(0.1) {
                 let t = e.secs() + usecs(self.rng, 5, 300);
                 if ev.get(k + 1).is_none_or(|n| t < n.secs()) {
-                    let mut dup = *e;
+                    let mut dup = e;
                     dup.at = dt(t);
-                    out.push(dup);
+                    ev.insert(k + 1, dup);
+                    k += 1; // a duplicate is not duplicated again
                 }
             }
+            k += 1;
         }
-        *ev = out;
     }
 
     /// Indices just past each run of same-place hub arrivals (the departure index).
@@ -784,8 +832,7 @@ impl Planner<'_> {
         while k < ev.len() {
             if ev[k].kind == SimKind::HubArrive {
                 let mut j = k + 1;
-                while j < ev.len() && ev[j].kind == SimKind::HubArrive && ev[j].same_place(&ev[k])
-                {
+                while j < ev.len() && ev[j].kind == SimKind::HubArrive && ev[j].same_place(&ev[k]) {
                     j += 1;
                 }
                 runs.push((k, j));
@@ -836,7 +883,12 @@ impl Planner<'_> {
         let fallback = self.next_window(t + 6 * H, 8.0, 10.0, 2.0);
         let signed = self.in_hours(t + 6 * H, t + 22 * H, 8.0, 20.0, fallback);
         let st = self.station_slot(self.origin);
-        ev.push(SimEvent::new(signed, SimKind::ReturnSigned, self.origin, st));
+        ev.push(SimEvent::new(
+            signed,
+            SimKind::ReturnSigned,
+            self.origin,
+            st,
+        ));
     }
 
     fn inject(&mut self, anomaly: Anomaly, ev: &mut Vec<SimEvent>) {

@@ -146,7 +146,13 @@ fn healthy_parcels_respect_the_healthy_constraints() {
             assert!((0.5..=12.0).contains(&ph), "{} pickup after {ph}", p.id);
             for w in ev.windows(2) {
                 let gap = hours_between(w[0].at, w[1].at);
-                assert!(gap < 40.0, "{} gap {gap} {:?}->{:?}", p.id, w[0].kind, w[1].kind);
+                assert!(
+                    gap < 40.0,
+                    "{} gap {gap} {:?}->{:?}",
+                    p.id,
+                    w[0].kind,
+                    w[1].kind
+                );
             }
             // Hub dwell: first arrival of a run to the departure.
             let mut arrived: Option<DateTime<Utc>> = None;
@@ -192,7 +198,10 @@ fn lane_time_calibration() {
     let f = fleet(2024, 24_000, 0.0);
     let mut times = Vec::new();
     for p in f.parcels.iter().filter(|p| p.lane != LaneClass::SameCity) {
-        let t = hours_between(p.picked_up_at().unwrap(), p.delivered_or_dropped_at().unwrap());
+        let t = hours_between(
+            p.picked_up_at().unwrap(),
+            p.delivered_or_dropped_at().unwrap(),
+        );
         times.push(t);
     }
     let n = times.len() as f64;
@@ -225,7 +234,10 @@ fn anomaly_share_is_close_to_configured_and_every_kind_appears() {
         assert!((got - share).abs() <= 0.03, "{got} vs {share}");
         assert_eq!(kinds.len(), Anomaly::ALL.len());
     }
-    assert!(fleet(5, 500, 0.0).parcels.iter().all(|p| p.anomaly.is_none()));
+    assert!(fleet(5, 500, 0.0)
+        .parcels
+        .iter()
+        .all(|p| p.anomaly.is_none()));
 }
 
 #[test]
@@ -335,7 +347,10 @@ fn anomaly_shapes() {
         }
         if matches!(p.anomaly, Some(Anomaly::Refused | Anomaly::Returned)) {
             // Return legs stay under the hub-dwell and stall thresholds.
-            let rs = kinds.iter().position(|k| *k == SimKind::ReturnStart).unwrap();
+            let rs = kinds
+                .iter()
+                .position(|k| *k == SimKind::ReturnStart)
+                .unwrap();
             for w in p.events[rs..].windows(2) {
                 assert!(hours_between(w[0].at, w[1].at) < 24.0);
             }
@@ -377,19 +392,6 @@ fn hub_stuck_and_stall_gaps() {
             _ => {}
         }
     }
-}
-
-#[test]
-#[ignore = "timing; run with --release --ignored --nocapture"]
-fn generation_speed() {
-    let t = std::time::Instant::now();
-    let f = fleet(1, 100_000, 0.15);
-    let events: usize = f.parcels.iter().map(|p| p.events.len()).sum();
-    eprintln!(
-        "100k parcels, {events} events in {:?} ({} bytes per event)",
-        t.elapsed(),
-        std::mem::size_of::<SimEvent>()
-    );
 }
 
 // ---------------------------------------------------------------- oracle
@@ -454,81 +456,361 @@ fn x(rule: Rule, severity: Severity, since: f64, due: f64) -> Expectation {
 
 #[test]
 fn oracle_table() {
-    use SimKind::*;
     use Severity::{Critical as C, Warning as W};
+    use SimKind::*;
     let def = RuleConfig::default();
     let mut no_pickup_off = RuleConfig::default();
     no_pickup_off.set_enabled(Rule::NoPickup, false);
     let mut sf_stall = RuleConfig::default();
-    sf_stall.set_override(Rule::Stalled, crate::domain::CarrierCode::parse("SF").unwrap(), crate::rules::hours(10.0));
+    sf_stall.set_override(
+        Rule::Stalled,
+        crate::domain::CarrierCode::parse("SF").unwrap(),
+        crate::rules::hours(10.0),
+    );
     let mut late5 = RuleConfig::default();
     late5.set_threshold(Rule::Late, crate::rules::hours(5.0));
 
-    type Case = (&'static str, &'static str, Vec<SimEvent>, Option<f64>, RuleConfig, f64, Vec<Expectation>);
+    type Case = (
+        &'static str,
+        &'static str,
+        Vec<SimEvent>,
+        Option<f64>,
+        RuleConfig,
+        f64,
+        Vec<Expectation>,
+    );
     let cases: Vec<Case> = vec![
-        ("nothing known", "ZTO", vec![], None, def.clone(), 30.0,
-            vec![x(Rule::NoPickup, W, 0.0, 24.0), x(Rule::NoTrace, W, 0.0, 24.0)]),
-        ("horizon before threshold", "ZTO", vec![], None, def.clone(), 23.9, vec![]),
-        ("due exactly at the horizon counts", "ZTO", vec![], None, def.clone(), 24.0,
-            vec![x(Rule::NoPickup, W, 0.0, 24.0), x(Rule::NoTrace, W, 0.0, 24.0)]),
-        ("disabled rule", "ZTO", vec![], None, no_pickup_off, 30.0,
-            vec![x(Rule::NoTrace, W, 0.0, 24.0)]),
-        ("created only: no_pickup, stall escalates", "ZTO", vec![ev(1.0, Created)], None, def.clone(), 200.0,
-            vec![x(Rule::NoPickup, W, 0.0, 24.0), x(Rule::Stalled, W, 1.0, 49.0), x(Rule::Stalled, C, 1.0, 97.0)]),
-        ("horizon cuts the escalation", "ZTO", vec![ev(1.0, Created)], None, def.clone(), 60.0,
-            vec![x(Rule::NoPickup, W, 0.0, 24.0), x(Rule::Stalled, W, 1.0, 49.0)]),
-        ("pickup at 23h: no no_pickup", "ZTO", vec![ev(1.0, Created), ev(23.0, PickedUp), ev(40.0, Delivered)], None, def.clone(), 500.0, vec![]),
-        ("pickup at 30h: no_pickup due at 24h", "ZTO", vec![ev(30.0, PickedUp), ev(40.0, Delivered)], None, def.clone(), 500.0,
-            vec![x(Rule::NoPickup, W, 0.0, 24.0), x(Rule::NoTrace, W, 0.0, 24.0)]),
-        ("hub dwell from the first of the duplicate arrivals", "ZTO",
-            vec![ev(0.0, PickedUp), ev(2.0, HubArrive), ev(2.01, HubArrive), ev(30.0, HubDepart), ev(40.0, Delivered)], None, def.clone(), 500.0,
-            vec![x(Rule::HubDwell, W, 2.0, 26.0)]),
-        ("hub dwell ending exactly at the threshold does not fire", "ZTO",
-            vec![ev(0.0, PickedUp), ev(2.0, HubArrive), ev(26.0, HubDepart), ev(40.0, Delivered)], None, def.clone(), 500.0, vec![]),
-        ("a new hub restarts the dwell", "ZTO",
-            vec![ev(0.0, PickedUp), ev_at(2.0, HubArrive, 0, 0), ev_at(20.0, HubArrive, 2, 0), ev(50.0, HubDepart), ev(60.0, Delivered)], None, def.clone(), 500.0,
-            vec![x(Rule::HubDwell, W, 20.0, 44.0)]),
-        ("out for delivery stuck", "ZTO",
-            vec![ev(0.0, PickedUp), ev(10.0, OutForDelivery), ev(23.0, Delivered)], None, def.clone(), 500.0,
-            vec![x(Rule::OutForDeliveryStuck, W, 10.0, 22.0)]),
-        ("failed then redelivered", "ZTO",
-            vec![ev(0.0, PickedUp), ev(10.0, OutForDelivery), ev(12.0, Failed), ev(30.0, Redeliver), ev(32.0, Delivered)], None, def.clone(), 500.0,
-            vec![x(Rule::DeliveryFailed, W, 12.0, 12.0)]),
-        ("per-carrier override applies to SF", "SF",
-            vec![ev(1.0, PickedUp), ev(15.0, HubArrive), ev(16.0, HubDepart), ev(20.0, Delivered)], None, sf_stall.clone(), 500.0,
-            vec![x(Rule::Stalled, W, 1.0, 11.0)]),
-        ("and not to ZTO", "ZTO",
-            vec![ev(1.0, PickedUp), ev(15.0, HubArrive), ev(16.0, HubDepart), ev(20.0, Delivered)], None, sf_stall, 500.0, vec![]),
-        ("late while not delivered", "ZTO",
-            vec![ev(1.0, PickedUp), ev(20.0, HubArrive), ev(21.0, HubDepart), ev(40.0, Delivered)], Some(30.0), def.clone(), 500.0,
-            vec![x(Rule::Late, W, 30.0, 30.0)]),
-        ("late threshold", "ZTO",
-            vec![ev(1.0, PickedUp), ev(20.0, HubArrive), ev(21.0, HubDepart), ev(40.0, Delivered)], Some(30.0), late5, 500.0,
-            vec![x(Rule::Late, W, 30.0, 35.0)]),
-        ("delivered before the promise", "ZTO",
-            vec![ev(1.0, PickedUp), ev(25.0, Delivered)], Some(30.0), def.clone(), 500.0, vec![]),
-        ("promise before registration is due when watched", "ZTO",
-            vec![ev(1.0, PickedUp), ev(25.0, Delivered)], Some(-5.0), def.clone(), 500.0,
-            vec![x(Rule::Late, W, -5.0, 0.0)]),
-        ("refused and returned, first instants only", "ZTO",
-            vec![ev(0.0, PickedUp), ev(9.0, OutForDelivery), ev(10.0, Refused), ev(12.0, ReturnStart), ev(20.0, ReturnTransit), ev(30.0, ReturnSigned)], None, def.clone(), 500.0,
-            vec![x(Rule::Refused, W, 10.0, 10.0), x(Rule::Returned, W, 12.0, 12.0)]),
-        ("returned holds after the terminal signature", "ZTO",
-            vec![ev(0.0, PickedUp), ev(9.0, Exception), ev(12.0, ReturnStart), ev(30.0, ReturnSigned)], None, def.clone(), 31.0,
-            vec![x(Rule::Exception, W, 9.0, 9.0), x(Rule::Returned, W, 12.0, 12.0)]),
-        ("locker uncollected", "ZTO",
-            vec![ev(0.0, PickedUp), ev(9.0, OutForDelivery), ev(10.0, Locker), ev(30.0, LockerOverdue), ev(70.0, Delivered)], None, def.clone(), 500.0,
-            vec![x(Rule::LockerUncollected, W, 10.0, 58.0)]),
-        ("exception then resolved", "ZTO",
-            vec![ev(0.0, PickedUp), ev(10.0, Exception), ev(20.0, ExceptionResolved), ev(30.0, OutForDelivery), ev(31.0, Delivered)], None, def.clone(), 500.0,
-            vec![x(Rule::Exception, W, 10.0, 10.0)]),
-        ("delivered is terminal", "ZTO", vec![ev(1.0, PickedUp), ev(5.0, Delivered)], Some(6.0), def.clone(), 5000.0, vec![]),
-        ("events after the horizon are unseen", "ZTO",
-            vec![ev(1.0, PickedUp), ev(100.0, Delivered)], None, def.clone(), 60.0,
-            vec![x(Rule::Stalled, W, 1.0, 49.0)]),
-        ("stall and hub dwell both reported", "ZTO",
-            vec![ev(1.0, PickedUp), ev(2.0, HubArrive)], None, def.clone(), 100.0,
-            vec![x(Rule::Stalled, W, 2.0, 50.0), x(Rule::HubDwell, W, 2.0, 26.0), x(Rule::Stalled, C, 2.0, 98.0)]),
+        (
+            "nothing known",
+            "ZTO",
+            vec![],
+            None,
+            def.clone(),
+            30.0,
+            vec![
+                x(Rule::NoPickup, W, 0.0, 24.0),
+                x(Rule::NoTrace, W, 0.0, 24.0),
+            ],
+        ),
+        (
+            "horizon before threshold",
+            "ZTO",
+            vec![],
+            None,
+            def.clone(),
+            23.9,
+            vec![],
+        ),
+        (
+            "due exactly at the horizon counts",
+            "ZTO",
+            vec![],
+            None,
+            def.clone(),
+            24.0,
+            vec![
+                x(Rule::NoPickup, W, 0.0, 24.0),
+                x(Rule::NoTrace, W, 0.0, 24.0),
+            ],
+        ),
+        (
+            "disabled rule",
+            "ZTO",
+            vec![],
+            None,
+            no_pickup_off,
+            30.0,
+            vec![x(Rule::NoTrace, W, 0.0, 24.0)],
+        ),
+        (
+            "created only: no_pickup, stall escalates",
+            "ZTO",
+            vec![ev(1.0, Created)],
+            None,
+            def.clone(),
+            200.0,
+            vec![
+                x(Rule::NoPickup, W, 0.0, 24.0),
+                x(Rule::Stalled, W, 1.0, 49.0),
+                x(Rule::Stalled, C, 1.0, 97.0),
+            ],
+        ),
+        (
+            "horizon cuts the escalation",
+            "ZTO",
+            vec![ev(1.0, Created)],
+            None,
+            def.clone(),
+            60.0,
+            vec![
+                x(Rule::NoPickup, W, 0.0, 24.0),
+                x(Rule::Stalled, W, 1.0, 49.0),
+            ],
+        ),
+        (
+            "pickup at 23h: no no_pickup",
+            "ZTO",
+            vec![ev(1.0, Created), ev(23.0, PickedUp), ev(40.0, Delivered)],
+            None,
+            def.clone(),
+            500.0,
+            vec![],
+        ),
+        (
+            "pickup at 30h: no_pickup due at 24h",
+            "ZTO",
+            vec![ev(30.0, PickedUp), ev(40.0, Delivered)],
+            None,
+            def.clone(),
+            500.0,
+            vec![
+                x(Rule::NoPickup, W, 0.0, 24.0),
+                x(Rule::NoTrace, W, 0.0, 24.0),
+            ],
+        ),
+        (
+            "hub dwell from the first of the duplicate arrivals",
+            "ZTO",
+            vec![
+                ev(0.0, PickedUp),
+                ev(2.0, HubArrive),
+                ev(2.01, HubArrive),
+                ev(30.0, HubDepart),
+                ev(40.0, Delivered),
+            ],
+            None,
+            def.clone(),
+            500.0,
+            vec![x(Rule::HubDwell, W, 2.0, 26.0)],
+        ),
+        (
+            "hub dwell ending exactly at the threshold does not fire",
+            "ZTO",
+            vec![
+                ev(0.0, PickedUp),
+                ev(2.0, HubArrive),
+                ev(26.0, HubDepart),
+                ev(40.0, Delivered),
+            ],
+            None,
+            def.clone(),
+            500.0,
+            vec![],
+        ),
+        (
+            "a new hub restarts the dwell",
+            "ZTO",
+            vec![
+                ev(0.0, PickedUp),
+                ev_at(2.0, HubArrive, 0, 0),
+                ev_at(20.0, HubArrive, 2, 0),
+                ev(50.0, HubDepart),
+                ev(60.0, Delivered),
+            ],
+            None,
+            def.clone(),
+            500.0,
+            vec![x(Rule::HubDwell, W, 20.0, 44.0)],
+        ),
+        (
+            "out for delivery stuck",
+            "ZTO",
+            vec![
+                ev(0.0, PickedUp),
+                ev(10.0, OutForDelivery),
+                ev(23.0, Delivered),
+            ],
+            None,
+            def.clone(),
+            500.0,
+            vec![x(Rule::OutForDeliveryStuck, W, 10.0, 22.0)],
+        ),
+        (
+            "failed then redelivered",
+            "ZTO",
+            vec![
+                ev(0.0, PickedUp),
+                ev(10.0, OutForDelivery),
+                ev(12.0, Failed),
+                ev(30.0, Redeliver),
+                ev(32.0, Delivered),
+            ],
+            None,
+            def.clone(),
+            500.0,
+            vec![x(Rule::DeliveryFailed, W, 12.0, 12.0)],
+        ),
+        (
+            "per-carrier override applies to SF",
+            "SF",
+            vec![
+                ev(1.0, PickedUp),
+                ev(15.0, HubArrive),
+                ev(16.0, HubDepart),
+                ev(20.0, Delivered),
+            ],
+            None,
+            sf_stall.clone(),
+            500.0,
+            vec![x(Rule::Stalled, W, 1.0, 11.0)],
+        ),
+        (
+            "and not to ZTO",
+            "ZTO",
+            vec![
+                ev(1.0, PickedUp),
+                ev(15.0, HubArrive),
+                ev(16.0, HubDepart),
+                ev(20.0, Delivered),
+            ],
+            None,
+            sf_stall,
+            500.0,
+            vec![],
+        ),
+        (
+            "late while not delivered",
+            "ZTO",
+            vec![
+                ev(1.0, PickedUp),
+                ev(20.0, HubArrive),
+                ev(21.0, HubDepart),
+                ev(40.0, Delivered),
+            ],
+            Some(30.0),
+            def.clone(),
+            500.0,
+            vec![x(Rule::Late, W, 30.0, 30.0)],
+        ),
+        (
+            "late threshold",
+            "ZTO",
+            vec![
+                ev(1.0, PickedUp),
+                ev(20.0, HubArrive),
+                ev(21.0, HubDepart),
+                ev(40.0, Delivered),
+            ],
+            Some(30.0),
+            late5,
+            500.0,
+            vec![x(Rule::Late, W, 30.0, 35.0)],
+        ),
+        (
+            "delivered before the promise",
+            "ZTO",
+            vec![ev(1.0, PickedUp), ev(25.0, Delivered)],
+            Some(30.0),
+            def.clone(),
+            500.0,
+            vec![],
+        ),
+        (
+            "promise before registration is due when watched",
+            "ZTO",
+            vec![ev(1.0, PickedUp), ev(25.0, Delivered)],
+            Some(-5.0),
+            def.clone(),
+            500.0,
+            vec![x(Rule::Late, W, -5.0, 0.0)],
+        ),
+        (
+            "refused and returned, first instants only",
+            "ZTO",
+            vec![
+                ev(0.0, PickedUp),
+                ev(9.0, OutForDelivery),
+                ev(10.0, Refused),
+                ev(12.0, ReturnStart),
+                ev(20.0, ReturnTransit),
+                ev(30.0, ReturnSigned),
+            ],
+            None,
+            def.clone(),
+            500.0,
+            vec![
+                x(Rule::Refused, W, 10.0, 10.0),
+                x(Rule::Returned, W, 12.0, 12.0),
+            ],
+        ),
+        (
+            "returned holds after the terminal signature",
+            "ZTO",
+            vec![
+                ev(0.0, PickedUp),
+                ev(9.0, Exception),
+                ev(12.0, ReturnStart),
+                ev(30.0, ReturnSigned),
+            ],
+            None,
+            def.clone(),
+            31.0,
+            vec![
+                x(Rule::Exception, W, 9.0, 9.0),
+                x(Rule::Returned, W, 12.0, 12.0),
+            ],
+        ),
+        (
+            "locker uncollected",
+            "ZTO",
+            vec![
+                ev(0.0, PickedUp),
+                ev(9.0, OutForDelivery),
+                ev(10.0, Locker),
+                ev(30.0, LockerOverdue),
+                ev(70.0, Delivered),
+            ],
+            None,
+            def.clone(),
+            500.0,
+            vec![x(Rule::LockerUncollected, W, 10.0, 58.0)],
+        ),
+        (
+            "exception then resolved",
+            "ZTO",
+            vec![
+                ev(0.0, PickedUp),
+                ev(10.0, Exception),
+                ev(20.0, ExceptionResolved),
+                ev(30.0, OutForDelivery),
+                ev(31.0, Delivered),
+            ],
+            None,
+            def.clone(),
+            500.0,
+            vec![x(Rule::Exception, W, 10.0, 10.0)],
+        ),
+        (
+            "delivered is terminal",
+            "ZTO",
+            vec![ev(1.0, PickedUp), ev(5.0, Delivered)],
+            Some(6.0),
+            def.clone(),
+            5000.0,
+            vec![],
+        ),
+        (
+            "events after the horizon are unseen",
+            "ZTO",
+            vec![ev(1.0, PickedUp), ev(100.0, Delivered)],
+            None,
+            def.clone(),
+            60.0,
+            vec![x(Rule::Stalled, W, 1.0, 49.0)],
+        ),
+        (
+            "stall and hub dwell both reported",
+            "ZTO",
+            vec![ev(1.0, PickedUp), ev(2.0, HubArrive)],
+            None,
+            def.clone(),
+            100.0,
+            vec![
+                x(Rule::Stalled, W, 2.0, 50.0),
+                x(Rule::HubDwell, W, 2.0, 26.0),
+                x(Rule::Stalled, C, 2.0, 98.0),
+            ],
+        ),
     ];
     for (name, carrier, events, promised, cfg, horizon, mut want) in cases {
         let p = hand(carrier, events, promised);
@@ -582,22 +864,43 @@ fn kdniao_8001_reply() {
     assert_eq!(v["Location"], "上海市");
     let traces = v["Traces"].as_array().unwrap();
     assert_eq!(traces.len(), 6, "only events at or before now");
-    let actions: Vec<&str> = traces.iter().map(|t| t["Action"].as_str().unwrap()).collect();
+    let actions: Vec<&str> = traces
+        .iter()
+        .map(|t| t["Action"].as_str().unwrap())
+        .collect();
     assert_eq!(actions, ["1", "204", "2", "204", "205", "202"]);
-    let times: Vec<&str> = traces.iter().map(|t| t["AcceptTime"].as_str().unwrap()).collect();
+    let times: Vec<&str> = traces
+        .iter()
+        .map(|t| t["AcceptTime"].as_str().unwrap())
+        .collect();
     assert_eq!(times[0], "2024-11-04 10:00:00");
     assert!(times.windows(2).all(|w| w[0] < w[1]), "ascending");
     assert_eq!(traces[1]["AcceptStation"], "快件已到达【杭州转运中心】");
-    assert_eq!(traces[2]["AcceptStation"], "快件离开【杭州转运中心】，已发往【上海市】");
-    assert_eq!(traces[0]["AcceptStation"], "【杭州市】中通快递 杭州西湖营业部 已揽收");
-    assert_eq!(traces[4]["AcceptStation"], "【上海市】快件已到达【上海徐汇营业部】");
-    assert_eq!(traces[5]["AcceptStation"], "【上海市】派件员 张伟（电话138****5678）正在为您派件");
+    assert_eq!(
+        traces[2]["AcceptStation"],
+        "快件离开【杭州转运中心】，已发往【上海市】"
+    );
+    assert_eq!(
+        traces[0]["AcceptStation"],
+        "【杭州市】中通快递 杭州西湖营业部 已揽收"
+    );
+    assert_eq!(
+        traces[4]["AcceptStation"],
+        "【上海市】快件已到达【上海徐汇营业部】"
+    );
+    assert_eq!(
+        traces[5]["AcceptStation"],
+        "【上海市】派件员 张伟（电话138****5678）正在为您派件"
+    );
 
     let done = json(&p.reply_json(at(100.0)));
     assert_eq!(done["State"], "3");
     assert_eq!(done["StateEx"], "311");
     let t = done["Traces"].as_array().unwrap();
-    assert_eq!(t[6]["AcceptStation"], "快件已放入【丰巢智能柜4号柜】，请凭取件码及时取件");
+    assert_eq!(
+        t[6]["AcceptStation"],
+        "快件已放入【丰巢智能柜4号柜】，请凭取件码及时取件"
+    );
     assert_eq!(t[7]["AcceptStation"], "已签收，签收人凭取件码签收");
 }
 
@@ -628,13 +931,19 @@ fn kuaidi100_reply_is_newest_first() {
     assert_eq!(v["state"], "501");
     let data = v["data"].as_array().unwrap();
     assert_eq!(data.len(), 7);
-    let codes: Vec<&str> = data.iter().map(|d| d["statusCode"].as_str().unwrap()).collect();
+    let codes: Vec<&str> = data
+        .iter()
+        .map(|d| d["statusCode"].as_str().unwrap())
+        .collect();
     assert_eq!(codes, ["501", "5", "1001", "1002", "1002", "1002", "103"]);
     let times: Vec<&str> = data.iter().map(|d| d["time"].as_str().unwrap()).collect();
     assert!(times.windows(2).all(|w| w[0] > w[1]), "descending");
     assert_eq!(data[0]["ftime"], data[0]["time"]);
     assert_eq!(data[0]["location"], "");
-    assert_eq!(data[0]["context"], "快件已放入【丰巢智能柜4号柜】，请凭取件码及时取件");
+    assert_eq!(
+        data[0]["context"],
+        "快件已放入【丰巢智能柜4号柜】，请凭取件码及时取件"
+    );
 
     let done = json(&p.reply_json(at(26.0)));
     assert_eq!(done["ischeck"], "1");
@@ -686,8 +995,12 @@ fn generated_replies_render_for_every_format_and_kind() {
                 SimKind::HubDepart => {
                     assert!(text.starts_with("快件离开【") && text.contains("，已发往【"))
                 }
-                SimKind::OutForDelivery => assert!(text.contains("****") && text.contains("正在为您派件")),
-                SimKind::Locker => assert!(text.contains("丰巢智能柜") || text.contains("菜鸟驿站")),
+                SimKind::OutForDelivery => {
+                    assert!(text.contains("****") && text.contains("正在为您派件"))
+                }
+                SimKind::Locker => {
+                    assert!(text.contains("丰巢智能柜") || text.contains("菜鸟驿站"))
+                }
                 _ => {}
             }
             assert!(!kdniao_action(e).is_empty());
@@ -744,4 +1057,75 @@ async fn sim_carrier_answers_unknown_ids_with_nothing() {
         carrier.query(&known).await,
         Err(crate::carrier::CarrierError::Transient(_))
     ));
+}
+
+/// Cross-check of the oracle against the real normaliser and rule engine: at each
+/// expectation's `due_at` the engine reports it (same rule, severity and `since`),
+/// one second earlier it does not, and healthy parcels never produce a finding.
+#[test]
+fn cross_check_with_normaliser_and_rule_engine() {
+    use crate::rules::evaluate;
+    let cfg = RuleConfig::default();
+    let f = fleet(31, 1500, 0.5);
+    let mut problems: Vec<String> = Vec::new();
+    let mut checked = 0;
+    let findings_at = |p: &SimParcel, now: DateTime<Utc>| {
+        let mut s = p.shipment();
+        let body = p.reply_json(now);
+        let reply =
+            crate::normalise::parse_reply(&body, Some(p.format.normalise_format())).unwrap();
+        s.timeline.merge(reply.events);
+        evaluate(&s, &cfg, now)
+    };
+    for p in &f.parcels {
+        let horizon = far_horizon(p);
+        let exp = p.expected(&cfg, horizon);
+        for x in &exp {
+            checked += 1;
+            let got = findings_at(p, x.due_at);
+            if !got
+                .iter()
+                .any(|g| g.rule == x.rule && g.severity == x.severity && g.since == x.since)
+            {
+                problems.push(format!("{} {x:?} missing at due; got {got:?}", p.id));
+            }
+            // One second before the threshold passes the finding is absent (when
+            // the due time was moved later, the condition may already hold earlier
+            // for less than MIN_OBSERVABLE; nothing to check then).
+            let threshold = match x.severity {
+                Severity::Critical => cfg.stalled_critical(Some(&p.id.carrier)),
+                Severity::Warning => cfg.threshold(x.rule, Some(&p.id.carrier)),
+            };
+            let before = if x.due_at == x.since + threshold {
+                findings_at(p, x.due_at - Duration::seconds(1))
+            } else {
+                Vec::new()
+            };
+            if before
+                .iter()
+                .any(|g| g.rule == x.rule && g.severity == x.severity)
+            {
+                problems.push(format!("{} {x:?} already present before due", p.id));
+            }
+        }
+        if p.anomaly.is_none() {
+            for e in &p.events {
+                for now in [e.at, e.at + Duration::hours(20)] {
+                    let got = findings_at(p, now);
+                    if !got.is_empty() {
+                        problems.push(format!("{} healthy but {got:?}", p.id));
+                    }
+                }
+            }
+        }
+    }
+    eprintln!(
+        "cross-check: {checked} expectations, {} problems",
+        problems.len()
+    );
+    assert!(
+        problems.is_empty(),
+        "{:#?}",
+        &problems[..problems.len().min(10)]
+    );
 }

@@ -71,6 +71,11 @@ impl Prefix {
 }
 
 /// See [`SimParcel::expected`].
+/// A condition that holds for less than one scheduler tick (5 minutes, the default
+/// EventBridge schedule) after it becomes due is not expected: no scheduled system
+/// can observe it (e.g. a 30 h stall threshold and a next scan 30 h 00 min 45 s later).
+pub const MIN_OBSERVABLE: chrono::Duration = chrono::Duration::minutes(5);
+
 pub fn expected(p: &SimParcel, config: &RuleConfig, horizon: DateTime<Utc>) -> Vec<Expectation> {
     let carrier = Some(&p.id.carrier);
     let mut out: Vec<Expectation> = Vec::new();
@@ -91,7 +96,8 @@ pub fn expected(p: &SimParcel, config: &RuleConfig, horizon: DateTime<Utc>) -> V
         let end = p.events.get(idx).map(|e| e.at);
 
         let mut consider = |rule: Rule, severity: Severity, since: DateTime<Utc>| {
-            if !config.is_enabled(rule) || out.iter().any(|x| x.rule == rule && x.severity == severity)
+            if !config.is_enabled(rule)
+                || out.iter().any(|x| x.rule == rule && x.severity == severity)
             {
                 return;
             }
@@ -101,7 +107,7 @@ pub fn expected(p: &SimParcel, config: &RuleConfig, horizon: DateTime<Utc>) -> V
                 config.threshold(rule, carrier)
             };
             let due = (since + threshold).max(start);
-            if due <= horizon && end.is_none_or(|e| due < e) {
+            if due <= horizon && end.is_none_or(|e| due + MIN_OBSERVABLE <= e) {
                 out.push(Expectation {
                     rule,
                     severity,

@@ -1,0 +1,202 @@
+//! `sentinel add | import | list | report | demo` against a real SQLite file.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+fn sentinel(db: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_sentinel"))
+        .args(args)
+        .env("SENTINEL_DB", db)
+        .env_remove("RUST_LOG")
+        .output()
+        .unwrap()
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+#[test]
+fn every_command_has_help() {
+    for cmd in ["demo", "check", "add", "import", "list", "report"] {
+        let o = Command::new(env!("CARGO_BIN_EXE_sentinel"))
+            .args([cmd, "--help"])
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{cmd} --help");
+        assert!(text(&o.stdout).contains("Usage: sentinel"), "{cmd}");
+    }
+}
+
+#[test]
+fn add_list_and_report() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("s.db");
+    let o = sentinel(
+        &db,
+        &[
+            "add",
+            "75312345678901",
+            "--carrier",
+            "zto",
+            "--order-id",
+            "DD1",
+            "--phone",
+            "13812345678",
+            "--promised-at",
+            "2024-05-03 18:00",
+        ],
+    );
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    assert_eq!(text(&o.stdout).trim(), "registered ZTO:75312345678901");
+    // Twice is an input error.
+    let o = sentinel(&db, &["add", "75312345678901", "--carrier", "ZTO"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(text(&o.stderr).contains("already registered"));
+    // Bad values name the field.
+    let o = sentinel(&db, &["add", "12", "--carrier", "ZTO"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        text(&o.stderr).contains("tracking_number"),
+        "{}",
+        text(&o.stderr)
+    );
+    let o = sentinel(
+        &db,
+        &[
+            "add",
+            "SF1234567890123",
+            "--carrier",
+            "SF",
+            "--phone",
+            "call me",
+        ],
+    );
+    assert_eq!(o.status.code(), Some(2));
+    assert!(text(&o.stderr).contains("phone"));
+
+    let o = sentinel(&db, &["list", "--json"]);
+    assert!(o.status.success());
+    let rows: Vec<serde_json::Value> = text(&o.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0]["carrier"], "ZTO");
+    assert_eq!(rows[0]["status"], "Pending");
+    assert_eq!(rows[0]["order_id"], "DD1");
+    assert!(
+        !text(&o.stdout).contains("13812345678"),
+        "phone never printed"
+    );
+
+    let o = sentinel(&db, &["list", "--status", "Delivered", "--json"]);
+    assert_eq!(text(&o.stdout).trim(), "");
+    let o = sentinel(&db, &["list", "--status", "Flying"]);
+    assert_eq!(o.status.code(), Some(2));
+    let o = sentinel(&db, &["list", "--rule", "stuck"]);
+    assert_eq!(o.status.code(), Some(2));
+
+    let o = sentinel(&db, &["report", "--json"]);
+    assert!(o.status.success());
+    let v: serde_json::Value = serde_json::from_str(&text(&o.stdout)).unwrap();
+    assert_eq!(v["parcels"], 1);
+    assert_eq!(v["by_status"]["Pending"], 1);
+    assert_eq!(v["by_carrier"]["ZTO"], 1);
+    let o = sentinel(&db, &["report"]);
+    assert!(text(&o.stdout).contains("Pending"));
+}
+
+#[test]
+fn import_keeps_good_rows_and_reports_bad_ones_by_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("s.db");
+    let csv = dir.path().join("orders.csv");
+    std::fs::write(
+        &csv,
+        "carrier,tracking_number,order_id,shipped_at,promised_at,phone\n\
+         ZTO,75312345678901,DD1,2024-05-01 10:00:00,2024-05-04T18:00:00+08:00,13812345678\n\
+         SF,SF1234567890123,DD2,,,\n\
+         XX YY,123456789,DD3,,,\n\
+         YTO,YT1234567890123,DD4,yesterday,,\n\
+         ZTO,75312345678901,DD1-again,,,\n\
+         EMS,1234567890123,DD5,2024-05-01T10:00:00Z,,\n",
+    )
+    .unwrap();
+    let o = sentinel(&db, &["import", csv.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1), "some rows rejected");
+    let err = text(&o.stderr);
+    assert!(err.contains("line 4: carrier"), "{err}");
+    assert!(err.contains("line 5: shipped_at"), "{err}");
+    assert!(
+        err.contains("line 6: ZTO:75312345678901 is already registered"),
+        "{err}"
+    );
+    assert!(!err.contains("13812345678"), "{err}");
+    assert_eq!(
+        text(&o.stdout).trim(),
+        "imported 3 parcels, rejected 3 rows"
+    );
+    let o = sentinel(&db, &["list", "--json"]);
+    assert_eq!(text(&o.stdout).lines().count(), 3);
+
+    // A file without the required header is unusable: exit 2, nothing imported.
+    let bad = dir.path().join("bad.csv");
+    std::fs::write(&bad, "number,who\n75312345678902,ZTO\n").unwrap();
+    let o = sentinel(&db, &["import", bad.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(text(&o.stderr).contains("carrier and tracking_number"));
+    let o = sentinel(&db, &["import", "/nonexistent.csv"]);
+    assert_eq!(o.status.code(), Some(2));
+}
+
+#[test]
+fn demo_runs_and_refuses_a_file_with_real_parcels() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("demo.db");
+    let demo = |db: &Path| {
+        Command::new(env!("CARGO_BIN_EXE_sentinel"))
+            .args([
+                "demo",
+                "--parcels",
+                "150",
+                "--days",
+                "8",
+                "--seed",
+                "3",
+                "--db",
+            ])
+            .arg(db)
+            .output()
+            .unwrap()
+    };
+    let o = demo(&db);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let out = text(&o.stdout);
+    assert!(out.contains("【预警】"), "alerts printed as ops messages");
+    assert!(
+        out.contains("By status") && out.contains("By carrier") && out.contains("Alerts by rule")
+    );
+    assert!(out.contains("Detection against ground truth"));
+    assert!(out.contains(" 0 missed, 0 false or early alerts"), "{out}");
+    // Recreated on each run: same seed, same output.
+    let again = demo(&db);
+    assert_eq!(text(&again.stdout), out);
+
+    let real = dir.path().join("real.db");
+    let o = sentinel(&real, &["add", "75312345678901", "--carrier", "ZTO"]);
+    assert!(o.status.success());
+    let o = demo(&real);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        text(&o.stderr).contains("not demo parcels"),
+        "{}",
+        text(&o.stderr)
+    );
+    let o = sentinel(&real, &["list", "--json"]);
+    assert_eq!(
+        text(&o.stdout).lines().count(),
+        1,
+        "the real parcel is untouched"
+    );
+}
