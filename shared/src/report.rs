@@ -78,6 +78,9 @@ pub struct Expected {
     pub rule: Rule,
     pub severity: Severity,
     pub due_at: DateTime<Utc>,
+    /// False when an alert is allowed but not required (a condition too short for
+    /// a scheduled check to be sure to see it).
+    pub required: bool,
 }
 
 /// One row of the detection score: a rule at a severity.
@@ -174,7 +177,7 @@ pub fn score(
     let mut wanted: BTreeSet<(&ShipmentId, Rule, Severity)> = BTreeSet::new();
     for e in expected {
         wanted.insert((&e.shipment, e.rule, e.severity));
-        if e.due_at > judge_until {
+        if e.due_at > judge_until || !e.required {
             continue;
         }
         let row = out.rules.entry(key(e.rule, e.severity)).or_default();
@@ -260,18 +263,21 @@ mod tests {
                 rule: Rule::Stalled,
                 severity: Severity::Warning,
                 due_at: t(48.0),
+                required: true,
             },
             Expected {
                 shipment: id("10001"),
                 rule: Rule::Stalled,
                 severity: Severity::Critical,
                 due_at: t(96.0),
+                required: true,
             },
             Expected {
                 shipment: id("10002"),
                 rule: Rule::Refused,
                 severity: Severity::Warning,
                 due_at: t(10.0),
+                required: true,
             },
         ];
         let records = [
@@ -334,6 +340,7 @@ mod tests {
             rule: Rule::Late,
             severity: Severity::Warning,
             due_at: t(10.0),
+            required: true,
         }];
         let records = [rec(
             "10001",
@@ -344,5 +351,32 @@ mod tests {
         )];
         let s = score(&[id("10001")], &expected, &records, t(1000.0));
         assert_eq!((s.rules["late"].caught, s.rules["late"].early), (0, 1));
+    }
+
+    #[test]
+    fn optional_and_late_expectations_are_not_judged_but_excuse_their_alert() {
+        let exp = |due, required| Expected {
+            shipment: id("10001"),
+            rule: Rule::Late,
+            severity: Severity::Warning,
+            due_at: t(due),
+            required,
+        };
+        let records = [rec(
+            "10001",
+            Rule::Late,
+            AlertKind::Fired,
+            Severity::Warning,
+            10.0,
+        )];
+        for expected in [[exp(10.0, false)], [exp(900.0, true)]] {
+            let s = score(&[id("10001")], &expected, &records, t(500.0));
+            let late = s.rules.get("late").cloned().unwrap_or_default();
+            assert_eq!((late.expected, late.missed, late.false_alerts), (0, 0, 0));
+        }
+        // Without any expectation the same alert is false.
+        let s = score(&[id("10001")], &[], &records, t(500.0));
+        assert_eq!(s.rules["late"].false_alerts, 1);
+        assert_eq!((s.healthy_parcels, s.healthy_with_alerts), (1, 1));
     }
 }

@@ -82,6 +82,7 @@ pub async fn run_fleet<S: Store>(
                     rule: e.rule,
                     severity: e.severity,
                     due_at: e.due_at,
+                    required: e.required,
                 })
         })
         .collect();

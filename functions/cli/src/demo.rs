@@ -176,6 +176,7 @@ pub async fn run(a: DemoArgs) -> Result<u8, Failure> {
                     rule: e.rule,
                     severity: e.severity,
                     due_at: e.due_at,
+                    required: e.required,
                 })
         })
         .collect();

@@ -451,6 +451,7 @@ fn x(rule: Rule, severity: Severity, since: f64, due: f64) -> Expectation {
         severity,
         since: at(since),
         due_at: at(due),
+        required: true,
     }
 }
 

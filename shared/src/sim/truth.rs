@@ -23,6 +23,9 @@ pub struct Expectation {
     /// The first instant the finding holds (`since + threshold`, or the start of the
     /// state in which the condition holds if that is later).
     pub due_at: DateTime<Utc>,
+    /// False for a condition that held for less than [`MIN_OBSERVABLE`]: an alert
+    /// for it is legitimate, but a scheduled system cannot be required to see it.
+    pub required: bool,
 }
 
 /// Running state of a prefix of the events.
@@ -80,8 +83,12 @@ pub fn expected(p: &SimParcel, config: &RuleConfig, horizon: DateTime<Utc>) -> V
     let carrier = Some(&p.id.carrier);
     let mut out: Vec<Expectation> = Vec::new();
     let mut prefix = Prefix::default();
+    // Conditions due in an earlier interval that had not yet held for
+    // MIN_OBSERVABLE when it ended: (rule, severity, since, due).
+    let mut pending: Vec<(Rule, Severity, DateTime<Utc>, DateTime<Utc>)> = Vec::new();
 
     for idx in 0..=p.events.len() {
+        let mut seen: Vec<(Rule, Severity, DateTime<Utc>)> = Vec::new();
         if idx > 0 {
             let e = &p.events[idx - 1];
             prefix.push(e.at, e.kind, e.city, e.site);
@@ -97,7 +104,9 @@ pub fn expected(p: &SimParcel, config: &RuleConfig, horizon: DateTime<Utc>) -> V
 
         let mut consider = |rule: Rule, severity: Severity, since: DateTime<Utc>| {
             if !config.is_enabled(rule)
-                || out.iter().any(|x| x.rule == rule && x.severity == severity)
+                || out
+                    .iter()
+                    .any(|x| x.rule == rule && x.severity == severity && x.required)
             {
                 return;
             }
@@ -106,14 +115,27 @@ pub fn expected(p: &SimParcel, config: &RuleConfig, horizon: DateTime<Utc>) -> V
             } else {
                 config.threshold(rule, carrier)
             };
-            let due = (since + threshold).max(start);
-            if due <= horizon && end.is_none_or(|e| due + MIN_OBSERVABLE <= e) {
+            // A condition continuing from the previous interval keeps its due time.
+            let carried = pending
+                .iter()
+                .find(|c| (c.0, c.1, c.2) == (rule, severity, since))
+                .map(|c| c.3);
+            let due = carried.unwrap_or_else(|| (since + threshold).max(start));
+            if due > horizon || end.is_some_and(|e| due >= e) {
+                return;
+            }
+            seen.push((rule, severity, since));
+            pending.retain(|c| (c.0, c.1, c.2) != (rule, severity, since));
+            if end.is_none_or(|e| due + MIN_OBSERVABLE <= e) {
                 out.push(Expectation {
                     rule,
                     severity,
                     since,
                     due_at: due,
+                    required: true,
                 });
+            } else {
+                pending.push((rule, severity, since, due));
             }
         };
 
@@ -130,36 +152,50 @@ pub fn expected(p: &SimParcel, config: &RuleConfig, horizon: DateTime<Utc>) -> V
                 _ => {}
             }
         }
-        if status.is_terminal() {
-            continue;
-        }
-        if !prefix.picked_up {
-            consider(Rule::NoPickup, Severity::Warning, p.shipped_at);
-        }
-        match prefix.last {
-            None => consider(Rule::NoTrace, Severity::Warning, p.registered_at),
-            Some((last, ..)) => {
-                consider(Rule::Stalled, Severity::Warning, last);
-                consider(Rule::Stalled, Severity::Critical, last);
+        if !status.is_terminal() {
+            if !prefix.picked_up {
+                consider(Rule::NoPickup, Severity::Warning, p.shipped_at);
+            }
+            match prefix.last {
+                None => consider(Rule::NoTrace, Severity::Warning, p.registered_at),
+                Some((last, ..)) => {
+                    consider(Rule::Stalled, Severity::Warning, last);
+                    consider(Rule::Stalled, Severity::Critical, last);
+                }
+            }
+            if let Some(since) = prefix.hub_start {
+                consider(Rule::HubDwell, Severity::Warning, since);
+            }
+            if let Some(run) = prefix.run_start {
+                match status {
+                    Status::OutForDelivery => {
+                        consider(Rule::OutForDeliveryStuck, Severity::Warning, run)
+                    }
+                    Status::AwaitingCollection => {
+                        consider(Rule::LockerUncollected, Severity::Warning, run)
+                    }
+                    _ => {}
+                }
+            }
+            if let Some(promised) = p.promised_at {
+                consider(Rule::Late, Severity::Warning, promised);
             }
         }
-        if let Some(since) = prefix.hub_start {
-            consider(Rule::HubDwell, Severity::Warning, since);
-        }
-        if let Some(run) = prefix.run_start {
-            match status {
-                Status::OutForDelivery => {
-                    consider(Rule::OutForDeliveryStuck, Severity::Warning, run)
-                }
-                Status::AwaitingCollection => {
-                    consider(Rule::LockerUncollected, Severity::Warning, run)
-                }
-                _ => {}
+        // A pending condition that did not continue into this interval ended
+        // before it could be observed.
+        pending.retain(|c| {
+            let continues = seen.contains(&(c.0, c.1, c.2));
+            if !continues {
+                out.push(Expectation {
+                    rule: c.0,
+                    severity: c.1,
+                    since: c.2,
+                    due_at: c.3,
+                    required: false,
+                });
             }
-        }
-        if let Some(promised) = p.promised_at {
-            consider(Rule::Late, Severity::Warning, promised);
-        }
+            continues
+        });
     }
     out.sort_by_key(|x| (x.rule, x.severity));
     out
