@@ -71,21 +71,7 @@ pub async fn run_fleet<S: Store>(
         .await
         .expect("alert log");
     let ids: Vec<ShipmentId> = fleet.parcels.iter().map(|p| p.id.clone()).collect();
-    let expected: Vec<Expected> = fleet
-        .parcels
-        .iter()
-        .flat_map(|p| {
-            p.expected(&settings.rules, end)
-                .into_iter()
-                .map(|e| Expected {
-                    shipment: p.id.clone(),
-                    rule: e.rule,
-                    severity: e.severity,
-                    due_at: e.due_at,
-                    required: e.required,
-                })
-        })
-        .collect();
+    let expected: Vec<Expected> = fleet.expected(&settings.rules, end);
     let score = score(&ids, &expected, &records, end - Duration::hours(12));
     FleetRun {
         fleet,

@@ -165,21 +165,7 @@ pub async fn run(a: DemoArgs) -> Result<u8, Failure> {
         .alerts_between(start, end + Duration::minutes(1))
         .await?;
     let ids: Vec<ShipmentId> = fleet.parcels.iter().map(|p| p.id.clone()).collect();
-    let expected: Vec<Expected> = fleet
-        .parcels
-        .iter()
-        .flat_map(|p| {
-            p.expected(&settings.rules, end)
-                .into_iter()
-                .map(|e| Expected {
-                    shipment: p.id.clone(),
-                    rule: e.rule,
-                    severity: e.severity,
-                    due_at: e.due_at,
-                    required: e.required,
-                })
-        })
-        .collect();
+    let expected: Vec<Expected> = fleet.expected(&settings.rules, end);
     let judge_until = end - Duration::hours(JUDGE_GRACE_HOURS);
     let detection = score(&ids, &expected, &records, judge_until);
 

@@ -91,3 +91,28 @@ impl SimParcel {
         truth::expected(self, config, horizon)
     }
 }
+
+impl Fleet {
+    /// The ground truth of the whole fleet up to `horizon`, in the shape the
+    /// detection score takes.
+    pub fn expected(
+        &self,
+        config: &RuleConfig,
+        horizon: DateTime<Utc>,
+    ) -> Vec<crate::report::Expected> {
+        self.parcels
+            .iter()
+            .flat_map(|p| {
+                p.expected(config, horizon)
+                    .into_iter()
+                    .map(|e| crate::report::Expected {
+                        shipment: p.id.clone(),
+                        rule: e.rule,
+                        severity: e.severity,
+                        due_at: e.due_at,
+                        required: e.required,
+                    })
+            })
+            .collect()
+    }
+}
