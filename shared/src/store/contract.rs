@@ -5,7 +5,7 @@
 //! empty store and panics with a clear message on a violation; [`run_all`] runs every
 //! check, each on its own fresh store. Backends call them from their own tests:
 //!
-//! ```ignore
+//! ```text
 //! #[tokio::test]
 //! async fn contract() {
 //!     shared::store::contract::run_all(|| MyStore::new_for_test()).await;
