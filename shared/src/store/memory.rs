@@ -4,7 +4,7 @@
 //! Also home to the small pieces both in-crate stores share: the list cursor format
 //! and the order of alert records.
 
-use std::cmp::Ordering;
+use super::{alert_order, decode_cursor, encode_cursor};
 use std::collections::{BTreeMap, BTreeSet};
 use std::ops::Bound;
 use std::sync::{Mutex, MutexGuard};
@@ -15,7 +15,7 @@ use super::{
     AlertKind, AlertLog, AlertRecord, DueIndex, ListFilter, Page, ShipmentQuery, ShipmentReader,
     ShipmentWriter, StoreError,
 };
-use crate::domain::{CarrierCode, Shipment, ShipmentId, TrackingNumber};
+use crate::domain::{Shipment, ShipmentId};
 use crate::rules::Rule;
 
 /// The unique key of an alert record within one shipment.
@@ -128,65 +128,6 @@ pub(crate) fn matches_filter(s: &Shipment, filter: &ListFilter) -> bool {
     filter.status.is_none_or(|st| s.status == st)
         && filter.carrier.as_ref().is_none_or(|c| &s.id.carrier == c)
         && filter.rule.is_none_or(|r| s.active_rules().any(|a| a == r))
-}
-
-/// The order of alert records returned by the stores: by `at`, then by key.
-pub(crate) fn alert_order(a: &AlertRecord, b: &AlertRecord) -> Ordering {
-    (a.at, &a.shipment, a.rule, a.since, a.kind, a.seq).cmp(&(
-        b.at,
-        &b.shipment,
-        b.rule,
-        b.since,
-        b.kind,
-        b.seq,
-    ))
-}
-
-/// The list cursor: the last identity of a page, as lower-case hex of
-/// `carrier '\t' tracking_number`. Opaque to callers.
-pub(crate) fn encode_cursor(id: &ShipmentId) -> String {
-    let raw = format!("{}\t{}", id.carrier, id.tracking_number);
-    let mut out = String::with_capacity(raw.len() * 2);
-    for b in raw.bytes() {
-        out.push(char::from(HEX[usize::from(b >> 4)]));
-        out.push(char::from(HEX[usize::from(b & 0x0f)]));
-    }
-    out
-}
-
-const HEX: &[u8; 16] = b"0123456789abcdef";
-
-/// Decodes a cursor made by [`encode_cursor`]; anything else is
-/// [`StoreError::BadCursor`].
-pub(crate) fn decode_cursor(cursor: &str) -> Result<ShipmentId, StoreError> {
-    let bad = || {
-        let shown: String = cursor.chars().take(80).collect();
-        StoreError::BadCursor(shown)
-    };
-    let hex = cursor.as_bytes();
-    if hex.is_empty() || hex.len() % 2 != 0 || hex.len() > 200 {
-        return Err(bad());
-    }
-    let nibble = |c: u8| match c {
-        b'0'..=b'9' => Some(c - b'0'),
-        b'a'..=b'f' => Some(c - b'a' + 10),
-        _ => None,
-    };
-    let bytes = hex
-        .chunks_exact(2)
-        .map(|pair| Some(nibble(pair[0])? << 4 | nibble(pair[1])?))
-        .collect::<Option<Vec<u8>>>()
-        .ok_or_else(bad)?;
-    let raw = String::from_utf8(bytes).map_err(|_| bad())?;
-    let (carrier, tracking) = raw.split_once('\t').ok_or_else(bad)?;
-    let carrier = CarrierCode::parse(carrier).map_err(|_| bad())?;
-    let tracking = TrackingNumber::parse(tracking).map_err(|_| bad())?;
-    let id = ShipmentId::new(carrier, tracking);
-    // Only canonical cursors (exactly what encode_cursor makes) are accepted.
-    if encode_cursor(&id) != cursor {
-        return Err(bad());
-    }
-    Ok(id)
 }
 
 impl ShipmentReader for MemoryStore {

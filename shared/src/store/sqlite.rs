@@ -25,7 +25,7 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use rusqlite::types::{Value, ValueRef};
 use rusqlite::{params, Connection, OptionalExtension, Row, TransactionBehavior};
 
-use super::memory::{alert_order, decode_cursor, encode_cursor};
+use super::{alert_order, decode_cursor, encode_cursor};
 use super::{
     AlertLog, AlertRecord, DueIndex, ListFilter, Page, ShipmentQuery, ShipmentReader,
     ShipmentWriter, StoreError,
