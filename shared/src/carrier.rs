@@ -37,8 +37,13 @@ impl CarrierReply {
 pub enum CarrierError {
     #[error("carrier rejected the credentials: {0}")]
     BadCredentials(String),
-    #[error("carrier does not know carrier code {0}")]
+    #[error("provider does not know the carrier: {0}")]
     UnknownCarrier(String),
+    /// The provider has no trace for the number (yet). The clients turn this into
+    /// an empty reply, since "knows nothing yet" is an answer, not a failure; it is
+    /// a variant so that classifying a provider's failure reasons can say so.
+    #[error("no traces for the number yet: {0}")]
+    NoTraces(String),
     #[error("rate limited by the provider: {0}")]
     RateLimited(String),
     #[error("transient provider failure: {0}")]
@@ -50,6 +55,21 @@ pub enum CarrierError {
 }
 
 impl CarrierError {
+    /// The error class, for logs, metrics and JSON (`bad_credentials`,
+    /// `unknown_carrier`, `no_traces`, `rate_limited`, `transient`, `malformed`,
+    /// `other`).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            CarrierError::BadCredentials(_) => "bad_credentials",
+            CarrierError::UnknownCarrier(_) => "unknown_carrier",
+            CarrierError::NoTraces(_) => "no_traces",
+            CarrierError::RateLimited(_) => "rate_limited",
+            CarrierError::Transient(_) => "transient",
+            CarrierError::Malformed(_) => "malformed",
+            CarrierError::Other(_) => "other",
+        }
+    }
+
     /// Worth retrying soon (network, 5xx, rate limit); the rest need a human.
     pub fn is_transient(&self) -> bool {
         matches!(
@@ -70,4 +90,14 @@ pub trait Carrier: Send + Sync {
         &self,
         shipment: &Shipment,
     ) -> impl Future<Output = Result<CarrierReply, CarrierError>> + Send;
+
+    /// Asks the provider to push updates for this shipment (push mode). Sources
+    /// that need no subscription (the simulator) accept it as a no-op.
+    fn subscribe(
+        &self,
+        shipment: &Shipment,
+    ) -> impl Future<Output = Result<(), CarrierError>> + Send {
+        let _ = shipment;
+        std::future::ready(Ok(()))
+    }
 }

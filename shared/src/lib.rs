@@ -16,6 +16,7 @@ pub mod domain;
 pub mod message;
 pub mod normalise;
 pub mod pipeline;
+pub mod providers;
 pub mod report;
 pub mod rules;
 pub mod schedule;

@@ -16,9 +16,10 @@
 //! holds the alert) and so produces nothing to claim.
 
 use chrono::{DateTime, Utc};
+use futures_util::stream::{self, StreamExt};
 
 use crate::alerts::{self, Transition};
-use crate::carrier::{Carrier, CarrierError};
+use crate::carrier::{Carrier, CarrierError, CarrierReply};
 use crate::config::Settings;
 use crate::domain::{Shipment, ShipmentId, Status, TrackingEvent};
 use crate::rules;
@@ -65,9 +66,30 @@ pub struct Tracker<'a, S, C> {
     pub settings: &'a Settings,
     pub mode: TrackingMode,
     pub policy: PollPolicy,
+    /// Parcels checked at once by [`run_due`] (1 = one after another).
+    pub concurrency: usize,
 }
 
 const MAX_ATTEMPTS: usize = 4;
+
+/// Where a check's news comes from.
+#[derive(Clone, Copy)]
+enum Source<'r> {
+    /// The schedule: query the carrier (poll mode) if the parcel is due.
+    Due,
+    /// A verified push from the provider.
+    Pushed(&'r CarrierReply),
+}
+
+/// Merges a good reply into the shipment.
+fn absorb(shipment: &mut Shipment, outcome: &mut CheckOutcome, reply: CarrierReply) {
+    outcome.timeline_changed = shipment.timeline.merge(reply.events);
+    if reply.raw_state.is_some() {
+        shipment.raw_state = reply.raw_state;
+    }
+    shipment.consecutive_errors = 0;
+    shipment.last_error = None;
+}
 
 impl<'a, S: Store, C: Carrier> Tracker<'a, S, C> {
     pub fn new(store: &'a S, carrier: &'a C, settings: &'a Settings) -> Self {
@@ -77,45 +99,78 @@ impl<'a, S: Store, C: Carrier> Tracker<'a, S, C> {
             settings,
             mode: TrackingMode::Poll,
             policy: PollPolicy::default(),
+            concurrency: 1,
         }
     }
 
-    /// Checks one parcel at `now`.
+    /// Checks one parcel at `now`: skipped when it is not due, queried in poll
+    /// mode, re-evaluated in any case (time-based rules fire on schedule in push
+    /// mode too).
     pub async fn check(
         &self,
         id: &ShipmentId,
         now: DateTime<Utc>,
     ) -> Result<CheckOutcome, PipelineError> {
+        self.update(id, now, Source::Due).await
+    }
+
+    /// Takes in a reply the provider pushed: merges it into the parcel it names
+    /// (whether due or not) and re-evaluates. A parcel we do not track is not
+    /// processed (`processed == false`).
+    pub async fn ingest(
+        &self,
+        reply: &CarrierReply,
+        now: DateTime<Utc>,
+    ) -> Result<CheckOutcome, PipelineError> {
+        let id = match (&reply.carrier, &reply.tracking_number) {
+            (Some(c), Some(n)) => ShipmentId::parse(c.as_str(), n).ok(),
+            _ => None,
+        };
+        match id {
+            Some(id) => self.update(&id, now, Source::Pushed(reply)).await,
+            None => Ok(CheckOutcome::default()),
+        }
+    }
+
+    async fn update(
+        &self,
+        id: &ShipmentId,
+        now: DateTime<Utc>,
+        source: Source<'_>,
+    ) -> Result<CheckOutcome, PipelineError> {
         for _ in 0..MAX_ATTEMPTS {
             let Some(mut shipment) = self.store.get_shipment(id).await? else {
                 return Ok(CheckOutcome::default());
             };
-            if shipment.next_check_at.is_none_or(|due| due > now) {
-                return Ok(CheckOutcome::default());
-            }
             let mut outcome = CheckOutcome {
                 processed: true,
                 ..CheckOutcome::default()
             };
-            if self.mode == TrackingMode::Poll {
-                outcome.queried = true;
-                match self.carrier.query(&shipment).await {
-                    Ok(reply) => {
-                        outcome.timeline_changed = shipment.timeline.merge(reply.events);
-                        if reply.raw_state.is_some() {
-                            shipment.raw_state = reply.raw_state;
-                        }
-                        shipment.consecutive_errors = 0;
-                        shipment.last_error = None;
+            match source {
+                Source::Due => {
+                    if shipment.next_check_at.is_none_or(|due| due > now) {
+                        return Ok(CheckOutcome::default());
                     }
-                    Err(e) => {
-                        tracing::warn!(shipment = %id, error = %e, "carrier query failed");
-                        shipment.consecutive_errors += 1;
-                        shipment.last_error = Some(e.to_string());
-                        outcome.query_error = Some(e);
+                    if self.mode == TrackingMode::Poll {
+                        outcome.queried = true;
+                        let reply = match self.carrier.query(&shipment).await {
+                            // "Knows nothing yet" is an answer.
+                            Err(CarrierError::NoTraces(_)) => Ok(CarrierReply::default()),
+                            other => other,
+                        };
+                        match reply {
+                            Ok(reply) => absorb(&mut shipment, &mut outcome, reply),
+                            Err(e) => {
+                                tracing::warn!(shipment = %id, error = %e, "carrier query failed");
+                                shipment.consecutive_errors += 1;
+                                shipment.last_error = Some(e.to_string());
+                                outcome.query_error = Some(e);
+                            }
+                        }
+                        shipment.last_checked_at = Some(now);
                     }
                 }
-                shipment.last_checked_at = Some(now);
+                Source::Pushed(reply) => absorb(&mut shipment, &mut outcome, reply.clone()),
             }
             let transitions = self.apply(&mut shipment, now);
             match self.store.put_shipment(&shipment).await {
@@ -195,8 +250,8 @@ pub struct TickStats {
     pub writes: usize,
 }
 
-/// One scheduler tick on one machine: checks every due parcel, `batch` at a time,
-/// and hands each check's notifications to `sink`.
+/// One scheduler tick on one machine: checks every due parcel, `batch` at a time
+/// (`tracker.concurrency` of them at once), and hands each check's notifications to `sink`.
 pub async fn run_due<S: Store + DueIndex, C: Carrier>(
     tracker: &Tracker<'_, S, C>,
     now: DateTime<Utc>,
@@ -210,8 +265,11 @@ pub async fn run_due<S: Store + DueIndex, C: Carrier>(
             return Ok(stats);
         }
         let mut progressed = false;
-        for id in &due {
-            let o = tracker.check(id, now).await?;
+        let mut checks = stream::iter(due.iter())
+            .map(|id| tracker.check(id, now))
+            .buffer_unordered(tracker.concurrency.max(1));
+        while let Some(o) = checks.next().await {
+            let o = o?;
             progressed |= o.processed;
             stats.checked += usize::from(o.processed);
             stats.queries += usize::from(o.queried);

@@ -98,7 +98,7 @@ async fn recreate(path: &Path) -> Result<SqliteStore, Failure> {
         .map_err(|e| Failure::runtime(format!("cannot create {}: {e}", path.display())))
 }
 
-fn print_notification(n: &Notification) {
+pub(crate) fn print_notification(n: &Notification) {
     println!(
         "[{}] {}",
         local_minutes(n.record.at),

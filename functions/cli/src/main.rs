@@ -6,6 +6,7 @@
 
 mod check;
 mod demo;
+mod live;
 mod parcels;
 
 use std::path::PathBuf;
@@ -52,6 +53,12 @@ enum Command {
     List(parcels::ListArgs),
     /// Health summary: parcels by status and carrier, alerts by rule.
     Report(parcels::ReportArgs),
+    /// Look one parcel up at the configured provider: carrier detection, status,
+    /// the whole timeline and any rule findings.
+    Track(live::TrackArgs),
+    /// Run the scheduler/tracker/alert loop on the store against the configured
+    /// provider (CARRIER_PROVIDER, KDNIAO_*, KUAIDI100_*).
+    Run(live::RunArgs),
 }
 
 /// A command failure: the message for stderr and the exit code.
@@ -107,7 +114,7 @@ fn main() -> ExitCode {
         )
         .init();
     let runtime = match tokio::runtime::Builder::new_current_thread()
-        .enable_time()
+        .enable_all()
         .build()
     {
         Ok(rt) => rt,
@@ -124,6 +131,8 @@ fn main() -> ExitCode {
             Command::Import(a) => parcels::import(a).await,
             Command::List(a) => parcels::list(a).await,
             Command::Report(a) => parcels::report(a).await,
+            Command::Track(a) => live::track(a).await,
+            Command::Run(a) => live::run(a).await,
         }
     });
     match result {

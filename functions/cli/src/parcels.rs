@@ -13,6 +13,10 @@ use shared::store::sqlite::SqliteStore;
 use shared::store::{AlertLog, ListFilter, ShipmentQuery, StoreError};
 use shared::time::{local_minutes, parse_user_time};
 
+use shared::carrier::Carrier;
+use shared::providers::Provider;
+
+use crate::live::subscriber;
 use crate::{DbArg, Failure};
 
 pub fn open_store(path: &Path) -> Result<SqliteStore, Failure> {
@@ -51,13 +55,29 @@ fn build(carrier: &str, number: &str, f: ParcelFields<'_>) -> Result<Shipment, S
     Ok(s)
 }
 
-/// Stores a new shipment; `Ok(false)` when it is already registered.
-async fn store_new(store: &SqliteStore, s: &Shipment) -> Result<bool, Failure> {
+/// Stores a new shipment; `Ok(false)` when it is already registered. In push
+/// mode the provider is then asked to push its updates; a failed subscription
+/// keeps the parcel (its time-based rules still run) and is reported.
+async fn store_new(
+    store: &SqliteStore,
+    s: &Shipment,
+    subscriber: Option<&Provider>,
+) -> Result<Result<bool, String>, Failure> {
     match register(store, s).await {
-        Ok(_) => Ok(true),
-        Err(StoreError::Conflict { .. }) => Ok(false),
-        Err(e) => Err(e.into()),
+        Ok(_) => {}
+        Err(StoreError::Conflict { .. }) => return Ok(Ok(false)),
+        Err(e) => return Err(e.into()),
     }
+    if let Some(p) = subscriber {
+        if let Err(e) = p.subscribe(s).await {
+            return Ok(Err(format!(
+                "{} registered, but the {} subscription failed: {e}",
+                s.id,
+                p.name()
+            )));
+        }
+    }
+    Ok(Ok(true))
 }
 
 #[derive(Args, Debug)]
@@ -94,9 +114,12 @@ pub async fn add(a: AddArgs) -> Result<u8, Failure> {
         },
     )
     .map_err(Failure::input)?;
+    let subscriber = subscriber()?;
     let store = open_store(&a.db.db)?;
-    if !store_new(&store, &s).await? {
-        return Err(Failure::input(format!("{} is already registered", s.id)));
+    match store_new(&store, &s, subscriber.as_ref()).await? {
+        Ok(true) => {}
+        Ok(false) => return Err(Failure::input(format!("{} is already registered", s.id))),
+        Err(why) => return Err(Failure::runtime(why)),
     }
     println!("registered {}", s.id);
     Ok(0)
@@ -142,8 +165,9 @@ pub async fn import(a: ImportArgs) -> Result<u8, Failure> {
         col("promised_at"),
         col("phone"),
     );
+    let subscriber = subscriber()?;
     let store = open_store(&a.db.db)?;
-    let (mut imported, mut rejected) = (0u64, 0u64);
+    let (mut imported, mut rejected, mut unsubscribed) = (0u64, 0u64, 0u64);
     for record in reader.records() {
         let record = match record {
             Ok(r) => r,
@@ -174,18 +198,29 @@ pub async fn import(a: ImportArgs) -> Result<u8, Failure> {
                 eprintln!("{file}: line {line}: {why}");
                 rejected += 1;
             }
-            Ok(s) => {
-                if store_new(&store, &s).await? {
-                    imported += 1;
-                } else {
+            Ok(s) => match store_new(&store, &s, subscriber.as_ref()).await? {
+                Ok(true) => imported += 1,
+                Ok(false) => {
                     eprintln!("{file}: line {line}: {} is already registered", s.id);
                     rejected += 1;
                 }
-            }
+                Err(why) => {
+                    eprintln!("{file}: line {line}: {why}");
+                    imported += 1;
+                    unsubscribed += 1;
+                }
+            },
         }
     }
     println!("imported {imported} parcels, rejected {rejected} rows");
-    Ok(if rejected == 0 { 0 } else { 1 })
+    if unsubscribed > 0 {
+        println!("{unsubscribed} imported parcels could not be subscribed (see above)");
+    }
+    Ok(if rejected == 0 && unsubscribed == 0 {
+        0
+    } else {
+        1
+    })
 }
 
 #[derive(Args, Debug)]

@@ -163,6 +163,7 @@ pub(crate) fn parse_query(
         let code_status = match code.as_deref() {
             None => CodeStatus::Absent,
             Some(c) => match action_meaning(c) {
+                CodeMeaning::Status(_) if c == "4" => CodeStatus::Problem,
                 CodeMeaning::Status(s) if is_generic(c) => CodeStatus::Generic(s),
                 CodeMeaning::Status(s) => CodeStatus::Specific(s),
                 CodeMeaning::NoStatus => CodeStatus::NoStatus,

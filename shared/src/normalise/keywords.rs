@@ -15,13 +15,14 @@
 //! 5. **Delivered** (已签收, 签收人, 妥投, 已取出...) before the locker group, because
 //!    "签收人凭取货码签收" mentions a pickup code. 代收 alone (a locker drop) is not a
 //!    signature.
-//! 6. **Exception**, specific problems (地址不详, 破损, 拦截, 错分, 滞留, 问题件...)
+//! 6. **Exception**, specific problems (地址不详, 破损, 拦截, 错分, 问题件...)
 //!    before the contact-failure words: "收件地址不详，联系不上收件人" is an address
 //!    problem (the `exception` rule), not a plain failed attempt.
 //! 7. **AwaitingCollection** (快递柜, 丰巢, 驿站, 取件码, 超时未取...) before
 //!    DeliveryFailed: "收件人不在，已放入快递柜" is in the locker.
-//! 8. **DeliveryFailed** (派送失败, 无人接听, 联系不上, 改约...), then the generic
-//!    **异常** (so 派件异常 is a failed attempt, other 异常 an exception).
+//! 8. **DeliveryFailed** (派送失败, 无人接听, 联系不上, 改约...), then the weak
+//!    problems (滞留, 无法派送: "派送失败，快件滞留网点" is a failed attempt) and the
+//!    generic **异常** (so 派件异常 is a failed attempt, other 异常 an exception).
 //! 9. **Pending** (已下单, 等待揽收...) before PickedUp (待揽收 contains 揽收) and
 //!    before OutForDelivery (快递员已接单 mentions the courier).
 //! 10. **PickedUp** (揽收, 已收取快件...) before OutForDelivery ("快递员…揽收").
@@ -120,12 +121,14 @@ const EXCEPTION: &[&str] = &[
     "分拣错误",
     "超区",
     "问题件",
-    "滞留",
     "清关异常",
     "海关扣",
     "扣件",
-    "无法派送",
 ];
+
+/// Problems that often only follow a failed attempt ("派送失败，快件滞留网点"):
+/// an exception only when no failed-attempt word is present.
+const WEAK_EXCEPTION: &[&str] = &["滞留", "无法派送"];
 
 const AWAITING_COLLECTION: &[&str] = &[
     "快递柜",
@@ -334,7 +337,8 @@ pub fn classify_text(text: &str) -> Option<Classified> {
     if has_any(t, DELIVERY_FAILED) {
         return Some(Classified::of(Status::DeliveryFailed));
     }
-    if without(t, &["异常已处理", "异常已解除"]).contains("异常") {
+    if has_any(t, WEAK_EXCEPTION) || without(t, &["异常已处理", "异常已解除"]).contains("异常")
+    {
         return Some(Classified::of(Status::Exception));
     }
     if has_any(t, PENDING) {

@@ -100,6 +100,7 @@ fn code_status(code: Option<&str>, what: &str, warnings: &mut Vec<String>) -> Co
         return CodeStatus::Absent;
     };
     match state_meaning(c) {
+        CodeMeaning::Status(_) if c == "2" => CodeStatus::Problem,
         CodeMeaning::Status(s) if is_generic(c) => CodeStatus::Generic(s),
         CodeMeaning::Status(s) => CodeStatus::Specific(s),
         CodeMeaning::NoStatus => CodeStatus::NoStatus,
@@ -176,6 +177,7 @@ pub(crate) fn parse_query(
 
     let top = match code_status(state.as_deref(), "state", &mut warnings) {
         CodeStatus::Specific(s) | CodeStatus::Generic(s) => Some(s),
+        CodeStatus::Problem => Some(Status::Exception),
         CodeStatus::Unknown(family) => family,
         CodeStatus::Absent | CodeStatus::NoStatus => None,
     };
@@ -260,6 +262,24 @@ mod tests {
         .unwrap();
         let e = &r.events[0];
         (e.status, e.hub.clone(), r.warnings.clone())
+    }
+
+    #[test]
+    fn the_generic_problem_code_yields_to_a_text_naming_the_problem() {
+        let cases = [
+            (
+                "派送失败，电话无人接听，快件滞留网点",
+                Status::DeliveryFailed,
+            ),
+            ("收件人拒收", Status::Refused),
+            ("快件已放入丰巢快递柜", Status::AwaitingCollection),
+            ("快件滞留", Status::Exception),
+            ("快件已到达【北京分拨中心】", Status::Exception),
+            ("", Status::Exception),
+        ];
+        for (text, status) in cases {
+            assert_eq!(one(json!("2"), text).0, status, "{text:?}");
+        }
     }
 
     #[test]

@@ -20,7 +20,9 @@
 //! `statusCode`) is looked up in the carrier's table and the text is classified by
 //! [`keywords::classify_text`]. A specific code wins; the text wins when the code is
 //! missing, unknown, a judgement code without a status of its own, or generic
-//! in-transit (carriers' codes lag their texts). An unknown code with an unmatched
+//! in-transit (carriers' codes lag their texts); a generic problem code (Kdniao
+//! `4`, Kuaidi100 `2`) yields to a text that names the problem (派送失败 is a failed
+//! delivery, not just "a problem"). An unknown code with an unmatched
 //! text falls back on its code family (never a terminal status). An event neither
 //! gives a status for takes the reply's top-level status if it is the newest event,
 //! InTransit otherwise, with an `unclassified trace` warning. Only InTransit events
@@ -229,6 +231,10 @@ pub(crate) enum CodeStatus {
     Specific(Status),
     /// A generic in-transit code: the text wins when it matches.
     Generic(Status),
+    /// A problem-family code (Kdniao `4` 问题件, Kuaidi100 `2` 疑难): an
+    /// exception, unless the text names which problem (a failed delivery, a
+    /// refusal, a return, a locker...).
+    Problem,
     /// A known code without a status (judgement): the text decides.
     NoStatus,
     /// An unknown code: the text, else the code's family (never terminal).
@@ -264,6 +270,18 @@ pub(crate) fn classify_traces(
             let decided = match t.code_status {
                 CodeStatus::Specific(s) => Some(s),
                 CodeStatus::Generic(s) => Some(text_status.unwrap_or(s)),
+                CodeStatus::Problem => Some(match text_status {
+                    Some(
+                        ts @ (Status::DeliveryFailed
+                        | Status::Refused
+                        | Status::Returning
+                        | Status::Returned
+                        | Status::AwaitingCollection
+                        | Status::Lost
+                        | Status::CustomsClearance),
+                    ) => ts,
+                    _ => Status::Exception,
+                }),
                 CodeStatus::Absent | CodeStatus::NoStatus => text_status,
                 CodeStatus::Unknown(family) => text_status.or(family),
             }
