@@ -400,4 +400,17 @@ mod tests {
         assert!(failure_of(&serde_json::json!({"Success": "false", "Reason": "x"})).is_some());
         assert!(failure_of(&serde_json::json!([1])).is_some());
     }
+
+    proptest::proptest! {
+        /// Whatever the body, reading a reply gives a value or a typed error.
+        #[test]
+        fn any_body_is_an_answer_or_a_typed_error(body in ".{0,200}") {
+            if let Ok(v) = parse_json(&body) {
+                let _ = failure_of(&v);
+                let _ = normalise::parse_value(&v, Some(Format::Kdniao));
+                let _ = super::super::kuaidi100::classify(Some("x"), &body);
+            }
+            let _ = classify(&body, Some(&body));
+        }
+    }
 }
