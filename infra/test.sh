@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# The project's one test command (README): formatting, lints, and every test.
-# It installs what it needs itself, so it passes on a fresh machine.
+# The project's one test command (README): formatting, lints, the SAM template, and
+# every test, including the AWS adapters against the emulator. It installs what it
+# needs itself (Rust components, a Python virtualenv with moto, cfn-lint, SAM CLI and
+# cargo-lambda), so it passes on a fresh machine.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -15,6 +17,33 @@ cargo fmt --all -- --check
 
 echo "== cargo clippy -D warnings"
 cargo clippy --workspace --all-targets --locked -- -D warnings
+
+echo "== tools (.venv: moto, cfn-lint, SAM CLI, cargo-lambda)"
+./infra/setup.sh
+
+echo "== sam validate --lint"
+AWS_DEFAULT_REGION=us-east-1 .venv/bin/sam validate --lint
+
+echo "== sam build (arm64 bootstraps, cargo-lambda)"
+rustup target add aarch64-unknown-linux-gnu >/dev/null 2>&1 || true
+PATH="$PWD/.venv/bin:$PATH" sam build --beta-features
+
+echo "== qemu-user (runs the arm64 bootstraps in the tests)"
+if ! command -v qemu-aarch64-static >/dev/null 2>&1 || [ ! -d /usr/aarch64-linux-gnu ]; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    apt-get update -qq >/dev/null && apt-get install -y -qq qemu-user-static libc6-arm64-cross >/dev/null
+  else
+    echo "qemu-aarch64-static and /usr/aarch64-linux-gnu are needed (apt-get install qemu-user-static libc6-arm64-cross)" >&2
+    exit 1
+  fi
+fi
+
+echo "== AWS emulator"
+eval "$(./infra/emulator.sh start)"
+trap './infra/emulator.sh stop >/dev/null 2>&1 || true' EXIT
+
+echo "== cargo build (the native function binaries the end-to-end tests drive)"
+cargo build --workspace --bins --locked
 
 echo "== cargo test (unit, property, integration, end-to-end; benches run once as tests)"
 cargo test --workspace --all-targets --locked

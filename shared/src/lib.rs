@@ -10,6 +10,7 @@
 
 pub mod alerts;
 pub mod carrier;
+pub mod channels;
 pub mod clock;
 pub mod config;
 pub mod domain;
@@ -17,6 +18,7 @@ pub mod message;
 pub mod normalise;
 pub mod pipeline;
 pub mod providers;
+pub mod registration;
 pub mod report;
 pub mod rules;
 pub mod schedule;

@@ -37,6 +37,15 @@ pub struct Notification {
     pub notify_customer: bool,
 }
 
+/// Where claimed notifications go (the SNS topic on AWS; the terminal locally).
+/// A failure is reported, never retried here: the claim is already recorded.
+pub trait AlertSink: Send + Sync {
+    fn publish(
+        &self,
+        notifications: &[Notification],
+    ) -> impl std::future::Future<Output = Result<(), String>> + Send;
+}
+
 /// What one check did.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct CheckOutcome {
@@ -250,8 +259,35 @@ pub struct TickStats {
     pub writes: usize,
 }
 
+/// Checks the given parcels (`tracker.concurrency` at once) and hands each
+/// check's notifications to `sink`; what the `tracker` function does with one
+/// TrackBatch. Returns the totals and whether any parcel was processed.
+pub async fn check_batch<S: Store, C: Carrier>(
+    tracker: &Tracker<'_, S, C>,
+    ids: &[ShipmentId],
+    now: DateTime<Utc>,
+    sink: &mut impl FnMut(Vec<Notification>),
+) -> Result<TickStats, PipelineError> {
+    let mut stats = TickStats::default();
+    let mut checks = stream::iter(ids.iter())
+        .map(|id| tracker.check(id, now))
+        .buffer_unordered(tracker.concurrency.max(1));
+    while let Some(o) = checks.next().await {
+        let o = o?;
+        stats.checked += usize::from(o.processed);
+        stats.queries += usize::from(o.queried);
+        stats.query_errors += usize::from(o.query_error.is_some());
+        stats.writes += usize::from(o.written);
+        if !o.notifications.is_empty() {
+            sink(o.notifications);
+        }
+    }
+    Ok(stats)
+}
+
 /// One scheduler tick on one machine: checks every due parcel, `batch` at a time
-/// (`tracker.concurrency` of them at once), and hands each check's notifications to `sink`.
+/// (`tracker.concurrency` of them at once), and hands each check's notifications
+/// to `sink`.
 pub async fn run_due<S: Store + DueIndex, C: Carrier>(
     tracker: &Tracker<'_, S, C>,
     now: DateTime<Utc>,
@@ -264,22 +300,12 @@ pub async fn run_due<S: Store + DueIndex, C: Carrier>(
         if due.is_empty() {
             return Ok(stats);
         }
-        let mut progressed = false;
-        let mut checks = stream::iter(due.iter())
-            .map(|id| tracker.check(id, now))
-            .buffer_unordered(tracker.concurrency.max(1));
-        while let Some(o) = checks.next().await {
-            let o = o?;
-            progressed |= o.processed;
-            stats.checked += usize::from(o.processed);
-            stats.queries += usize::from(o.queried);
-            stats.query_errors += usize::from(o.query_error.is_some());
-            stats.writes += usize::from(o.written);
-            if !o.notifications.is_empty() {
-                sink(o.notifications);
-            }
-        }
-        if !progressed {
+        let s = check_batch(tracker, &due, now, &mut sink).await?;
+        stats.checked += s.checked;
+        stats.queries += s.queries;
+        stats.query_errors += s.query_errors;
+        stats.writes += s.writes;
+        if s.checked == 0 {
             // Everything due was skipped (e.g. handled by someone else meanwhile);
             // don't spin.
             return Ok(stats);

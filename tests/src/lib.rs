@@ -2,6 +2,8 @@
 //! this library holds what they share: running a simulated fleet through the real
 //! scheduler → tracker → rules → alerts loop on a virtual clock.
 
+pub mod runtime_api;
+
 use std::sync::Arc;
 
 use chrono::{DateTime, Duration, Utc};

@@ -5,13 +5,14 @@ use std::path::{Path, PathBuf};
 use chrono::Utc;
 use clap::Args;
 
-use shared::domain::{CarrierCode, Phone, Shipment, ShipmentId, Status, TrackingNumber};
+use shared::domain::{CarrierCode, Shipment, Status};
 use shared::pipeline::register;
+use shared::registration::NewShipment;
 use shared::report::{alerts_by_rule, HealthSummary};
 use shared::rules::Rule;
 use shared::store::sqlite::SqliteStore;
 use shared::store::{AlertLog, ListFilter, ShipmentQuery, StoreError};
-use shared::time::{local_minutes, parse_user_time};
+use shared::time::local_minutes;
 
 use shared::carrier::Carrier;
 use shared::providers::Provider;
@@ -33,26 +34,21 @@ struct ParcelFields<'a> {
     phone: Option<&'a str>,
 }
 
-fn nonempty(v: Option<&str>) -> Option<&str> {
-    v.map(str::trim).filter(|v| !v.is_empty())
-}
-
-/// Builds a shipment from user input; the error names the bad field.
+/// Builds a shipment from user input through the shared registration rules
+/// (`shared::registration`); the error names the bad field.
 fn build(carrier: &str, number: &str, f: ParcelFields<'_>) -> Result<Shipment, String> {
-    let carrier = CarrierCode::parse(carrier).map_err(|e| format!("carrier: {e}"))?;
-    let number = TrackingNumber::parse(number).map_err(|e| format!("tracking_number: {e}"))?;
-    let mut s = Shipment::new(ShipmentId::new(carrier, number), Utc::now());
-    s.order_id = nonempty(f.order_id).map(str::to_string);
-    s.shipped_at = nonempty(f.shipped_at)
-        .map(|v| parse_user_time(v).map_err(|e| format!("shipped_at: {e}")))
-        .transpose()?;
-    s.promised_at = nonempty(f.promised_at)
-        .map(|v| parse_user_time(v).map_err(|e| format!("promised_at: {e}")))
-        .transpose()?;
-    s.phone = nonempty(f.phone)
-        .map(|v| Phone::parse(v).map_err(|e| format!("phone: {e}")))
-        .transpose()?;
-    Ok(s)
+    let owned = |v: Option<&str>| v.map(str::to_string);
+    NewShipment {
+        carrier: carrier.to_string(),
+        tracking_number: number.to_string(),
+        order_id: owned(f.order_id),
+        shipped_at: owned(f.shipped_at),
+        promised_at: owned(f.promised_at),
+        phone: owned(f.phone),
+        tags: None,
+    }
+    .into_shipment(Utc::now())
+    .map_err(|e| e.to_string())
 }
 
 /// Stores a new shipment; `Ok(false)` when it is already registered. In push

@@ -66,6 +66,11 @@ pub fn to_kuaidi100(code: &str) -> Option<&'static str> {
     by_code(code).map(|e| e.kuaidi100)
 }
 
+/// Every canonical code of the table.
+pub fn codes() -> impl Iterator<Item = &'static str> {
+    TABLE.iter().map(|e| e.code)
+}
+
 /// Canonical code → Chinese name: `"ZTO"` → `"中通快递"` (case-insensitive).
 pub fn name_zh(code: &str) -> Option<&'static str> {
     by_code(code).map(|e| e.name_zh)

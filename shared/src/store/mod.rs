@@ -174,7 +174,7 @@ impl<T: ShipmentReader + ShipmentWriter + DueIndex + AlertLog + ShipmentQuery> S
 // cursor of `list_shipments`.
 
 /// The order of alert records returned by the stores: by `at`, then by key.
-pub(crate) fn alert_order(a: &AlertRecord, b: &AlertRecord) -> Ordering {
+pub fn alert_order(a: &AlertRecord, b: &AlertRecord) -> Ordering {
     (a.at, &a.shipment, a.rule, a.since, a.kind, a.seq).cmp(&(
         b.at,
         &b.shipment,
@@ -187,7 +187,7 @@ pub(crate) fn alert_order(a: &AlertRecord, b: &AlertRecord) -> Ordering {
 
 /// The list cursor: the last identity of a page, as lower-case hex of
 /// `carrier '\t' tracking_number`. Opaque to callers.
-pub(crate) fn encode_cursor(id: &ShipmentId) -> String {
+pub fn encode_cursor(id: &ShipmentId) -> String {
     let raw = format!("{}\t{}", id.carrier, id.tracking_number);
     let mut out = String::with_capacity(raw.len() * 2);
     for b in raw.bytes() {
@@ -201,7 +201,7 @@ const HEX: &[u8; 16] = b"0123456789abcdef";
 
 /// Decodes a cursor made by [`encode_cursor`]; anything else is
 /// [`StoreError::BadCursor`].
-pub(crate) fn decode_cursor(cursor: &str) -> Result<ShipmentId, StoreError> {
+pub fn decode_cursor(cursor: &str) -> Result<ShipmentId, StoreError> {
     let bad = || {
         let shown: String = cursor.chars().take(80).collect();
         StoreError::BadCursor(shown)

@@ -1,0 +1,811 @@
+//! The [`Store`](shared::store::Store) on one DynamoDB table (on demand).
+//!
+//! # Items
+//!
+//! | item | `pk` | `sk` | other attributes |
+//! |---|---|---|---|
+//! | shipment | `SHIP#{carrier}#{number}` | `SHIP` | `doc` (the shipment, JSON), `version`, `carrier`, `number`, `status`, `active_rules` (string set, absent when none), `due_shard` + `due_key` (only while a check is scheduled), `expires_at` (TTL, only once terminal) |
+//! | alert record | `SHIP#{carrier}#{number}` | `ALERT#{rule}#{since ms}#{kind}#{seq}` | `doc`, `alert_day`, `alert_at` |
+//! | carrier registry | `META` | `CARRIERS` | `codes` (string set of every carrier ever stored) |
+//!
+//! # Indexes (all global, sparse where it matters)
+//!
+//! - `due-index` (`due_shard`, `due_key`), keys only: "what is due" is one Query per
+//!   shard (`due_key <= now`), never a Scan. A shipment's shard is a stable hash of
+//!   its identity over [`DUE_SHARDS`] partitions, so no partition is hot however
+//!   many parcels fall due at once. `due_key` = `{next_check_at ms, 15 digits}#
+//!   {carrier}#{number}` sorts by time, then identity, as the contract requires.
+//!   Finished parcels carry no `due_shard` and so are not in the index at all.
+//! - `carrier-index` (`carrier`, `number`), with `status` and `active_rules`:
+//!   listing in identity order is a Query per carrier (carriers from the registry,
+//!   in order), filters applied by DynamoDB, documents fetched by BatchGetItem (at
+//!   most 100 keys a call; unprocessed keys retried).
+//! - `alert-time-index` (`alert_day`, `alert_at`), all attributes: the alert log by
+//!   time, one partition per UTC day.
+//!
+//! # Writes
+//!
+//! Every shipment write is a conditional PutItem on `version` (`attribute_not_exists`
+//! for a new one), and every alert record an insert-if-absent PutItem: both are
+//! single-item conditions, so no BatchWriteItem or transaction is needed (a batch
+//! cannot carry conditions). Terminal parcels get `expires_at` = last event +
+//! retention (`RETENTION_DAYS`, default 90), computed as a pure value
+//! ([`expires_at`]) since the emulator does not expire items.
+
+use std::collections::{BTreeSet, HashMap};
+use std::sync::Mutex;
+
+use aws_sdk_dynamodb::error::DisplayErrorContext;
+use aws_sdk_dynamodb::types::{
+    AttributeDefinition, AttributeValue, BillingMode, GlobalSecondaryIndex, KeySchemaElement,
+    KeyType, KeysAndAttributes, Projection, ProjectionType, ScalarAttributeType,
+    TimeToLiveSpecification,
+};
+use aws_sdk_dynamodb::Client;
+use chrono::{DateTime, Duration, Utc};
+
+use shared::domain::{Shipment, ShipmentId};
+use shared::normalise::carriers;
+use shared::store::{
+    alert_order, decode_cursor, encode_cursor, AlertLog, AlertRecord, DueIndex, ListFilter, Page,
+    ShipmentQuery, ShipmentReader, ShipmentWriter, StoreError,
+};
+
+/// Partitions of the due index.
+pub const DUE_SHARDS: u32 = 16;
+pub const DUE_INDEX: &str = "due-index";
+pub const CARRIER_INDEX: &str = "carrier-index";
+pub const ALERT_INDEX: &str = "alert-time-index";
+/// BatchGetItem's limit of keys per call.
+const BATCH_GET: usize = 100;
+
+type Item = HashMap<String, AttributeValue>;
+
+/// The shipments and alert records of one table.
+#[derive(Debug)]
+pub struct DynamoStore {
+    client: Client,
+    table: String,
+    retention: Duration,
+    /// Carriers known to be in the registry (saves a write per new shipment).
+    registered_carriers: Mutex<BTreeSet<String>>,
+}
+
+fn backend<E>(op: &str, e: E) -> StoreError
+where
+    E: std::error::Error + 'static,
+{
+    StoreError::Backend(format!("{op}: {}", DisplayErrorContext(e)))
+}
+
+fn s(v: impl Into<String>) -> AttributeValue {
+    AttributeValue::S(v.into())
+}
+
+fn n(v: impl ToString) -> AttributeValue {
+    AttributeValue::N(v.to_string())
+}
+
+fn ms(t: DateTime<Utc>) -> i64 {
+    t.timestamp_millis().max(0)
+}
+
+/// The partition key of a shipment and its alert records.
+pub fn shipment_pk(id: &ShipmentId) -> String {
+    format!("SHIP#{}#{}", id.carrier, id.tracking_number)
+}
+
+fn id_from_pk(pk: &str) -> Option<ShipmentId> {
+    let (carrier, number) = pk.strip_prefix("SHIP#")?.split_once('#')?;
+    ShipmentId::parse(carrier, number).ok()
+}
+
+/// A stable (FNV-1a) shard of an identity: the same on every machine and release.
+pub fn due_shard(id: &ShipmentId) -> String {
+    let mut h: u32 = 0x811c_9dc5;
+    for b in shipment_pk(id).bytes() {
+        h ^= u32::from(b);
+        h = h.wrapping_mul(0x0100_0193);
+    }
+    format!("due#{:02}", h % DUE_SHARDS)
+}
+
+fn due_key(at: DateTime<Utc>, id: &ShipmentId) -> String {
+    format!("{:015}#{}#{}", ms(at), id.carrier, id.tracking_number)
+}
+
+/// When a terminal shipment's items may expire: its last event (or registration)
+/// plus the retention. `None` while it is still moving.
+pub fn expires_at(shipment: &Shipment, retention: Duration) -> Option<i64> {
+    if !shipment.status.is_terminal() {
+        return None;
+    }
+    let done = shipment
+        .timeline
+        .last()
+        .map_or(shipment.registered_at, |e| e.at);
+    Some((done + retention).timestamp())
+}
+
+fn alert_sk(r: &AlertRecord) -> String {
+    format!(
+        "ALERT#{}#{:015}#{}#{:010}",
+        r.rule.as_str(),
+        ms(r.since),
+        r.kind.as_str(),
+        r.seq
+    )
+}
+
+fn text<'a>(item: &'a Item, key: &str) -> Option<&'a str> {
+    item.get(key)
+        .and_then(|v| v.as_s().ok())
+        .map(String::as_str)
+}
+
+fn corrupt(key: &str, reason: impl Into<String>) -> StoreError {
+    StoreError::Corrupt {
+        key: key.to_string(),
+        reason: reason.into(),
+    }
+}
+
+impl DynamoStore {
+    pub fn new(client: Client, table: impl Into<String>) -> Self {
+        Self {
+            client,
+            table: table.into(),
+            retention: Duration::days(90),
+            registered_carriers: Mutex::new(BTreeSet::new()),
+        }
+    }
+
+    /// How long terminal parcels are kept (`RETENTION_DAYS`).
+    pub fn with_retention(mut self, retention: Duration) -> Self {
+        self.retention = retention;
+        self
+    }
+
+    pub fn table(&self) -> &str {
+        &self.table
+    }
+
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
+    /// Creates the table with its indexes and TTL, as `template.yaml` declares it
+    /// (tests and local setups; the stack creates the real one).
+    pub async fn create_table(client: &Client, table: &str) -> Result<(), StoreError> {
+        let attr = |name: &str| {
+            AttributeDefinition::builder()
+                .attribute_name(name)
+                .attribute_type(ScalarAttributeType::S)
+                .build()
+                .map_err(|e| backend("CreateTable", e))
+        };
+        let key = |name: &str, kind: KeyType| {
+            KeySchemaElement::builder()
+                .attribute_name(name)
+                .key_type(kind)
+                .build()
+                .map_err(|e| backend("CreateTable", e))
+        };
+        let gsi = |name: &str, hash: &str, range: &str, projection: Projection| {
+            GlobalSecondaryIndex::builder()
+                .index_name(name)
+                .key_schema(key(hash, KeyType::Hash)?)
+                .key_schema(key(range, KeyType::Range)?)
+                .projection(projection)
+                .build()
+                .map_err(|e| backend("CreateTable", e))
+        };
+        let mut req = client
+            .create_table()
+            .table_name(table)
+            .billing_mode(BillingMode::PayPerRequest)
+            .key_schema(key("pk", KeyType::Hash)?)
+            .key_schema(key("sk", KeyType::Range)?);
+        for a in [
+            "pk",
+            "sk",
+            "due_shard",
+            "due_key",
+            "carrier",
+            "number",
+            "alert_day",
+            "alert_at",
+        ] {
+            req = req.attribute_definitions(attr(a)?);
+        }
+        req = req
+            .global_secondary_indexes(gsi(
+                DUE_INDEX,
+                "due_shard",
+                "due_key",
+                Projection::builder()
+                    .projection_type(ProjectionType::KeysOnly)
+                    .build(),
+            )?)
+            .global_secondary_indexes(gsi(
+                CARRIER_INDEX,
+                "carrier",
+                "number",
+                Projection::builder()
+                    .projection_type(ProjectionType::Include)
+                    .non_key_attributes("status")
+                    .non_key_attributes("active_rules")
+                    .build(),
+            )?)
+            .global_secondary_indexes(gsi(
+                ALERT_INDEX,
+                "alert_day",
+                "alert_at",
+                Projection::builder()
+                    .projection_type(ProjectionType::All)
+                    .build(),
+            )?);
+        req.send().await.map_err(|e| backend("CreateTable", e))?;
+        client
+            .update_time_to_live()
+            .table_name(table)
+            .time_to_live_specification(
+                TimeToLiveSpecification::builder()
+                    .attribute_name("expires_at")
+                    .enabled(true)
+                    .build()
+                    .map_err(|e| backend("UpdateTimeToLive", e))?,
+            )
+            .send()
+            .await
+            .map_err(|e| backend("UpdateTimeToLive", e))?;
+        Ok(())
+    }
+
+    fn shipment_item(&self, sh: &Shipment, version: u64) -> Result<Item, StoreError> {
+        let mut doc = sh.clone();
+        doc.version = version;
+        let json = serde_json::to_string(&doc)
+            .map_err(|e| corrupt(&shipment_pk(&sh.id), format!("cannot encode: {e}")))?;
+        let mut item: Item = HashMap::from([
+            ("pk".to_string(), s(shipment_pk(&sh.id))),
+            ("sk".to_string(), s("SHIP")),
+            ("doc".to_string(), s(json)),
+            ("version".to_string(), n(version)),
+            ("carrier".to_string(), s(sh.id.carrier.as_str())),
+            ("number".to_string(), s(sh.id.tracking_number.as_str())),
+            ("status".to_string(), s(sh.status.as_str())),
+        ]);
+        let rules: Vec<String> = sh.active_rules().map(|r| r.as_str().to_string()).collect();
+        if !rules.is_empty() {
+            item.insert("active_rules".into(), AttributeValue::Ss(rules));
+        }
+        if let Some(at) = sh.next_check_at {
+            item.insert("due_shard".into(), s(due_shard(&sh.id)));
+            item.insert("due_key".into(), s(due_key(at, &sh.id)));
+        }
+        if let Some(exp) = expires_at(sh, self.retention) {
+            item.insert("expires_at".into(), n(exp));
+        }
+        Ok(item)
+    }
+
+    fn decode_shipment(item: &Item) -> Result<Shipment, StoreError> {
+        let key = text(item, "pk").unwrap_or("?");
+        let doc = text(item, "doc").ok_or_else(|| corrupt(key, "no doc attribute"))?;
+        let mut sh: Shipment =
+            serde_json::from_str(doc).map_err(|e| corrupt(key, format!("bad doc: {e}")))?;
+        let version = item
+            .get("version")
+            .and_then(|v| v.as_n().ok())
+            .and_then(|v| v.parse::<u64>().ok())
+            .ok_or_else(|| corrupt(key, "no numeric version"))?;
+        sh.version = version;
+        Ok(sh)
+    }
+
+    async fn stored_version(&self, id: &ShipmentId) -> Result<Option<u64>, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key("pk", s(shipment_pk(id)))
+            .key("sk", s("SHIP"))
+            .projection_expression("version")
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| backend("GetItem", e))?;
+        Ok(out
+            .item()
+            .and_then(|i| i.get("version"))
+            .and_then(|v| v.as_n().ok())
+            .and_then(|v| v.parse().ok()))
+    }
+
+    /// Adds the carrier to the registry the listing walks (once per process and
+    /// carrier; idempotent).
+    async fn register_carrier(&self, carrier: &str) -> Result<(), StoreError> {
+        if self
+            .registered_carriers
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .contains(carrier)
+        {
+            return Ok(());
+        }
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s("META"))
+            .key("sk", s("CARRIERS"))
+            .update_expression("ADD codes :c")
+            .expression_attribute_values(":c", AttributeValue::Ss(vec![carrier.to_string()]))
+            .send()
+            .await
+            .map_err(|e| backend("UpdateItem", e))?;
+        self.registered_carriers
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(carrier.to_string());
+        Ok(())
+    }
+
+    /// Every carrier that may have shipments: the registry, plus the built-in
+    /// carrier table (so a crash between a first insert and its registry update
+    /// hides nothing of the common carriers).
+    async fn carriers(&self) -> Result<Vec<String>, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key("pk", s("META"))
+            .key("sk", s("CARRIERS"))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| backend("GetItem", e))?;
+        let mut set: BTreeSet<String> = carriers::codes().map(str::to_string).collect();
+        if let Some(AttributeValue::Ss(codes)) = out.item().and_then(|i| i.get("codes")) {
+            set.extend(codes.iter().cloned());
+        }
+        Ok(set.into_iter().collect())
+    }
+
+    /// Fetches full items by key, 100 keys a call, retrying unprocessed keys.
+    async fn batch_get(&self, pks: &[String]) -> Result<HashMap<String, Item>, StoreError> {
+        let mut found = HashMap::new();
+        for chunk in pks.chunks(BATCH_GET) {
+            let mut keys: Vec<Item> = chunk
+                .iter()
+                .map(|pk| HashMap::from([("pk".to_string(), s(pk)), ("sk".to_string(), s("SHIP"))]))
+                .collect();
+            let mut attempt = 0u32;
+            while !keys.is_empty() {
+                let ka = KeysAndAttributes::builder()
+                    .set_keys(Some(keys))
+                    .consistent_read(true)
+                    .build()
+                    .map_err(|e| backend("BatchGetItem", e))?;
+                let out = self
+                    .client
+                    .batch_get_item()
+                    .request_items(&self.table, ka)
+                    .send()
+                    .await
+                    .map_err(|e| backend("BatchGetItem", e))?;
+                for item in out
+                    .responses()
+                    .and_then(|r| r.get(&self.table))
+                    .into_iter()
+                    .flatten()
+                {
+                    if let Some(pk) = text(item, "pk") {
+                        found.insert(pk.to_string(), item.clone());
+                    }
+                }
+                keys = out
+                    .unprocessed_keys()
+                    .and_then(|u| u.get(&self.table))
+                    .map(|k| k.keys().to_vec())
+                    .unwrap_or_default();
+                if !keys.is_empty() {
+                    attempt += 1;
+                    if attempt > 8 {
+                        return Err(StoreError::Backend(
+                            "BatchGetItem: keys still unprocessed after 8 retries".into(),
+                        ));
+                    }
+                    tokio::time::sleep(std::time::Duration::from_millis(25 << attempt.min(6)))
+                        .await;
+                }
+            }
+        }
+        Ok(found)
+    }
+}
+
+impl ShipmentReader for DynamoStore {
+    async fn get_shipment(&self, id: &ShipmentId) -> Result<Option<Shipment>, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key("pk", s(shipment_pk(id)))
+            .key("sk", s("SHIP"))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| backend("GetItem", e))?;
+        out.item().map(Self::decode_shipment).transpose()
+    }
+}
+
+impl ShipmentWriter for DynamoStore {
+    async fn put_shipment(&self, shipment: &Shipment) -> Result<u64, StoreError> {
+        let next = shipment.version + 1;
+        let item = self.shipment_item(shipment, next)?;
+        let mut req = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item));
+        req = if shipment.version == 0 {
+            req.condition_expression("attribute_not_exists(pk)")
+        } else {
+            req.condition_expression("version = :v")
+                .expression_attribute_values(":v", n(shipment.version))
+        };
+        match req.send().await {
+            Ok(_) => {}
+            Err(e) => {
+                let conditional = e
+                    .as_service_error()
+                    .is_some_and(|se| se.is_conditional_check_failed_exception());
+                if conditional {
+                    return Err(StoreError::Conflict {
+                        id: shipment.id.to_string(),
+                        expected: shipment.version,
+                        actual: self.stored_version(&shipment.id).await?,
+                    });
+                }
+                return Err(backend("PutItem", e));
+            }
+        }
+        if shipment.version == 0 {
+            self.register_carrier(shipment.id.carrier.as_str()).await?;
+        }
+        Ok(next)
+    }
+}
+
+impl DueIndex for DynamoStore {
+    async fn due_shipments(
+        &self,
+        now: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<Vec<ShipmentId>, StoreError> {
+        if limit == 0 {
+            return Ok(Vec::new());
+        }
+        // Everything due at `now`: due_key <= "{now ms}#~" ('~' sorts after any
+        // identity character).
+        let upper = format!("{:015}#~", ms(now));
+        let mut keys: Vec<String> = Vec::new();
+        for shard in 0..DUE_SHARDS {
+            let shard = format!("due#{shard:02}");
+            let mut got = 0usize;
+            let mut start: Option<Item> = None;
+            loop {
+                let out = self
+                    .client
+                    .query()
+                    .table_name(&self.table)
+                    .index_name(DUE_INDEX)
+                    .key_condition_expression("due_shard = :s AND due_key <= :u")
+                    .expression_attribute_values(":s", s(&shard))
+                    .expression_attribute_values(":u", s(&upper))
+                    .limit(i32::try_from(limit - got).unwrap_or(i32::MAX))
+                    .set_exclusive_start_key(start.take())
+                    .send()
+                    .await
+                    .map_err(|e| backend("Query due-index", e))?;
+                for item in out.items() {
+                    if let Some(k) = text(item, "due_key") {
+                        keys.push(k.to_string());
+                        got += 1;
+                    }
+                }
+                match out.last_evaluated_key() {
+                    Some(k) if got < limit => start = Some(k.clone()),
+                    _ => break,
+                }
+            }
+        }
+        keys.sort();
+        keys.truncate(limit);
+        keys.iter()
+            .map(|k| {
+                let mut parts = k.splitn(3, '#');
+                let (_, carrier, number) = (parts.next(), parts.next(), parts.next());
+                carrier
+                    .zip(number)
+                    .and_then(|(c, n)| ShipmentId::parse(c, n).ok())
+                    .ok_or_else(|| corrupt(k, "bad due_key"))
+            })
+            .collect()
+    }
+}
+
+impl AlertLog for DynamoStore {
+    async fn insert_alert_if_absent(&self, record: &AlertRecord) -> Result<bool, StoreError> {
+        let pk = shipment_pk(&record.shipment);
+        let sk = alert_sk(record);
+        let doc = serde_json::to_string(record).map_err(|e| corrupt(&sk, e.to_string()))?;
+        let result = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .item("pk", s(&pk))
+            .item("sk", s(&sk))
+            .item("doc", s(doc))
+            .item(
+                "alert_day",
+                s(format!("ALERTDAY#{}", record.at.format("%Y-%m-%d"))),
+            )
+            .item("alert_at", s(format!("{:015}#{pk}#{sk}", ms(record.at))))
+            .condition_expression("attribute_not_exists(pk)")
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|se| se.is_conditional_check_failed_exception()) =>
+            {
+                Ok(false)
+            }
+            Err(e) => Err(backend("PutItem alert", e)),
+        }
+    }
+
+    async fn alerts_for(&self, id: &ShipmentId) -> Result<Vec<AlertRecord>, StoreError> {
+        let mut out = Vec::new();
+        let mut start: Option<Item> = None;
+        loop {
+            let page = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression("pk = :p AND begins_with(sk, :a)")
+                .expression_attribute_values(":p", s(shipment_pk(id)))
+                .expression_attribute_values(":a", s("ALERT#"))
+                .consistent_read(true)
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(|e| backend("Query alerts", e))?;
+            for item in page.items() {
+                out.push(decode_alert(item)?);
+            }
+            match page.last_evaluated_key() {
+                Some(k) => start = Some(k.clone()),
+                None => break,
+            }
+        }
+        out.sort_by(alert_order);
+        Ok(out)
+    }
+
+    async fn alerts_between(
+        &self,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> Result<Vec<AlertRecord>, StoreError> {
+        if to <= from {
+            return Ok(Vec::new());
+        }
+        let last = to - Duration::milliseconds(1);
+        if (last.date_naive() - from.date_naive()).num_days() > 400 {
+            return Err(StoreError::Backend(
+                "alerts_between: ranges longer than 400 days are not served".into(),
+            ));
+        }
+        let lo = format!("{:015}", ms(from));
+        let hi = format!("{:015}#~", ms(last));
+        let mut out = Vec::new();
+        let mut day = from.date_naive();
+        while day <= last.date_naive() {
+            let mut start: Option<Item> = None;
+            loop {
+                let page = self
+                    .client
+                    .query()
+                    .table_name(&self.table)
+                    .index_name(ALERT_INDEX)
+                    .key_condition_expression("alert_day = :d AND alert_at BETWEEN :lo AND :hi")
+                    .expression_attribute_values(
+                        ":d",
+                        s(format!("ALERTDAY#{}", day.format("%Y-%m-%d"))),
+                    )
+                    .expression_attribute_values(":lo", s(&lo))
+                    .expression_attribute_values(":hi", s(&hi))
+                    .set_exclusive_start_key(start.take())
+                    .send()
+                    .await
+                    .map_err(|e| backend("Query alert-time-index", e))?;
+                for item in page.items() {
+                    out.push(decode_alert(item)?);
+                }
+                match page.last_evaluated_key() {
+                    Some(k) => start = Some(k.clone()),
+                    None => break,
+                }
+            }
+            let Some(next) = day.succ_opt() else { break };
+            day = next;
+        }
+        out.retain(|r| r.at >= from && r.at < to);
+        out.sort_by(alert_order);
+        Ok(out)
+    }
+}
+
+fn decode_alert(item: &Item) -> Result<AlertRecord, StoreError> {
+    let key = text(item, "sk").unwrap_or("?");
+    let doc = text(item, "doc").ok_or_else(|| corrupt(key, "no doc attribute"))?;
+    serde_json::from_str(doc).map_err(|e| corrupt(key, format!("bad alert doc: {e}")))
+}
+
+impl ShipmentQuery for DynamoStore {
+    async fn list_shipments(
+        &self,
+        filter: &ListFilter,
+        cursor: Option<&str>,
+        limit: usize,
+    ) -> Result<Page<Shipment>, StoreError> {
+        let after = cursor.map(decode_cursor).transpose()?;
+        let limit = limit.max(1);
+        let carriers: Vec<String> = match &filter.carrier {
+            Some(c) => vec![c.as_str().to_string()],
+            None => self.carriers().await?,
+        };
+        // Matching keys in identity order; one more than a page tells whether
+        // another page exists.
+        let mut pks: Vec<String> = Vec::new();
+        'carriers: for carrier in carriers {
+            if let Some(a) = &after {
+                if carrier.as_str() < a.carrier.as_str() {
+                    continue;
+                }
+            }
+            let mut start: Option<Item> = None;
+            loop {
+                let mut q = self
+                    .client
+                    .query()
+                    .table_name(&self.table)
+                    .index_name(CARRIER_INDEX)
+                    .expression_attribute_values(":c", s(&carrier))
+                    .limit(i32::try_from(limit + 1).unwrap_or(i32::MAX))
+                    .set_exclusive_start_key(start.take());
+                q = match &after {
+                    Some(a) if a.carrier.as_str() == carrier => q
+                        .key_condition_expression("carrier = :c AND #n > :after")
+                        .expression_attribute_names("#n", "number")
+                        .expression_attribute_values(":after", s(a.tracking_number.as_str())),
+                    _ => q.key_condition_expression("carrier = :c"),
+                };
+                let mut filters = Vec::new();
+                if let Some(st) = filter.status {
+                    filters.push("#st = :st");
+                    q = q
+                        .expression_attribute_names("#st", "status")
+                        .expression_attribute_values(":st", s(st.as_str()));
+                }
+                if let Some(r) = filter.rule {
+                    filters.push("contains(active_rules, :r)");
+                    q = q.expression_attribute_values(":r", s(r.as_str()));
+                }
+                if !filters.is_empty() {
+                    q = q.filter_expression(filters.join(" AND "));
+                }
+                let page = q
+                    .send()
+                    .await
+                    .map_err(|e| backend("Query carrier-index", e))?;
+                for item in page.items() {
+                    if let Some(pk) = text(item, "pk") {
+                        pks.push(pk.to_string());
+                        if pks.len() > limit {
+                            break 'carriers;
+                        }
+                    }
+                }
+                match page.last_evaluated_key() {
+                    Some(k) => start = Some(k.clone()),
+                    None => break,
+                }
+            }
+        }
+        let more = pks.len() > limit;
+        pks.truncate(limit);
+        let mut items = self.batch_get(&pks).await?;
+        let mut out = Vec::with_capacity(pks.len());
+        for pk in &pks {
+            // Gone since the index was read (never deleted today): skip.
+            if let Some(item) = items.remove(pk) {
+                out.push(Self::decode_shipment(&item)?);
+            }
+        }
+        let next = if more {
+            pks.last()
+                .and_then(|pk| id_from_pk(pk))
+                .map(|id| encode_cursor(&id))
+        } else {
+            None
+        };
+        Ok(Page { items: out, next })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+    use shared::domain::{Status, TrackingEvent};
+
+    fn id(c: &str, n: &str) -> ShipmentId {
+        ShipmentId::parse(c, n).unwrap()
+    }
+
+    #[test]
+    fn keys_round_trip_and_sort_by_time_then_identity() {
+        let a = id("EMS", "EM0000000000009");
+        assert_eq!(id_from_pk(&shipment_pk(&a)), Some(a.clone()));
+        let t = Utc.with_ymd_and_hms(2024, 11, 11, 8, 0, 0).unwrap();
+        let mut keys = [
+            due_key(t + Duration::minutes(1), &id("AAA", "AA0000000001")),
+            due_key(t, &id("SF", "SF1000000000002")),
+            due_key(t, &id("EMS", "EM0000000000009")),
+            due_key(t, &id("EMSX", "EM0000000000001")),
+        ];
+        keys.sort();
+        assert!(keys[0].contains("#EMS#"));
+        assert!(keys[1].contains("#EMSX#"));
+        assert!(keys[2].contains("#SF#"));
+        assert!(keys[3].contains("#AAA#"));
+    }
+
+    #[test]
+    fn shards_are_stable_and_spread() {
+        assert_eq!(
+            due_shard(&id("SF", "SF1000000000001")),
+            due_shard(&id("SF", "SF1000000000001"))
+        );
+        let used: BTreeSet<String> = (0..2000)
+            .map(|i| due_shard(&id("ZTO", &format!("7310{i:010}"))))
+            .collect();
+        assert_eq!(used.len(), DUE_SHARDS as usize, "every shard used");
+    }
+
+    #[test]
+    fn only_terminal_shipments_expire() {
+        let t0 = Utc.with_ymd_and_hms(2024, 5, 1, 0, 0, 0).unwrap();
+        let mut sh = Shipment::new(id("YTO", "YT0000000000001"), t0);
+        assert_eq!(expires_at(&sh, Duration::days(90)), None);
+        sh.timeline.merge(vec![TrackingEvent {
+            at: t0 + Duration::days(2),
+            text: "已签收".into(),
+            location: None,
+            code: None,
+            status: Status::Delivered,
+            hub: None,
+        }]);
+        sh.status = sh.timeline.current_status();
+        assert_eq!(
+            expires_at(&sh, Duration::days(90)),
+            Some((t0 + Duration::days(92)).timestamp())
+        );
+    }
+}

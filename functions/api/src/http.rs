@@ -1,0 +1,621 @@
+//! The HTTP routes (the contract is in the crate docs). Every outcome, including
+//! every kind of bad input and a failing store, is an HTTP answer; nothing here
+//! panics on what a client sends.
+
+use std::collections::HashMap;
+
+use aws_lambda_events::apigw::{ApiGatewayV2httpRequest, ApiGatewayV2httpResponse};
+use aws_lambda_events::encodings::Body;
+use aws_lambda_events::http::header::{ALLOW, CONTENT_TYPE};
+use aws_lambda_events::http::{HeaderValue, Method};
+use base64::Engine as _;
+use futures_util::stream::{self, StreamExt};
+use serde::Serialize;
+use serde_json::{json, Value};
+
+use shared::carrier::Carrier;
+use shared::domain::{CarrierCode, Shipment, ShipmentId, Status};
+use shared::pipeline::Tracker;
+use shared::providers::push::{self, Ack, Handled};
+use shared::report::HealthSummary;
+use shared::rules::{self, Rule};
+use shared::store::{AlertLog, ListFilter, ShipmentQuery, ShipmentReader, Store, StoreError};
+use shared::time::rfc3339;
+
+use crate::handler::{self, AlertPublisher, Deps, ItemResult, ItemStatus};
+
+/// At most this many parcels in one `POST /shipments`.
+pub const MAX_BATCH: usize = 500;
+/// Default and largest page of `GET /shipments`.
+pub const DEFAULT_LIMIT: usize = 50;
+pub const MAX_LIMIT: usize = 500;
+/// Parcels registered at once within one request.
+const REGISTER_CONCURRENCY: usize = 16;
+
+const JSON: &str = "application/json; charset=utf-8";
+
+fn response(status: u16, body: String) -> ApiGatewayV2httpResponse {
+    let mut r = ApiGatewayV2httpResponse::default();
+    r.status_code = i64::from(status);
+    r.headers
+        .insert(CONTENT_TYPE, HeaderValue::from_static(JSON));
+    r.body = Some(Body::Text(body));
+    r.is_base64_encoded = false;
+    r
+}
+
+fn json_response<T: Serialize>(status: u16, body: &T) -> ApiGatewayV2httpResponse {
+    match serde_json::to_string(body) {
+        Ok(text) => response(status, text),
+        Err(e) => {
+            tracing::error!(error = %e, "cannot serialise a response");
+            response(500, r#"{"error":"internal error"}"#.into())
+        }
+    }
+}
+
+fn error(status: u16, message: impl Into<String>) -> ApiGatewayV2httpResponse {
+    json_response(status, &json!({ "error": message.into() }))
+}
+
+fn store_unavailable(e: &StoreError) -> ApiGatewayV2httpResponse {
+    tracing::error!(error = %e, "store failure");
+    error(503, "the store is temporarily unavailable; try again")
+}
+
+fn not_allowed(method: &Method, path: &str, allow: &'static str) -> ApiGatewayV2httpResponse {
+    let mut r = error(
+        405,
+        format!("method {method} is not allowed on {path}; allowed: {allow}"),
+    );
+    r.headers.insert(ALLOW, HeaderValue::from_static(allow));
+    r
+}
+
+/// At most `n` characters of client input, for messages.
+fn clip(s: &str, n: usize) -> String {
+    let mut out: String = s.chars().take(n).collect();
+    if s.chars().count() > n {
+        out.push('…');
+    }
+    out
+}
+
+/// The request path without the stage prefix (`/prod/shipments` on a named stage
+/// is `/shipments`) and without a trailing slash.
+fn route_path(req: &ApiGatewayV2httpRequest) -> String {
+    let raw = req
+        .raw_path
+        .as_deref()
+        .or(req.request_context.http.path.as_deref())
+        .unwrap_or("/");
+    let mut path = raw;
+    if let Some(stage) = req.request_context.stage.as_deref() {
+        if stage != "$default" && !stage.is_empty() {
+            if let Some(rest) = raw
+                .strip_prefix('/')
+                .and_then(|r| r.strip_prefix(stage))
+                .filter(|r| r.is_empty() || r.starts_with('/'))
+            {
+                path = rest;
+            }
+        }
+    }
+    let path = path.trim_end_matches('/');
+    if path.is_empty() {
+        "/".into()
+    } else if path.starts_with('/') {
+        path.into()
+    } else {
+        format!("/{path}")
+    }
+}
+
+/// Percent-decodes one path segment.
+fn decode_segment(seg: &str) -> Option<String> {
+    let b = seg.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'%' {
+            let hex = b.get(i + 1..i + 3)?;
+            let s = std::str::from_utf8(hex).ok()?;
+            out.push(u8::from_str_radix(s, 16).ok()?);
+            i += 3;
+        } else {
+            out.push(b[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).ok()
+}
+
+/// The request body as bytes (base64-decoded when API Gateway encoded it).
+fn body_bytes(req: &ApiGatewayV2httpRequest) -> Result<Vec<u8>, String> {
+    match &req.body {
+        None => Ok(Vec::new()),
+        Some(b) if req.is_base64_encoded => base64::engine::general_purpose::STANDARD
+            .decode(b.trim())
+            .map_err(|e| format!("the body is marked base64-encoded but is not: {e}")),
+        Some(b) => Ok(b.as_bytes().to_vec()),
+    }
+}
+
+/// Answers one HTTP API request.
+pub(crate) async fn respond<S: Store, C: Carrier, P: AlertPublisher>(
+    deps: &Deps<S, C, P>,
+    req: ApiGatewayV2httpRequest,
+) -> ApiGatewayV2httpResponse {
+    let method = req.request_context.http.method.clone();
+    let path = route_path(&req);
+    let segments: Option<Vec<String>> = path
+        .split('/')
+        .filter(|s| !s.is_empty())
+        .map(decode_segment)
+        .collect();
+    let Some(segments) = segments else {
+        return error(
+            400,
+            format!("bad percent-encoding in the path {}", clip(&path, 200)),
+        );
+    };
+    let segs: Vec<&str> = segments.iter().map(String::as_str).collect();
+    let resp = match segs.as_slice() {
+        ["shipments"] => match method {
+            Method::POST => post_shipments(deps, &req).await,
+            Method::GET => list_shipments(deps, &req).await,
+            _ => not_allowed(&method, &path, "GET, POST"),
+        },
+        ["shipments", carrier, number] => match method {
+            Method::GET => get_shipment(deps, carrier, number).await,
+            _ => not_allowed(&method, &path, "GET"),
+        },
+        ["summary"] => match method {
+            Method::GET => match HealthSummary::collect(&deps.store).await {
+                Ok(s) => json_response(200, &s),
+                Err(e) => store_unavailable(&e),
+            },
+            _ => not_allowed(&method, &path, "GET"),
+        },
+        ["callbacks", provider @ ("kdniao" | "kuaidi100")] => match method {
+            Method::POST => callback(deps, provider, &req).await,
+            _ => not_allowed(&method, &path, "POST"),
+        },
+        _ => error(404, format!("no route for {method} {}", clip(&path, 200))),
+    };
+    tracing::info!(method = %method, path = %clip(&path, 200), status = resp.status_code, "http");
+    resp
+}
+
+/// One parcel of a batch, before storing.
+enum Prepared {
+    Invalid(ItemResult),
+    New(Shipment),
+    /// The same parcel as an earlier element of the request.
+    Repeat(usize),
+}
+
+async fn post_shipments<S: Store, C: Carrier, P>(
+    deps: &Deps<S, C, P>,
+    req: &ApiGatewayV2httpRequest,
+) -> ApiGatewayV2httpResponse {
+    let bytes = match body_bytes(req) {
+        Ok(b) => b,
+        Err(why) => return error(400, why),
+    };
+    let body: Value = match serde_json::from_slice(&bytes) {
+        Ok(v) => v,
+        Err(e) => return error(400, format!("the body is not JSON: {e}")),
+    };
+    let items = match body {
+        Value::Object(_) => vec![body],
+        Value::Array(items) if items.is_empty() => {
+            return error(
+                400,
+                format!("the array is empty: send 1 to {MAX_BATCH} shipments"),
+            )
+        }
+        Value::Array(items) if items.len() > MAX_BATCH => {
+            return error(
+                400,
+                format!(
+                    "too many shipments: {} in one request, at most {MAX_BATCH}; split the batch",
+                    items.len()
+                ),
+            )
+        }
+        Value::Array(items) => items,
+        _ => {
+            return error(
+                400,
+                "the body must be a shipment object or an array of shipment objects",
+            )
+        }
+    };
+
+    let now = deps.now();
+    let mut first_seen: HashMap<ShipmentId, usize> = HashMap::new();
+    let prepared: Vec<Prepared> = items
+        .iter()
+        .enumerate()
+        .map(|(i, item)| match handler::prepare(item, now) {
+            Err(r) => Prepared::Invalid(r),
+            Ok(s) => match first_seen.get(&s.id) {
+                Some(&j) => Prepared::Repeat(j),
+                None => {
+                    first_seen.insert(s.id.clone(), i);
+                    Prepared::New(s)
+                }
+            },
+        })
+        .collect();
+
+    let stored: Vec<Option<ItemResult>> = stream::iter(prepared.iter())
+        .map(|p| async move {
+            match p {
+                Prepared::New(s) => Some(match handler::register(deps, s).await {
+                    Ok(r) => r,
+                    Err(e) => {
+                        tracing::error!(shipment = %s.id, error = %e, "cannot store the parcel");
+                        let mut r = ItemResult::for_shipment(s, ItemStatus::Error);
+                        r.error = Some("temporary store failure; send this parcel again".into());
+                        r
+                    }
+                }),
+                _ => None,
+            }
+        })
+        .buffered(REGISTER_CONCURRENCY)
+        .collect()
+        .await;
+
+    let internal = || ItemResult {
+        carrier: None,
+        tracking_number: None,
+        status: ItemStatus::Error,
+        error: Some("internal error".into()),
+        subscription_error: None,
+    };
+    let mut results: Vec<ItemResult> = Vec::with_capacity(prepared.len());
+    for (p, s) in prepared.into_iter().zip(stored) {
+        let r = match p {
+            Prepared::Invalid(r) => r,
+            Prepared::New(_) => s.unwrap_or_else(internal),
+            Prepared::Repeat(j) => {
+                // `j` is earlier, so its answer is already in `results`.
+                let mut r = results.get(j).cloned().unwrap_or_else(internal);
+                if r.status == ItemStatus::Registered {
+                    r.status = ItemStatus::Exists;
+                    r.subscription_error = None;
+                }
+                r
+            }
+        };
+        results.push(r);
+    }
+
+    let ok = results.iter().filter(|r| r.succeeded()).count();
+    let errors = results
+        .iter()
+        .filter(|r| r.status == ItemStatus::Error)
+        .count();
+    let status = if ok == results.len() {
+        200
+    } else if ok > 0 {
+        207
+    } else if errors > 0 {
+        503
+    } else {
+        400
+    };
+    json_response(status, &json!({ "results": results }))
+}
+
+fn summary(s: &Shipment) -> Value {
+    json!({
+        "carrier": s.id.carrier.as_str(),
+        "tracking_number": s.id.tracking_number.as_str(),
+        "order_id": s.order_id,
+        "tags": s.tags,
+        "status": s.status.as_str(),
+        "registered_at": rfc3339(s.registered_at),
+        "last_event_at": s.timeline.last().map(|e| rfc3339(e.at)),
+        "next_check_at": s.next_check_at.map(rfc3339),
+        "alerts": s.active_rules().map(Rule::as_str).collect::<Vec<_>>(),
+    })
+}
+
+/// The listing's query: `(filter, cursor, limit)`, or a message naming the bad
+/// parameter.
+fn list_query(raw: &str) -> Result<(ListFilter, Option<String>, usize), String> {
+    let mut filter = ListFilter::default();
+    let mut cursor = None;
+    let mut limit = DEFAULT_LIMIT;
+    let mut seen: Vec<String> = Vec::new();
+    for (k, v) in form_urlencoded::parse(raw.as_bytes()) {
+        let key = k.as_ref();
+        if !matches!(key, "status" | "rule" | "carrier" | "limit" | "cursor") {
+            return Err(format!(
+                "unknown query parameter {:?}; known: status, rule, carrier, limit, cursor",
+                clip(key, 40)
+            ));
+        }
+        if seen.iter().any(|s| s == key) {
+            return Err(format!("{key}: given more than once"));
+        }
+        seen.push(key.to_string());
+        let v = v.trim();
+        if v.is_empty() {
+            continue;
+        }
+        match key {
+            "status" => {
+                let st = Status::parse(v).map_err(|_| {
+                    let names: Vec<&str> = Status::ALL.iter().map(|s| s.as_str()).collect();
+                    format!(
+                        "status: unknown status {:?}; known: {}",
+                        clip(v, 40),
+                        names.join(", ")
+                    )
+                })?;
+                filter.status = Some(st);
+            }
+            "rule" => {
+                let r = Rule::parse(v).ok_or_else(|| {
+                    let names: Vec<&str> = Rule::ALL.iter().map(|r| r.as_str()).collect();
+                    format!(
+                        "rule: unknown rule {:?}; known: {}",
+                        clip(v, 40),
+                        names.join(", ")
+                    )
+                })?;
+                filter.rule = Some(r);
+            }
+            "carrier" => {
+                let c = CarrierCode::parse(v).map_err(|e| format!("carrier: {e}"))?;
+                filter.carrier = Some(c);
+            }
+            "limit" => {
+                limit = match v.parse::<usize>() {
+                    Ok(n) if (1..=MAX_LIMIT).contains(&n) => n,
+                    _ => {
+                        return Err(format!(
+                            "limit: expected a whole number from 1 to {MAX_LIMIT}, got {:?}",
+                            clip(v, 40)
+                        ))
+                    }
+                }
+            }
+            _ => cursor = Some(v.to_string()),
+        }
+    }
+    Ok((filter, cursor, limit))
+}
+
+async fn list_shipments<S: ShipmentQuery, C, P>(
+    deps: &Deps<S, C, P>,
+    req: &ApiGatewayV2httpRequest,
+) -> ApiGatewayV2httpResponse {
+    let (filter, cursor, limit) = match list_query(req.raw_query_string.as_deref().unwrap_or("")) {
+        Ok(q) => q,
+        Err(why) => return error(400, why),
+    };
+    match deps
+        .store
+        .list_shipments(&filter, cursor.as_deref(), limit)
+        .await
+    {
+        Ok(page) => json_response(
+            200,
+            &json!({
+                "items": page.items.iter().map(summary).collect::<Vec<_>>(),
+                "next_cursor": page.next,
+            }),
+        ),
+        Err(StoreError::BadCursor(_)) => error(
+            400,
+            "cursor: not a cursor this API returned (pass next_cursor unchanged)",
+        ),
+        Err(e) => store_unavailable(&e),
+    }
+}
+
+fn detail(
+    s: &Shipment,
+    findings: &[rules::Finding],
+    alerts: &[shared::store::AlertRecord],
+) -> Value {
+    let timeline: Vec<Value> = s
+        .timeline
+        .effective_statuses()
+        .map(|(e, status)| {
+            json!({
+                "at": rfc3339(e.at),
+                "text": e.text,
+                "location": e.location,
+                "status": status.as_str(),
+                "code": e.code,
+            })
+        })
+        .collect();
+    let findings: Vec<Value> = findings
+        .iter()
+        .map(|f| {
+            json!({
+                "rule": f.rule.as_str(),
+                "severity": f.severity.as_str(),
+                "since": rfc3339(f.since),
+            })
+        })
+        .collect();
+    let alerts: Vec<Value> = alerts
+        .iter()
+        .map(|a| {
+            json!({
+                "rule": a.rule.as_str(),
+                "kind": a.kind.as_str(),
+                "severity": a.severity.as_str(),
+                "since": rfc3339(a.since),
+                "at": rfc3339(a.at),
+                "seq": a.seq,
+            })
+        })
+        .collect();
+    json!({
+        "carrier": s.id.carrier.as_str(),
+        "tracking_number": s.id.tracking_number.as_str(),
+        "order_id": s.order_id,
+        "tags": s.tags,
+        "status": s.status.as_str(),
+        "raw_state": s.raw_state,
+        "phone_masked": s.phone.as_ref().map(|p| p.masked()),
+        "registered_at": rfc3339(s.registered_at),
+        "shipped_at": s.shipped_at.map(rfc3339),
+        "promised_at": s.promised_at.map(rfc3339),
+        "next_check_at": s.next_check_at.map(rfc3339),
+        "last_checked_at": s.last_checked_at.map(rfc3339),
+        "last_error": s.last_error,
+        "timeline": timeline,
+        "findings": findings,
+        "alerts": alerts,
+    })
+}
+
+async fn get_shipment<S: ShipmentReader + AlertLog, C, P>(
+    deps: &Deps<S, C, P>,
+    carrier: &str,
+    number: &str,
+) -> ApiGatewayV2httpResponse {
+    let id = match ShipmentId::parse(carrier, number) {
+        Ok(id) => id,
+        Err(e) => {
+            let field = match e {
+                shared::domain::DomainError::BadCarrier(_) => "carrier",
+                _ => "tracking_number",
+            };
+            return error(400, format!("{field}: {e}"));
+        }
+    };
+    let shipment = match deps.store.get_shipment(&id).await {
+        Ok(Some(s)) => s,
+        Ok(None) => return error(404, format!("no parcel {id} is registered")),
+        Err(e) => return store_unavailable(&e),
+    };
+    let alerts = match deps.store.alerts_for(&id).await {
+        Ok(a) => a,
+        Err(e) => return store_unavailable(&e),
+    };
+    let findings = rules::evaluate(&shipment, &deps.settings.rules, deps.now());
+    json_response(200, &detail(&shipment, &findings, &alerts))
+}
+
+fn ack_response(ack: Ack) -> ApiGatewayV2httpResponse {
+    response(ack.status, ack.body)
+}
+
+async fn callback<S: Store, C: Carrier, P: AlertPublisher>(
+    deps: &Deps<S, C, P>,
+    provider: &str,
+    req: &ApiGatewayV2httpRequest,
+) -> ApiGatewayV2httpResponse {
+    let now = deps.now();
+    let refuse = |why: &str| -> Ack {
+        let mut ack = if provider == "kdniao" {
+            let id = deps.callbacks.kdniao.as_ref().map(|(id, _)| id.as_str());
+            push::kdniao_ack(id.unwrap_or(""), now, Err(why))
+        } else {
+            push::kuaidi100_ack(Err(why))
+        };
+        ack.status = 400;
+        ack
+    };
+    let body = match body_bytes(req).map(String::from_utf8) {
+        Ok(Ok(b)) => b,
+        Ok(Err(_)) => return ack_response(refuse("the body is not UTF-8")),
+        Err(why) => return ack_response(refuse(&why)),
+    };
+    let mut tracker = Tracker::new(&deps.store, &deps.carrier, &deps.settings);
+    tracker.mode = deps.mode;
+    let (ack, outcome) = if provider == "kdniao" {
+        match &deps.callbacks.kdniao {
+            Some((id, key)) => push::handle_kdniao(&tracker, &body, id, key, now).await,
+            None => {
+                let mut ack = push::kdniao_ack(
+                    "",
+                    now,
+                    Err("push callbacks need KDNIAO_EBUSINESS_ID and KDNIAO_API_KEY"),
+                );
+                ack.status = 503;
+                (ack, Err("Kdniao callbacks are not configured".to_string()))
+            }
+        }
+    } else {
+        let salt = deps.callbacks.kuaidi100_salt.as_ref();
+        push::handle_kuaidi100(&tracker, &body, salt, now).await
+    };
+    match outcome {
+        Ok(handled) => publish(deps, provider, handled).await,
+        Err(why) => tracing::warn!(provider, status = ack.status, error = %why, "callback refused"),
+    }
+    ack_response(ack)
+}
+
+/// Hands the alerts a push raised to the publisher.
+async fn publish<S, C, P: AlertPublisher>(deps: &Deps<S, C, P>, provider: &str, h: Handled) {
+    let notifications: Vec<_> = h
+        .outcomes
+        .into_iter()
+        .flat_map(|o| o.notifications)
+        .collect();
+    tracing::info!(
+        provider,
+        unknown_parcels = h.unknown,
+        alerts = notifications.len(),
+        "callback taken"
+    );
+    if notifications.is_empty() {
+        return;
+    }
+    if let Err(e) = deps.publisher.publish(&notifications).await {
+        tracing::error!(provider, alerts = notifications.len(), error = %e, "cannot publish the alerts a push raised");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn segments_are_percent_decoded() {
+        assert_eq!(decode_segment("SF%31%32").as_deref(), Some("SF12"));
+        assert_eq!(decode_segment("%E4%B8%AD").as_deref(), Some("中"));
+        for bad in ["%", "%4", "%zz", "%FF"] {
+            assert_eq!(decode_segment(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn list_queries() {
+        let (f, c, l) =
+            list_query("status=intransit&rule=stalled&carrier=zto&limit=10&cursor=ab").unwrap();
+        assert_eq!(f.status, Some(Status::InTransit));
+        assert_eq!(f.rule, Some(Rule::Stalled));
+        assert_eq!(f.carrier.unwrap().as_str(), "ZTO");
+        assert_eq!((c.as_deref(), l), (Some("ab"), 10));
+        let (f, c, l) = list_query("status=&cursor=").unwrap();
+        assert_eq!((f, c, l), (ListFilter::default(), None, DEFAULT_LIMIT));
+        for (q, starts) in [
+            ("status=Flying", "status:"),
+            ("rule=stuck", "rule:"),
+            ("carrier=Z%20T", "carrier:"),
+            ("limit=0", "limit:"),
+            ("limit=501", "limit:"),
+            ("limit=ten", "limit:"),
+            ("limit=1&limit=2", "limit:"),
+            ("stauts=Delivered", "unknown query parameter"),
+        ] {
+            let e = list_query(q).unwrap_err();
+            assert!(e.starts_with(starts), "{q}: {e}");
+        }
+    }
+}

@@ -1,0 +1,70 @@
+//! `sentinel-api`: the api Lambda function's wiring (the contract and the logic
+//! are in the library, `sentinel_api`).
+//!
+//! Configuration is read and checked once, at cold start: a missing or bad
+//! variable prints one line naming it and its value, and the process exits before
+//! it takes any event.
+//!
+//! | variable | meaning |
+//! |---|---|
+//! | `TABLE_NAME` | the DynamoDB table (required) |
+//! | `TOPIC_ARN` | the alerts topic: alerts raised by carrier pushes are published there (required) |
+//! | rule variables | see `shared::config` (findings in `GET /shipments/{carrier}/{number}`, pushes) |
+//! | provider variables | see `shared::providers` (`TRACKING_MODE=push` subscribes new parcels; callback credentials) |
+
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use lambda_runtime::{service_fn, LambdaEvent};
+use serde_json::Value;
+
+use sentinel_api::{handle, ApiCarrier, CallbackKeys, Deps};
+use sentinel_aws::alerts::AlertTopic;
+use sentinel_aws::dynamo::DynamoStore;
+use shared::clock::SystemClock;
+use shared::config::Settings;
+use shared::providers::ProviderSettings;
+
+async fn deps() -> Result<Deps<DynamoStore, ApiCarrier, AlertTopic>, String> {
+    let config = |e: shared::config::ConfigError| format!("sentinel-api: configuration: {e}");
+    let table = sentinel_aws::env::required("TABLE_NAME").map_err(config)?;
+    let topic = sentinel_aws::env::required("TOPIC_ARN").map_err(config)?;
+    let settings = Settings::from_env().map_err(config)?;
+    let providers = ProviderSettings::from_env().map_err(config)?;
+    let carrier = ApiCarrier::from_settings(&providers)
+        .map_err(|e| format!("sentinel-api: configuration: CARRIER_PROVIDER: {e}"))?;
+    let sdk = sentinel_aws::sdk_config().await;
+    let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), table);
+    Ok(Deps {
+        store,
+        carrier,
+        publisher: AlertTopic::new(aws_sdk_sns::Client::new(&sdk), topic),
+        settings,
+        mode: providers.mode,
+        callbacks: CallbackKeys::from_settings(&providers),
+        clock: Arc::new(SystemClock),
+    })
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    lambda_runtime::tracing::init_default_subscriber();
+    let deps = match deps().await {
+        Ok(d) => d,
+        Err(line) => {
+            eprintln!("{line}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let deps = &deps;
+    let run = lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
+        handle(deps, event.payload).await
+    }));
+    match run.await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("sentinel-api: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,895 @@
+//! The api handler driven with API Gateway HTTP API (payload 2.0) and EventBridge
+//! events, as Lambda delivers them (fixtures in `tests/fixtures/`), against the
+//! in-memory store, a recording carrier and a recording alert publisher.
+
+use std::collections::HashSet;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+
+use base64::Engine as _;
+use chrono::{DateTime, Utc};
+use serde_json::{json, Value};
+
+use sentinel_api::{handle, AlertPublisher, CallbackKeys, Deps, HandlerError, Output};
+use sentinel_fakes::{
+    kdniao_push_form, kdniao_render, kuaidi100_push_form, kuaidi100_push_param, Event, Parcel,
+};
+use shared::carrier::{Carrier, CarrierError, CarrierReply};
+use shared::clock::ManualClock;
+use shared::config::Settings;
+use shared::domain::{Shipment, ShipmentId, Status};
+use shared::pipeline::Notification;
+use shared::providers::Secret;
+use shared::registration::NewShipment;
+use shared::rules::Rule;
+use shared::schedule::TrackingMode;
+use shared::store::memory::MemoryStore;
+use shared::store::{
+    AlertLog, AlertRecord, DueIndex, ListFilter, Page, ShipmentQuery, ShipmentReader,
+    ShipmentWriter, StoreError,
+};
+
+const EBID: &str = "1000001";
+const APP_KEY: &str = "test-app-key-0001";
+const SALT: &str = "SALT0001";
+
+fn now() -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339("2024-05-02T00:00:00Z")
+        .unwrap()
+        .with_timezone(&Utc)
+}
+
+// ------------------------------------------------------------------ test adapters
+
+/// Records subscriptions; fails for the numbers it is told to.
+#[derive(Default)]
+struct RecordingCarrier {
+    subscribed: Mutex<Vec<ShipmentId>>,
+    fail_for: HashSet<String>,
+}
+
+impl RecordingCarrier {
+    fn subscribed(&self) -> Vec<String> {
+        self.subscribed
+            .lock()
+            .unwrap()
+            .iter()
+            .map(ToString::to_string)
+            .collect()
+    }
+}
+
+impl Carrier for RecordingCarrier {
+    fn name(&self) -> &str {
+        "recording"
+    }
+
+    async fn query(&self, _: &Shipment) -> Result<CarrierReply, CarrierError> {
+        panic!("the api function never queries a carrier")
+    }
+
+    async fn subscribe(&self, s: &Shipment) -> Result<(), CarrierError> {
+        self.subscribed.lock().unwrap().push(s.id.clone());
+        if self.fail_for.contains(s.id.tracking_number.as_str()) {
+            return Err(CarrierError::Transient("provider timed out".into()));
+        }
+        Ok(())
+    }
+}
+
+#[derive(Default)]
+struct RecordingPublisher {
+    published: Mutex<Vec<Notification>>,
+}
+
+impl AlertPublisher for RecordingPublisher {
+    async fn publish(&self, n: &[Notification]) -> Result<(), String> {
+        self.published.lock().unwrap().extend_from_slice(n);
+        Ok(())
+    }
+}
+
+/// The in-memory store, with a switch that makes every call fail.
+#[derive(Default)]
+struct FlakyStore {
+    inner: MemoryStore,
+    down: AtomicBool,
+}
+
+impl FlakyStore {
+    fn check(&self) -> Result<(), StoreError> {
+        if self.down.load(Ordering::SeqCst) {
+            Err(StoreError::Backend("connection reset".into()))
+        } else {
+            Ok(())
+        }
+    }
+}
+
+impl ShipmentReader for FlakyStore {
+    async fn get_shipment(&self, id: &ShipmentId) -> Result<Option<Shipment>, StoreError> {
+        self.check()?;
+        self.inner.get_shipment(id).await
+    }
+}
+
+impl ShipmentWriter for FlakyStore {
+    async fn put_shipment(&self, s: &Shipment) -> Result<u64, StoreError> {
+        self.check()?;
+        self.inner.put_shipment(s).await
+    }
+}
+
+impl DueIndex for FlakyStore {
+    async fn due_shipments(
+        &self,
+        now: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<Vec<ShipmentId>, StoreError> {
+        self.check()?;
+        self.inner.due_shipments(now, limit).await
+    }
+}
+
+impl AlertLog for FlakyStore {
+    async fn insert_alert_if_absent(&self, r: &AlertRecord) -> Result<bool, StoreError> {
+        self.check()?;
+        self.inner.insert_alert_if_absent(r).await
+    }
+    async fn alerts_for(&self, id: &ShipmentId) -> Result<Vec<AlertRecord>, StoreError> {
+        self.check()?;
+        self.inner.alerts_for(id).await
+    }
+    async fn alerts_between(
+        &self,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> Result<Vec<AlertRecord>, StoreError> {
+        self.check()?;
+        self.inner.alerts_between(from, to).await
+    }
+}
+
+impl ShipmentQuery for FlakyStore {
+    async fn list_shipments(
+        &self,
+        f: &ListFilter,
+        cursor: Option<&str>,
+        limit: usize,
+    ) -> Result<Page<Shipment>, StoreError> {
+        self.check()?;
+        self.inner.list_shipments(f, cursor, limit).await
+    }
+}
+
+type TestDeps = Deps<FlakyStore, RecordingCarrier, RecordingPublisher>;
+
+fn deps_with(mode: TrackingMode, carrier: RecordingCarrier, callbacks: bool) -> TestDeps {
+    Deps {
+        store: FlakyStore::default(),
+        carrier,
+        publisher: RecordingPublisher::default(),
+        settings: Settings::default(),
+        mode,
+        callbacks: if callbacks {
+            CallbackKeys {
+                kdniao: Some((EBID.into(), Secret::new(APP_KEY))),
+                kuaidi100_salt: Some(Secret::new(SALT)),
+            }
+        } else {
+            CallbackKeys::default()
+        },
+        clock: Arc::new(ManualClock::new(now())),
+    }
+}
+
+fn deps() -> TestDeps {
+    deps_with(TrackingMode::Poll, RecordingCarrier::default(), true)
+}
+
+// ------------------------------------------------------------------ events
+
+fn fixture(name: &str) -> Value {
+    let path = format!("{}/tests/fixtures/{name}", env!("CARGO_MANIFEST_DIR"));
+    serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap()
+}
+
+/// An HTTP API request: the fixture's real shape with this method, path, query
+/// and body.
+fn request(method: &str, path: &str, query: &str, body: Option<&str>) -> Value {
+    let mut e = fixture("http_request.json");
+    e["routeKey"] = json!(format!("{method} {path}"));
+    e["rawPath"] = json!(path);
+    e["rawQueryString"] = json!(query);
+    e["requestContext"]["http"]["method"] = json!(method);
+    e["requestContext"]["http"]["path"] = json!(path);
+    e["requestContext"]["routeKey"] = json!(format!("{method} {path}"));
+    if let Some(b) = body {
+        e["body"] = json!(b);
+    }
+    e
+}
+
+/// A fixture whose body is replaced (base64-encoded if the fixture says so).
+fn with_body(mut e: Value, body: &str) -> Value {
+    let b64 = e["isBase64Encoded"].as_bool().unwrap_or(false);
+    e["body"] = if b64 {
+        json!(base64::engine::general_purpose::STANDARD.encode(body))
+    } else {
+        json!(body)
+    };
+    e
+}
+
+struct Reply {
+    status: u16,
+    headers: Value,
+    body: Value,
+    text: String,
+}
+
+/// Invokes the handler with an HTTP event and reads the answer as API Gateway
+/// would: the serialised response.
+async fn call(deps: &TestDeps, event: Value) -> Reply {
+    let out = handle(deps, event).await.expect("HTTP requests never fail");
+    assert!(matches!(out, Output::Http(_)));
+    let wire = serde_json::to_value(&out).unwrap();
+    let text = wire["body"].as_str().unwrap().to_string();
+    assert_eq!(wire["isBase64Encoded"], false);
+    Reply {
+        status: wire["statusCode"].as_u64().unwrap() as u16,
+        headers: wire["headers"].clone(),
+        body: serde_json::from_str(&text).unwrap_or(Value::Null),
+        text,
+    }
+}
+
+async fn post(deps: &TestDeps, body: &str) -> Reply {
+    call(deps, request("POST", "/shipments", "", Some(body))).await
+}
+
+async fn get(deps: &TestDeps, path: &str, query: &str) -> Reply {
+    call(deps, request("GET", path, query, None)).await
+}
+
+fn statuses(r: &Reply) -> Vec<String> {
+    r.body["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["status"].as_str().unwrap().to_string())
+        .collect()
+}
+
+async fn stored(deps: &TestDeps, carrier: &str, number: &str) -> Option<Shipment> {
+    deps.store
+        .inner
+        .get_shipment(&ShipmentId::parse(carrier, number).unwrap())
+        .await
+        .unwrap()
+}
+
+async fn register(deps: &TestDeps, carrier: &str, number: &str) {
+    let r = post(
+        deps,
+        &json!({"carrier": carrier, "tracking_number": number}).to_string(),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+}
+
+// ------------------------------------------------------------------ POST /shipments
+
+#[tokio::test]
+async fn post_one_object_registers_it_due_now() {
+    let deps = deps();
+    let r = call(&deps, fixture("post_shipment.json")).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.headers["content-type"], "application/json; charset=utf-8");
+    assert_eq!(
+        r.body,
+        json!({"results": [{"carrier": "ZTO", "tracking_number": "75312345678901", "status": "registered"}]})
+    );
+    let s = stored(&deps, "ZTO", "75312345678901").await.unwrap();
+    assert_eq!(s.order_id.as_deref(), Some("DD20240501-1"));
+    assert_eq!(s.next_check_at, Some(now()));
+    assert_eq!(s.registered_at, now());
+    assert_eq!(s.tags, ["shop-a"]);
+    assert_eq!(s.phone.unwrap().expose(), "13812345678");
+    // Poll mode: nothing is subscribed.
+    assert!(deps.carrier.subscribed().is_empty());
+
+    // The same again: exists, still 200 (registration is idempotent).
+    let r = call(&deps, fixture("post_shipment.json")).await;
+    assert_eq!(r.status, 200);
+    assert_eq!(statuses(&r), ["exists"]);
+}
+
+#[tokio::test]
+async fn a_batch_is_answered_per_item_in_order() {
+    let deps = deps();
+    register(&deps, "ZTO", "75312345678901").await;
+    let r = call(&deps, fixture("post_shipments_batch.json")).await;
+    assert_eq!(r.status, 207, "{}", r.text);
+    assert_eq!(
+        statuses(&r),
+        [
+            "registered",
+            "invalid",
+            "invalid",
+            "exists",
+            "exists",
+            "registered",
+            "invalid"
+        ]
+    );
+    let results = r.body["results"].as_array().unwrap();
+    assert_eq!(results[0]["carrier"], "SF");
+    assert_eq!(results[0]["tracking_number"], "SF1234567890123");
+    assert!(results[0].get("error").is_none());
+    // Invalid items echo what they gave and name the field.
+    assert_eq!(results[1]["carrier"], "X Y");
+    assert!(results[1]["error"]
+        .as_str()
+        .unwrap()
+        .starts_with("carrier: "));
+    assert!(results[2]["error"]
+        .as_str()
+        .unwrap()
+        .starts_with("shipped_at: "));
+    // A repeat within the request (normalised to the same identity) exists.
+    assert_eq!(results[3]["carrier"], "SF");
+    assert_eq!(results[3]["tracking_number"], "SF1234567890123");
+    // Integers are accepted for the number and the order id.
+    assert_eq!(results[5]["tracking_number"], "1234567890123");
+    assert_eq!(
+        stored(&deps, "EMS", "1234567890123")
+            .await
+            .unwrap()
+            .order_id
+            .as_deref(),
+        Some("5")
+    );
+    assert_eq!(results[6]["carrier"], Value::Null);
+    assert!(results[6]["error"]
+        .as_str()
+        .unwrap()
+        .contains("expected a JSON object"));
+    // The repeat did not overwrite the first.
+    assert_eq!(
+        stored(&deps, "SF", "SF1234567890123")
+            .await
+            .unwrap()
+            .order_id
+            .as_deref(),
+        Some("DD2")
+    );
+}
+
+#[tokio::test]
+async fn all_invalid_is_400_and_all_existing_is_200() {
+    let deps = deps();
+    let r = post(
+        &deps,
+        r#"[{"carrier":"ZTO"},{"tracking_number":"75312345678901"}]"#,
+    )
+    .await;
+    assert_eq!(r.status, 400);
+    assert_eq!(statuses(&r), ["invalid", "invalid"]);
+    assert!(r.body["results"][0]["error"]
+        .as_str()
+        .unwrap()
+        .starts_with("tracking_number: "));
+    register(&deps, "ZTO", "75312345678901").await;
+    let r = post(
+        &deps,
+        r#"[{"carrier":"ZTO","tracking_number":"75312345678901"}]"#,
+    )
+    .await;
+    assert_eq!((r.status, statuses(&r)), (200, vec!["exists".to_string()]));
+}
+
+#[tokio::test]
+async fn bad_bodies_are_400_and_register_nothing() {
+    let deps = deps();
+    for (body, says) in [
+        ("{not json", "not JSON"),
+        ("", "not JSON"),
+        ("\"ZTO 75312345678901\"", "shipment object or an array"),
+        ("42", "shipment object or an array"),
+        ("[]", "empty"),
+    ] {
+        let r = post(&deps, body).await;
+        assert_eq!(r.status, 400, "{body}");
+        assert!(
+            r.body["error"].as_str().unwrap().contains(says),
+            "{body}: {}",
+            r.text
+        );
+    }
+    let too_many: Vec<Value> = (0..501)
+        .map(|i| json!({"carrier": "ZTO", "tracking_number": format!("7531{i:010}")}))
+        .collect();
+    let r = post(&deps, &Value::Array(too_many.clone()).to_string()).await;
+    assert_eq!(r.status, 400);
+    let e = r.body["error"].as_str().unwrap();
+    assert!(e.contains("501") && e.contains("at most 500"), "{e}");
+    assert!(deps.store.inner.count_shipments().unwrap() == 0);
+    // 500 is fine.
+    let r = post(&deps, &Value::Array(too_many[..500].to_vec()).to_string()).await;
+    assert_eq!(r.status, 200);
+    assert_eq!(r.body["results"].as_array().unwrap().len(), 500);
+    assert_eq!(deps.store.inner.count_shipments().unwrap(), 500);
+}
+
+#[tokio::test]
+async fn base64_bodies_are_decoded() {
+    let deps = deps();
+    let r = call(&deps, fixture("post_shipments_base64.json")).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(statuses(&r), ["registered"]);
+    assert_eq!(
+        stored(&deps, "JTSD", "JT0001234567890").await.unwrap().tags,
+        ["仓库-杭州"]
+    );
+    let mut bad = fixture("post_shipments_base64.json");
+    bad["body"] = json!("!!not base64!!");
+    let r = call(&deps, bad).await;
+    assert_eq!(r.status, 400);
+    assert!(r.body["error"].as_str().unwrap().contains("base64"));
+}
+
+#[tokio::test]
+async fn push_mode_subscribes_new_parcels_and_reports_a_failed_subscription() {
+    let carrier = RecordingCarrier {
+        fail_for: ["SF1234567890123".to_string()].into(),
+        ..RecordingCarrier::default()
+    };
+    let deps = deps_with(TrackingMode::Push, carrier, true);
+    register(&deps, "YTO", "YT1234567890123").await;
+    let r = post(
+        &deps,
+        &json!([
+            {"carrier": "ZTO", "tracking_number": "75312345678901"},
+            {"carrier": "SF", "tracking_number": "SF1234567890123"},
+            {"carrier": "YTO", "tracking_number": "YT1234567890123"},
+        ])
+        .to_string(),
+    )
+    .await;
+    // A failed subscription still registers the parcel: all succeeded.
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(statuses(&r), ["registered", "registered", "exists"]);
+    let results = &r.body["results"];
+    assert!(results[0].get("subscription_error").is_none());
+    let why = results[1]["subscription_error"].as_str().unwrap();
+    assert!(why.contains("provider timed out"), "{why}");
+    assert!(stored(&deps, "SF", "SF1234567890123").await.is_some());
+    // Only new parcels are subscribed, once each.
+    assert_eq!(
+        deps.carrier.subscribed(),
+        [
+            "YTO:YT1234567890123",
+            "ZTO:75312345678901",
+            "SF:SF1234567890123"
+        ]
+    );
+}
+
+#[tokio::test]
+async fn a_failing_store_is_an_error_per_item_and_503() {
+    let deps = deps();
+    deps.store.down.store(true, Ordering::SeqCst);
+    let r = post(
+        &deps,
+        r#"[{"carrier":"ZTO","tracking_number":"75312345678901"},{"carrier":"ZTO"}]"#,
+    )
+    .await;
+    assert_eq!(r.status, 503, "{}", r.text);
+    assert_eq!(statuses(&r), ["error", "invalid"]);
+    assert!(
+        !r.text.contains("connection reset"),
+        "internals stay in the log"
+    );
+    for path in ["/shipments/ZTO/75312345678901", "/shipments", "/summary"] {
+        let r = get(&deps, path, "").await;
+        assert_eq!(r.status, 503, "{path}");
+        assert!(r.body["error"].is_string());
+    }
+    deps.store.down.store(false, Ordering::SeqCst);
+    // Mixed success and failure is 207.
+    register(&deps, "SF", "SF1234567890123").await;
+    let r = post(
+        &deps,
+        r#"[{"carrier":"ZTO","tracking_number":"75312345678901"},{"carrier":"ZTO"}]"#,
+    )
+    .await;
+    assert_eq!(r.status, 207);
+}
+
+// ------------------------------------------------------------------ GET one
+
+#[tokio::test]
+async fn get_one_parcel_with_timeline_findings_and_alerts() {
+    let deps = deps();
+    let r = call(&deps, fixture("get_shipment.json")).await;
+    assert_eq!(r.status, 404);
+    assert!(r.body["error"]
+        .as_str()
+        .unwrap()
+        .contains("ZTO:75312345678901"));
+
+    call(&deps, fixture("post_shipment.json")).await;
+    // A signed push: picked up, then refused.
+    let parcel = Parcel::new("ZTO", "75312345678901")
+        .event(Event::new("2024-05-01 12:00:00", "【杭州市】快件已揽收").codes("1", "1"))
+        .event(Event::new("2024-05-01 20:00:00", "快件已被收件人拒收").codes("404", "14"));
+    let body = kdniao_push_form(EBID, APP_KEY, "102", &[kdniao_render(&parcel, "102")]);
+    let r = call(&deps, with_body(fixture("callback_kdniao.json"), &body)).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+
+    let r = call(&deps, fixture("get_shipment.json")).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let v = &r.body;
+    let mut keys: Vec<&str> = v.as_object().unwrap().keys().map(String::as_str).collect();
+    keys.sort_unstable();
+    assert_eq!(
+        keys,
+        [
+            "alerts",
+            "carrier",
+            "findings",
+            "last_checked_at",
+            "last_error",
+            "next_check_at",
+            "order_id",
+            "phone_masked",
+            "promised_at",
+            "raw_state",
+            "registered_at",
+            "shipped_at",
+            "status",
+            "tags",
+            "timeline",
+            "tracking_number"
+        ]
+    );
+    assert_eq!(v["carrier"], "ZTO");
+    assert_eq!(v["status"], "Refused");
+    assert_eq!(v["order_id"], "DD20240501-1");
+    assert_eq!(v["registered_at"], "2024-05-02T08:00:00+08:00");
+    assert_eq!(v["shipped_at"], "2024-05-01T10:00:00+08:00");
+    assert_eq!(v["promised_at"], "2024-05-04T18:00:00+08:00");
+    assert_eq!(v["phone_masked"], "138****5678");
+    assert!(
+        !r.text.contains("13812345678"),
+        "the phone is never returned in full"
+    );
+    let timeline = v["timeline"].as_array().unwrap();
+    assert_eq!(timeline.len(), 2);
+    assert_eq!(timeline[0]["at"], "2024-05-01T12:00:00+08:00");
+    assert_eq!(timeline[0]["text"], "【杭州市】快件已揽收");
+    assert_eq!(timeline[0]["status"], "PickedUp");
+    assert_eq!(timeline[1]["status"], "Refused");
+    assert!(timeline[0].get("location").is_some());
+    assert_eq!(
+        v["findings"],
+        json!([{"rule": "refused", "severity": "warning", "since": "2024-05-01T20:00:00+08:00"}])
+    );
+    assert_eq!(
+        v["alerts"],
+        json!([{"rule": "refused", "kind": "fired", "severity": "warning",
+                "since": "2024-05-01T20:00:00+08:00", "at": "2024-05-02T08:00:00+08:00", "seq": 0}])
+    );
+
+    // Malformed identities are 400 naming the part; lower case and percent-encoding are fine.
+    let r = get(&deps, "/shipments/Z%20T/75312345678901", "").await;
+    assert_eq!(r.status, 400);
+    assert!(r.body["error"].as_str().unwrap().starts_with("carrier: "));
+    let r = get(&deps, "/shipments/ZTO/12", "").await;
+    assert_eq!(r.status, 400);
+    assert!(r.body["error"]
+        .as_str()
+        .unwrap()
+        .starts_with("tracking_number: "));
+    let r = get(&deps, "/shipments/zto/%37%35312345678901", "").await;
+    assert_eq!(r.status, 200);
+    let r = get(&deps, "/shipments/ZTO/%zz", "").await;
+    assert_eq!(r.status, 400);
+}
+
+// ------------------------------------------------------------------ GET list, summary
+
+#[tokio::test]
+async fn list_filters_pages_and_refuses_bad_parameters() {
+    let deps = deps();
+    for n in ["75312345678901", "75312345678902", "75312345678903"] {
+        register(&deps, "ZTO", n).await;
+    }
+    register(&deps, "SF", "SF1234567890123").await;
+
+    let r = call(&deps, fixture("list_shipments.json")).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let items = r.body["items"].as_array().unwrap();
+    assert_eq!(items.len(), 2);
+    assert_eq!(
+        items[0],
+        json!({"carrier": "ZTO", "tracking_number": "75312345678901", "order_id": null,
+               "tags": [], "status": "Pending", "registered_at": "2024-05-02T08:00:00+08:00",
+               "last_event_at": null, "next_check_at": "2024-05-02T08:00:00+08:00", "alerts": []})
+    );
+    let cursor = r.body["next_cursor"].as_str().unwrap().to_string();
+    let r = get(
+        &deps,
+        "/shipments",
+        &format!("carrier=ZTO&limit=2&cursor={cursor}"),
+    )
+    .await;
+    let items = r.body["items"].as_array().unwrap();
+    assert_eq!(items.len(), 1);
+    assert_eq!(items[0]["tracking_number"], "75312345678903");
+
+    // Defaults: everything, 50 a page.
+    let r = get(&deps, "/shipments", "").await;
+    assert_eq!(r.body["items"].as_array().unwrap().len(), 4);
+    assert_eq!(r.body["next_cursor"], Value::Null);
+    let r = get(&deps, "/shipments", "status=Delivered&rule=").await;
+    assert_eq!(r.body["items"], json!([]));
+    let r = get(&deps, "/shipments", "rule=stalled").await;
+    assert_eq!(r.body["items"], json!([]));
+
+    for (query, names) in [
+        ("status=Flying", "status"),
+        ("rule=stuck", "rule"),
+        ("carrier=Z%20T", "carrier"),
+        ("limit=0", "limit"),
+        ("limit=501", "limit"),
+        ("limit=lots", "limit"),
+        ("cursor=zz", "cursor"),
+        ("cursor=%E4%B8%AD", "cursor"),
+        ("status=Pending&status=Delivered", "status"),
+        ("sort=desc", "sort"),
+    ] {
+        let r = get(&deps, "/shipments", query).await;
+        assert_eq!(r.status, 400, "{query}");
+        let e = r.body["error"].as_str().unwrap();
+        assert!(e.contains(names), "{query}: {e}");
+    }
+}
+
+#[tokio::test]
+async fn summary_counts_the_parcels() {
+    let deps = deps();
+    let r = call(&deps, fixture("http_request.json")).await;
+    assert_eq!(r.status, 200);
+    assert_eq!(r.body["parcels"], 0);
+    register(&deps, "ZTO", "75312345678901").await;
+    register(&deps, "SF", "SF1234567890123").await;
+    let r = get(&deps, "/summary", "").await;
+    assert_eq!(r.body["parcels"], 2);
+    assert_eq!(r.body["by_status"], json!({"Pending": 2}));
+    assert_eq!(r.body["by_carrier"], json!({"SF": 1, "ZTO": 1}));
+    assert_eq!(r.body["parcels_with_alerts"], 0);
+}
+
+// ------------------------------------------------------------------ routing
+
+#[tokio::test]
+async fn unknown_routes_and_wrong_methods() {
+    let deps = deps();
+    let r = get(&deps, "/parcels", "").await;
+    assert_eq!(r.status, 404);
+    assert_eq!(r.body, json!({"error": "no route for GET /parcels"}));
+    let r = get(&deps, "/shipments/ZTO", "").await;
+    assert_eq!(r.status, 404);
+    let r = call(
+        &deps,
+        request("DELETE", "/shipments/ZTO/75312345678901", "", None),
+    )
+    .await;
+    assert_eq!(r.status, 405);
+    assert_eq!(r.headers["allow"], "GET");
+    let r = call(&deps, request("PUT", "/shipments", "", Some("{}"))).await;
+    assert_eq!(
+        (r.status, r.headers["allow"].as_str()),
+        (405, Some("GET, POST"))
+    );
+    let r = get(&deps, "/callbacks/kdniao", "").await;
+    assert_eq!((r.status, r.headers["allow"].as_str()), (405, Some("POST")));
+    let r = call(&deps, request("POST", "/summary", "", Some("{}"))).await;
+    assert_eq!(r.status, 405);
+    // A named stage's prefix and a trailing slash are not part of the route.
+    let mut e = request("GET", "/prod/summary/", "", None);
+    e["requestContext"]["stage"] = json!("prod");
+    assert_eq!(call(&deps, e).await.status, 200);
+}
+
+// ------------------------------------------------------------------ callbacks
+
+fn refused_parcel(number: &str) -> Parcel {
+    Parcel::new("YTO", number)
+        .event(Event::new("2024-05-01 09:12:00", "【杭州市】快件已揽收").codes("1", "1"))
+        .event(Event::new("2024-05-01 21:00:00", "快件已被收件人拒收").codes("404", "14"))
+}
+
+#[tokio::test]
+async fn kdniao_callbacks_are_verified_merged_and_alerted() {
+    let deps = deps_with(TrackingMode::Push, RecordingCarrier::default(), true);
+    register(&deps, "YTO", "YT0000000000001").await;
+    let before = stored(&deps, "YTO", "YT0000000000001").await.unwrap();
+    let data = [kdniao_render(&refused_parcel("YT0000000000001"), "102")];
+
+    // Wrong key: 401, Kdniao's failure body, nothing changes.
+    let body = kdniao_push_form(EBID, "not-the-key", "102", &data);
+    let r = call(&deps, with_body(fixture("callback_kdniao.json"), &body)).await;
+    assert_eq!(r.status, 401, "{}", r.text);
+    assert_eq!(r.body["Success"], false);
+    assert_eq!(r.headers["content-type"], "application/json; charset=utf-8");
+    assert_eq!(
+        stored(&deps, "YTO", "YT0000000000001").await.unwrap(),
+        before
+    );
+
+    // Good signature: merged, acknowledged, the refusal alert published.
+    let body = kdniao_push_form(EBID, APP_KEY, "102", &data);
+    let r = call(&deps, with_body(fixture("callback_kdniao.json"), &body)).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(
+        r.body,
+        json!({"EBusinessID": EBID, "UpdateTime": "2024-05-02 08:00:00", "Success": true, "Reason": ""})
+    );
+    let after = stored(&deps, "YTO", "YT0000000000001").await.unwrap();
+    assert_eq!(after.timeline.len(), 2);
+    assert_eq!(after.status, Status::Refused);
+    let published = deps.publisher.published.lock().unwrap().clone();
+    assert_eq!(published.len(), 1);
+    assert_eq!(published[0].record.rule, Rule::Refused);
+    assert_eq!(published[0].record.shipment, after.id);
+
+    // The same push again: acknowledged, no second alert.
+    let r = call(&deps, with_body(fixture("callback_kdniao.json"), &body)).await;
+    assert_eq!(r.status, 200);
+    assert_eq!(deps.publisher.published.lock().unwrap().len(), 1);
+
+    // Unsigned and not-form bodies are refused.
+    let r = call(&deps, with_body(fixture("callback_kdniao.json"), "hello")).await;
+    assert_eq!(r.status, 400);
+    let mut e = fixture("callback_kdniao.json");
+    e["body"] = json!("%%%");
+    let r = call(&deps, e).await;
+    assert_eq!(r.status, 400);
+    assert_eq!(r.body["Success"], false);
+}
+
+#[tokio::test]
+async fn kuaidi100_callbacks_are_verified_with_the_salt() {
+    let deps = deps_with(TrackingMode::Push, RecordingCarrier::default(), true);
+    register(&deps, "YTO", "YT0000000000002").await;
+    let before = stored(&deps, "YTO", "YT0000000000002").await.unwrap();
+    let param = kuaidi100_push_param("polling", "", &refused_parcel("YT0000000000002"));
+
+    for body in [
+        kuaidi100_push_form(&param, Some("OTHER")),
+        kuaidi100_push_form(&param, None),
+    ] {
+        let r = call(&deps, with_body(fixture("callback_kuaidi100.json"), &body)).await;
+        assert!(r.status == 401 || r.status == 400, "{}", r.text);
+        assert_eq!(r.body["result"], false);
+        assert_eq!(
+            stored(&deps, "YTO", "YT0000000000002").await.unwrap(),
+            before
+        );
+    }
+    let body = kuaidi100_push_form(&param, Some(SALT));
+    let r = call(&deps, with_body(fixture("callback_kuaidi100.json"), &body)).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(
+        r.body,
+        json!({"result": true, "returnCode": "200", "message": "成功"})
+    );
+    assert_eq!(
+        stored(&deps, "YTO", "YT0000000000002")
+            .await
+            .unwrap()
+            .timeline
+            .len(),
+        2
+    );
+    assert_eq!(deps.publisher.published.lock().unwrap().len(), 1);
+
+    // A push about a parcel we do not track is acknowledged and ignored.
+    let other = kuaidi100_push_param("polling", "", &refused_parcel("YT0000000000099"));
+    let body = kuaidi100_push_form(&other, Some(SALT));
+    let r = call(&deps, with_body(fixture("callback_kuaidi100.json"), &body)).await;
+    assert_eq!(r.status, 200);
+    assert!(stored(&deps, "YTO", "YT0000000000099").await.is_none());
+}
+
+#[tokio::test]
+async fn callbacks_without_credentials_answer_503() {
+    let deps = deps_with(TrackingMode::Push, RecordingCarrier::default(), false);
+    let data = [kdniao_render(&refused_parcel("YT0000000000001"), "102")];
+    let body = kdniao_push_form(EBID, APP_KEY, "102", &data);
+    let r = call(&deps, with_body(fixture("callback_kdniao.json"), &body)).await;
+    assert_eq!(r.status, 503);
+    assert_eq!(r.body["Success"], false);
+    assert!(r.body["Reason"]
+        .as_str()
+        .unwrap()
+        .contains("KDNIAO_EBUSINESS_ID"));
+
+    let param = kuaidi100_push_param("polling", "", &refused_parcel("YT0000000000001"));
+    let body = kuaidi100_push_form(&param, Some(SALT));
+    let r = call(&deps, with_body(fixture("callback_kuaidi100.json"), &body)).await;
+    assert_eq!(r.status, 503);
+    assert_eq!(r.body["result"], false);
+}
+
+// ------------------------------------------------------------------ EventBridge
+
+#[tokio::test]
+async fn shipment_registered_events_register_idempotently() {
+    let deps = deps_with(TrackingMode::Push, RecordingCarrier::default(), true);
+    let out = handle(&deps, fixture("shipment_registered.json"))
+        .await
+        .unwrap();
+    assert_eq!(
+        serde_json::to_value(&out).unwrap(),
+        json!({"carrier": "YTO", "tracking_number": "YT9876543210987", "status": "registered"})
+    );
+    let s = stored(&deps, "YTO", "YT9876543210987").await.unwrap();
+    assert_eq!(s.order_id.as_deref(), Some("DD77"));
+    assert_eq!(s.phone.as_ref().unwrap().expose(), "8613900001234");
+    assert_eq!(s.next_check_at, Some(now()));
+    assert_eq!(deps.carrier.subscribed(), ["YTO:YT9876543210987"]);
+    // Delivered twice: fine, nothing changes, no second subscription.
+    let out = handle(&deps, fixture("shipment_registered.json"))
+        .await
+        .unwrap();
+    assert_eq!(serde_json::to_value(&out).unwrap()["status"], "exists");
+    assert_eq!(deps.carrier.subscribed().len(), 1);
+    // The detail is exactly the NewShipment shape.
+    let detail = fixture("shipment_registered.json")["detail"].clone();
+    let n: NewShipment = serde_json::from_value(detail).unwrap();
+    assert_eq!(n.into_shipment(now()).unwrap().id, s.id);
+}
+
+#[tokio::test]
+async fn invalid_and_unknown_events_fail_the_invocation() {
+    let deps = deps();
+    let e = handle(&deps, fixture("shipment_registered_invalid.json"))
+        .await
+        .unwrap_err();
+    assert!(matches!(e, HandlerError::InvalidEvent(_)), "{e}");
+    assert!(e.to_string().contains("tracking_number"), "{e}");
+    assert!(!e.is_retryable());
+    let d: lambda_runtime::Diagnostic = e.into();
+    assert_eq!(d.error_type, "InvalidShipmentRegistered");
+    assert_eq!(deps.store.inner.count_shipments().unwrap(), 0);
+
+    let mut other = fixture("shipment_registered.json");
+    other["detail-type"] = json!("OrderCancelled");
+    let e = handle(&deps, other).await.unwrap_err();
+    assert!(matches!(e, HandlerError::Unrecognised(_)), "{e}");
+    assert!(e.to_string().contains("OrderCancelled"));
+
+    for event in [
+        json!({"Records": []}),
+        json!("hello"),
+        json!(null),
+        json!([1]),
+    ] {
+        let e = handle(&deps, event.clone()).await.unwrap_err();
+        assert!(matches!(e, HandlerError::Unrecognised(_)), "{event}: {e}");
+        let d: lambda_runtime::Diagnostic = e.into();
+        assert_eq!(d.error_type, "UnrecognisedEvent");
+    }
+
+    // A store failure is retryable.
+    deps.store.down.store(true, Ordering::SeqCst);
+    let e = handle(&deps, fixture("shipment_registered.json"))
+        .await
+        .unwrap_err();
+    assert!(e.is_retryable(), "{e}");
+    assert_eq!(e.error_type(), "StoreUnavailable");
+}

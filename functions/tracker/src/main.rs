@@ -1,0 +1,51 @@
+//! `tracker`: a TrackBatch event → carrier queries → store → rules → alerts
+//! published to the SNS topic.
+//!
+//! Idempotent under duplicate delivery and racing instances: a parcel that is no
+//! longer due is skipped, shipment writes are conditional on their version, and
+//! each notification is claimed in the alert log (insert-if-absent) before it is
+//! published, so it is published by exactly one invocation.
+//!
+//! Configuration (read once at cold start; a bad value stops the function before
+//! it takes any event): `TABLE_NAME`, `TOPIC_ARN` (required), `RETENTION_DAYS`
+//! (default 90), the rule settings (`shared::config`) and the provider settings
+//! (`shared::providers`: `CARRIER_PROVIDER`, `KDNIAO_*`, `KUAIDI100_*`,
+//! `TRACKING_MODE`, QPS, timeout, retries, concurrency).
+
+mod handler;
+
+use lambda_runtime::{service_fn, LambdaEvent};
+use sentinel_aws::alerts::AlertTopic;
+use sentinel_aws::bus::TrackBatch;
+use sentinel_aws::dynamo::DynamoStore;
+use sentinel_aws::env::{number, or_fail, required};
+use shared::config::Settings;
+use shared::providers::{Provider, ProviderSettings};
+
+type Event = aws_lambda_events::eventbridge::EventBridgeEvent<TrackBatch>;
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_runtime::Error> {
+    lambda_runtime::tracing::init_default_subscriber();
+    let table = or_fail(required("TABLE_NAME"));
+    let topic = or_fail(required("TOPIC_ARN"));
+    let retention = or_fail(number("RETENTION_DAYS", 90, 1, 3650));
+    let settings = or_fail(Settings::from_env());
+    let providers = or_fail(ProviderSettings::from_env());
+    let provider = or_fail(Provider::from_settings(&providers));
+    let sdk = sentinel_aws::sdk_config().await;
+    let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), table)
+        .with_retention(chrono::Duration::days(retention as i64));
+    let deps = handler::Deps {
+        store,
+        provider,
+        settings,
+        mode: providers.mode,
+        concurrency: providers.concurrency,
+        topic: AlertTopic::new(aws_sdk_sns::Client::new(&sdk), topic),
+    };
+    lambda_runtime::run(service_fn(|e: LambdaEvent<Event>| {
+        handler::handle(&deps, e)
+    }))
+    .await
+}

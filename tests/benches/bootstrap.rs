@@ -1,0 +1,76 @@
+//! The Lambda functions' cold start: each `bootstrap`'s size (the arm64 ones `sam
+//! build` packages) and its init time (process start → its first
+//! `/runtime/invocation/next` request, native build), through the local Runtime
+//! API.
+//!
+//! ```sh
+//! sam build --beta-features && cargo build --release --workspace --bins
+//! cargo bench -p sentinel-e2e --bench bootstrap
+//! ```
+//! `cargo test` runs it once on the debug binaries as a smoke test (figures shown,
+//! not asserted).
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use sentinel_e2e::runtime_api::{Bootstrap, FunctionConfig, RuntimeApi};
+
+const FUNCTIONS: [(&str, &str); 4] = [
+    ("SchedulerFunction", "sentinel-scheduler"),
+    ("TrackerFunction", "sentinel-tracker"),
+    ("ApiFunction", "sentinel-api"),
+    ("NotifierFunction", "sentinel-notifier"),
+];
+
+fn main() {
+    let bench = std::env::args().any(|a| a == "--bench");
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let profile = if bench { "release" } else { "debug" };
+    let runs = if bench { 20 } else { 2 };
+    let env: Vec<(String, String)> = [
+        ("TABLE_NAME", "bench"),
+        ("EVENT_BUS_NAME", "bench"),
+        ("TOPIC_ARN", "arn:aws:sns:us-east-1:000000000000:bench"),
+        ("KDNIAO_EBUSINESS_ID", "1"),
+        ("KDNIAO_API_KEY", "k"),
+        ("AWS_REGION", "us-east-1"),
+        ("AWS_ACCESS_KEY_ID", "testing"),
+        ("AWS_SECRET_ACCESS_KEY", "testing"),
+    ]
+    .iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect();
+    println!("function            arm64 bootstrap (sam build)   native {profile} init: median   max   (runs)");
+    for (function, bin) in FUNCTIONS {
+        let arm = root.join(".aws-sam/build").join(function).join("bootstrap");
+        let size = std::fs::metadata(&arm)
+            .map(|m| format!("{:.1} MB", m.len() as f64 / 1_048_576.0))
+            .unwrap_or_else(|_| "not built".into());
+        let native: PathBuf = root.join("target").join(profile).join(bin);
+        if !native.exists() {
+            println!(
+                "{function:<18}  {size:>28}   {} missing (cargo build{} --workspace --bins)",
+                native.display(),
+                if bench { " --release" } else { "" }
+            );
+            continue;
+        }
+        let mut inits: Vec<Duration> = Vec::new();
+        for _ in 0..runs {
+            let rt = RuntimeApi::start_with(FunctionConfig::named(function));
+            let mut b = Bootstrap::spawn(&native, &rt, &env);
+            match b.wait_ready(Duration::from_secs(30)) {
+                Ok(d) => inits.push(d),
+                Err(e) => panic!("{function}: {e}"),
+            }
+        }
+        inits.sort();
+        let median = inits[inits.len() / 2];
+        let max = inits[inits.len() - 1];
+        println!(
+            "{function:<18}  {size:>28}   {:>10.1} ms  {:>6.1} ms  ({runs})",
+            median.as_secs_f64() * 1000.0,
+            max.as_secs_f64() * 1000.0
+        );
+    }
+}
