@@ -25,6 +25,16 @@ const FUNCTIONS: [(&str, &str); 4] = [
 fn main() {
     let bench = std::env::args().any(|a| a == "--bench");
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    // The function binaries sit next to this bench's own build directory
+    // (target/release under `cargo bench`, target/debug under `cargo test`).
+    let bins_dir: PathBuf = std::env::current_exe()
+        .ok()
+        .and_then(|e| {
+            e.parent()
+                .and_then(|deps| deps.parent())
+                .map(Path::to_path_buf)
+        })
+        .unwrap_or_else(|| root.join("target").join("debug"));
     let profile = if bench { "release" } else { "debug" };
     let runs = if bench { 20 } else { 2 };
     let env: Vec<(String, String)> = [
@@ -46,7 +56,7 @@ fn main() {
         let size = std::fs::metadata(&arm)
             .map(|m| format!("{:.1} MB", m.len() as f64 / 1_048_576.0))
             .unwrap_or_else(|_| "not built".into());
-        let native: PathBuf = root.join("target").join(profile).join(bin);
+        let native: PathBuf = bins_dir.join(bin);
         if !native.exists() {
             println!(
                 "{function:<18}  {size:>28}   {} missing (cargo build{} --workspace --bins)",
