@@ -17,8 +17,9 @@
 //! | `RULE_OVERRIDES` | `rule@CARRIER=hours,...` | none |
 //! | `CUSTOMER_NOTICE_RULES` | rules that also notify the recipient | none |
 //! | `ALERT_REPEAT_HOURS` | re-notify an unresolved alert after | 24 |
+//! | `QUIET_HOURS` | China local hours when customer notices are held, `21-8`, `21:30-07:45` or `off` | 21-8 |
 
-use chrono::Duration;
+use chrono::{DateTime, Duration, NaiveTime, Timelike, Utc};
 
 use crate::domain::CarrierCode;
 use crate::rules::{hours, Rule, RuleConfig};
@@ -38,6 +39,8 @@ pub struct Settings {
     pub rules: RuleConfig,
     /// An unresolved alert is notified again after this long.
     pub alert_repeat: Duration,
+    /// When customer notices are held.
+    pub quiet_hours: QuietHours,
 }
 
 impl Default for Settings {
@@ -45,7 +48,97 @@ impl Default for Settings {
         Self {
             rules: RuleConfig::default(),
             alert_repeat: hours(24.0),
+            quiet_hours: QuietHours::default(),
         }
+    }
+}
+
+/// The night, in China local time, when no customer is sent a notice: from
+/// `start` (inclusive) to `end` (exclusive), across midnight when `start > end`.
+/// Equal bounds mean no quiet hours.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct QuietHours {
+    /// Minutes after local midnight.
+    start: u32,
+    end: u32,
+}
+
+impl Default for QuietHours {
+    /// 21:00 to 08:00.
+    fn default() -> Self {
+        Self {
+            start: 21 * 60,
+            end: 8 * 60,
+        }
+    }
+}
+
+impl QuietHours {
+    /// No quiet hours at all.
+    pub const OFF: QuietHours = QuietHours { start: 0, end: 0 };
+
+    /// `21-8`, `21:30-7:45`, or `off`/`none`.
+    pub fn parse(raw: &str) -> Result<Self, ConfigError> {
+        const VAR: &str = "QUIET_HOURS";
+        let t = raw.trim();
+        if t.eq_ignore_ascii_case("off") || t.eq_ignore_ascii_case("none") {
+            return Ok(Self::OFF);
+        }
+        let clock = |p: &str| -> Option<u32> {
+            let p = p.trim();
+            let (h, m) = p.split_once(':').unwrap_or((p, "0"));
+            let all_digits =
+                |x: &str| !x.is_empty() && x.len() <= 2 && x.bytes().all(|b| b.is_ascii_digit());
+            if !all_digits(h) || !all_digits(m) {
+                return None;
+            }
+            let (h, m): (u32, u32) = (h.parse().ok()?, m.parse().ok()?);
+            // 24 means midnight at the end of the day.
+            (h < 24 && m < 60 || h == 24 && m == 0).then_some((h * 60 + m) % (24 * 60))
+        };
+        let (a, b) = t.split_once('-').ok_or_else(|| {
+            bad(
+                VAR,
+                raw,
+                "expected START-END in local hours, e.g. 21-8 or 21:30-07:45, or off",
+            )
+        })?;
+        match (clock(a), clock(b)) {
+            (Some(start), Some(end)) => Ok(Self { start, end }),
+            _ => Err(bad(
+                VAR,
+                raw,
+                "expected START-END in local hours, e.g. 21-8 or 21:30-07:45, or off",
+            )),
+        }
+    }
+
+    fn contains(&self, minute: u32) -> bool {
+        if self.start <= self.end {
+            self.start <= minute && minute < self.end
+        } else {
+            minute >= self.start || minute < self.end
+        }
+    }
+
+    /// When a notice decided at `at` may go out: `None` when `at` is outside quiet
+    /// hours (at once), else the end of this quiet period.
+    pub fn release(&self, at: DateTime<Utc>) -> Option<DateTime<Utc>> {
+        let local = at.with_timezone(&crate::time::china());
+        let minute = local.hour() * 60 + local.minute();
+        if !self.contains(minute) {
+            return None;
+        }
+        let end = NaiveTime::from_hms_opt(self.end / 60, self.end % 60, 0)?;
+        let mut day = local.date_naive();
+        if minute >= self.end {
+            day = day.succ_opt()?;
+        }
+        let release = day
+            .and_time(end)
+            .and_local_timezone(crate::time::china())
+            .single()?;
+        Some(release.with_timezone(&Utc))
     }
 }
 
@@ -59,7 +152,7 @@ const THRESHOLD_VARS: [(&str, Rule); 6] = [
 ];
 
 /// Every variable this module reads.
-pub const VARIABLES: [&str; 11] = [
+pub const VARIABLES: [&str; 12] = [
     "NO_PICKUP_HOURS",
     "STALLED_HOURS",
     "STALLED_CRITICAL_HOURS",
@@ -71,6 +164,7 @@ pub const VARIABLES: [&str; 11] = [
     "RULE_OVERRIDES",
     "CUSTOMER_NOTICE_RULES",
     "ALERT_REPEAT_HOURS",
+    "QUIET_HOURS",
 ];
 
 impl Settings {
@@ -128,9 +222,14 @@ impl Settings {
             }
             None => hours(24.0),
         };
+        let quiet_hours = match get("QUIET_HOURS") {
+            Some(v) => QuietHours::parse(&v)?,
+            None => QuietHours::default(),
+        };
         Ok(Self {
             rules,
             alert_repeat,
+            quiet_hours,
         })
     }
 }
@@ -324,5 +423,47 @@ mod tests {
             assert_eq!(e.var, "RULE_OVERRIDES");
             assert_eq!(e.token, token, "{value}");
         }
+    }
+
+    #[test]
+    fn quiet_hours_hold_notices_until_morning() {
+        use chrono::TimeZone;
+        let cst = |d: u32, h: u32, m: u32| {
+            crate::time::china()
+                .with_ymd_and_hms(2024, 11, d, h, m, 0)
+                .unwrap()
+                .with_timezone(&Utc)
+        };
+        let q = QuietHours::default();
+        assert_eq!(q.release(cst(5, 20, 59)), None);
+        assert_eq!(q.release(cst(5, 21, 0)), Some(cst(6, 8, 0)));
+        assert_eq!(q.release(cst(5, 23, 30)), Some(cst(6, 8, 0)));
+        assert_eq!(q.release(cst(6, 3, 0)), Some(cst(6, 8, 0)));
+        assert_eq!(q.release(cst(6, 7, 59)), Some(cst(6, 8, 0)));
+        assert_eq!(q.release(cst(6, 8, 0)), None);
+        assert_eq!(q.release(cst(6, 12, 0)), None);
+
+        let day = QuietHours::parse("12:30-14").unwrap();
+        assert_eq!(day.release(cst(6, 13, 0)), Some(cst(6, 14, 0)));
+        assert_eq!(day.release(cst(6, 14, 0)), None);
+        assert_eq!(day.release(cst(6, 12, 29)), None);
+
+        let off = QuietHours::parse("off").unwrap();
+        assert_eq!(off.release(cst(6, 3, 0)), None);
+        assert_eq!(
+            QuietHours::parse("22-22").unwrap().release(cst(6, 22, 0)),
+            None
+        );
+        assert_eq!(QuietHours::parse(" 21 - 8 ").unwrap(), q);
+    }
+
+    #[test]
+    fn bad_quiet_hours_name_the_variable() {
+        for bad in ["21", "25-8", "21-8:60", "nine-8", "21-8-9", "-8", "21:-8"] {
+            let e = settings(&[("QUIET_HOURS", bad)]).unwrap_err();
+            assert_eq!(e.var, "QUIET_HOURS", "{bad}");
+        }
+        let s = settings(&[("QUIET_HOURS", "22:30-7")]).unwrap();
+        assert_eq!(s.quiet_hours, QuietHours::parse("22:30-07:00").unwrap());
     }
 }

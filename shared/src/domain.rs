@@ -168,6 +168,27 @@ impl Phone {
     pub fn expose(&self) -> &str {
         &self.0
     }
+
+    /// The number in E.164 for an SMS, when it is a mobile that can take one: a
+    /// mainland mobile (11 digits starting with 1, optionally after 86), or an
+    /// international number written with `00`. Landlines and unknown shapes
+    /// give `None`.
+    pub fn e164(&self) -> Option<String> {
+        let d = self.0.as_str();
+        let mainland = |m: &str| m.len() == 11 && m.starts_with('1') && !m.starts_with("10");
+        if mainland(d) {
+            return Some(format!("+86{d}"));
+        }
+        if let Some(m) = d.strip_prefix("0086").or_else(|| d.strip_prefix("86")) {
+            if mainland(m) {
+                return Some(format!("+86{m}"));
+            }
+        }
+        match d.strip_prefix("00") {
+            Some(intl) if (8..=15).contains(&intl.len()) => Some(format!("+{intl}")),
+            _ => None,
+        }
+    }
 }
 
 /// Masks all but the first three and last four characters of a phone-like string.
@@ -712,5 +733,17 @@ mod tests {
                 prop_assert!((w[0].at, &w[0].text) != (w[1].at, &w[1].text));
             }
         }
+    }
+
+    #[test]
+    fn phones_in_e164() {
+        let e = |raw: &str| Phone::parse(raw).unwrap().e164();
+        assert_eq!(e("13812345678").as_deref(), Some("+8613812345678"));
+        assert_eq!(e("+86 138-1234-5678").as_deref(), Some("+8613812345678"));
+        assert_eq!(e("008613812345678").as_deref(), Some("+8613812345678"));
+        assert_eq!(e("0044 7700 900123").as_deref(), Some("+447700900123"));
+        assert_eq!(e("057188888888"), None, "a landline takes no SMS");
+        assert_eq!(e("10086123456"), None);
+        assert_eq!(e("1234567"), None);
     }
 }

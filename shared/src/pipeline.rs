@@ -21,29 +21,134 @@ use futures_util::stream::{self, StreamExt};
 use crate::alerts::{self, Transition};
 use crate::carrier::{Carrier, CarrierError, CarrierReply};
 use crate::config::Settings;
+use crate::domain::Phone;
 use crate::domain::{Shipment, ShipmentId, Status, TrackingEvent};
 use crate::rules;
 use crate::schedule::{self, PollPolicy, TrackingMode};
-use crate::store::{AlertRecord, DueIndex, Store, StoreError};
+use crate::store::{AlertKind, AlertLog, AlertRecord, Audience, DueIndex, Store, StoreError};
 
 /// An alert transition this tracker owns, with what a message needs to say.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Notification {
     pub record: AlertRecord,
     pub order_id: Option<String>,
     pub status: Status,
     pub last_event: Option<TrackingEvent>,
-    /// The rule is in `CUSTOMER_NOTICE_RULES` and the shipment has a phone number.
+    /// The rule is in `CUSTOMER_NOTICE_RULES` and the shipment has a phone number
+    /// (the recipient gets a notice too).
     pub notify_customer: bool,
+    /// The recipient's phone, on customer notices only (never serialised: it goes
+    /// to the SMS sender and nowhere else).
+    #[serde(skip)]
+    pub phone: Option<Phone>,
 }
 
-/// Where claimed notifications go (the SNS topic on AWS; the terminal locally).
-/// A failure is reported, never retried here: the claim is already recorded.
+impl Notification {
+    /// What a notification of `record` says about `shipment` now.
+    pub fn of(record: AlertRecord, shipment: &Shipment, settings: &Settings) -> Self {
+        let customer = record.audience() == Audience::Customer;
+        Self {
+            notify_customer: settings.rules.notifies_customer(record.rule)
+                && shipment.phone.is_some()
+                && matches!(record.kind, AlertKind::Fired | AlertKind::Notice),
+            phone: if customer {
+                shipment.phone.clone()
+            } else {
+                None
+            },
+            order_id: shipment.order_id.clone(),
+            status: shipment.status,
+            last_event: shipment.timeline.last().cloned(),
+            record,
+        }
+    }
+
+    pub fn audience(&self) -> Audience {
+        self.record.audience()
+    }
+}
+
+/// Where claimed notifications go (the SNS topic on AWS; chat robots or the
+/// terminal locally). Answers one result per notification, in order: `Ok` means
+/// taken (it will not be offered again), `Err` leaves it in the outbox for a later
+/// run ([`deliver_pending`]).
 pub trait AlertSink: Send + Sync {
     fn publish(
         &self,
         notifications: &[Notification],
-    ) -> impl std::future::Future<Output = Result<(), String>> + Send;
+    ) -> impl std::future::Future<Output = Vec<Result<(), String>>> + Send;
+}
+
+/// What a delivery did.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Delivery {
+    pub delivered: usize,
+    /// Left in the outbox for a later run.
+    pub failed: usize,
+    /// The first failure, for the log.
+    pub first_error: Option<String>,
+}
+
+/// Hands `notifications` to `sink` and marks each one it took delivered.
+pub async fn deliver<L: AlertLog, K: AlertSink>(
+    log: &L,
+    sink: &K,
+    notifications: &[Notification],
+) -> Result<Delivery, StoreError> {
+    let mut d = Delivery::default();
+    if notifications.is_empty() {
+        return Ok(d);
+    }
+    let results = sink.publish(notifications).await;
+    for (i, n) in notifications.iter().enumerate() {
+        // A sink that answers short has not taken the rest.
+        match results.get(i) {
+            Some(Ok(())) => {
+                log.mark_delivered(&n.record).await?;
+                d.delivered += 1;
+            }
+            Some(Err(e)) => {
+                tracing::warn!(shipment = %n.record.shipment, rule = n.record.rule.as_str(),
+                    kind = n.record.kind.as_str(), error = %e, "notification left in the outbox");
+                d.failed += 1;
+                d.first_error.get_or_insert_with(|| e.clone());
+            }
+            None => {
+                d.failed += 1;
+                d.first_error
+                    .get_or_insert_with(|| "the sink did not answer".to_string());
+            }
+        }
+    }
+    Ok(d)
+}
+
+/// Delivers what the outbox holds that is due by `due_by` (publishes that failed,
+/// claims whose process died before publishing, customer notices held through
+/// quiet hours), up to `limit` records. A caller that runs beside live trackers
+/// passes a `due_by` a little in the past, so a claim still being published by
+/// its tracker is not published twice.
+pub async fn deliver_pending<S: Store, K: AlertSink>(
+    store: &S,
+    sink: &K,
+    settings: &Settings,
+    due_by: DateTime<Utc>,
+    limit: usize,
+) -> Result<Delivery, StoreError> {
+    let records = store.pending_alerts(due_by, limit).await?;
+    let mut notifications = Vec::with_capacity(records.len());
+    for record in records {
+        match store.get_shipment(&record.shipment).await? {
+            Some(shipment) => notifications.push(Notification::of(record, &shipment, settings)),
+            None => {
+                // The parcel is gone (expired): nothing left to say.
+                tracing::warn!(shipment = %record.shipment, rule = record.rule.as_str(),
+                    "pending notification of a parcel no longer stored: dropped from the outbox");
+                store.mark_delivered(&record).await?;
+            }
+        }
+    }
+    deliver(store, sink, &notifications).await
 }
 
 /// What one check did.
@@ -110,6 +215,14 @@ impl<'a, S: Store, C: Carrier> Tracker<'a, S, C> {
             policy: PollPolicy::default(),
             concurrency: 1,
         }
+    }
+
+    /// The tracking mode and the number of parcels checked at once (from the
+    /// provider settings).
+    pub fn with(mut self, mode: TrackingMode, concurrency: usize) -> Self {
+        self.mode = mode;
+        self.concurrency = concurrency.max(1);
+        self
     }
 
     /// Checks one parcel at `now`: skipped when it is not due, queried in poll
@@ -226,20 +339,51 @@ impl<'a, S: Store, C: Carrier> Tracker<'a, S, C> {
                 seq: t.seq,
                 severity: t.severity,
                 at: now,
+                hold_until: None,
             };
-            if self.store.insert_alert_if_absent(&record).await? {
-                out.push(Notification {
-                    notify_customer: self.settings.rules.notifies_customer(t.rule)
-                        && shipment.phone.is_some()
-                        && t.kind == crate::store::AlertKind::Fired,
-                    record,
-                    order_id: shipment.order_id.clone(),
-                    status: shipment.status,
-                    last_event: shipment.timeline.last().cloned(),
-                });
+            if !self.store.insert_alert_if_absent(&record).await? {
+                continue;
+            }
+            let n = Notification::of(record, shipment, self.settings);
+            let notice = n.notify_customer && t.kind == AlertKind::Fired;
+            out.push(n);
+            if notice {
+                out.extend(self.claim_notice(shipment, t, now).await?);
             }
         }
         Ok(out)
+    }
+
+    /// Claims the customer notice of a fired alert: at most one per parcel and
+    /// rule, held until the end of quiet hours when `now` falls in them (then it is
+    /// delivered from the outbox, not returned here).
+    async fn claim_notice(
+        &self,
+        shipment: &Shipment,
+        t: &Transition,
+        now: DateTime<Utc>,
+    ) -> Result<Option<Notification>, StoreError> {
+        let earlier = self.store.alerts_for(&shipment.id).await?;
+        if earlier
+            .iter()
+            .any(|r| r.kind == AlertKind::Notice && r.rule == t.rule)
+        {
+            return Ok(None);
+        }
+        let record = AlertRecord {
+            shipment: shipment.id.clone(),
+            rule: t.rule,
+            since: t.since,
+            kind: AlertKind::Notice,
+            seq: 0,
+            severity: t.severity,
+            at: now,
+            hold_until: self.settings.quiet_hours.release(now),
+        };
+        if !self.store.insert_alert_if_absent(&record).await? || record.hold_until.is_some() {
+            return Ok(None);
+        }
+        Ok(Some(Notification::of(record, shipment, self.settings)))
     }
 }
 

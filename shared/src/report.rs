@@ -156,7 +156,7 @@ pub fn score(
     for r in records {
         let reached = match r.kind {
             AlertKind::Fired | AlertKind::Escalated => r.severity,
-            AlertKind::Repeated | AlertKind::Resolved => continue,
+            AlertKind::Repeated | AlertKind::Resolved | AlertKind::Notice => continue,
         };
         let mut note = |sev| {
             first
@@ -251,6 +251,7 @@ mod tests {
             seq: 0,
             severity: sev,
             at: t(at),
+            hold_until: None,
         }
     }
 

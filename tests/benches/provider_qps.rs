@@ -20,6 +20,7 @@ use shared::providers::resilience::GuardConfig;
 use shared::providers::{
     Kdniao, KdniaoConfig, KdniaoQuery, Kuaidi100, Kuaidi100Config, Provider, Secret,
 };
+use shared::schedule::TrackingMode;
 use shared::store::memory::MemoryStore;
 
 const LATENCY: Duration = Duration::from_millis(200);
@@ -81,8 +82,7 @@ async fn run(provider: &Provider, numbers: &[String], concurrency: usize) -> Dur
         register(&store, &s).await.unwrap();
     }
     let settings = Settings::default();
-    let mut tracker = Tracker::new(&store, provider, &settings);
-    tracker.concurrency = concurrency;
+    let tracker = Tracker::new(&store, provider, &settings).with(TrackingMode::Poll, concurrency);
     let start = Instant::now();
     let stats = run_due(
         &tracker,

@@ -276,7 +276,10 @@ async fn serverless_pipeline_end_to_end() {
     let sched_rt = RuntimeApi::start_with(FunctionConfig::named("scheduler"));
     let mut scheduler = Bootstrap::spawn(&binary("sentinel-scheduler"), &sched_rt, &env(&[]));
     let tick = ok(scheduler.invoke(json!({}), WAIT), "scheduler tick");
-    assert_eq!(tick, json!({"due": 8, "events": 3}));
+    assert_eq!(
+        tick,
+        json!({"due": 8, "events": 3, "outbox_delivered": 0, "outbox_failed": 0})
+    );
     let track_events = drain(&sqs, &batches).await;
     assert_eq!(track_events.len(), 3, "{track_events:?}");
     let mut batched: BTreeSet<String> = BTreeSet::new();
@@ -296,16 +299,28 @@ async fn serverless_pipeline_end_to_end() {
     let rt_a = RuntimeApi::start_with(FunctionConfig::named("tracker"));
     let rt_b = RuntimeApi::start_with(FunctionConfig::named("tracker"));
     let mut tracker_a = Bootstrap::spawn(&binary("sentinel-tracker"), &rt_a, &env(&[]));
-    let mut tracker_b = Bootstrap::spawn(&binary("sentinel-tracker"), &rt_b, &env(&[]));
+    // Tracker B's topic does not exist: what it claims cannot be published and
+    // stays in the outbox, for the scheduler's next tick.
+    let mut tracker_b = Bootstrap::spawn(
+        &binary("sentinel-tracker"),
+        &rt_b,
+        &env(&[("TOPIC_ARN", format!("{topic}-gone"))]),
+    );
     tracker_a.wait_ready(WAIT).unwrap();
     tracker_b.wait_ready(WAIT).unwrap();
+    let mut stranded = 0u64;
     for e in &track_events {
         let (a, b) = tokio::join!(
             rt_a.invoke_async(e.clone(), WAIT),
             rt_b.invoke_async(e.clone(), WAIT)
         );
         ok(a, "tracker A");
-        ok(b, "tracker B");
+        let b = ok(b, "tracker B");
+        assert_eq!(
+            b["undelivered"], b["alerts"],
+            "tracker B cannot publish: {b}"
+        );
+        stranded += b["undelivered"].as_u64().unwrap();
     }
     let queries = || {
         fake.requests()
@@ -356,8 +371,24 @@ async fn serverless_pipeline_end_to_end() {
         records += store.alerts_for(&id).await.unwrap().len();
     }
 
+    // --- the outbox: the next tick delivers what tracker B could not publish.
+    let first = drain(&sqs, &ops).await;
+    drop(scheduler);
+    let mut scheduler = Bootstrap::spawn(
+        &binary("sentinel-scheduler"),
+        &sched_rt,
+        &env(&[("OUTBOX_GRACE_SECONDS", "0".into())]),
+    );
+    let tick = ok(scheduler.invoke(json!({}), WAIT), "scheduler tick 2");
+    assert_eq!(tick["outbox_delivered"], stranded, "{tick}");
+    assert_eq!(tick["outbox_failed"], 0, "{tick}");
+    assert_eq!(first.len() as u64 + stranded, records as u64);
+    let tick = ok(scheduler.invoke(json!({}), WAIT), "scheduler tick 3");
+    assert_eq!(tick["outbox_delivered"], 0, "delivered once: {tick}");
+
     // --- alerts on SNS: each exactly once, with attributes.
-    let delivered = drain(&sqs, &ops).await;
+    let mut delivered = first;
+    delivered.extend(drain(&sqs, &ops).await);
     assert_eq!(
         delivered.len(),
         records,

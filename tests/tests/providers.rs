@@ -549,8 +549,7 @@ async fn tracker_polls_registered_parcels_through_the_real_client() {
     let mut sf = shipment("SF", "SF1234567890123", Some("13800005678"));
     sf.next_check_at = Some(sf.registered_at);
     register(&store, &sf).await.unwrap();
-    let mut tracker = Tracker::new(&store, &provider, &settings);
-    tracker.concurrency = 4;
+    let tracker = Tracker::new(&store, &provider, &settings).with(TrackingMode::Poll, 4);
     let mut alerts = Vec::new();
     let stats = run_due(&tracker, now, 100, |n| alerts.extend(n))
         .await
@@ -575,8 +574,7 @@ async fn kdniao_push_with_good_and_bad_signatures() {
     let store = MemoryStore::new();
     let settings = Settings::default();
     let provider = sentinel_free_carrier();
-    let mut tracker = Tracker::new(&store, &provider, &settings);
-    tracker.mode = TrackingMode::Push;
+    let tracker = Tracker::new(&store, &provider, &settings).with(TrackingMode::Push, 1);
     let s = shipment("YTO", "YT0000000000001", None);
     register(&store, &s).await.unwrap();
     let before = store.get_shipment(&s.id).await.unwrap().unwrap();
@@ -631,8 +629,7 @@ async fn kuaidi100_push_with_good_and_bad_signatures() {
     let store = MemoryStore::new();
     let settings = Settings::default();
     let provider = sentinel_free_carrier();
-    let mut tracker = Tracker::new(&store, &provider, &settings);
-    tracker.mode = TrackingMode::Push;
+    let tracker = Tracker::new(&store, &provider, &settings).with(TrackingMode::Push, 1);
     let s = shipment("YTO", "YT0000000000001", None);
     register(&store, &s).await.unwrap();
     let before = store.get_shipment(&s.id).await.unwrap().unwrap();

@@ -1,26 +1,71 @@
-//! Alert notifications to the SNS topic.
+//! Alert notifications through SNS.
 //!
-//! The message is the rendered Chinese ops text (what an SMS, an email or a chat
-//! robot shows); the message attributes let each subscription take its share with a
-//! filter policy: `severity` (warning | critical), `rule`, `carrier`, `audience`
-//! (ops | customer), plus `kind` (fired, escalated, repeated, resolved) and
-//! `shipment` for the notifier. The email subject stays within SNS's 100 characters.
+//! Ops notifications go to the topic as one message per alert with a message per
+//! protocol (`MessageStructure=json`): the full text for email (and the default),
+//! a short line for SMS, and the notification itself as JSON for the `notifier`
+//! function (`lambda`), which digests and sends it to the chat robots. The message
+//! attributes let each subscription take its share with a filter policy:
+//! `severity` (warning | critical), `rule`, `carrier`, `audience` (ops), plus
+//! `kind` (fired, escalated, repeated, resolved) and `shipment`. The email subject
+//! is ASCII and under 100 characters, as SNS requires.
+//!
+//! Customer notices are SMS sent straight to the recipient's phone (Publish with
+//! `PhoneNumber`, transactional, with `SMS_SENDER_ID` when configured): they never
+//! go through the topic, so no ops subscription ever sees a customer's number.
 
 use aws_sdk_sns::error::DisplayErrorContext;
 use aws_sdk_sns::types::MessageAttributeValue;
 use aws_sdk_sns::Client;
+use serde_json::json;
 
-use shared::message::render_zh;
-use shared::normalise::carriers::name_zh;
+use shared::message::Templates;
 use shared::pipeline::{AlertSink, Notification};
+use shared::store::Audience;
 
 /// SNS's limit on an email subject.
 pub const MAX_SUBJECT: usize = 100;
+
+/// How messages are worded and signed; read once at cold start.
+#[derive(Clone, Debug, Default)]
+pub struct MessageSettings {
+    pub templates: Templates,
+    /// `SMS_SENDER_ID`: the alphanumeric sender of customer SMS, where honoured.
+    pub sender_id: Option<String>,
+    /// `SHOP_NAME`: signs customer notices.
+    pub shop_name: Option<String>,
+}
+
+impl MessageSettings {
+    /// `ALERT_LANGUAGE`, the template variables, `SMS_SENDER_ID`, `SHOP_NAME`.
+    pub fn from_env() -> Result<Self, shared::config::ConfigError> {
+        let var = |k: &str| std::env::var(k).ok().filter(|v| !v.trim().is_empty());
+        let sender_id = var("SMS_SENDER_ID").map(|v| v.trim().to_string());
+        if let Some(id) = &sender_id {
+            // AWS: 1-11 alphanumeric characters, at least one letter.
+            let ok = id.len() <= 11
+                && id.bytes().all(|b| b.is_ascii_alphanumeric())
+                && id.bytes().any(|b| b.is_ascii_alphabetic());
+            if !ok {
+                return Err(shared::config::ConfigError {
+                    var: "SMS_SENDER_ID",
+                    token: id.clone(),
+                    reason: "expected 1-11 letters or digits, at least one letter".into(),
+                });
+            }
+        }
+        Ok(Self {
+            templates: Templates::from_env()?,
+            sender_id,
+            shop_name: var("SHOP_NAME").map(|v| v.trim().to_string()),
+        })
+    }
+}
 
 #[derive(Clone, Debug)]
 pub struct AlertTopic {
     client: Client,
     topic_arn: String,
+    messages: MessageSettings,
 }
 
 fn attr(v: &str) -> Result<MessageAttributeValue, String> {
@@ -31,42 +76,49 @@ fn attr(v: &str) -> Result<MessageAttributeValue, String> {
         .map_err(|e| e.to_string())
 }
 
-/// The subject line: the first line of the message, cut to SNS's limit on a
-/// character boundary.
-pub fn subject(text: &str) -> String {
-    let first = text.lines().next().unwrap_or("Parcel Sentinel").trim();
-    let mut out = String::new();
-    for c in first.chars() {
-        if out.len() + c.len_utf8() > MAX_SUBJECT {
-            break;
-        }
-        out.push(c);
-    }
-    out
+/// The per-protocol message of an ops notification.
+pub fn ops_message(templates: &Templates, n: &Notification) -> Result<String, String> {
+    let text = templates.render(n);
+    let payload = serde_json::to_string(n).map_err(|e| e.to_string())?;
+    Ok(json!({
+        "default": text,
+        "email": text,
+        "sms": templates.sms(n),
+        "lambda": payload,
+    })
+    .to_string())
 }
 
 impl AlertTopic {
-    pub fn new(client: Client, topic_arn: impl Into<String>) -> Self {
+    pub fn new(client: Client, topic_arn: impl Into<String>, messages: MessageSettings) -> Self {
         Self {
             client,
             topic_arn: topic_arn.into(),
+            messages,
         }
     }
 
-    /// Publishes one notification to the ops audience.
+    /// Publishes one notification: ops ones to the topic, customer notices by SMS.
     pub async fn publish(&self, n: &Notification) -> Result<(), String> {
+        match n.audience() {
+            Audience::Ops => self.publish_ops(n).await,
+            Audience::Customer => self.send_notice(n).await,
+        }
+    }
+
+    async fn publish_ops(&self, n: &Notification) -> Result<(), String> {
         let r = &n.record;
-        let carrier = r.shipment.carrier.as_str();
-        let text = render_zh(n, name_zh(carrier));
+        let t = &self.messages.templates;
         self.client
             .publish()
             .topic_arn(&self.topic_arn)
-            .message(&text)
-            .subject(subject(&text))
+            .message_structure("json")
+            .message(ops_message(t, n)?)
+            .subject(t.subject(n))
             .message_attributes("severity", attr(r.severity.as_str())?)
             .message_attributes("rule", attr(r.rule.as_str())?)
-            .message_attributes("carrier", attr(carrier)?)
-            .message_attributes("audience", attr("ops")?)
+            .message_attributes("carrier", attr(r.shipment.carrier.as_str())?)
+            .message_attributes("audience", attr(Audience::Ops.as_str())?)
             .message_attributes("kind", attr(r.kind.as_str())?)
             .message_attributes("shipment", attr(&r.shipment.to_string())?)
             .send()
@@ -74,34 +126,93 @@ impl AlertTopic {
             .map_err(|e| format!("SNS Publish: {}", DisplayErrorContext(e)))?;
         Ok(())
     }
+
+    async fn send_notice(&self, n: &Notification) -> Result<(), String> {
+        let Some(phone) = n.phone.as_ref() else {
+            tracing::warn!(shipment = %n.record.shipment, "customer notice without a phone: nothing to send");
+            return Ok(());
+        };
+        let Some(number) = phone.e164() else {
+            tracing::warn!(shipment = %n.record.shipment, phone = %phone,
+                "customer notice: the phone cannot take an SMS; not sent");
+            return Ok(());
+        };
+        let text = self
+            .messages
+            .templates
+            .customer_notice(n, self.messages.shop_name.as_deref());
+        let mut req = self
+            .client
+            .publish()
+            .phone_number(number)
+            .message(text)
+            .message_attributes("AWS.SNS.SMS.SMSType", attr("Transactional")?);
+        if let Some(id) = &self.messages.sender_id {
+            req = req.message_attributes("AWS.SNS.SMS.SenderID", attr(id)?);
+        }
+        // The error names no number: the SDK's message carries only the service's.
+        req.send().await.map_err(|e| {
+            format!(
+                "SNS SMS to {phone}: {}",
+                DisplayErrorContext(e)
+                    .to_string()
+                    .replace(phone.expose(), &phone.masked())
+            )
+        })?;
+        Ok(())
+    }
 }
 
 impl AlertSink for AlertTopic {
-    /// Publishes each notification; the first failure is returned after trying
-    /// them all.
-    async fn publish(&self, notifications: &[Notification]) -> Result<(), String> {
-        let mut first_error = None;
+    /// Publishes each notification, one result each.
+    async fn publish(&self, notifications: &[Notification]) -> Vec<Result<(), String>> {
+        let mut out = Vec::with_capacity(notifications.len());
         for n in notifications {
-            if let Err(e) = AlertTopic::publish(self, n).await {
-                tracing::error!(shipment = %n.record.shipment, rule = n.record.rule.as_str(),
-                    kind = n.record.kind.as_str(), error = %e, "alert not published");
-                first_error.get_or_insert(e);
-            }
+            out.push(AlertTopic::publish(self, n).await);
         }
-        first_error.map_or(Ok(()), Err)
+        out
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use chrono::{TimeZone, Utc};
+    use shared::domain::{ShipmentId, Status};
+    use shared::rules::{Rule, Severity};
+    use shared::store::{AlertKind, AlertRecord};
 
     #[test]
-    fn subjects_fit_sns() {
-        let long = "【预警】".repeat(40);
-        let s = subject(&format!("{long}\nsecond line"));
-        assert!(s.len() <= MAX_SUBJECT);
-        assert!(s.starts_with("【预警】"));
-        assert_eq!(subject("short\nmore"), "short");
+    fn the_lambda_message_is_the_notification() {
+        let at = Utc.with_ymd_and_hms(2024, 11, 5, 6, 20, 0).unwrap();
+        let n = Notification {
+            record: AlertRecord {
+                shipment: ShipmentId::parse("ZTO", "75312345678901").unwrap(),
+                rule: Rule::Stalled,
+                since: at,
+                kind: AlertKind::Fired,
+                seq: 0,
+                severity: Severity::Critical,
+                at,
+                hold_until: None,
+            },
+            order_id: Some("DD1".into()),
+            status: Status::InTransit,
+            last_event: None,
+            notify_customer: false,
+            phone: None,
+        };
+        let t = Templates::default();
+        let m: serde_json::Value = serde_json::from_str(&ops_message(&t, &n).unwrap()).unwrap();
+        for key in ["default", "email", "sms", "lambda"] {
+            assert!(m[key].is_string(), "{key} in {m}");
+        }
+        let back: Notification = serde_json::from_str(m["lambda"].as_str().unwrap()).unwrap();
+        assert_eq!(back, n);
+        let subject = t.subject(&n);
+        assert!(
+            subject.is_ascii() && subject.len() < MAX_SUBJECT,
+            "{subject}"
+        );
     }
 }

@@ -5,7 +5,7 @@
 //! | item | `pk` | `sk` | other attributes |
 //! |---|---|---|---|
 //! | shipment | `SHIP#{carrier}#{number}` | `SHIP` | `doc` (the shipment, JSON), `version`, `carrier`, `number`, `status`, `active_rules` (string set, absent when none), `due_shard` + `due_key` (only while a check is scheduled), `expires_at` (TTL, only once terminal) |
-//! | alert record | `SHIP#{carrier}#{number}` | `ALERT#{rule}#{since ms}#{kind}#{seq}` | `doc`, `alert_day`, `alert_at` |
+//! | alert record | `SHIP#{carrier}#{number}` | `ALERT#{rule}#{since ms}#{kind}#{seq}` | `doc`, `alert_day`, `alert_at`, `outbox_shard` + `outbox_key` (only while pending delivery) |
 //! | carrier registry | `META` | `CARRIERS` | `codes` (string set of every carrier ever stored) |
 //!
 //! # Indexes (all global, sparse where it matters)
@@ -22,6 +22,10 @@
 //!   most 100 keys a call; unprocessed keys retried).
 //! - `alert-time-index` (`alert_day`, `alert_at`), all attributes: the alert log by
 //!   time, one partition per UTC day.
+//! - `outbox-index` (`outbox_shard`, `outbox_key`), all attributes: alert records
+//!   not yet delivered, sharded like the due index; `outbox_key` =
+//!   `{deliver_at ms, 15 digits}#{pk}#{sk}`. Marking a record delivered removes the
+//!   two attributes, so the index holds only what is still to send.
 //!
 //! # Writes
 //!
@@ -56,6 +60,7 @@ pub const DUE_SHARDS: u32 = 16;
 pub const DUE_INDEX: &str = "due-index";
 pub const CARRIER_INDEX: &str = "carrier-index";
 pub const ALERT_INDEX: &str = "alert-time-index";
+pub const OUTBOX_INDEX: &str = "outbox-index";
 /// BatchGetItem's limit of keys per call.
 const BATCH_GET: usize = 100;
 
@@ -100,14 +105,25 @@ fn id_from_pk(pk: &str) -> Option<ShipmentId> {
     ShipmentId::parse(carrier, number).ok()
 }
 
-/// A stable (FNV-1a) shard of an identity: the same on every machine and release.
-pub fn due_shard(id: &ShipmentId) -> String {
+/// A stable (FNV-1a) shard of an identity, `0..DUE_SHARDS`: the same on every
+/// machine and release.
+fn shard(id: &ShipmentId) -> u32 {
     let mut h: u32 = 0x811c_9dc5;
     for b in shipment_pk(id).bytes() {
         h ^= u32::from(b);
         h = h.wrapping_mul(0x0100_0193);
     }
-    format!("due#{:02}", h % DUE_SHARDS)
+    h % DUE_SHARDS
+}
+
+/// The due-index partition of a shipment.
+pub fn due_shard(id: &ShipmentId) -> String {
+    format!("due#{:02}", shard(id))
+}
+
+/// The outbox-index partition of a shipment's pending alert records.
+pub fn outbox_shard(id: &ShipmentId) -> String {
+    format!("outbox#{:02}", shard(id))
 }
 
 fn due_key(at: DateTime<Utc>, id: &ShipmentId) -> String {
@@ -215,6 +231,8 @@ impl DynamoStore {
             "number",
             "alert_day",
             "alert_at",
+            "outbox_shard",
+            "outbox_key",
         ] {
             req = req.attribute_definitions(attr(a)?);
         }
@@ -241,6 +259,14 @@ impl DynamoStore {
                 ALERT_INDEX,
                 "alert_day",
                 "alert_at",
+                Projection::builder()
+                    .projection_type(ProjectionType::All)
+                    .build(),
+            )?)
+            .global_secondary_indexes(gsi(
+                OUTBOX_INDEX,
+                "outbox_shard",
+                "outbox_key",
                 Projection::builder()
                     .projection_type(ProjectionType::All)
                     .build(),
@@ -494,31 +520,18 @@ impl DueIndex for DynamoStore {
         let mut keys: Vec<String> = Vec::new();
         for shard in 0..DUE_SHARDS {
             let shard = format!("due#{shard:02}");
-            let mut got = 0usize;
-            let mut start: Option<Item> = None;
-            loop {
-                let out = self
-                    .client
-                    .query()
-                    .table_name(&self.table)
-                    .index_name(DUE_INDEX)
-                    .key_condition_expression("due_shard = :s AND due_key <= :u")
-                    .expression_attribute_values(":s", s(&shard))
-                    .expression_attribute_values(":u", s(&upper))
-                    .limit(i32::try_from(limit - got).unwrap_or(i32::MAX))
-                    .set_exclusive_start_key(start.take())
-                    .send()
-                    .await
-                    .map_err(|e| backend("Query due-index", e))?;
-                for item in out.items() {
-                    if let Some(k) = text(item, "due_key") {
-                        keys.push(k.to_string());
-                        got += 1;
-                    }
-                }
-                match out.last_evaluated_key() {
-                    Some(k) if got < limit => start = Some(k.clone()),
-                    _ => break,
+            let query = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .index_name(DUE_INDEX)
+                .key_condition_expression("due_shard = :s AND due_key <= :u")
+                .expression_attribute_values(":s", s(&shard))
+                .expression_attribute_values(":u", s(&upper))
+                .limit(i32::try_from(limit).unwrap_or(i32::MAX));
+            for item in first_items(query, limit).await? {
+                if let Some(k) = text(&item, "due_key") {
+                    keys.push(k.to_string());
                 }
             }
         }
@@ -554,6 +567,11 @@ impl AlertLog for DynamoStore {
                 s(format!("ALERTDAY#{}", record.at.format("%Y-%m-%d"))),
             )
             .item("alert_at", s(format!("{:015}#{pk}#{sk}", ms(record.at))))
+            .item("outbox_shard", s(outbox_shard(&record.shipment)))
+            .item(
+                "outbox_key",
+                s(format!("{:015}#{pk}#{sk}", ms(record.deliver_at()))),
+            )
             .condition_expression("attribute_not_exists(pk)")
             .send()
             .await;
@@ -569,30 +587,83 @@ impl AlertLog for DynamoStore {
         }
     }
 
-    async fn alerts_for(&self, id: &ShipmentId) -> Result<Vec<AlertRecord>, StoreError> {
-        let mut out = Vec::new();
-        let mut start: Option<Item> = None;
-        loop {
-            let page = self
+    async fn mark_delivered(&self, record: &AlertRecord) -> Result<(), StoreError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(shipment_pk(&record.shipment)))
+            .key("sk", s(alert_sk(record)))
+            .update_expression("REMOVE outbox_shard, outbox_key")
+            .condition_expression("attribute_exists(pk)")
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            // Absent: nothing to mark (and nothing is created).
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|se| se.is_conditional_check_failed_exception()) =>
+            {
+                Ok(())
+            }
+            Err(e) => Err(backend("UpdateItem alert", e)),
+        }
+    }
+
+    async fn pending_alerts(
+        &self,
+        due_by: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<Vec<AlertRecord>, StoreError> {
+        if limit == 0 {
+            return Ok(Vec::new());
+        }
+        let upper = format!("{:015}#~", ms(due_by));
+        let mut found: Vec<(String, AlertRecord)> = Vec::new();
+        for shard in 0..DUE_SHARDS {
+            let query = self
                 .client
                 .query()
                 .table_name(&self.table)
-                .key_condition_expression("pk = :p AND begins_with(sk, :a)")
-                .expression_attribute_values(":p", s(shipment_pk(id)))
-                .expression_attribute_values(":a", s("ALERT#"))
-                .consistent_read(true)
-                .set_exclusive_start_key(start.take())
-                .send()
-                .await
-                .map_err(|e| backend("Query alerts", e))?;
-            for item in page.items() {
-                out.push(decode_alert(item)?);
-            }
-            match page.last_evaluated_key() {
-                Some(k) => start = Some(k.clone()),
-                None => break,
+                .index_name(OUTBOX_INDEX)
+                .key_condition_expression("outbox_shard = :s AND outbox_key <= :u")
+                .expression_attribute_values(":s", s(format!("outbox#{shard:02}")))
+                .expression_attribute_values(":u", s(&upper))
+                .limit(i32::try_from(limit).unwrap_or(i32::MAX));
+            for item in first_items(query, limit).await? {
+                let key = text(&item, "outbox_key").unwrap_or_default().to_string();
+                found.push((key, decode_alert(&item)?));
             }
         }
+        found.sort_by(|a, b| a.0.cmp(&b.0));
+        Ok(found
+            .into_iter()
+            .map(|(_, r)| r)
+            .filter(|r| r.deliver_at() <= due_by)
+            .take(limit)
+            .collect())
+    }
+
+    async fn alerts_for(&self, id: &ShipmentId) -> Result<Vec<AlertRecord>, StoreError> {
+        let items = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("pk = :p AND begins_with(sk, :a)")
+            .expression_attribute_values(":p", s(shipment_pk(id)))
+            .expression_attribute_values(":a", s("ALERT#"))
+            .consistent_read(true)
+            .into_paginator()
+            .items()
+            .send()
+            .try_collect()
+            .await
+            .map_err(|e| backend("Query alerts", e))?;
+        let mut out = items
+            .iter()
+            .map(decode_alert)
+            .collect::<Result<Vec<_>, _>>()?;
         out.sort_by(alert_order);
         Ok(out)
     }
@@ -616,31 +687,26 @@ impl AlertLog for DynamoStore {
         let mut out = Vec::new();
         let mut day = from.date_naive();
         while day <= last.date_naive() {
-            let mut start: Option<Item> = None;
-            loop {
-                let page = self
-                    .client
-                    .query()
-                    .table_name(&self.table)
-                    .index_name(ALERT_INDEX)
-                    .key_condition_expression("alert_day = :d AND alert_at BETWEEN :lo AND :hi")
-                    .expression_attribute_values(
-                        ":d",
-                        s(format!("ALERTDAY#{}", day.format("%Y-%m-%d"))),
-                    )
-                    .expression_attribute_values(":lo", s(&lo))
-                    .expression_attribute_values(":hi", s(&hi))
-                    .set_exclusive_start_key(start.take())
-                    .send()
-                    .await
-                    .map_err(|e| backend("Query alert-time-index", e))?;
-                for item in page.items() {
-                    out.push(decode_alert(item)?);
-                }
-                match page.last_evaluated_key() {
-                    Some(k) => start = Some(k.clone()),
-                    None => break,
-                }
+            let items = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .index_name(ALERT_INDEX)
+                .key_condition_expression("alert_day = :d AND alert_at BETWEEN :lo AND :hi")
+                .expression_attribute_values(
+                    ":d",
+                    s(format!("ALERTDAY#{}", day.format("%Y-%m-%d"))),
+                )
+                .expression_attribute_values(":lo", s(&lo))
+                .expression_attribute_values(":hi", s(&hi))
+                .into_paginator()
+                .items()
+                .send()
+                .try_collect()
+                .await
+                .map_err(|e| backend("Query alert-time-index", e))?;
+            for item in &items {
+                out.push(decode_alert(item)?);
             }
             let Some(next) = day.succ_opt() else { break };
             day = next;
@@ -649,6 +715,24 @@ impl AlertLog for DynamoStore {
         out.sort_by(alert_order);
         Ok(out)
     }
+}
+
+/// The first `limit` items of a query, following its pages as needed.
+async fn first_items(
+    query: aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder,
+    limit: usize,
+) -> Result<Vec<Item>, StoreError> {
+    let index = query.get_index_name().clone().unwrap_or_default();
+    let mut items = query.into_paginator().items().send();
+    let mut out = Vec::new();
+    while out.len() < limit {
+        match items.try_next().await {
+            Ok(Some(item)) => out.push(item),
+            Ok(None) => break,
+            Err(e) => return Err(backend(&format!("Query {index}"), e)),
+        }
+    }
+    Ok(out)
 }
 
 fn decode_alert(item: &Item) -> Result<AlertRecord, StoreError> {

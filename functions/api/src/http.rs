@@ -534,8 +534,7 @@ async fn callback<S: Store, C: Carrier, P: AlertPublisher>(
         Ok(Err(_)) => return ack_response(refuse("the body is not UTF-8")),
         Err(why) => return ack_response(refuse(&why)),
     };
-    let mut tracker = Tracker::new(&deps.store, &deps.carrier, &deps.settings);
-    tracker.mode = deps.mode;
+    let tracker = Tracker::new(&deps.store, &deps.carrier, &deps.settings).with(deps.mode, 1);
     let (ack, outcome) = if provider == "kdniao" {
         match &deps.callbacks.kdniao {
             Some((id, key)) => push::handle_kdniao(&tracker, &body, id, key, now).await,
@@ -560,8 +559,9 @@ async fn callback<S: Store, C: Carrier, P: AlertPublisher>(
     ack_response(ack)
 }
 
-/// Hands the alerts a push raised to the publisher.
-async fn publish<S, C, P: AlertPublisher>(deps: &Deps<S, C, P>, provider: &str, h: Handled) {
+/// Hands the alerts a push raised to the publisher; what it does not take stays
+/// in the outbox for the scheduler's next tick.
+async fn publish<S: Store, C, P: AlertPublisher>(deps: &Deps<S, C, P>, provider: &str, h: Handled) {
     let notifications: Vec<_> = h
         .outcomes
         .into_iter()
@@ -573,11 +573,11 @@ async fn publish<S, C, P: AlertPublisher>(deps: &Deps<S, C, P>, provider: &str, 
         alerts = notifications.len(),
         "callback taken"
     );
-    if notifications.is_empty() {
-        return;
-    }
-    if let Err(e) = deps.publisher.publish(&notifications).await {
-        tracing::error!(provider, alerts = notifications.len(), error = %e, "cannot publish the alerts a push raised");
+    match shared::pipeline::deliver(&deps.store, &deps.publisher, &notifications).await {
+        Ok(d) if d.failed == 0 => {}
+        Ok(d) => tracing::error!(provider, undelivered = d.failed, error = ?d.first_error,
+            "alerts a push raised left in the outbox"),
+        Err(e) => tracing::error!(provider, error = %e, "cannot mark alerts delivered"),
     }
 }
 

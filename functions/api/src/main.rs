@@ -33,12 +33,13 @@ async fn deps() -> Result<Deps<DynamoStore, ApiCarrier, AlertTopic>, String> {
     let providers = ProviderSettings::from_env().map_err(config)?;
     let carrier = ApiCarrier::from_settings(&providers)
         .map_err(|e| format!("sentinel-api: configuration: CARRIER_PROVIDER: {e}"))?;
+    let messages = sentinel_aws::alerts::MessageSettings::from_env().map_err(config)?;
     let sdk = sentinel_aws::sdk_config().await;
     let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), table);
     Ok(Deps {
         store,
         carrier,
-        publisher: AlertTopic::new(aws_sdk_sns::Client::new(&sdk), topic),
+        publisher: AlertTopic::new(aws_sdk_sns::Client::new(&sdk), topic, messages),
         settings,
         mode: providers.mode,
         callbacks: CallbackKeys::from_settings(&providers),

@@ -83,9 +83,9 @@ struct RecordingPublisher {
 }
 
 impl AlertPublisher for RecordingPublisher {
-    async fn publish(&self, n: &[Notification]) -> Result<(), String> {
+    async fn publish(&self, n: &[Notification]) -> Vec<Result<(), String>> {
         self.published.lock().unwrap().extend_from_slice(n);
-        Ok(())
+        vec![Ok(()); n.len()]
     }
 }
 
@@ -135,6 +135,18 @@ impl AlertLog for FlakyStore {
     async fn insert_alert_if_absent(&self, r: &AlertRecord) -> Result<bool, StoreError> {
         self.check()?;
         self.inner.insert_alert_if_absent(r).await
+    }
+    async fn mark_delivered(&self, r: &AlertRecord) -> Result<(), StoreError> {
+        self.check()?;
+        self.inner.mark_delivered(r).await
+    }
+    async fn pending_alerts(
+        &self,
+        due_by: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<Vec<AlertRecord>, StoreError> {
+        self.check()?;
+        self.inner.pending_alerts(due_by, limit).await
     }
     async fn alerts_for(&self, id: &ShipmentId) -> Result<Vec<AlertRecord>, StoreError> {
         self.check()?;

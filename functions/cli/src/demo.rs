@@ -29,6 +29,7 @@ use shared::store::sqlite::SqliteStore;
 use shared::store::{AlertKind, AlertLog, ListFilter, ShipmentQuery};
 use shared::time::local_minutes;
 
+use crate::outbox::{deliver_tick, Console};
 use crate::Failure;
 
 /// The scheduler's tick (EventBridge schedule in the cloud).
@@ -131,6 +132,10 @@ pub async fn run(a: DemoArgs) -> Result<u8, Failure> {
         ProgressStyle::with_template("{spinner} simulating {msg} [{bar:30}] {percent}%")
             .unwrap_or_else(|_| ProgressStyle::default_bar()),
     );
+    let sink = Console {
+        quiet: a.quiet,
+        bar: Some(bar.clone()),
+    };
     let mut totals = TickStats::default();
     let mut notifications = 0u64;
     let mut now = start;
@@ -143,13 +148,10 @@ pub async fn run(a: DemoArgs) -> Result<u8, Failure> {
             register(&store, &p.shipment()).await?;
             next_arrival += 1;
         }
-        let stats = run_due(&tracker, now, 256, |batch| {
-            notifications += batch.len() as u64;
-            if !a.quiet {
-                bar.suspend(|| batch.iter().for_each(print_notification));
-            }
-        })
-        .await?;
+        let mut fresh = Vec::new();
+        let stats = run_due(&tracker, now, 256, |batch| fresh.extend(batch)).await?;
+        let delivery = deliver_tick(&store, &sink, &settings, now, &fresh).await?;
+        notifications += delivery.delivered as u64;
         totals.checked += stats.checked;
         totals.queries += stats.queries;
         totals.query_errors += stats.query_errors;

@@ -14,6 +14,8 @@ use shared::domain::{CarrierCode, Phone, Shipment, ShipmentId, Timeline, Trackin
 use shared::message::describe_zh;
 use shared::normalise::carriers::name_zh;
 use shared::pipeline::{run_due, Tracker};
+
+use crate::outbox::{deliver_tick, Console};
 use shared::providers::{
     detect_carrier, Detection, Kdniao, Provider, ProviderError, ProviderKind, ProviderSettings,
 };
@@ -235,9 +237,7 @@ pub async fn run(a: RunArgs) -> Result<u8, Failure> {
     let settings = Settings::from_env()?;
     let (ps, provider) = provider()?;
     let store = open_store(&a.db.db)?;
-    let mut tracker = Tracker::new(&store, &provider, &settings);
-    tracker.mode = ps.mode;
-    tracker.concurrency = ps.concurrency;
+    let tracker = Tracker::new(&store, &provider, &settings).with(ps.mode, ps.concurrency);
     let mode = match ps.mode {
         TrackingMode::Poll => "poll",
         TrackingMode::Push => "push",
@@ -247,16 +247,13 @@ pub async fn run(a: RunArgs) -> Result<u8, Failure> {
         provider.name(),
         a.db.db.display()
     );
+    let sink = Console::default();
     loop {
         let now = Utc::now();
-        let mut alerts = 0usize;
-        let stats = run_due(&tracker, now, a.batch, |ns| {
-            for n in &ns {
-                crate::demo::print_notification(n);
-            }
-            alerts += ns.len();
-        })
-        .await?;
+        let mut fresh = Vec::new();
+        let stats = run_due(&tracker, now, a.batch, |ns| fresh.extend(ns)).await?;
+        let delivery = deliver_tick(&store, &sink, &settings, now, &fresh).await?;
+        let alerts = delivery.delivered;
         eprintln!(
             "[{}] checked {}, queries {} ({} failed), writes {}, alerts {}",
             local_minutes(now),

@@ -7,6 +7,7 @@
 mod check;
 mod demo;
 mod live;
+mod outbox;
 mod parcels;
 
 use std::path::PathBuf;

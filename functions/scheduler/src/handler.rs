@@ -1,32 +1,63 @@
-//! One tick: due parcels → TrackBatch events.
+//! One tick: due parcels → TrackBatch events; then the outbox → the topic.
 
-use chrono::Utc;
+use chrono::{Duration, Utc};
 use lambda_runtime::LambdaEvent;
 use serde_json::{json, Value};
 
+use sentinel_aws::alerts::AlertTopic;
 use sentinel_aws::bus::Bus;
-use shared::store::DueIndex;
+use shared::config::Settings;
+use shared::pipeline::deliver_pending;
+use shared::store::Store;
 
 pub struct Config {
     pub batch_size: usize,
     pub max_due: usize,
+    /// Pending notifications delivered per tick at most.
+    pub max_outbox: usize,
+    /// A pending notification younger than this may still be in the hands of the
+    /// tracker that claimed it (the tracker's timeout is 120 s): the tick leaves it.
+    pub outbox_grace: Duration,
 }
 
 pub struct Deps<S> {
     pub store: S,
     pub bus: Bus,
+    pub topic: AlertTopic,
+    pub settings: Settings,
     pub config: Config,
 }
 
 /// The tick's payload is not used (EventBridge Scheduler sends its input or an
 /// empty object); the time is the function's clock.
-pub async fn handle<S: DueIndex>(
+pub async fn handle<S: Store>(
     deps: &Deps<S>,
     _event: LambdaEvent<Value>,
 ) -> Result<Value, lambda_runtime::Error> {
     let now = Utc::now();
     let due = deps.store.due_shipments(now, deps.config.max_due).await?;
     let events = deps.bus.publish(&due, deps.config.batch_size).await?;
-    tracing::info!(due = due.len(), events, "tick");
-    Ok(json!({"due": due.len(), "events": events}))
+    // Notifications whose publish failed, and customer notices held through quiet
+    // hours.
+    let outbox = deliver_pending(
+        &deps.store,
+        &deps.topic,
+        &deps.settings,
+        now - deps.config.outbox_grace,
+        deps.config.max_outbox,
+    )
+    .await?;
+    tracing::info!(
+        due = due.len(),
+        events,
+        outbox_delivered = outbox.delivered,
+        outbox_failed = outbox.failed,
+        "tick"
+    );
+    Ok(json!({
+        "due": due.len(),
+        "events": events,
+        "outbox_delivered": outbox.delivered,
+        "outbox_failed": outbox.failed,
+    }))
 }

@@ -8,7 +8,7 @@ use sentinel_aws::alerts::AlertTopic;
 use sentinel_aws::bus::TrackBatch;
 use shared::carrier::Carrier;
 use shared::config::Settings;
-use shared::pipeline::{check_batch, AlertSink, Notification, Tracker};
+use shared::pipeline::{check_batch, deliver, Notification, Tracker};
 use shared::schedule::TrackingMode;
 use shared::store::Store;
 
@@ -26,31 +26,28 @@ pub async fn handle<S: Store, C: Carrier>(
     event: LambdaEvent<aws_lambda_events::eventbridge::EventBridgeEvent<TrackBatch>>,
 ) -> Result<Value, lambda_runtime::Error> {
     let ids = event.payload.detail.shipments;
-    let mut tracker = Tracker::new(&deps.store, &deps.provider, &deps.settings);
-    tracker.mode = deps.mode;
-    tracker.concurrency = deps.concurrency;
+    let tracker =
+        Tracker::new(&deps.store, &deps.provider, &deps.settings).with(deps.mode, deps.concurrency);
     let mut claimed: Vec<Notification> = Vec::new();
     let stats = check_batch(&tracker, &ids, Utc::now(), &mut |n| claimed.extend(n)).await?;
-    // Each claimed notification is published by this invocation only; a failure
-    // is logged with its key (the claim stays in the alert log) and fails the
-    // invocation.
-    let published = AlertSink::publish(&deps.topic, &claimed).await;
+    // Each claimed notification is published by this invocation only; one that
+    // fails stays in the outbox, and the scheduler's next tick delivers it.
+    let delivery = deliver(&deps.store, &deps.topic, &claimed).await?;
     tracing::info!(
         parcels = ids.len(),
         checked = stats.checked,
         queries = stats.queries,
         query_errors = stats.query_errors,
         alerts = claimed.len(),
+        undelivered = delivery.failed,
         "batch"
     );
-    if let Err(e) = published {
-        return Err(format!("alerts not all published: {e}").into());
-    }
     Ok(json!({
         "parcels": ids.len(),
         "checked": stats.checked,
         "queries": stats.queries,
         "query_errors": stats.query_errors,
         "alerts": claimed.len(),
+        "undelivered": delivery.failed,
     }))
 }

@@ -33,6 +33,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let settings = or_fail(Settings::from_env());
     let providers = or_fail(ProviderSettings::from_env());
     let provider = or_fail(Provider::from_settings(&providers));
+    let messages = or_fail(sentinel_aws::alerts::MessageSettings::from_env());
     let sdk = sentinel_aws::sdk_config().await;
     let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), table)
         .with_retention(chrono::Duration::days(retention as i64));
@@ -42,7 +43,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         settings,
         mode: providers.mode,
         concurrency: providers.concurrency,
-        topic: AlertTopic::new(aws_sdk_sns::Client::new(&sdk), topic),
+        topic: AlertTopic::new(aws_sdk_sns::Client::new(&sdk), topic, messages),
     };
     lambda_runtime::run(service_fn(|e: LambdaEvent<Event>| {
         handler::handle(&deps, e)

@@ -1,26 +1,46 @@
 //! DingTalk custom robot (钉钉自定义机器人): markdown messages, signed requests
 //! (加签: `timestamp` in ms and `sign` = Base64(HMAC-SHA256(secret, timestamp +
-//! "\n" + secret)) as query parameters), `@` of on-call mobiles, and the
+//! "\n" + secret)) as query parameters), keyword mode (the robot's custom keyword is
+//! added to messages that lack it), `@` of on-call mobiles, and the
 //! `{"errcode","errmsg"}` reply mapped to [`ChannelError`].
+//!
+//! | `errcode` | meaning (channels.md) | class |
+//! |---|---|---|
+//! | `0` | ok | — |
+//! | `310000` | security check failed (keyword, signature, timestamp, IP) | [`ChannelError::Rejected`] |
+//! | `300001` | bad token | [`ChannelError::Rejected`] |
+//! | `130101` | sending too fast | [`ChannelError::RateLimited`] (throttled ~[`THROTTLE`]) |
+//! | `460101` | message too large | [`ChannelError::TooLarge`] |
+//! | other | errmsg kept | [`ChannelError::Other`] |
 
-use base64::Engine as _;
-use hmac::{Hmac, KeyInit, Mac};
 use serde_json::{json, Value};
-use sha2::Sha256;
 
-use super::ChannelError;
+use super::{
+    check_coded_reply, hmac_sha256_base64, http_client, post_json, ChannelError, Redactor,
+};
 use crate::providers::Secret;
 
-/// The robot's documented rate: 20 messages a minute.
+/// The robot's documented rate: 20 messages a minute (channels.md, HIGH).
 pub const MESSAGES_PER_MINUTE: u32 = 20;
+
+/// A robot that exceeded its rate is throttled for about ten minutes
+/// (channels.md, HIGH).
+pub const THROTTLE: std::time::Duration = std::time::Duration::from_secs(600);
+
+/// The largest request body DingTalk takes: about 20 KB (channels.md, MED).
+pub const BODY_LIMIT_BYTES: usize = 20_000;
+
+/// The text budget of one message: [`BODY_LIMIT_BYTES`] less 4 KB for the JSON
+/// envelope, the title (up to [`super::TITLE_MAX_BYTES`]), the keyword, the `@`
+/// mentions and the markdown line breaks (`"  \n"` per line).
+pub const MAX_TEXT_BYTES: usize = 16_000;
 
 /// `sign` for a timestamp (ms), before URL encoding.
 pub fn sign(secret: &str, timestamp_ms: i64) -> String {
-    let to_sign = format!("{timestamp_ms}\n{secret}");
-    let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(secret.as_bytes())
-        .expect("HMAC takes a key of any length");
-    mac.update(to_sign.as_bytes());
-    base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes())
+    hmac_sha256_base64(
+        secret.as_bytes(),
+        format!("{timestamp_ms}\n{secret}").as_bytes(),
+    )
 }
 
 #[derive(Clone, Debug)]
@@ -29,7 +49,10 @@ pub struct DingTalk {
     webhook: Secret,
     secret: Option<Secret>,
     at_mobiles: Vec<String>,
+    /// Keyword mode: added to title and text when they lack it.
+    keyword: Option<String>,
     client: reqwest::Client,
+    redact: Redactor,
 }
 
 impl DingTalk {
@@ -38,16 +61,25 @@ impl DingTalk {
         secret: Option<Secret>,
         at_mobiles: Vec<String>,
     ) -> Result<Self, ChannelError> {
-        let client = reqwest::Client::builder()
-            .timeout(std::time::Duration::from_secs(10))
-            .build()
-            .map_err(|e| ChannelError::Other(e.to_string()))?;
+        let redact = Redactor::new(&webhook, secret.as_ref());
         Ok(Self {
             webhook,
             secret,
             at_mobiles,
-            client,
+            keyword: None,
+            client: http_client()?,
+            redact,
         })
+    }
+
+    /// Keyword mode (the robot's "custom keywords" security setting): a title or
+    /// text that does not contain `keyword` gets it as a prefix, so the robot
+    /// accepts every message. `None` or blank turns it off.
+    pub fn with_keyword(mut self, keyword: Option<String>) -> Self {
+        self.keyword = keyword
+            .map(|k| k.trim().to_string())
+            .filter(|k| !k.is_empty());
+        self
     }
 
     /// The URL for one request: the webhook, plus timestamp and sign in signed mode.
@@ -74,6 +106,10 @@ impl DingTalk {
     /// The markdown body; the on-call mobiles are `@`-ed (DingTalk needs them in the
     /// text too).
     pub fn body(&self, title: &str, text: &str) -> Value {
+        let (title, text) = match &self.keyword {
+            Some(k) => (with_keyword(k, title), with_keyword(k, text)),
+            None => (title.to_string(), text.to_string()),
+        };
         let mut text = text.replace('\n', "  \n");
         for m in &self.at_mobiles {
             text.push_str(&format!(" @{m}"));
@@ -85,45 +121,53 @@ impl DingTalk {
         })
     }
 
+    /// Sends one markdown message; `now_ms` (Unix ms, wall clock) signs it.
     pub async fn send(&self, title: &str, text: &str, now_ms: i64) -> Result<(), ChannelError> {
-        let resp = self
-            .client
-            .post(self.url(now_ms))
-            .header(reqwest::header::CONTENT_TYPE, "application/json")
-            .body(self.body(title, text).to_string())
-            .send()
-            .await
-            .map_err(|e| ChannelError::Transient(format!("dingtalk: {}", e.without_url())))?;
-        let status = resp.status();
-        if status.is_server_error() {
-            return Err(ChannelError::Transient(format!(
-                "dingtalk answered HTTP {status}"
-            )));
+        let result = async {
+            let reply = post_json(
+                &self.client,
+                "dingtalk",
+                &self.url(now_ms),
+                &self.body(title, text),
+            )
+            .await?;
+            check_coded_reply("dingtalk", &reply, reply_code, code_error)
         }
-        let body = resp
-            .bytes()
-            .await
-            .map_err(|e| ChannelError::Transient(format!("dingtalk: {}", e.without_url())))?;
-        let v: Value = serde_json::from_slice(&body)
-            .map_err(|e| ChannelError::Other(format!("dingtalk reply is not JSON: {e}")))?;
-        reply_error(&v).map_or(Ok(()), Err)
+        .await;
+        result.map_err(|e| self.redact.error(e))
     }
 }
 
-/// The error a DingTalk reply stands for, if any.
-pub fn reply_error(v: &Value) -> Option<ChannelError> {
+/// `s`, prefixed with `keyword` unless it already contains it.
+fn with_keyword(keyword: &str, s: &str) -> String {
+    if s.contains(keyword) {
+        s.to_string()
+    } else {
+        format!("{keyword} {s}")
+    }
+}
+
+fn reply_code(v: &Value) -> Option<(i64, String)> {
     let code = v.get("errcode").and_then(Value::as_i64)?;
-    let msg = v
-        .get("errmsg")
-        .and_then(Value::as_str)
-        .unwrap_or("")
-        .to_string();
+    let msg = v.get("errmsg").and_then(Value::as_str).unwrap_or("");
+    Some((code, msg.to_string()))
+}
+
+fn code_error(code: i64, msg: &str) -> ChannelError {
+    let detail = format!("dingtalk {code} {msg}");
     match code {
-        0 => None,
-        310000 | 300001 => Some(ChannelError::Rejected(format!("{code} {msg}"))),
-        130101 => Some(ChannelError::RateLimited(format!("{code} {msg}"))),
-        460101 => Some(ChannelError::TooLarge(format!("{code} {msg}"))),
-        _ => Some(ChannelError::Other(format!("{code} {msg}"))),
+        310000 | 300001 => ChannelError::Rejected(detail),
+        130101 => ChannelError::rate_limited(detail),
+        460101 => ChannelError::TooLarge(detail),
+        _ => ChannelError::Other(detail),
+    }
+}
+
+/// The error a DingTalk reply body stands for, if any.
+pub fn reply_error(v: &Value) -> Option<ChannelError> {
+    match reply_code(v)? {
+        (0, _) => None,
+        (code, msg) => Some(code_error(code, &msg)),
     }
 }
 
@@ -169,11 +213,44 @@ mod tests {
         ));
         assert!(matches!(
             reply_error(&json!({"errcode": 130101, "errmsg": "send too fast"})),
-            Some(ChannelError::RateLimited(_))
+            Some(ChannelError::RateLimited { .. })
         ));
         assert!(matches!(
             reply_error(&json!({"errcode": 1, "errmsg": "x"})),
             Some(ChannelError::Other(_))
         ));
+        assert!(matches!(
+            reply_error(&json!({"errcode": 460101, "errmsg": "message too long"})),
+            Some(ChannelError::TooLarge(_))
+        ));
+        assert!(matches!(
+            reply_error(&json!({"errcode": 300001, "errmsg": "token is not exist"})),
+            Some(ChannelError::Rejected(_))
+        ));
+        assert_eq!(reply_error(&json!({"no": "code"})), None);
+    }
+
+    #[test]
+    fn keyword_mode_adds_the_keyword_once() {
+        let d = DingTalk::new(
+            Secret::new("https://oapi.dingtalk.com/robot/send?access_token=TOKEN"),
+            None,
+            vec![],
+        )
+        .unwrap()
+        .with_keyword(Some(" 包裹 ".into()));
+        let b = d.body("物流停滞", "运单 1");
+        assert_eq!(b["markdown"]["title"], "包裹 物流停滞");
+        assert_eq!(b["markdown"]["text"], "包裹 运单 1");
+        let b = d.body("包裹预警", "第二行\n包裹 运单 2");
+        assert_eq!(b["markdown"]["title"], "包裹预警");
+        assert_eq!(b["markdown"]["text"], "第二行  \n包裹 运单 2");
+        // Off: unchanged, and the unsigned URL is the webhook itself.
+        let d = d.with_keyword(Some("  ".into()));
+        assert_eq!(d.body("t", "x")["markdown"]["title"], "t");
+        assert_eq!(
+            d.url(1),
+            "https://oapi.dingtalk.com/robot/send?access_token=TOKEN"
+        );
     }
 }

@@ -47,6 +47,8 @@ pub const CHECKS: &[&str] = &[
     "alert_insert_if_absent",
     "alerts_for_oldest_first",
     "alerts_between_bounds",
+    "outbox_pending_until_delivered",
+    "outbox_holds_until_due",
     "list_all_in_order",
     "list_filter_status",
     "list_filter_carrier",
@@ -85,6 +87,8 @@ where
     alert_insert_if_absent(&fresh().await).await;
     alerts_for_oldest_first(&fresh().await).await;
     alerts_between_bounds(&fresh().await).await;
+    outbox_pending_until_delivered(&fresh().await).await;
+    outbox_holds_until_due(&fresh().await).await;
     list_all_in_order(&fresh().await).await;
     list_filter_status(&fresh().await).await;
     list_filter_carrier(&fresh().await).await;
@@ -224,6 +228,7 @@ fn record(
         seq,
         severity: Severity::Warning,
         at,
+        hold_until: None,
     }
 }
 
@@ -798,6 +803,100 @@ pub async fn alerts_between_bounds<S: Store>(store: &S) {
     );
 }
 
+/// The outbox: an inserted record is pending until marked delivered; pending
+/// records come back earliest first, only when due, at most `limit`; marking is
+/// idempotent, and a duplicate insert does not make a delivered record pending again.
+pub async fn outbox_pending_until_delivered<S: Store>(store: &S) {
+    let a = id("SF", "SF4100000000001");
+    let b = id("ZTO", "75410000000002");
+    let first = record(&a, Rule::Stalled, 0, AlertKind::Fired, 0, t(100));
+    let second = record(&b, Rule::Late, 0, AlertKind::Fired, 0, t(110));
+    let third = record(&a, Rule::Stalled, 0, AlertKind::Escalated, 0, t(120));
+    for r in [&third, &first, &second] {
+        assert!(insert_alert(store, r).await);
+    }
+    assert_eq!(
+        pending(store, t(99), 10).await,
+        vec![],
+        "nothing due before t(100)"
+    );
+    assert_eq!(
+        pending(store, t(110), 10).await,
+        vec![first.clone(), second.clone()]
+    );
+    assert_eq!(
+        pending(store, t(1000), 2).await,
+        vec![first.clone(), second.clone()],
+        "limit, earliest first"
+    );
+    mark(store, &first).await;
+    mark(store, &first).await;
+    assert_eq!(
+        pending(store, t(1000), 10).await,
+        vec![second.clone(), third.clone()],
+        "a delivered record leaves the outbox; marking twice is harmless"
+    );
+    assert!(!insert_alert(store, &first).await);
+    assert_eq!(
+        pending(store, t(1000), 10).await,
+        vec![second.clone(), third.clone()],
+        "a duplicate insert does not make a delivered record pending again"
+    );
+    mark(
+        store,
+        &record(&a, Rule::Refused, 0, AlertKind::Fired, 0, t(100)),
+    )
+    .await;
+    assert!(
+        store.alerts_for(&a).await.map(|v| v.len()).ok() == Some(2),
+        "marking an absent record creates nothing"
+    );
+    mark(store, &second).await;
+    mark(store, &third).await;
+    assert_eq!(pending(store, t(1000), 10).await, vec![]);
+    let kept = store
+        .alerts_for(&a)
+        .await
+        .unwrap_or_else(|e| panic!("alerts_for failed: {e}"));
+    assert_eq!(
+        kept,
+        vec![first, third],
+        "delivered records stay in the log"
+    );
+}
+
+/// A record held until a later time (a customer notice in quiet hours) is pending
+/// but not due before then.
+pub async fn outbox_holds_until_due<S: Store>(store: &S) {
+    let a = id("YTO", "YT4200000000001");
+    let mut notice = record(&a, Rule::Late, 0, AlertKind::Notice, 0, t(60));
+    notice.hold_until = Some(t(600));
+    let ops = record(&a, Rule::Late, 0, AlertKind::Fired, 0, t(60));
+    assert!(insert_alert(store, &notice).await);
+    assert!(insert_alert(store, &ops).await);
+    assert_eq!(pending(store, t(599), 10).await, vec![ops.clone()]);
+    assert_eq!(pending(store, t(600), 10).await, vec![ops, notice.clone()]);
+    let stored = store
+        .alerts_for(&a)
+        .await
+        .unwrap_or_else(|e| panic!("alerts_for failed: {e}"));
+    assert!(stored.contains(&notice), "hold_until is stored: {stored:?}");
+}
+
+async fn pending<S: Store>(store: &S, due_by: DateTime<Utc>, limit: usize) -> Vec<AlertRecord> {
+    store
+        .pending_alerts(due_by, limit)
+        .await
+        .unwrap_or_else(|e| panic!("pending_alerts failed: {e}"))
+}
+
+async fn mark<S: Store>(store: &S, r: &AlertRecord) {
+    store
+        .mark_delivered(r)
+        .await
+        .unwrap_or_else(|e| panic!("mark_delivered failed: {e}"));
+}
+
 // ---------------------------------------------------------------------------------
 // Listing
 // ---------------------------------------------------------------------------------
@@ -1102,13 +1201,16 @@ pub async fn racing_writers<S: Store>(store: &S) {
     }
 }
 
-/// Generates one `#[tokio::test]` per contract check, each on a fresh store made by
-/// `$fresh` (an expression evaluated per test). Used by the in-crate backends.
-#[cfg(test)]
-macro_rules! contract_tests {
-    ($fresh:expr) => {
-        $crate::store::contract::contract_tests!(
-            @each $fresh;
+/// Generates one test per contract check, each on a fresh store made by `$fresh`
+/// (an expression evaluated inside each async test, so it may `.await`), plus a
+/// test that the generated list is [`CHECKS`]. The test attribute defaults to
+/// `#[tokio::test]`; pass another first, e.g.
+/// `store_contract_tests!(#[tokio::test(flavor = "multi_thread")] fresh().await);`.
+#[macro_export]
+macro_rules! store_contract_tests {
+    (#[$attr:meta] $fresh:expr) => {
+        $crate::store_contract_tests!(
+            @each [$attr] $fresh;
             get_absent_is_none,
             insert_then_get,
             insert_existing_conflicts,
@@ -1123,6 +1225,8 @@ macro_rules! contract_tests {
             alert_insert_if_absent,
             alerts_for_oldest_first,
             alerts_between_bounds,
+            outbox_pending_until_delivered,
+            outbox_holds_until_due,
             list_all_in_order,
             list_filter_status,
             list_filter_carrier,
@@ -1133,9 +1237,12 @@ macro_rules! contract_tests {
             racing_writers,
         );
     };
-    (@each $fresh:expr; $($name:ident),* $(,)?) => {
+    ($fresh:expr) => {
+        $crate::store_contract_tests!(#[tokio::test] $fresh);
+    };
+    (@each [$attr:meta] $fresh:expr; $($name:ident),* $(,)?) => {
         $(
-            #[tokio::test]
+            #[$attr]
             async fn $name() {
                 let store = $fresh;
                 $crate::store::contract::$name(&store).await;
@@ -1147,21 +1254,13 @@ macro_rules! contract_tests {
             let generated: &[&str] = &[$(stringify!($name)),*];
             assert_eq!(generated, $crate::store::contract::CHECKS);
         }
-
-        #[tokio::test]
-        async fn contract_run_all() {
-            $crate::store::contract::run_all(|| $fresh).await;
-        }
     };
 }
 
 #[cfg(test)]
-pub(crate) use contract_tests;
-
-#[cfg(test)]
 mod tests {
     /// `CHECKS` names every check exactly once (the per-check test lists in the
-    /// backends are generated from the same list by `contract_tests!`).
+    /// backends are generated from the same list by `store_contract_tests!`).
     #[test]
     fn check_names_are_unique() {
         let set: std::collections::BTreeSet<_> = super::CHECKS.iter().collect();

@@ -27,6 +27,12 @@ struct Inner {
     /// The due index: (next_check_at, id) for every shipment that has one.
     due: BTreeSet<(DateTime<Utc>, ShipmentId)>,
     alerts: BTreeMap<ShipmentId, BTreeMap<AlertKey, AlertRecord>>,
+    /// The outbox: (deliver_at, shipment, key) of every pending record.
+    pending: BTreeSet<(DateTime<Utc>, ShipmentId, AlertKey)>,
+}
+
+fn alert_key(r: &AlertRecord) -> AlertKey {
+    (r.rule, r.since, r.kind, r.seq)
 }
 
 /// An in-memory store. Cheap to create; everything is lost on drop.
@@ -162,13 +168,44 @@ impl DueIndex for MemoryStore {
 impl AlertLog for MemoryStore {
     async fn insert_alert_if_absent(&self, record: &AlertRecord) -> Result<bool, StoreError> {
         let mut inner = self.lock();
-        let key = (record.rule, record.since, record.kind, record.seq);
+        let key = alert_key(record);
         let log = inner.alerts.entry(record.shipment.clone()).or_default();
         if log.contains_key(&key) {
             return Ok(false);
         }
         log.insert(key, record.clone());
+        inner
+            .pending
+            .insert((record.deliver_at(), record.shipment.clone(), key));
         Ok(true)
+    }
+
+    async fn mark_delivered(&self, record: &AlertRecord) -> Result<(), StoreError> {
+        let mut inner = self.lock();
+        let key = alert_key(record);
+        // The stored record decides the outbox position (the caller's copy may
+        // differ in non-key fields).
+        let Some(stored) = inner.alerts.get(&record.shipment).and_then(|l| l.get(&key)) else {
+            return Ok(());
+        };
+        let entry = (stored.deliver_at(), record.shipment.clone(), key);
+        inner.pending.remove(&entry);
+        Ok(())
+    }
+
+    async fn pending_alerts(
+        &self,
+        due_by: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<Vec<AlertRecord>, StoreError> {
+        let inner = self.lock();
+        Ok(inner
+            .pending
+            .iter()
+            .take_while(|(at, _, _)| *at <= due_by)
+            .take(limit)
+            .filter_map(|(_, id, key)| inner.alerts.get(id)?.get(key).cloned())
+            .collect())
     }
 
     async fn alerts_for(&self, id: &ShipmentId) -> Result<Vec<AlertRecord>, StoreError> {
@@ -218,7 +255,12 @@ mod tests {
     use super::*;
     use crate::store::contract;
 
-    contract::contract_tests!(MemoryStore::new());
+    crate::store_contract_tests!(MemoryStore::new());
+
+    #[tokio::test]
+    async fn run_all_runs_every_check() {
+        contract::run_all(MemoryStore::new).await;
+    }
 
     fn sid(c: &str, t: &str) -> ShipmentId {
         ShipmentId::parse(c, t).unwrap()

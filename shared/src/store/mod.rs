@@ -54,6 +54,9 @@ pub enum AlertKind {
     Escalated,
     Repeated,
     Resolved,
+    /// A notice to the parcel's recipient (audience `customer`), at most one per
+    /// parcel and rule.
+    Notice,
 }
 
 impl AlertKind {
@@ -63,6 +66,7 @@ impl AlertKind {
             AlertKind::Escalated => "escalated",
             AlertKind::Repeated => "repeated",
             AlertKind::Resolved => "resolved",
+            AlertKind::Notice => "notice",
         }
     }
 }
@@ -82,6 +86,43 @@ pub struct AlertRecord {
     pub severity: Severity,
     /// When the transition was decided.
     pub at: DateTime<Utc>,
+    /// Not to be delivered before this time (a customer notice held through quiet
+    /// hours); `None` means at once.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hold_until: Option<DateTime<Utc>>,
+}
+
+impl AlertRecord {
+    /// When the record becomes deliverable.
+    pub fn deliver_at(&self) -> DateTime<Utc> {
+        self.hold_until.map_or(self.at, |h| h.max(self.at))
+    }
+
+    /// Who it is for.
+    pub fn audience(&self) -> Audience {
+        if self.kind == AlertKind::Notice {
+            Audience::Customer
+        } else {
+            Audience::Ops
+        }
+    }
+}
+
+/// Who a notification is for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Audience {
+    Ops,
+    Customer,
+}
+
+impl Audience {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Audience::Ops => "ops",
+            Audience::Customer => "customer",
+        }
+    }
 }
 
 /// Filters for listing shipments. All set fields must match.
@@ -131,14 +172,33 @@ pub trait DueIndex: Send + Sync {
     ) -> impl Future<Output = Result<Vec<ShipmentId>, StoreError>> + Send;
 }
 
-/// The alert log.
+/// The alert log, which is also the notification outbox: a record is inserted
+/// *pending*, and marked delivered once its notification has been handed over. A
+/// record left pending (the publish failed, or the process died in between, or it
+/// is held through quiet hours) is found again by [`AlertLog::pending_alerts`] and
+/// delivered by a later run, so nothing claimed is ever lost.
 pub trait AlertLog: Send + Sync {
-    /// Inserts the record unless one with the same key exists. Returns `true` when
-    /// this call inserted it (and so owns the notification).
+    /// Inserts the record (pending) unless one with the same key exists. Returns
+    /// `true` when this call inserted it (and so owns the notification).
     fn insert_alert_if_absent(
         &self,
         record: &AlertRecord,
     ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
+    /// Marks a record delivered (it leaves the outbox). Idempotent; a record that
+    /// does not exist is left absent.
+    fn mark_delivered(
+        &self,
+        record: &AlertRecord,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Up to `limit` pending records whose [`AlertRecord::deliver_at`] is at or
+    /// before `due_by`, earliest first.
+    fn pending_alerts(
+        &self,
+        due_by: DateTime<Utc>,
+        limit: usize,
+    ) -> impl Future<Output = Result<Vec<AlertRecord>, StoreError>> + Send;
 
     /// All records of one shipment, oldest first.
     fn alerts_for(

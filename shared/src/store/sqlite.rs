@@ -71,6 +71,13 @@ const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX IF NOT EXISTS alerts_at ON alerts (at);
     ",
+    // 2: the notification outbox. Rows from version 1 count as delivered.
+    "
+    ALTER TABLE alerts ADD COLUMN pending_at INTEGER;
+    CREATE INDEX IF NOT EXISTS alerts_pending
+        ON alerts (pending_at)
+        WHERE pending_at IS NOT NULL;
+    ",
 ];
 
 /// The schema version this build writes.
@@ -316,8 +323,8 @@ impl SqliteStore {
         let n = conn
             .prepare_cached(
                 "INSERT INTO alerts (carrier, tracking_number, rule, since, kind, seq,
-                     severity, at, data)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
+                     severity, at, data, pending_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
                  ON CONFLICT DO NOTHING",
             )
             .and_then(|mut st| {
@@ -331,10 +338,63 @@ impl SqliteStore {
                     r.severity.as_str(),
                     r.at.timestamp_millis(),
                     data,
+                    r.deliver_at().timestamp_millis(),
                 ])
             })
             .ctx("insert alert")?;
         Ok(n > 0)
+    }
+
+    fn mark_sent(&self, r: &AlertRecord) -> Result<(), StoreError> {
+        let conn = self.lock();
+        conn.prepare_cached(
+            "UPDATE alerts SET pending_at = NULL
+             WHERE carrier = ?1 AND tracking_number = ?2 AND rule = ?3 AND since = ?4
+               AND kind = ?5 AND seq = ?6",
+        )
+        .and_then(|mut st| {
+            st.execute(params![
+                r.shipment.carrier.as_str(),
+                r.shipment.tracking_number.as_str(),
+                r.rule.as_str(),
+                since_column(r.since),
+                r.kind.as_str(),
+                i64::from(r.seq),
+            ])
+        })
+        .ctx("mark alert delivered")?;
+        Ok(())
+    }
+
+    fn pending(&self, due_by: DateTime<Utc>, limit: usize) -> Result<Vec<AlertRecord>, StoreError> {
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let conn = self.lock();
+        let mut st = conn
+            .prepare_cached(
+                "SELECT carrier, tracking_number, rule, since, kind, seq, data FROM alerts
+                 WHERE pending_at IS NOT NULL AND pending_at <= ?1
+                 ORDER BY pending_at, carrier, tracking_number, rule, since, kind, seq
+                 LIMIT ?2",
+            )
+            .ctx("pending alerts")?;
+        let rows = st
+            .query_map(
+                params![due_by.timestamp_millis(), limit],
+                RawAlert::from_row,
+            )
+            .and_then(|rows| rows.collect::<rusqlite::Result<Vec<_>>>())
+            .ctx("pending alerts")?;
+        drop(st);
+        drop(conn);
+        // The column is truncated to milliseconds: apply the exact bound.
+        let mut out = Vec::with_capacity(rows.len());
+        for raw in rows {
+            let r = raw.decode()?;
+            if r.deliver_at() <= due_by {
+                out.push(r);
+            }
+        }
+        Ok(out)
     }
 
     fn alerts_of(&self, id: &ShipmentId) -> Result<Vec<AlertRecord>, StoreError> {
@@ -695,6 +755,18 @@ impl AlertLog for SqliteStore {
         self.insert_alert(record)
     }
 
+    async fn mark_delivered(&self, record: &AlertRecord) -> Result<(), StoreError> {
+        self.mark_sent(record)
+    }
+
+    async fn pending_alerts(
+        &self,
+        due_by: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<Vec<AlertRecord>, StoreError> {
+        self.pending(due_by, limit)
+    }
+
     async fn alerts_for(&self, id: &ShipmentId) -> Result<Vec<AlertRecord>, StoreError> {
         self.alerts_of(id)
     }
@@ -724,10 +796,10 @@ mod tests {
     use super::*;
     use crate::domain::Status;
     use crate::rules::{Rule, Severity};
-    use crate::store::{contract, AlertKind, Store};
+    use crate::store::{AlertKind, Store};
     use chrono::TimeZone;
 
-    contract::contract_tests!(SqliteStore::in_memory().expect("in-memory sqlite store"));
+    crate::store_contract_tests!(SqliteStore::in_memory().expect("in-memory sqlite store"));
 
     fn t0() -> DateTime<Utc> {
         Utc.with_ymd_and_hms(2024, 11, 11, 8, 0, 0).unwrap()
@@ -763,6 +835,7 @@ mod tests {
             seq: 0,
             severity: Severity::Warning,
             at: t0(),
+            hold_until: None,
         };
         {
             let store = SqliteStore::open(&path).unwrap();
@@ -808,6 +881,7 @@ mod tests {
                 [
                     "alerts",
                     "alerts_at",
+                    "alerts_pending",
                     "shipments",
                     "shipments_due",
                     "shipments_status"
@@ -821,6 +895,37 @@ mod tests {
         // A second store on the same file at the same time is fine too.
         let third = SqliteStore::open(&path).unwrap();
         assert_eq!(third.count_shipments().unwrap(), 0);
+    }
+
+    #[tokio::test]
+    async fn version_1_files_migrate_with_their_alerts_delivered() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("v1.db");
+        {
+            let conn = Connection::open(&path).unwrap();
+            conn.execute_batch(MIGRATIONS[0]).unwrap();
+            conn.pragma_update(None, "user_version", 1).unwrap();
+            conn.execute(
+                "INSERT INTO alerts (carrier, tracking_number, rule, since, kind, seq, severity, at, data)
+                 VALUES ('ZTO', '75300000000001', 'stalled', ?1, 'fired', 0, 'warning', 0, ?2)",
+                params![
+                    since_column(DateTime::UNIX_EPOCH),
+                    r#"{"shipment":{"carrier":"ZTO","tracking_number":"75300000000001"},"rule":"stalled","since":"1970-01-01T00:00:00Z","kind":"fired","seq":0,"severity":"warning","at":"1970-01-01T00:00:00Z"}"#
+                ],
+            )
+            .unwrap();
+        }
+        let store = SqliteStore::open(&path).unwrap();
+        assert_eq!(store.schema_version().unwrap(), SCHEMA_VERSION);
+        let id = sid("ZTO", "75300000000001");
+        let old = store.alerts_for(&id).await.unwrap();
+        assert_eq!(old.len(), 1, "the v1 record is read back");
+        assert_eq!(old[0].hold_until, None);
+        assert_eq!(
+            store.pending_alerts(t0(), 10).await.unwrap(),
+            vec![],
+            "records written before the outbox existed count as delivered"
+        );
     }
 
     #[test]

@@ -43,6 +43,7 @@
 //! # drop(url);
 //! ```
 
+pub mod chat;
 pub mod demo;
 pub mod kdniao;
 pub mod kuaidi100;

@@ -1,0 +1,297 @@
+//! Customer notices and the notification outbox, on the embedded pipeline:
+//! opt-in per rule, never without a phone number, at most one per parcel and rule,
+//! held through quiet hours and delivered in the morning; a notification whose
+//! delivery failed stays in the outbox until a later run delivers it.
+
+use std::sync::Mutex;
+
+use chrono::{DateTime, Duration, Utc};
+
+use shared::carrier::{Carrier, CarrierError, CarrierReply};
+use shared::config::Settings;
+use shared::domain::{Phone, Shipment, ShipmentId, Status, TrackingEvent};
+use shared::pipeline::{deliver, deliver_pending, register, AlertSink, Notification, Tracker};
+use shared::rules::Rule;
+use shared::store::memory::MemoryStore;
+use shared::store::{AlertKind, AlertLog, Audience, ShipmentReader, ShipmentWriter};
+
+/// 2024-05-01 00:00 UTC = 08:00 China time, plus `h` hours.
+fn t(h: f64) -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339("2024-05-01T00:00:00Z")
+        .unwrap()
+        .with_timezone(&Utc)
+        + Duration::seconds((h * 3600.0) as i64)
+}
+
+/// A carrier whose history the test edits.
+#[derive(Default)]
+struct History(Mutex<Vec<TrackingEvent>>);
+
+impl History {
+    fn scan(&self, h: f64, status: Status) {
+        self.0.lock().unwrap().push(TrackingEvent {
+            at: t(h),
+            text: format!("【杭州市】快件扫描 {h}"),
+            location: None,
+            code: None,
+            status,
+            hub: None,
+        });
+    }
+}
+
+impl Carrier for History {
+    fn name(&self) -> &str {
+        "history"
+    }
+    async fn query(&self, _s: &Shipment) -> Result<CarrierReply, CarrierError> {
+        Ok(CarrierReply {
+            events: self.0.lock().unwrap().clone(),
+            ..CarrierReply::default()
+        })
+    }
+}
+
+/// A sink that records what it takes, or refuses everything.
+#[derive(Default)]
+struct Recorder {
+    taken: Mutex<Vec<Notification>>,
+    down: std::sync::atomic::AtomicBool,
+}
+
+impl Recorder {
+    fn taken(&self) -> Vec<Notification> {
+        self.taken.lock().unwrap().clone()
+    }
+}
+
+impl AlertSink for Recorder {
+    async fn publish(&self, ns: &[Notification]) -> Vec<Result<(), String>> {
+        if self.down.load(std::sync::atomic::Ordering::SeqCst) {
+            return vec![Err("robot unreachable".to_string()); ns.len()];
+        }
+        self.taken.lock().unwrap().extend_from_slice(ns);
+        vec![Ok(()); ns.len()]
+    }
+}
+
+fn settings(notice_rules: &str, quiet: &str) -> Settings {
+    Settings::from_lookup(|k| match k {
+        "CUSTOMER_NOTICE_RULES" => Some(notice_rules.to_string()),
+        "QUIET_HOURS" => Some(quiet.to_string()),
+        "STALLED_HOURS" => Some("48".to_string()),
+        _ => None,
+    })
+    .unwrap()
+}
+
+struct World {
+    store: MemoryStore,
+    carrier: History,
+    settings: Settings,
+    id: ShipmentId,
+}
+
+impl World {
+    async fn new(settings: Settings, phone: Option<&str>) -> Self {
+        let store = MemoryStore::new();
+        let id = ShipmentId::parse("ZTO", "75312345678901").unwrap();
+        let mut s = Shipment::new(id.clone(), t(0.0));
+        s.phone = phone.map(|p| Phone::parse(p).unwrap());
+        register(&store, &s).await.unwrap();
+        Self {
+            store,
+            carrier: History::default(),
+            settings,
+            id,
+        }
+    }
+
+    /// Checks the parcel at `h` (made due then, whatever the schedule said).
+    async fn check(&self, h: f64) -> Vec<Notification> {
+        let mut s = self.store.get_shipment(&self.id).await.unwrap().unwrap();
+        s.next_check_at = Some(t(h));
+        self.store.put_shipment(&s).await.unwrap();
+        let tracker = Tracker::new(&self.store, &self.carrier, &self.settings);
+        tracker.check(&self.id, t(h)).await.unwrap().notifications
+    }
+
+    async fn notices(&self) -> Vec<shared::store::AlertRecord> {
+        let all = self.store.alerts_for(&self.id).await.unwrap();
+        all.into_iter()
+            .filter(|r| r.kind == AlertKind::Notice)
+            .collect()
+    }
+}
+
+fn kinds(ns: &[Notification]) -> Vec<(Rule, AlertKind, Audience)> {
+    ns.iter()
+        .map(|n| (n.record.rule, n.record.kind, n.audience()))
+        .collect()
+}
+
+#[tokio::test]
+async fn an_opted_in_rule_notifies_the_recipient_once_by_day() {
+    let w = World::new(settings("stalled", "21-8"), Some("13812345678")).await;
+    w.carrier.scan(1.0, Status::PickedUp);
+    assert!(w.check(2.0).await.is_empty());
+    // 48 h without news: 2024-05-03 09:00 China time, outside quiet hours.
+    let ns = w.check(49.0).await;
+    assert_eq!(
+        kinds(&ns),
+        vec![
+            (Rule::Stalled, AlertKind::Fired, Audience::Ops),
+            (Rule::Stalled, AlertKind::Notice, Audience::Customer),
+        ]
+    );
+    assert!(
+        ns[0].notify_customer,
+        "the ops message says the customer was told"
+    );
+    assert_eq!(ns[0].phone, None, "ops notifications carry no phone");
+    assert_eq!(
+        ns[1].phone.as_ref().map(Phone::expose),
+        Some("13812345678"),
+        "the notice carries the recipient's phone for the SMS sender"
+    );
+    assert!(
+        !format!("{:?}", ns[1]).contains("13812345678"),
+        "a notice never prints the full number"
+    );
+    assert!(
+        !serde_json::to_string(&ns[1])
+            .unwrap()
+            .contains("13812345678"),
+        "nor serialises it"
+    );
+
+    // The parcel moves (resolved), then stalls again: a new ops episode, no second
+    // notice for the same rule.
+    w.carrier.scan(60.0, Status::InTransit);
+    let resolved = w.check(61.0).await;
+    assert_eq!(
+        kinds(&resolved),
+        vec![(Rule::Stalled, AlertKind::Resolved, Audience::Ops)]
+    );
+    let again = w.check(109.0).await;
+    assert_eq!(
+        kinds(&again),
+        vec![(Rule::Stalled, AlertKind::Fired, Audience::Ops)],
+        "at most one notice per parcel and rule"
+    );
+    assert_eq!(w.notices().await.len(), 1);
+}
+
+#[tokio::test]
+async fn no_notice_without_opt_in_or_without_a_phone() {
+    let not_opted = World::new(settings("late", "21-8"), Some("13812345678")).await;
+    not_opted.carrier.scan(1.0, Status::PickedUp);
+    let ns = not_opted.check(49.0).await;
+    assert_eq!(
+        kinds(&ns),
+        vec![(Rule::Stalled, AlertKind::Fired, Audience::Ops)]
+    );
+    assert!(!ns[0].notify_customer);
+    assert!(not_opted.notices().await.is_empty());
+
+    let no_phone = World::new(settings("stalled", "21-8"), None).await;
+    no_phone.carrier.scan(1.0, Status::PickedUp);
+    let ns = no_phone.check(49.0).await;
+    assert_eq!(
+        kinds(&ns),
+        vec![(Rule::Stalled, AlertKind::Fired, Audience::Ops)]
+    );
+    assert!(!ns[0].notify_customer);
+    assert!(no_phone.notices().await.is_empty());
+}
+
+#[tokio::test]
+async fn a_notice_at_night_is_held_until_the_morning() {
+    let w = World::new(settings("stalled", "21-8"), Some("13812345678")).await;
+    // Picked up at 22:00 China time; stalled 48 h later, at 22:00 again.
+    w.carrier.scan(14.0, Status::PickedUp);
+    let ns = w.check(62.0).await;
+    assert_eq!(
+        kinds(&ns),
+        vec![(Rule::Stalled, AlertKind::Fired, Audience::Ops)],
+        "ops hear at once; the customer does not at 22:00"
+    );
+    let sink = Recorder::default();
+    let d = deliver(&w.store, &sink, &ns).await.unwrap();
+    assert_eq!((d.delivered, d.failed), (1, 0));
+
+    let held = w.notices().await;
+    assert_eq!(held.len(), 1);
+    // 08:00 China time the next day = 00:00 UTC, hour 72.
+    assert_eq!(held[0].hold_until, Some(t(72.0)));
+
+    let settings = &w.settings;
+    let night = deliver_pending(&w.store, &sink, settings, t(71.9), 100)
+        .await
+        .unwrap();
+    assert_eq!(night.delivered, 0, "nothing goes out during the night");
+    let morning = deliver_pending(&w.store, &sink, settings, t(72.0), 100)
+        .await
+        .unwrap();
+    assert_eq!(morning.delivered, 1);
+    let taken = sink.taken();
+    assert_eq!(
+        kinds(&taken[1..]),
+        vec![(Rule::Stalled, AlertKind::Notice, Audience::Customer)]
+    );
+    assert_eq!(
+        taken[1].phone.as_ref().map(Phone::expose),
+        Some("13812345678")
+    );
+    let later = deliver_pending(&w.store, &sink, settings, t(80.0), 100)
+        .await
+        .unwrap();
+    assert_eq!(later.delivered, 0, "delivered once");
+}
+
+#[tokio::test]
+async fn quiet_hours_off_sends_at_night() {
+    let w = World::new(settings("stalled", "off"), Some("13812345678")).await;
+    w.carrier.scan(14.0, Status::PickedUp);
+    let ns = w.check(62.0).await;
+    assert_eq!(ns.len(), 2);
+    assert_eq!(ns[1].audience(), Audience::Customer);
+}
+
+#[tokio::test]
+async fn a_failed_delivery_stays_in_the_outbox_until_delivered() {
+    let w = World::new(settings("", "21-8"), None).await;
+    w.carrier.scan(1.0, Status::PickedUp);
+    let ns = w.check(49.0).await;
+    assert_eq!(ns.len(), 1);
+    let sink = Recorder::default();
+    sink.down.store(true, std::sync::atomic::Ordering::SeqCst);
+    let d = deliver(&w.store, &sink, &ns).await.unwrap();
+    assert_eq!((d.delivered, d.failed), (0, 1));
+    assert_eq!(d.first_error.as_deref(), Some("robot unreachable"));
+    assert_eq!(
+        w.store.pending_alerts(t(49.0), 10).await.unwrap(),
+        vec![ns[0].record.clone()]
+    );
+
+    let retry = deliver_pending(&w.store, &sink, &w.settings, t(50.0), 10)
+        .await
+        .unwrap();
+    assert_eq!((retry.delivered, retry.failed), (0, 1), "still down");
+
+    sink.down.store(false, std::sync::atomic::Ordering::SeqCst);
+    let retry = deliver_pending(&w.store, &sink, &w.settings, t(51.0), 10)
+        .await
+        .unwrap();
+    assert_eq!((retry.delivered, retry.failed), (1, 0));
+    let taken = sink.taken();
+    assert_eq!(taken.len(), 1);
+    assert_eq!(taken[0].record, ns[0].record, "the same alert, intact");
+    assert_eq!(taken[0].status, ns[0].status);
+    assert!(w
+        .store
+        .pending_alerts(t(99.0), 10)
+        .await
+        .unwrap()
+        .is_empty());
+}
