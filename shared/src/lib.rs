@@ -13,6 +13,7 @@ pub mod carrier;
 pub mod channels;
 pub mod clock;
 pub mod config;
+pub mod delivery;
 pub mod digest;
 pub mod domain;
 pub mod message;

@@ -25,6 +25,7 @@ use sentinel_fakes::{
     DEMO_KDNIAO_EBUSINESS_ID,
 };
 use shared::domain::{ShipmentId, Status};
+use shared::pipeline::Notification;
 use shared::store::{AlertLog, ShipmentReader};
 
 const WAIT: Duration = Duration::from_secs(60);
@@ -403,7 +404,12 @@ async fn serverless_pipeline_end_to_end() {
         assert!(!get("carrier").is_empty());
         let key = (get("shipment"), get("rule"), get("kind"));
         assert!(seen.insert(key.clone()), "notified twice: {key:?}");
-        assert!(m["Message"].as_str().unwrap().contains("运单号"));
+        // A queue takes the topic's `sqs` message: the notification itself.
+        let n: Notification = serde_json::from_str(m["Message"].as_str().unwrap()).unwrap();
+        assert_eq!(n.record.shipment.to_string(), get("shipment"));
+        assert_eq!(n.record.rule.as_str(), get("rule"));
+        let subject = m["Subject"].as_str().unwrap_or_default();
+        assert!(subject.is_ascii() && subject.len() < 100, "{subject}");
     }
     let rules: BTreeSet<(String, String)> = seen
         .iter()

@@ -1,73 +1,23 @@
-//! The notifier binary, driven through the local Lambda Runtime API with SNS
-//! events, delivering to a fake DingTalk robot on 127.0.0.1 that checks the
-//! signature the way DingTalk does (HMAC-SHA256 of `timestamp + "\n" + secret`,
-//! recomputed here over the received timestamp).
+//! The notifier binary, driven through the local Lambda Runtime API with SQS
+//! batches (the topic's messages through the notifier queue), delivering digests to
+//! fake chat robots on 127.0.0.1 that check signatures and rate limits the way the
+//! services do (`sentinel_fakes::chat`).
 
-use std::sync::{Arc, Mutex};
+use std::collections::BTreeMap;
 use std::time::Duration;
 
-use axum::extract::{Query, State};
-use axum::routing::post;
-use axum::{Json, Router};
-use base64::Engine as _;
-use hmac::{Hmac, KeyInit, Mac};
+use chrono::{TimeZone, Utc};
 use serde_json::{json, Value};
-use sha2::Sha256;
 
 use sentinel_e2e::runtime_api::{Bootstrap, FunctionConfig, RuntimeApi};
+use sentinel_fakes::chat::{DingTalkConfig, FakeDingTalk, FakeSlack, SlackConfig};
+use shared::domain::{ShipmentId, Status, TrackingEvent};
+use shared::pipeline::Notification;
+use shared::rules::{Rule, Severity};
+use shared::store::{AlertKind, AlertRecord};
 
 const SECRET: &str = "SECtest0123456789";
-
-#[derive(Clone, Default)]
-struct Robot {
-    received: Arc<Mutex<Vec<Value>>>,
-}
-
-fn expected_sign(timestamp: &str) -> String {
-    let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(SECRET.as_bytes()).unwrap();
-    mac.update(format!("{timestamp}\n{SECRET}").as_bytes());
-    base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes())
-}
-
-async fn send(
-    State(robot): State<Robot>,
-    Query(q): Query<std::collections::HashMap<String, String>>,
-    Json(body): Json<Value>,
-) -> Json<Value> {
-    if q.get("access_token").map(String::as_str) != Some("TOKEN") {
-        return Json(json!({"errcode": 300001, "errmsg": "token is not exist"}));
-    }
-    let ts = q.get("timestamp").cloned().unwrap_or_default();
-    let fresh = ts
-        .parse::<i64>()
-        .is_ok_and(|t| (chrono::Utc::now().timestamp_millis() - t).abs() < 3_600_000);
-    if !fresh || q.get("sign") != Some(&expected_sign(&ts)) {
-        return Json(json!({"errcode": 310000, "errmsg": "sign not match"}));
-    }
-    robot.received.lock().unwrap().push(body);
-    Json(json!({"errcode": 0, "errmsg": "ok"}))
-}
-
-fn sns_event(messages: &[(&str, &str)]) -> Value {
-    let records: Vec<Value> = messages
-        .iter()
-        .map(|(subject, text)| {
-            json!({
-                "EventSource": "aws:sns", "EventVersion": "1.0",
-                "EventSubscriptionArn": "arn:aws:sns:us-east-1:000000000000:alerts:sub",
-                "Sns": {
-                    "Type": "Notification", "MessageId": "m", "TopicArn": "arn:aws:sns:us-east-1:000000000000:alerts",
-                    "Subject": subject, "Message": text, "Timestamp": "2026-11-25T00:00:00.000Z",
-                    "SignatureVersion": "1", "Signature": "x", "SigningCertUrl": "https://example.com/c.pem",
-                    "UnsubscribeUrl": "https://example.com/u",
-                    "MessageAttributes": {"severity": {"Type": "String", "Value": "warning"},
-                                          "audience": {"Type": "String", "Value": "ops"}}
-                }
-            })
-        })
-        .collect();
-    json!({"Records": records})
-}
+const WAIT: Duration = Duration::from_secs(90);
 
 fn binary() -> std::path::PathBuf {
     let exe = std::env::current_exe().unwrap();
@@ -85,67 +35,239 @@ fn binary() -> std::path::PathBuf {
     path
 }
 
+/// `n` alerts on distinct parcels, over every rule, both severities and a few
+/// carriers and kinds.
+fn burst(n: usize) -> Vec<Notification> {
+    let carriers = ["ZTO", "YTO", "STO", "SF", "JD", "EMS"];
+    let at = Utc.with_ymd_and_hms(2026, 11, 20, 6, 0, 0).unwrap();
+    (0..n)
+        .map(|i| {
+            let rule = Rule::ALL[i % Rule::ALL.len()];
+            let kind = match i % 10 {
+                0 => AlertKind::Resolved,
+                1 => AlertKind::Escalated,
+                2 => AlertKind::Repeated,
+                _ => AlertKind::Fired,
+            };
+            Notification {
+                record: AlertRecord {
+                    shipment: ShipmentId::parse(carriers[i % carriers.len()], &format!("9{i:011}"))
+                        .unwrap(),
+                    rule,
+                    since: at - chrono::Duration::hours(50),
+                    kind,
+                    seq: 0,
+                    severity: if i % 7 == 0 {
+                        Severity::Critical
+                    } else {
+                        Severity::Warning
+                    },
+                    at,
+                    hold_until: None,
+                },
+                order_id: Some(format!("DD{i}")),
+                status: Status::InTransit,
+                last_event: Some(TrackingEvent {
+                    at: at - chrono::Duration::hours(50),
+                    text: "【杭州转运中心】快件已到达，联系电话 13812345678".into(),
+                    location: None,
+                    code: None,
+                    status: Status::InTransit,
+                    hub: None,
+                }),
+                notify_customer: false,
+                phone: None,
+            }
+        })
+        .collect()
+}
+
+fn sqs_event(bodies: &[String]) -> Value {
+    let records: Vec<Value> = bodies
+        .iter()
+        .enumerate()
+        .map(|(i, body)| {
+            json!({
+                "messageId": format!("msg-{i}"), "receiptHandle": "r", "body": body,
+                "attributes": {}, "messageAttributes": {}, "md5OfBody": "",
+                "eventSource": "aws:sqs",
+                "eventSourceARN": "arn:aws:sqs:us-east-1:000000000000:notifier",
+                "awsRegion": "us-east-1"
+            })
+        })
+        .collect();
+    json!({"Records": records})
+}
+
+fn failures(response: &Value) -> Vec<String> {
+    response["batchItemFailures"]
+        .as_array()
+        .unwrap_or_else(|| panic!("not a batch response: {response}"))
+        .iter()
+        .map(|f| f["itemIdentifier"].as_str().unwrap().to_string())
+        .collect()
+}
+
+/// Which parcels the texts list by number, and how many they count in "and N
+/// more" lines.
+fn accounted(texts: &[String], parcels: &[String]) -> (BTreeMap<String, usize>, usize) {
+    let mut listed: BTreeMap<String, usize> = BTreeMap::new();
+    let mut more = 0usize;
+    for text in texts {
+        for line in text.lines() {
+            // DingTalk's @-mentions end the last line.
+            let line = line.split(" @").next().unwrap_or_default();
+            if let Some(n) = line
+                .trim()
+                .strip_prefix("…及另外 ")
+                .and_then(|r| r.strip_suffix(" 件"))
+            {
+                more += n.parse::<usize>().unwrap();
+            }
+            for p in parcels {
+                if line.contains(p.as_str()) {
+                    *listed.entry(p.clone()).or_default() += 1;
+                }
+            }
+        }
+    }
+    (listed, more)
+}
+
 #[tokio::test(flavor = "multi_thread")]
-async fn notifier_delivers_signed_messages_to_dingtalk() {
-    let robot = Robot::default();
-    let app = Router::new()
-        .route("/robot/send", post(send))
-        .with_state(robot.clone());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    let webhook = format!("http://{addr}/robot/send?access_token=TOKEN");
-
-    let env = |secret: &str| {
-        vec![
-            ("DINGTALK_WEBHOOK".to_string(), webhook.clone()),
-            ("DINGTALK_SECRET".to_string(), secret.to_string()),
-            ("DINGTALK_AT_MOBILES".to_string(), "13800001234".to_string()),
-        ]
-    };
+async fn a_burst_of_a_thousand_alerts_becomes_a_handful_of_digests() {
+    let dingtalk = FakeDingTalk::start(DingTalkConfig {
+        secret: Some(SECRET.into()),
+        ..DingTalkConfig::default()
+    });
+    let slack = FakeSlack::start(SlackConfig::default());
+    let alerts = burst(1000);
+    let bodies: Vec<String> = alerts
+        .iter()
+        .map(|n| serde_json::to_string(n).unwrap())
+        .collect();
+    let env = vec![
+        ("DINGTALK_WEBHOOK".to_string(), dingtalk.webhook()),
+        ("DINGTALK_SECRET".to_string(), SECRET.to_string()),
+        ("DINGTALK_AT_MOBILES".to_string(), "13800001234".to_string()),
+        ("SLACK_WEBHOOK".to_string(), slack.webhook()),
+    ];
     let rt = RuntimeApi::start_with(FunctionConfig::named("notifier"));
-    let mut b = Bootstrap::spawn(&binary(), &rt, &env(SECRET));
-    let out = b
-        .invoke(
-            sns_event(&[
-                ("【预警】物流停滞 · 申通快递（STO）", "【预警】物流停滞 · 申通快递（STO） 运单号 773880000000003\n  自 … 起已 72 小时没有新的物流轨迹"),
-                ("【预警】拒收 · 极兔速递（JTSD）", "【预警】拒收 · 极兔速递（JTSD） 运单号 JT8800000000005"),
-            ]),
-            Duration::from_secs(30),
-        )
-        .unwrap();
+    let mut b = Bootstrap::spawn(&binary(), &rt, &env);
+    let out = b.invoke(sqs_event(&bodies), WAIT).unwrap();
+    let response = out.response().unwrap_or_else(|| panic!("{out:?}"));
     assert_eq!(
-        out.response(),
-        Some(&json!({"records": 2, "sent": 2})),
-        "{out:?}"
+        failures(response),
+        Vec::<String>::new(),
+        "every alert delivered"
     );
-    let got = robot.received.lock().unwrap().clone();
-    assert_eq!(got.len(), 2);
-    assert_eq!(got[0]["msgtype"], "markdown");
-    assert_eq!(
-        got[0]["markdown"]["title"],
-        "【预警】物流停滞 · 申通快递（STO）"
-    );
-    assert!(got[0]["markdown"]["text"]
-        .as_str()
-        .unwrap()
-        .contains("773880000000003"));
-    assert!(got[0]["markdown"]["text"]
-        .as_str()
-        .unwrap()
-        .contains("@13800001234"));
-    assert_eq!(got[0]["at"]["atMobiles"], json!(["13800001234"]));
 
-    // A wrong secret: DingTalk refuses; the invocation fails (Lambda retries it, then
-    // the alert lands in the dead-letter queue intact), and the token never shows.
+    let parcels: Vec<String> = alerts
+        .iter()
+        .map(|n| n.record.shipment.tracking_number.to_string())
+        .collect();
+    let ding: Vec<String> = dingtalk
+        .received()
+        .iter()
+        .map(|m| m["markdown"]["text"].as_str().unwrap().to_string())
+        .collect();
+    assert!(
+        (2..=12).contains(&ding.len()),
+        "a handful of DingTalk messages, within its 20 a minute: {}",
+        ding.len()
+    );
+    let (listed, more) = accounted(&ding, &parcels);
+    assert!(
+        listed.values().all(|&c| c == 1),
+        "no parcel listed twice: {listed:?}"
+    );
+    assert_eq!(
+        listed.len() + more,
+        1000,
+        "every alert in exactly one message"
+    );
+    assert!(
+        ding.iter().all(|t| !t.contains("13812345678")),
+        "phones in traces are masked"
+    );
+    assert!(
+        ding[0].contains("@13800001234"),
+        "the on-call mobile is @-ed"
+    );
+
+    let slack_texts: Vec<String> = slack
+        .received()
+        .iter()
+        .map(|m| m["text"].as_str().unwrap().to_string())
+        .collect();
+    assert!(
+        (1..=12).contains(&slack_texts.len()),
+        "{}",
+        slack_texts.len()
+    );
+    let (listed, more) = accounted(&slack_texts, &parcels);
+    assert!(listed.values().all(|&c| c == 1));
+    assert_eq!(listed.len() + more, 1000);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn what_cannot_be_sent_is_reported_for_a_retry() {
+    let dingtalk = FakeDingTalk::start(DingTalkConfig {
+        secret: Some(SECRET.into()),
+        ..DingTalkConfig::default()
+    });
+    let alerts = burst(3);
+    let mut bodies: Vec<String> = alerts
+        .iter()
+        .map(|n| serde_json::to_string(n).unwrap())
+        .collect();
+    // One enveloped the way SNS does without raw delivery, one that is garbage.
+    bodies[2] = json!({"Type": "Notification", "Message": bodies[2]}).to_string();
+    bodies.push("not a notification".to_string());
+
+    // A wrong secret: the robot refuses every message.
+    let env = vec![
+        ("DINGTALK_WEBHOOK".to_string(), dingtalk.webhook()),
+        ("DINGTALK_SECRET".to_string(), "SECwrong".to_string()),
+    ];
     let rt = RuntimeApi::start_with(FunctionConfig::named("notifier"));
-    let mut b = Bootstrap::spawn(&binary(), &rt, &env("SECwrong"));
-    let out = b
-        .invoke(sns_event(&[("t", "x")]), Duration::from_secs(30))
-        .unwrap();
-    assert!(out.is_function_error(), "{out:?}");
-    let shown = format!("{out:?}");
-    assert!(shown.contains("310000"), "{shown}");
-    assert!(!shown.contains("TOKEN"), "{shown}");
-    assert_eq!(robot.received.lock().unwrap().len(), 2);
+    let mut b = Bootstrap::spawn(&binary(), &rt, &env);
+    let out = b.invoke(sqs_event(&bodies), WAIT).unwrap();
+    let response = out.response().unwrap_or_else(|| panic!("{out:?}"));
+    assert_eq!(
+        failures(response),
+        vec!["msg-0", "msg-1", "msg-2", "msg-3"],
+        "refused alerts and the unreadable body go back to the queue (then its DLQ)"
+    );
+    assert!(dingtalk.received().is_empty());
+    let logs = format!("{out:?}");
+    assert!(!logs.contains(&dingtalk.config().access_token), "{logs}");
+
+    // The right secret: the three alerts go out; the garbage is still refused.
+    let env = vec![
+        ("DINGTALK_WEBHOOK".to_string(), dingtalk.webhook()),
+        ("DINGTALK_SECRET".to_string(), SECRET.to_string()),
+    ];
+    drop(b);
+    let mut b = Bootstrap::spawn(&binary(), &rt, &env);
+    let out = b.invoke(sqs_event(&bodies), WAIT).unwrap();
+    let response = out.response().unwrap_or_else(|| panic!("{out:?}"));
+    assert_eq!(failures(response), vec!["msg-3"]);
+    assert_eq!(dingtalk.received().len(), 1, "three alerts, one digest");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn bad_channel_configuration_stops_the_notifier_at_init() {
+    let rt = RuntimeApi::start_with(FunctionConfig::named("notifier"));
+    let env = vec![(
+        "SLACK_WEBHOOK".to_string(),
+        "hooks.slack.com/services/T/B/secret".to_string(),
+    )];
+    let mut b = Bootstrap::spawn(&binary(), &rt, &env);
+    let exit = b.wait_for_exit(WAIT).expect("exits");
+    assert!(!exit.success());
+    let err = b.stderr();
+    assert!(err.contains("SLACK_WEBHOOK"), "{err}");
+    assert!(!err.contains("secret"), "the URL is not shown: {err}");
+    assert_eq!(rt.next_requests(), 0, "no event taken");
 }

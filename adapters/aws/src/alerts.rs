@@ -3,7 +3,8 @@
 //! Ops notifications go to the topic as one message per alert with a message per
 //! protocol (`MessageStructure=json`): the full text for email (and the default),
 //! a short line for SMS, and the notification itself as JSON for the `notifier`
-//! function (`lambda`), which digests and sends it to the chat robots. The message
+//! function (`sqs`: its queue; `lambda`: a direct subscription), which digests
+//! them and sends them to the chat robots. The message
 //! attributes let each subscription take its share with a filter policy:
 //! `severity` (warning | critical), `rule`, `carrier`, `audience` (ops), plus
 //! `kind` (fired, escalated, repeated, resolved) and `shipment`. The email subject
@@ -84,6 +85,7 @@ pub fn ops_message(templates: &Templates, n: &Notification) -> Result<String, St
         "default": text,
         "email": text,
         "sms": templates.sms(n),
+        "sqs": payload,
         "lambda": payload,
     })
     .to_string())
@@ -109,7 +111,8 @@ impl AlertTopic {
     async fn publish_ops(&self, n: &Notification) -> Result<(), String> {
         let r = &n.record;
         let t = &self.messages.templates;
-        self.client
+        let mut req = self
+            .client
             .publish()
             .topic_arn(&self.topic_arn)
             .message_structure("json")
@@ -121,7 +124,12 @@ impl AlertTopic {
             .message_attributes("audience", attr(Audience::Ops.as_str())?)
             .message_attributes("kind", attr(r.kind.as_str())?)
             .message_attributes("shipment", attr(&r.shipment.to_string())?)
-            .send()
+            // For the topic's SMS subscriptions (critical alerts to ops phones).
+            .message_attributes("AWS.SNS.SMS.SMSType", attr("Transactional")?);
+        if let Some(id) = &self.messages.sender_id {
+            req = req.message_attributes("AWS.SNS.SMS.SenderID", attr(id)?);
+        }
+        req.send()
             .await
             .map_err(|e| format!("SNS Publish: {}", DisplayErrorContext(e)))?;
         Ok(())
@@ -204,7 +212,7 @@ mod tests {
         };
         let t = Templates::default();
         let m: serde_json::Value = serde_json::from_str(&ops_message(&t, &n).unwrap()).unwrap();
-        for key in ["default", "email", "sms", "lambda"] {
+        for key in ["default", "email", "sms", "sqs", "lambda"] {
             assert!(m[key].is_string(), "{key} in {m}");
         }
         let back: Notification = serde_json::from_str(m["lambda"].as_str().unwrap()).unwrap();

@@ -18,8 +18,8 @@ use indicatif::{ProgressBar, ProgressStyle};
 
 use shared::clock::ManualClock;
 use shared::config::Settings;
+use shared::delivery::ChatDelivery;
 use shared::domain::ShipmentId;
-use shared::message::render_zh;
 use shared::normalise::carriers::name_zh;
 use shared::pipeline::{register, run_due, Notification, TickStats, Tracker};
 use shared::report::{alerts_by_rule, score, DetectionScore, Expected, HealthSummary};
@@ -99,14 +99,6 @@ async fn recreate(path: &Path) -> Result<SqliteStore, Failure> {
         .map_err(|e| Failure::runtime(format!("cannot create {}: {e}", path.display())))
 }
 
-pub(crate) fn print_notification(n: &Notification) {
-    println!(
-        "[{}] {}",
-        local_minutes(n.record.at),
-        render_zh(n, name_zh(n.record.shipment.carrier.as_str()))
-    );
-}
-
 pub async fn run(a: DemoArgs) -> Result<u8, Failure> {
     let settings = Settings::from_env()?;
     let store = recreate(&a.db).await?;
@@ -132,10 +124,13 @@ pub async fn run(a: DemoArgs) -> Result<u8, Failure> {
         ProgressStyle::with_template("{spinner} simulating {msg} [{bar:30}] {percent}%")
             .unwrap_or_else(|_| ProgressStyle::default_bar()),
     );
-    let sink = Console {
-        quiet: a.quiet,
-        bar: Some(bar.clone()),
-    };
+    let mut sink = Console::from_env(false)?;
+    sink.quiet = a.quiet;
+    sink.bar = Some(bar.clone());
+    // With robots configured, the run's alerts go to them at the end, as digests
+    // (ten simulated days of alerts in a few messages, within each robot's rate).
+    let chat = crate::outbox::chat_from_env(&sink.templates)?;
+    let mut all: Vec<Notification> = Vec::new();
     let mut totals = TickStats::default();
     let mut notifications = 0u64;
     let mut now = start;
@@ -152,6 +147,9 @@ pub async fn run(a: DemoArgs) -> Result<u8, Failure> {
         let stats = run_due(&tracker, now, 256, |batch| fresh.extend(batch)).await?;
         let delivery = deliver_tick(&store, &sink, &settings, now, &fresh).await?;
         notifications += delivery.delivered as u64;
+        if chat.is_some() {
+            all.extend(fresh);
+        }
         totals.checked += stats.checked;
         totals.queries += stats.queries;
         totals.query_errors += stats.query_errors;
@@ -190,7 +188,30 @@ pub async fn run(a: DemoArgs) -> Result<u8, Failure> {
         "{}",
         detection_tables(&detection, &fleet, &expected, judge_until)
     );
+    if let Some(chat) = chat {
+        send_digests(&chat, &all).await;
+    }
     Ok(0)
+}
+
+/// Sends the run's alerts to the robots as digests and says what became of them.
+async fn send_digests(chat: &ChatDelivery, all: &[Notification]) {
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(120);
+    let results = chat.send(all, deadline).await;
+    let failed: Vec<&String> = results.iter().filter_map(|r| r.as_ref().err()).collect();
+    println!();
+    match failed.first() {
+        None => println!(
+            "Sent {} alerts to {} as digests.",
+            all.len(),
+            chat.channel_names().join(", ")
+        ),
+        Some(why) => println!(
+            "{} of {} alerts not sent to the robots: {why}",
+            failed.len(),
+            all.len()
+        ),
+    }
 }
 
 /// The health summary tables (shared with `sentinel report`).

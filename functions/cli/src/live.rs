@@ -247,7 +247,7 @@ pub async fn run(a: RunArgs) -> Result<u8, Failure> {
         provider.name(),
         a.db.db.display()
     );
-    let sink = Console::default();
+    let sink = Console::from_env(true)?;
     loop {
         let now = Utc::now();
         let mut fresh = Vec::new();

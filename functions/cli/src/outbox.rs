@@ -1,18 +1,75 @@
-//! Where the CLI's notifications go: the terminal (and, with the alert-delivery
-//! settings, chat robots), through the store's outbox like the Lambda functions.
+//! Where the CLI's notifications go: the terminal and, when chat robots are
+//! configured (`DINGTALK_WEBHOOK`, `WECOM_WEBHOOK`, `FEISHU_WEBHOOK`,
+//! `SLACK_WEBHOOK`...), the robots, in digests — through the store's outbox like
+//! the Lambda functions, so an alert a robot did not take is sent again next tick.
+//! Customer notices are printed (the CLI sends no SMS).
 
 use chrono::{DateTime, Utc};
 use indicatif::ProgressBar;
 
 use shared::config::Settings;
+use shared::delivery::ChatDelivery;
+use shared::message::Templates;
 use shared::pipeline::{deliver, deliver_pending, AlertSink, Delivery, Notification};
-use shared::store::Store;
+use shared::store::{Audience, Store};
+use shared::time::local_minutes;
 
-/// Prints each notification (above the progress bar, if any).
-#[derive(Clone, Default)]
+use crate::Failure;
+
+/// Prints each notification (above the progress bar, if any) and hands the ops
+/// ones to the chat robots, if any.
+#[derive(Default)]
 pub struct Console {
+    pub templates: Templates,
     pub quiet: bool,
     pub bar: Option<ProgressBar>,
+    pub chat: Option<ChatDelivery>,
+}
+
+impl Console {
+    /// The message settings (`ALERT_LANGUAGE`, templates) and the configured robots.
+    pub fn from_env(with_chat: bool) -> Result<Self, Failure> {
+        let templates = Templates::from_env()?;
+        let chat = if with_chat {
+            chat_from_env(&templates)?
+        } else {
+            None
+        };
+        Ok(Self {
+            templates,
+            chat,
+            ..Self::default()
+        })
+    }
+
+    pub fn line(&self, n: &Notification) -> String {
+        let when = local_minutes(n.record.at);
+        match n.audience() {
+            Audience::Ops => format!("[{when}] {}", self.templates.render(n)),
+            Audience::Customer => format!(
+                "[{when}] 📱 {}: {}",
+                n.phone
+                    .as_ref()
+                    .map_or_else(|| "-".to_string(), |p| p.masked()),
+                self.templates.customer_notice(n, None)
+            ),
+        }
+    }
+}
+
+/// The robots configured in the environment, or `None`.
+pub fn chat_from_env(templates: &Templates) -> Result<Option<ChatDelivery>, Failure> {
+    let channels = shared::channels::channels_from_env()?;
+    if channels.is_empty() {
+        return Ok(None);
+    }
+    let chat = ChatDelivery::new(
+        channels,
+        templates.clone(),
+        std::sync::Arc::new(shared::clock::SystemClock),
+    );
+    eprintln!("alerts also go to: {}", chat.channel_names().join(", "));
+    Ok(Some(chat))
 }
 
 impl AlertSink for Console {
@@ -21,19 +78,23 @@ impl AlertSink for Console {
             let print = || {
                 notifications
                     .iter()
-                    .for_each(crate::demo::print_notification)
+                    .for_each(|n| println!("{}", self.line(n)))
             };
             match &self.bar {
                 Some(bar) => bar.suspend(print),
                 None => print(),
             }
         }
-        vec![Ok(()); notifications.len()]
+        match &self.chat {
+            Some(chat) => chat.publish(notifications).await,
+            None => vec![Ok(()); notifications.len()],
+        }
     }
 }
 
-/// Delivers one tick's notifications, then whatever the outbox holds that is due
-/// (failed earlier, or held through quiet hours).
+/// Delivers one tick's notifications, then whatever the outbox held before this
+/// tick that is due (failed earlier, or held through quiet hours): what fails now
+/// is tried again next tick, not at once.
 pub async fn deliver_tick<S: Store, K: AlertSink>(
     store: &S,
     sink: &K,
@@ -42,7 +103,8 @@ pub async fn deliver_tick<S: Store, K: AlertSink>(
     fresh: &[Notification],
 ) -> Result<Delivery, shared::store::StoreError> {
     let mut d = deliver(store, sink, fresh).await?;
-    let later = deliver_pending(store, sink, settings, now, OUTBOX_PER_TICK).await?;
+    let before = now - chrono::Duration::milliseconds(1);
+    let later = deliver_pending(store, sink, settings, before, OUTBOX_PER_TICK).await?;
     d.delivered += later.delivered;
     d.failed += later.failed;
     d.first_error = d.first_error.or(later.first_error);

@@ -45,6 +45,12 @@ fn shared_vars() -> &'static [&'static str] {
         "KUAIDI100_KEY",
         "KUAIDI100_API_URL",
         "SENTINEL_DB",
+        "DINGTALK_WEBHOOK",
+        "DINGTALK_SECRET",
+        "WECOM_WEBHOOK",
+        "FEISHU_WEBHOOK",
+        "SLACK_WEBHOOK",
+        "ALERT_LANGUAGE",
     ]
 }
 
@@ -276,4 +282,84 @@ fn push_mode_subscribes_at_registration() {
         .requests()
         .iter()
         .all(|r| r.request_type.as_deref() == Some("8008")));
+}
+
+/// `run` sends its alerts to a chat robot too (a fake Slack here), as one digest;
+/// when the robot is down, the alerts stay in the outbox and the next run sends
+/// them.
+#[test]
+fn run_sends_digests_to_the_robot_and_retries_what_it_refused() {
+    use sentinel_fakes::chat::{ChatFault, FakeSlack, SlackConfig};
+    let dir = tempfile::tempdir().unwrap();
+    let fake = kdniao();
+    let slack = FakeSlack::start(SlackConfig::default());
+    let db = dir.path().join("s.db");
+    let mut env = kdniao_env(&fake, DEMO_KDNIAO_APP_KEY);
+    import_demo(&db, &env);
+    env.push(("SENTINEL_DB", db.display().to_string()));
+    env.push(("SLACK_WEBHOOK", slack.webhook()));
+
+    slack.fail_next(
+        1,
+        ChatFault::Http {
+            status: 404,
+            body: "channel_not_found".into(),
+            retry_after: None,
+        },
+    );
+    let o = sentinel(&env, &["run", "--once"]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    assert!(slack.received().is_empty(), "the robot refused");
+    let err = text(&o.stderr);
+    assert!(err.contains("alerts 0"), "nothing delivered yet: {err}");
+
+    // Next run: nothing new is due, but the outbox is delivered, in one digest.
+    let o = sentinel(&env, &["run", "--once"]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let got = slack.received();
+    assert_eq!(got.len(), 1, "{got:?}");
+    let digest = got[0]["text"].as_str().unwrap();
+    for phrase in ["物流停滞", "派送失败", "拒收", "中转滞留"] {
+        assert!(digest.contains(phrase), "{phrase} missing from:\n{digest}");
+    }
+    // And only once.
+    let o = sentinel(&env, &["run", "--once"]);
+    assert!(o.status.success());
+    assert_eq!(slack.received().len(), 1);
+}
+
+/// `demo` prints its alerts, and with a robot configured also sends them as a
+/// few digests at the end.
+#[test]
+fn demo_sends_its_alerts_to_a_configured_robot() {
+    use sentinel_fakes::chat::{DingTalkConfig, FakeDingTalk};
+    let dir = tempfile::tempdir().unwrap();
+    let ding = FakeDingTalk::start(DingTalkConfig {
+        secret: Some("SECdemo".into()),
+        ..DingTalkConfig::default()
+    });
+    let env = vec![
+        ("DINGTALK_WEBHOOK", ding.webhook()),
+        ("DINGTALK_SECRET", "SECdemo".to_string()),
+    ];
+    let db = dir.path().join("demo.db");
+    let o = sentinel(
+        &env,
+        &[
+            "demo",
+            "--parcels",
+            "300",
+            "--days",
+            "5",
+            "--quiet",
+            "--db",
+            db.to_str().unwrap(),
+        ],
+    );
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let out = text(&o.stdout);
+    assert!(out.contains("as digests"), "{out}");
+    let got = ding.received();
+    assert!((1..=20).contains(&got.len()), "{} messages", got.len());
+    assert!(got[0]["markdown"]["text"].as_str().unwrap().contains("件"));
 }

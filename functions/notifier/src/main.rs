@@ -1,50 +1,60 @@
-//! `notifier`: alerts from the SNS topic (audience `ops`) → the chat robot.
+//! `notifier`: ops alerts from the SNS topic (through the notifier queue, in
+//! batches) → digests → the chat robots: DingTalk, WeCom, Feishu/Lark, Slack, any
+//! number at once, each at its documented rate.
 //!
-//! This is the function and its wiring with the first channel, DingTalk (signed
-//! requests, `@` of on-call mobiles). Configuration, read once at cold start:
-//! `DINGTALK_WEBHOOK` (without it messages are only logged), `DINGTALK_SECRET`
-//! (signed mode), `DINGTALK_AT_MOBILES` (comma list). A failed delivery fails the
-//! invocation, so Lambda retries it and, in the end, puts the alert in the
-//! dead-letter queue intact.
+//! Configuration, read once at cold start (a bad value stops the function before it
+//! takes any event, naming the variable): `DINGTALK_WEBHOOK`, `DINGTALK_SECRET`,
+//! `DINGTALK_AT_MOBILES`, `DINGTALK_KEYWORD`, `WECOM_WEBHOOK`, `WECOM_AT_MOBILES`,
+//! `FEISHU_WEBHOOK`, `FEISHU_SECRET`, `SLACK_WEBHOOK` (`shared::channels`; with none,
+//! alerts are only logged), `ALERT_LANGUAGE` and the template variables
+//! (`shared::message`), `SEND_BUDGET_SECONDS` (default 40: how long one batch may
+//! wait for pacing before deferring the rest).
 
 mod handler;
 
-use lambda_runtime::{service_fn, LambdaEvent};
-use sentinel_aws::env::or_fail;
-use shared::channels::dingtalk::DingTalk;
-use shared::providers::Secret;
+use std::sync::Arc;
 
-fn var(name: &str) -> Option<String> {
-    std::env::var(name).ok().filter(|v| !v.trim().is_empty())
-}
+use lambda_runtime::{service_fn, LambdaEvent};
+use sentinel_aws::env::{number, or_fail};
+use shared::channels::channels_from_env;
+use shared::clock::SystemClock;
+use shared::delivery::ChatDelivery;
+use shared::message::Templates;
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
     lambda_runtime::tracing::init_default_subscriber();
-    let dingtalk = match var("DINGTALK_WEBHOOK") {
-        Some(url) => {
-            if !(url.starts_with("https://") || url.starts_with("http://")) {
-                sentinel_aws::env::fail_init("DINGTALK_WEBHOOK: expected an http(s) URL");
-            }
-            let mobiles = var("DINGTALK_AT_MOBILES")
-                .map(|m| {
-                    m.split(',')
-                        .map(|s| s.trim().to_string())
-                        .filter(|s| !s.is_empty())
-                        .collect()
-                })
-                .unwrap_or_default();
-            Some(or_fail(DingTalk::new(
-                Secret::new(url.trim()),
-                var("DINGTALK_SECRET").map(|s| Secret::new(s.trim())),
-                mobiles,
-            )))
-        }
-        None => None,
-    };
-    let deps = handler::Deps { dingtalk };
-    lambda_runtime::run(service_fn(
-        |e: LambdaEvent<aws_lambda_events::sns::SnsEvent>| handler::handle(&deps, e),
-    ))
+    let channels = or_fail(channels_from_env());
+    let templates = or_fail(Templates::from_env());
+    let budget = or_fail(number("SEND_BUDGET_SECONDS", 40, 1, 840));
+    let delivery = ChatDelivery::new(channels, templates, Arc::new(SystemClock))
+        .with_budget(std::time::Duration::from_secs(budget));
+    if delivery.is_empty() {
+        tracing::warn!("no chat channel configured: alerts are logged only");
+    }
+    let sink = Logged(delivery);
+    lambda_runtime::run(service_fn(|e: LambdaEvent<serde_json::Value>| {
+        handler::handle(&sink, e)
+    }))
     .await
+}
+
+/// The chat robots; with none configured, each alert is logged and counts as
+/// delivered.
+struct Logged(ChatDelivery);
+
+impl shared::pipeline::AlertSink for Logged {
+    async fn publish(
+        &self,
+        notifications: &[shared::pipeline::Notification],
+    ) -> Vec<Result<(), String>> {
+        if self.0.is_empty() {
+            for n in notifications {
+                tracing::info!(shipment = %n.record.shipment, rule = n.record.rule.as_str(),
+                    kind = n.record.kind.as_str(), "alert (no chat channel configured)");
+            }
+            return vec![Ok(()); notifications.len()];
+        }
+        shared::pipeline::AlertSink::publish(&self.0, notifications).await
+    }
 }
