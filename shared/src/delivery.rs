@@ -10,7 +10,7 @@
 //! had accepted it may show it twice: duplicates over losses.
 //!
 //! Customer notices are not chat messages: they are left untouched here (`Ok`),
-//! for the SMS sender.
+//! for an [`SmsSender`] ([`send_notice`]).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -20,6 +20,7 @@ use futures_util::future::join_all;
 use crate::channels::{ChatChannel, ChatMessage, Dispatcher, Outcome};
 use crate::clock::Clock;
 use crate::digest::digest;
+use crate::domain::Phone;
 use crate::message::Templates;
 use crate::pipeline::{AlertSink, Notification};
 use crate::store::Audience;
@@ -153,4 +154,49 @@ impl AlertSink for ChatDelivery {
         let deadline = tokio::time::Instant::now() + self.budget;
         self.send(notifications, deadline).await
     }
+}
+
+/// Sends one SMS. The AWS adapter sends through SNS; a China SMS provider (Aliyun
+/// SMS, Tencent Cloud SMS...) implements the same trait.
+pub trait SmsSender: Send + Sync {
+    /// `to` is E.164 (`+8613812345678`). Errors must not contain the full number.
+    fn send_sms(
+        &self,
+        to: &str,
+        text: &str,
+    ) -> impl std::future::Future<Output = Result<(), String>> + Send;
+}
+
+/// Texts a customer notice to its recipient. A notice without a phone, or with a
+/// number that takes no SMS (a landline), is logged and counts as done: there is
+/// nothing to retry.
+pub async fn send_notice<S: SmsSender>(
+    sms: &S,
+    templates: &Templates,
+    shop_name: Option<&str>,
+    n: &Notification,
+) -> Result<(), String> {
+    let Some(phone) = n.phone.as_ref() else {
+        tracing::warn!(shipment = %n.record.shipment, "customer notice without a phone: nothing to send");
+        return Ok(());
+    };
+    let Some(to) = phone.e164() else {
+        tracing::warn!(shipment = %n.record.shipment, phone = %phone,
+            "customer notice: the phone cannot take an SMS; not sent");
+        return Ok(());
+    };
+    let text = templates.customer_notice(n, shop_name);
+    sms.send_sms(&to, &text)
+        .await
+        .map_err(|e| mask_number(&e, phone))
+}
+
+/// An error text with every spelling of the number masked.
+fn mask_number(text: &str, phone: &Phone) -> String {
+    let masked = phone.masked();
+    let mut out = text.to_string();
+    if let Some(e164) = phone.e164() {
+        out = out.replace(&e164, &masked);
+    }
+    out.replace(phone.expose(), &masked)
 }

@@ -295,3 +295,65 @@ async fn a_failed_delivery_stays_in_the_outbox_until_delivered() {
         .unwrap()
         .is_empty());
 }
+
+/// An SMS provider that records, or fails echoing the number it was given.
+#[derive(Default)]
+struct Texts {
+    sent: Mutex<Vec<(String, String)>>,
+    fail: bool,
+}
+
+impl shared::delivery::SmsSender for Texts {
+    async fn send_sms(&self, to: &str, text: &str) -> Result<(), String> {
+        if self.fail {
+            return Err(format!("provider refused {to}"));
+        }
+        self.sent
+            .lock()
+            .unwrap()
+            .push((to.to_string(), text.to_string()));
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn notices_go_to_mobiles_only_and_errors_hide_the_number() {
+    use shared::delivery::send_notice;
+    use shared::message::Templates;
+    let w = World::new(settings("stalled", "off"), Some("13812345678")).await;
+    w.carrier.scan(1.0, Status::PickedUp);
+    let ns = w.check(49.0).await;
+    let mut notice = ns[1].clone();
+    assert_eq!(notice.audience(), Audience::Customer);
+    let t = Templates::default();
+
+    let texts = Texts::default();
+    send_notice(&texts, &t, Some("优品旗舰店"), &notice)
+        .await
+        .unwrap();
+    let sent = texts.sent.lock().unwrap().clone();
+    assert_eq!(sent.len(), 1);
+    assert_eq!(sent[0].0, "+8613812345678");
+    assert!(sent[0].1.starts_with("【优品旗舰店】"), "{}", sent[0].1);
+    assert!(
+        sent[0].1.contains("8901"),
+        "names the parcel: {}",
+        sent[0].1
+    );
+
+    let failing = Texts {
+        fail: true,
+        ..Texts::default()
+    };
+    let e = send_notice(&failing, &t, None, &notice).await.unwrap_err();
+    assert!(!e.contains("13812345678"), "{e}");
+    assert!(e.contains("138****5678"), "{e}");
+
+    // A landline takes no SMS, and no phone means nothing to send: both done.
+    notice.phone = Some(Phone::parse("057188888888").unwrap());
+    let texts = Texts::default();
+    send_notice(&texts, &t, None, &notice).await.unwrap();
+    notice.phone = None;
+    send_notice(&texts, &t, None, &notice).await.unwrap();
+    assert!(texts.sent.lock().unwrap().is_empty());
+}

@@ -74,19 +74,23 @@ async fn each_arm64_bootstrap_answers_an_event_under_qemu() {
     let track = json!({"version": "0", "id": "e", "detail-type": "TrackBatch", "source": "parcel-sentinel",
         "account": "000000000000", "time": "2026-11-25T00:00:00Z", "region": "us-east-1",
         "resources": [], "detail": {"shipments": []}});
-    let sns = json!({"Records": []});
+    // One alert from the notifier queue; no robot configured: logged, delivered.
+    let alert = r#"{"record":{"shipment":{"carrier":"ZTO","tracking_number":"75312345678901"},"rule":"stalled","since":"2026-11-20T06:00:00Z","kind":"fired","seq":0,"severity":"warning","at":"2026-11-22T06:00:00Z"},"order_id":null,"status":"InTransit","last_event":null,"notify_customer":false}"#;
+    let sqs = json!({"Records": [{"messageId": "m1", "receiptHandle": "r", "body": alert,
+        "attributes": {}, "messageAttributes": {}, "md5OfBody": "", "eventSource": "aws:sqs",
+        "eventSourceARN": "arn:aws:sqs:us-east-1:000000000000:notifier", "awsRegion": "us-east-1"}]});
     for (function, event, expect) in [
         (
             "SchedulerFunction",
             json!({}),
-            json!({"due": 0, "events": 0}),
+            json!({"due": 0, "events": 0, "outbox_delivered": 0, "outbox_failed": 0}),
         ),
         (
             "TrackerFunction",
             track,
-            json!({"parcels": 0, "checked": 0, "queries": 0, "query_errors": 0, "alerts": 0}),
+            json!({"parcels": 0, "checked": 0, "queries": 0, "query_errors": 0, "alerts": 0, "undelivered": 0}),
         ),
-        ("NotifierFunction", sns, json!({"records": 0, "sent": 0})),
+        ("NotifierFunction", sqs, json!({"batchItemFailures": []})),
         ("ApiFunction", summary, json!(null)),
     ] {
         let rt = RuntimeApi::start_with(FunctionConfig::named(function));

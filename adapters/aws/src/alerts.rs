@@ -10,15 +10,17 @@
 //! `kind` (fired, escalated, repeated, resolved) and `shipment`. The email subject
 //! is ASCII and under 100 characters, as SNS requires.
 //!
-//! Customer notices are SMS sent straight to the recipient's phone (Publish with
-//! `PhoneNumber`, transactional, with `SMS_SENDER_ID` when configured): they never
-//! go through the topic, so no ops subscription ever sees a customer's number.
+//! Customer notices are SMS sent straight to the recipient's phone through an
+//! [`SmsSender`] — [`SnsSms`] by default (Publish with `PhoneNumber`,
+//! transactional, with `SMS_SENDER_ID` when configured): they never go through the
+//! topic, so no ops subscription ever sees a customer's number.
 
 use aws_sdk_sns::error::DisplayErrorContext;
 use aws_sdk_sns::types::MessageAttributeValue;
 use aws_sdk_sns::Client;
 use serde_json::json;
 
+use shared::delivery::{send_notice, SmsSender};
 use shared::message::Templates;
 use shared::pipeline::{AlertSink, Notification};
 use shared::store::Audience;
@@ -62,11 +64,44 @@ impl MessageSettings {
     }
 }
 
+/// SMS through SNS (`Publish` with `PhoneNumber`, transactional).
 #[derive(Clone, Debug)]
-pub struct AlertTopic {
+pub struct SnsSms {
+    client: Client,
+    sender_id: Option<String>,
+}
+
+impl SnsSms {
+    pub fn new(client: Client, sender_id: Option<String>) -> Self {
+        Self { client, sender_id }
+    }
+}
+
+impl SmsSender for SnsSms {
+    async fn send_sms(&self, to: &str, text: &str) -> Result<(), String> {
+        let mut req = self
+            .client
+            .publish()
+            .phone_number(to)
+            .message(text)
+            .message_attributes("AWS.SNS.SMS.SMSType", attr("Transactional")?);
+        if let Some(id) = &self.sender_id {
+            req = req.message_attributes("AWS.SNS.SMS.SenderID", attr(id)?);
+        }
+        req.send()
+            .await
+            .map_err(|e| format!("SNS SMS: {}", DisplayErrorContext(e)))?;
+        Ok(())
+    }
+}
+
+/// Ops alerts to the topic; customer notices through the SMS sender `S`.
+#[derive(Clone, Debug)]
+pub struct AlertTopic<S = SnsSms> {
     client: Client,
     topic_arn: String,
     messages: MessageSettings,
+    sms: S,
 }
 
 fn attr(v: &str) -> Result<MessageAttributeValue, String> {
@@ -91,12 +126,27 @@ pub fn ops_message(templates: &Templates, n: &Notification) -> Result<String, St
     .to_string())
 }
 
-impl AlertTopic {
+impl AlertTopic<SnsSms> {
+    /// Customer notices by SNS SMS (with `SMS_SENDER_ID`).
     pub fn new(client: Client, topic_arn: impl Into<String>, messages: MessageSettings) -> Self {
+        let sms = SnsSms::new(client.clone(), messages.sender_id.clone());
+        Self::with_sms(client, topic_arn, messages, sms)
+    }
+}
+
+impl<S: SmsSender> AlertTopic<S> {
+    /// Customer notices through another SMS provider.
+    pub fn with_sms(
+        client: Client,
+        topic_arn: impl Into<String>,
+        messages: MessageSettings,
+        sms: S,
+    ) -> Self {
         Self {
             client,
             topic_arn: topic_arn.into(),
             messages,
+            sms,
         }
     }
 
@@ -136,42 +186,12 @@ impl AlertTopic {
     }
 
     async fn send_notice(&self, n: &Notification) -> Result<(), String> {
-        let Some(phone) = n.phone.as_ref() else {
-            tracing::warn!(shipment = %n.record.shipment, "customer notice without a phone: nothing to send");
-            return Ok(());
-        };
-        let Some(number) = phone.e164() else {
-            tracing::warn!(shipment = %n.record.shipment, phone = %phone,
-                "customer notice: the phone cannot take an SMS; not sent");
-            return Ok(());
-        };
-        let text = self
-            .messages
-            .templates
-            .customer_notice(n, self.messages.shop_name.as_deref());
-        let mut req = self
-            .client
-            .publish()
-            .phone_number(number)
-            .message(text)
-            .message_attributes("AWS.SNS.SMS.SMSType", attr("Transactional")?);
-        if let Some(id) = &self.messages.sender_id {
-            req = req.message_attributes("AWS.SNS.SMS.SenderID", attr(id)?);
-        }
-        // The error names no number: the SDK's message carries only the service's.
-        req.send().await.map_err(|e| {
-            format!(
-                "SNS SMS to {phone}: {}",
-                DisplayErrorContext(e)
-                    .to_string()
-                    .replace(phone.expose(), &phone.masked())
-            )
-        })?;
-        Ok(())
+        let m = &self.messages;
+        send_notice(&self.sms, &m.templates, m.shop_name.as_deref(), n).await
     }
 }
 
-impl AlertSink for AlertTopic {
+impl<S: SmsSender> AlertSink for AlertTopic<S> {
     /// Publishes each notification, one result each.
     async fn publish(&self, notifications: &[Notification]) -> Vec<Result<(), String>> {
         let mut out = Vec::with_capacity(notifications.len());
