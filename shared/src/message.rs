@@ -45,7 +45,7 @@ use crate::normalise::carriers::name_zh;
 use crate::normalise::keywords::mask_phones;
 use crate::pipeline::Notification;
 use crate::rules::{Rule, Severity};
-use crate::store::AlertKind;
+use crate::store::{AlertKind, Audience};
 use crate::time::local_minutes;
 
 /// The message language variable.
@@ -433,13 +433,6 @@ impl Placeholder {
             .into_iter()
             .find(|p| p.name() == name.trim())
     }
-}
-
-/// Which kind of template, for what it may contain.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Audience {
-    Ops,
-    Customer,
 }
 
 fn known_placeholders(audience: Audience) -> String {
