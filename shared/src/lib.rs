@@ -9,6 +9,7 @@
 //! functions only wire adapters to these.
 
 pub mod alerts;
+pub mod bench;
 pub mod carrier;
 pub mod channels;
 pub mod clock;

@@ -4,6 +4,7 @@
 //! arguments, wires adapters (SQLite store, simulated carrier, virtual or system
 //! clock) and prints.
 
+mod bench;
 mod check;
 mod demo;
 mod live;
@@ -60,6 +61,7 @@ enum Command {
     /// Run the scheduler/tracker/alert loop on the store against the configured
     /// provider (CARRIER_PROVIDER, KDNIAO_*, KUAIDI100_*).
     Run(live::RunArgs),
+    Bench(bench::BenchArgs),
 }
 
 /// A command failure: the message for stderr and the exit code.
@@ -134,6 +136,7 @@ fn main() -> ExitCode {
             Command::Report(a) => parcels::report(a).await,
             Command::Track(a) => live::track(a).await,
             Command::Run(a) => live::run(a).await,
+            Command::Bench(a) => bench::run(a).await,
         }
     });
     match result {

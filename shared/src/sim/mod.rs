@@ -57,6 +57,7 @@
 //!   if a short lifecycle makes both impossible, 1 h before the final event.
 
 pub mod carrier;
+pub mod direct;
 pub mod fleet;
 pub mod geo;
 pub mod render;
@@ -70,6 +71,7 @@ use chrono::{DateTime, Utc};
 use crate::rules::RuleConfig;
 
 pub use carrier::SimCarrier;
+pub use direct::DirectSimCarrier;
 pub use fleet::{
     generate, Anomaly, Fleet, FleetConfig, ReplyFormat, SimEvent, SimKind, SimParcel, NO_SITE,
 };

@@ -17,7 +17,8 @@ fn city_label(city: u8) -> String {
     format!("{}市", CITIES[city as usize].name)
 }
 
-fn hub_name(city: u8, site: u8) -> &'static str {
+/// The name of hub `site` of `city` (as the hub scans print it).
+pub fn hub_name(city: u8, site: u8) -> &'static str {
     let hubs = CITIES[city as usize].hubs;
     hubs[(site as usize).min(hubs.len() - 1)]
 }

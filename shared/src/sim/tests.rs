@@ -1130,3 +1130,34 @@ fn cross_check_with_normaliser_and_rule_engine() {
         &problems[..problems.len().min(10)]
     );
 }
+
+/// The direct reply (no JSON, used by the fleet benchmark) carries the same events
+/// as the real normaliser makes of the rendered reply: same instants, texts,
+/// statuses and hub scans, for every format and kind of trace, at every step of
+/// every parcel's life.
+#[test]
+fn direct_reply_matches_the_normalised_json_reply() {
+    let f = fleet(7, 1200, 0.5);
+    let key = |e: &crate::domain::TrackingEvent| (e.at, e.text.clone(), e.status, e.hub.is_some());
+    let mut compared = 0;
+    for p in &f.parcels {
+        let mut instants: Vec<DateTime<Utc>> = p.events.iter().map(|e| e.at).collect();
+        instants.push(p.registered_at);
+        for now in instants {
+            let json = crate::normalise::parse_reply(
+                &p.reply_json(now),
+                Some(p.format.normalise_format()),
+            )
+            .unwrap();
+            let direct = p.reply_direct(now);
+            let mut a: Vec<_> = json.events.iter().map(key).collect();
+            let mut b: Vec<_> = direct.events.iter().map(key).collect();
+            a.sort();
+            b.sort();
+            assert_eq!(a, b, "{} at {now}", p.id);
+            assert_eq!(direct.carrier.as_ref(), Some(&p.id.carrier));
+            compared += b.len();
+        }
+    }
+    assert!(compared > 10_000, "{compared}");
+}
