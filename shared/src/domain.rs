@@ -382,23 +382,38 @@ impl TrackingEvent {
     /// more informative one, ties broken by a fixed order so merging stays
     /// commutative.
     fn richer(a: TrackingEvent, b: TrackingEvent) -> TrackingEvent {
-        let info = |e: &TrackingEvent| {
-            (
-                e.code.is_some(),
-                e.location.is_some(),
-                e.hub.is_some(),
-                e.status.progress_rank(),
-                e.status,
-                e.code.clone(),
-                e.location.clone(),
-                e.hub.clone(),
-            )
-        };
-        if info(&b) > info(&a) {
+        if b.info() > a.info() {
             b
         } else {
             a
         }
+    }
+
+    /// How informative a copy is (everything but time and text, so two copies of
+    /// the same event with equal `info` are equal).
+    #[allow(clippy::type_complexity)]
+    fn info(
+        &self,
+    ) -> (
+        bool,
+        bool,
+        bool,
+        u8,
+        Status,
+        Option<&String>,
+        Option<&String>,
+        Option<&String>,
+    ) {
+        (
+            self.code.is_some(),
+            self.location.is_some(),
+            self.hub.is_some(),
+            self.status.progress_rank(),
+            self.status,
+            self.code.as_ref(),
+            self.location.as_ref(),
+            self.hub.as_ref(),
+        )
     }
 }
 
@@ -441,7 +456,81 @@ impl Timeline {
     /// the same time and text; of two copies the richer is kept. The result does not
     /// depend on the order or repetition of what was merged. Returns whether the
     /// timeline changed.
+    ///
+    /// Replies usually repeat what the timeline already holds and at most add a few
+    /// newer events, so the merge looks each incoming event up in the (sorted)
+    /// timeline and only sorts when something was added or replaced; a timeline
+    /// that is not in canonical order (e.g. deserialised from elsewhere) takes the
+    /// full rebuild. Both paths give the same result.
     pub fn merge(&mut self, incoming: impl IntoIterator<Item = TrackingEvent>) -> bool {
+        if !self.is_canonical() {
+            return self.merge_full(incoming);
+        }
+        let mut changed = false;
+        // Events not in the timeline yet, possibly with copies among themselves.
+        let mut fresh: Vec<TrackingEvent> = Vec::new();
+        for e in incoming {
+            // The timeline is sorted by time first: the events at `e.at` are a run.
+            let lo = self.events.partition_point(|x| x.at < e.at);
+            let same = self.events[lo..]
+                .iter()
+                .take_while(|x| x.at == e.at)
+                .position(|x| x.text == e.text);
+            match same {
+                Some(i) => {
+                    let slot = &mut self.events[lo + i];
+                    if e.info() > slot.info() {
+                        *slot = e;
+                        changed = true;
+                    }
+                }
+                None => fresh.push(e),
+            }
+        }
+        if !fresh.is_empty() {
+            fresh.sort_by(|a, b| (a.at, &a.text).cmp(&(b.at, &b.text)));
+            let mut unique: Vec<TrackingEvent> = Vec::with_capacity(fresh.len());
+            for e in fresh {
+                match unique.pop() {
+                    Some(prev) if prev.at == e.at && prev.text == e.text => {
+                        unique.push(TrackingEvent::richer(prev, e));
+                    }
+                    Some(prev) => {
+                        unique.push(prev);
+                        unique.push(e);
+                    }
+                    None => unique.push(e),
+                }
+            }
+            self.events.extend(unique);
+            changed = true;
+        }
+        if changed {
+            // Already sorted but for the new tail or a replaced copy whose status
+            // moved it among events of the same time: cheap for this sort.
+            self.events
+                .sort_by(|a, b| a.order_key().cmp(&b.order_key()));
+        }
+        changed
+    }
+
+    /// Whether the events are sorted by [`TrackingEvent::order_key`] without two
+    /// copies of the same (time, text): what every merge leaves behind.
+    fn is_canonical(&self) -> bool {
+        self.events
+            .windows(2)
+            .all(|w| w[0].order_key() < w[1].order_key())
+            && self.events.iter().enumerate().all(|(i, e)| {
+                self.events[i + 1..]
+                    .iter()
+                    .take_while(|x| x.at == e.at)
+                    .all(|x| x.text != e.text)
+            })
+    }
+
+    /// The reference merge: rebuilds the timeline from all events, keyed by
+    /// (time, text).
+    fn merge_full(&mut self, incoming: impl IntoIterator<Item = TrackingEvent>) -> bool {
         let mut by_key: BTreeMap<(DateTime<Utc>, String), TrackingEvent> = BTreeMap::new();
         for e in self.events.iter().cloned().chain(incoming) {
             let key = (e.at, e.text.clone());
@@ -732,6 +821,49 @@ mod tests {
                 prop_assert!(w[0].at <= w[1].at);
                 prop_assert!((w[0].at, &w[0].text) != (w[1].at, &w[1].text));
             }
+        }
+    }
+
+    proptest! {
+        /// The incremental merge gives exactly what the full rebuild gives (events
+        /// and "changed"), from canonical timelines and from unsorted ones.
+        #[test]
+        fn incremental_merge_matches_the_full_rebuild(
+            before in proptest::collection::vec(arb_event(), 0..15),
+            incoming in proptest::collection::vec(arb_event(), 0..15),
+            raw in any::<bool>(),
+        ) {
+            let start = if raw {
+                Timeline { events: before.clone() }
+            } else {
+                Timeline::from_events(before.clone())
+            };
+            let mut fast = start.clone();
+            let mut full = start.clone();
+            let fast_changed = fast.merge(incoming.iter().cloned());
+            let full_changed = full.merge_full(incoming.iter().cloned());
+            prop_assert_eq!(&fast, &full);
+            prop_assert_eq!(fast_changed, full_changed);
+            // Replaying the known events, and those plus a newer one.
+            let mut again = fast.clone();
+            prop_assert!(!again.merge(fast.events().iter().cloned()));
+            let newer = arb_newest();
+            let mut a = fast.clone();
+            let mut b = fast.clone();
+            let with_newer = fast.events().iter().cloned().chain([newer]);
+            prop_assert_eq!(a.merge(with_newer.clone()), b.merge_full(with_newer));
+            prop_assert_eq!(&a, &b);
+        }
+    }
+
+    fn arb_newest() -> TrackingEvent {
+        TrackingEvent {
+            at: at(60),
+            text: "trace new".into(),
+            location: None,
+            code: None,
+            status: Status::InTransit,
+            hub: None,
         }
     }
 

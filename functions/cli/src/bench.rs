@@ -16,6 +16,7 @@ use shared::bench::cost::{self, CostInputs};
 use shared::bench::metrics::Detection;
 use shared::bench::{self, BenchConfig, BenchReport, Side, Wire, RULE_ORDER, TICK};
 use shared::config::Settings;
+use shared::domain::Status;
 use shared::rules::Rule;
 use shared::schedule::TrackingMode;
 
@@ -69,6 +70,19 @@ pub struct BenchArgs {
     /// How the simulated carrier's replies reach both sides.
     #[arg(long, value_enum, default_value_t = WireArg::Direct)]
     pub wire: WireArg,
+    /// Override Sentinel's poll interval for one status, e.g. InTransit=8h
+    /// (repeatable; for studying the poll policy).
+    #[arg(long, value_name = "STATUS=DURATION", value_parser = parse_status_interval)]
+    pub poll_interval: Vec<(Status, Duration)>,
+}
+
+/// `InTransit=8h`: a status name and a duration.
+pub fn parse_status_interval(raw: &str) -> Result<(Status, Duration), String> {
+    let (status, d) = raw
+        .split_once('=')
+        .ok_or_else(|| format!("{raw:?} is not STATUS=DURATION (e.g. InTransit=8h)"))?;
+    let status = Status::parse(status).map_err(|e| e.to_string())?;
+    Ok((status, parse_interval(d)?))
 }
 
 /// `30m`, `1h`, `90s`, `2d`: a positive whole number and a unit.
@@ -112,7 +126,7 @@ pub async fn run(a: BenchArgs) -> Result<u8, Failure> {
         return Err(Failure::input("--query-wait-ms must be a number >= 0"));
     }
     let settings = Settings::from_env()?;
-    let config = BenchConfig {
+    let mut config = BenchConfig {
         parcels: a.parcels,
         days: a.days,
         seed: a.seed,
@@ -130,6 +144,9 @@ pub async fn run(a: BenchArgs) -> Result<u8, Failure> {
         },
         ..BenchConfig::default()
     };
+    for &(status, interval) in &a.poll_interval {
+        config.policy.set_interval(status, interval);
+    }
     eprintln!(
         "sentinel bench: {} parcels, {} days, seed {}, {} mode — running the baseline, then Sentinel…",
         config.parcels,

@@ -30,61 +30,83 @@ fn station_name(city: u8, site: u8) -> &'static str {
 
 /// The carrier's text for one event (the templates agreed with the normaliser).
 pub fn event_text(p: &SimParcel, e: &SimEvent) -> String {
-    let city = city_label(e.city);
+    let mut out = String::with_capacity(128);
+    write_event_text(&mut out, p, e);
+    out
+}
+
+/// Writes [`event_text`] into `out` (one allocation for the whole text, none for
+/// its parts).
+fn write_event_text(out: &mut String, p: &SimParcel, e: &SimEvent) {
+    use std::fmt::Write as _;
+    let city = CITIES[e.city as usize].name;
     let courier = COURIERS[p.courier as usize % COURIERS.len()];
-    match e.kind {
-        SimKind::Created => "已下单，等待揽收".to_string(),
-        SimKind::PickedUp => format!(
-            "【{city}】{} {} 已揽收",
+    // Writing into a String cannot fail.
+    let _ = match e.kind {
+        SimKind::Created => out.write_str("已下单，等待揽收"),
+        SimKind::PickedUp => write!(
+            out,
+            "【{city}市】{} {} 已揽收",
             CARRIERS[p.carrier as usize].name_zh,
             station_name(e.city, e.site)
         ),
-        SimKind::HubArrive => format!("快件已到达【{}】", hub_name(e.city, e.site)),
+        SimKind::HubArrive => write!(out, "快件已到达【{}】", hub_name(e.city, e.site)),
         SimKind::HubDepart => {
-            let next = if e.next_site == NO_SITE {
-                city_label(if e.next_city == NO_SITE {
+            let _ = write!(out, "快件离开【{}】，已发往【", hub_name(e.city, e.site));
+            if e.next_site == NO_SITE {
+                let next_city = if e.next_city == NO_SITE {
                     p.dest
                 } else {
                     e.next_city
-                })
+                };
+                let _ = write!(out, "{}市", CITIES[next_city as usize].name);
             } else {
-                hub_name(e.next_city, e.next_site).to_string()
-            };
-            format!("快件离开【{}】，已发往【{next}】", hub_name(e.city, e.site))
+                out.push_str(hub_name(e.next_city, e.next_site));
+            }
+            out.write_str("】")
         }
-        SimKind::StationArrive => {
-            format!("【{city}】快件已到达【{}】", station_name(e.city, e.site))
-        }
-        SimKind::OutForDelivery => format!(
-            "【{city}】派件员 {courier}（电话13{}****{:04}）正在为您派件",
+        SimKind::StationArrive => write!(
+            out,
+            "【{city}市】快件已到达【{}】",
+            station_name(e.city, e.site)
+        ),
+        SimKind::OutForDelivery => write!(
+            out,
+            "【{city}市】派件员 {courier}（电话13{}****{:04}）正在为您派件",
             p.courier_prefix % 10,
             p.courier_tail % 10_000
         ),
-        SimKind::Locker if e.variant < 100 => format!(
+        SimKind::Locker if e.variant < 100 => write!(
+            out,
             "快件已放入【丰巢智能柜{}号柜】，请凭取件码及时取件",
             e.variant as u32 + 1
         ),
-        SimKind::Locker => format!(
+        SimKind::Locker => write!(
+            out,
             "快件已由【菜鸟驿站{}店】代收，请及时取件",
             STATION_SHOPS[(e.variant as usize - 100) % STATION_SHOPS.len()]
         ),
-        SimKind::LockerOverdue => "快件在驿站超时未取，请尽快取件".to_string(),
-        SimKind::Delivered if e.variant == 1 => "已签收，签收人凭取件码签收".to_string(),
-        SimKind::Delivered => "已签收，签收人：本人".to_string(),
-        SimKind::Failed if e.variant == 0 => "快件派送失败，原因：电话无人接听".to_string(),
-        SimKind::Failed => "派送不成功，收件人不在，将另约时间派送".to_string(),
-        SimKind::Redeliver => format!("快件重新派送中，派件员 {courier}"),
+        SimKind::LockerOverdue => out.write_str("快件在驿站超时未取，请尽快取件"),
+        SimKind::Delivered if e.variant == 1 => out.write_str("已签收，签收人凭取件码签收"),
+        SimKind::Delivered => out.write_str("已签收，签收人：本人"),
+        SimKind::Failed if e.variant == 0 => out.write_str("快件派送失败，原因：电话无人接听"),
+        SimKind::Failed => out.write_str("派送不成功，收件人不在，将另约时间派送"),
+        SimKind::Redeliver => write!(out, "快件重新派送中，派件员 {courier}"),
         SimKind::Exception => match e.variant {
-            0 => format!("收件地址不详，快件暂存【{}】", station_name(e.city, e.site)),
-            1 => "快件外包装破损，正在处理".to_string(),
-            _ => "快件错分，正在转运回正确网点".to_string(),
+            0 => write!(
+                out,
+                "收件地址不详，快件暂存【{}】",
+                station_name(e.city, e.site)
+            ),
+            1 => out.write_str("快件外包装破损，正在处理"),
+            _ => out.write_str("快件错分，正在转运回正确网点"),
         },
-        SimKind::ExceptionResolved => "问题已处理，快件继续派送".to_string(),
-        SimKind::Refused => "收件人拒收".to_string(),
-        SimKind::ReturnStart => "快件已退回，正在返回寄件人".to_string(),
-        SimKind::ReturnTransit => format!("退回件到达【{}】", hub_name(e.city, e.site)),
-        SimKind::ReturnSigned => "退回件已签收，签收人：寄件人".to_string(),
-    }
+        SimKind::ExceptionResolved => out.write_str("问题已处理，快件继续派送"),
+        SimKind::Refused => out.write_str("收件人拒收"),
+        SimKind::ReturnStart => out.write_str("快件已退回，正在返回寄件人"),
+        SimKind::ReturnTransit => write!(out, "退回件到达【{}】", hub_name(e.city, e.site)),
+        SimKind::ReturnSigned => out.write_str("退回件已签收，签收人：寄件人"),
+    };
 }
 
 /// Kdniao `Action` / `StateEx` code of an event.
