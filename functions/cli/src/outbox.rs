@@ -43,11 +43,16 @@ impl Console {
     }
 
     pub fn line(&self, n: &Notification) -> String {
-        let when = local_minutes(n.record.at);
         match n.audience() {
-            Audience::Ops => format!("[{when}] {}", self.templates.render(n)),
+            Audience::Ops => format!(
+                "[{}] {}",
+                local_minutes(n.record.at),
+                self.templates.render(n)
+            ),
+            // A notice held through quiet hours goes out when they end.
             Audience::Customer => format!(
-                "[{when}] 📱 {}: {}",
+                "[{}] 📱 {}: {}",
+                local_minutes(n.record.deliver_at()),
                 n.phone
                     .as_ref()
                     .map_or_else(|| "-".to_string(), |p| p.masked()),
