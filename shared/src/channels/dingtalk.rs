@@ -16,7 +16,8 @@
 use serde_json::{json, Value};
 
 use super::{
-    check_coded_reply, hmac_sha256_base64, http_client, post_json, ChannelError, Redactor,
+    check_coded_reply, coded_error, errcode_of, hmac_sha256_base64, http_client, post_json,
+    ChannelError, Redactor,
 };
 use crate::providers::Secret;
 
@@ -131,7 +132,7 @@ impl DingTalk {
                 &self.body(title, text),
             )
             .await?;
-            check_coded_reply("dingtalk", &reply, reply_code, code_error)
+            check_coded_reply("dingtalk", &reply, errcode_of, code_error)
         }
         .await;
         result.map_err(|e| self.redact.error(e))
@@ -147,12 +148,6 @@ fn with_keyword(keyword: &str, s: &str) -> String {
     }
 }
 
-fn reply_code(v: &Value) -> Option<(i64, String)> {
-    let code = v.get("errcode").and_then(Value::as_i64)?;
-    let msg = v.get("errmsg").and_then(Value::as_str).unwrap_or("");
-    Some((code, msg.to_string()))
-}
-
 fn code_error(code: i64, msg: &str) -> ChannelError {
     let detail = format!("dingtalk {code} {msg}");
     match code {
@@ -165,10 +160,7 @@ fn code_error(code: i64, msg: &str) -> ChannelError {
 
 /// The error a DingTalk reply body stands for, if any.
 pub fn reply_error(v: &Value) -> Option<ChannelError> {
-    match reply_code(v)? {
-        (0, _) => None,
-        (code, msg) => Some(code_error(code, &msg)),
-    }
+    coded_error(v, errcode_of, code_error)
 }
 
 #[cfg(test)]

@@ -21,8 +21,8 @@ use std::time::Duration;
 use serde_json::{json, Value};
 
 use super::{
-    check_coded_reply, hmac_sha256_base64, http_client, post_json, ChannelError, ChatMessage,
-    Redactor,
+    check_coded_reply, coded_error, hmac_sha256_base64, http_client, post_json, ChannelError,
+    ChatMessage, Redactor,
 };
 use crate::providers::Secret;
 
@@ -126,10 +126,7 @@ fn code_error(code: i64, msg: &str) -> ChannelError {
 
 /// The error a Feishu reply body stands for, if any.
 pub fn reply_error(v: &Value) -> Option<ChannelError> {
-    match reply_code(v)? {
-        (0, _) => None,
-        (code, msg) => Some(code_error(code, &msg)),
-    }
+    coded_error(v, reply_code, code_error)
 }
 
 #[cfg(test)]

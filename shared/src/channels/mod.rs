@@ -616,6 +616,25 @@ pub(crate) fn other_status(service: &str, reply: &HttpReply) -> ChannelError {
     }
 }
 
+/// `(errcode, errmsg)` of a DingTalk or WeCom reply body.
+pub(crate) fn errcode_of(v: &Value) -> Option<(i64, String)> {
+    let code = v.get("errcode").and_then(Value::as_i64)?;
+    let msg = v.get("errmsg").and_then(Value::as_str).unwrap_or("");
+    Some((code, msg.to_string()))
+}
+
+/// The error a coded reply body stands for: none for code 0 or no code.
+pub(crate) fn coded_error(
+    v: &Value,
+    code_of: impl Fn(&Value) -> Option<(i64, String)>,
+    code_error: impl Fn(i64, &str) -> ChannelError,
+) -> Option<ChannelError> {
+    match code_of(v)? {
+        (0, _) => None,
+        (code, msg) => Some(code_error(code, &msg)),
+    }
+}
+
 /// Maps the reply of a service that answers a JSON result code:
 /// `code_of` extracts `(code, message)`, `code_error` maps a non-zero code.
 pub(crate) fn check_coded_reply(

@@ -23,7 +23,8 @@ use std::time::Duration;
 use serde_json::{json, Value};
 
 use super::{
-    check_coded_reply, http_client, post_json, ChannelError, ChatMessage, Redactor, TITLE_MAX_BYTES,
+    check_coded_reply, coded_error, errcode_of, http_client, post_json, ChannelError, ChatMessage,
+    Redactor, TITLE_MAX_BYTES,
 };
 use crate::providers::Secret;
 
@@ -112,17 +113,11 @@ impl WeCom {
                 &self.body(message),
             )
             .await?;
-            check_coded_reply("wecom", &reply, reply_code, code_error)
+            check_coded_reply("wecom", &reply, errcode_of, code_error)
         }
         .await;
         result.map_err(|e| self.redact.error(e))
     }
-}
-
-fn reply_code(v: &Value) -> Option<(i64, String)> {
-    let code = v.get("errcode").and_then(Value::as_i64)?;
-    let msg = v.get("errmsg").and_then(Value::as_str).unwrap_or("");
-    Some((code, msg.to_string()))
 }
 
 fn code_error(code: i64, msg: &str) -> ChannelError {
@@ -137,10 +132,7 @@ fn code_error(code: i64, msg: &str) -> ChannelError {
 
 /// The error a WeCom reply body stands for, if any.
 pub fn reply_error(v: &Value) -> Option<ChannelError> {
-    match reply_code(v)? {
-        (0, _) => None,
-        (code, msg) => Some(code_error(code, &msg)),
-    }
+    coded_error(v, errcode_of, code_error)
 }
 
 #[cfg(test)]
