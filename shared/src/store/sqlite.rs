@@ -366,59 +366,49 @@ impl SqliteStore {
         Ok(())
     }
 
+    /// Alert rows selected by `sql` (whose columns are those of [`RawAlert`]),
+    /// read under the lock and decoded outside it.
+    fn select_alerts(
+        &self,
+        what: &str,
+        sql: &str,
+        args: impl rusqlite::Params,
+    ) -> Result<Vec<AlertRecord>, StoreError> {
+        let conn = self.lock();
+        let rows = conn
+            .prepare_cached(sql)
+            .and_then(|mut st| {
+                st.query_map(args, RawAlert::from_row)?
+                    .collect::<rusqlite::Result<Vec<_>>>()
+            })
+            .ctx(what)?;
+        drop(conn);
+        rows.into_iter().map(RawAlert::decode).collect()
+    }
+
     fn pending(&self, due_by: DateTime<Utc>, limit: usize) -> Result<Vec<AlertRecord>, StoreError> {
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-        let conn = self.lock();
-        let mut st = conn
-            .prepare_cached(
-                "SELECT carrier, tracking_number, rule, since, kind, seq, data FROM alerts
-                 WHERE pending_at IS NOT NULL AND pending_at <= ?1
-                 ORDER BY pending_at, carrier, tracking_number, rule, since, kind, seq
-                 LIMIT ?2",
-            )
-            .ctx("pending alerts")?;
-        let rows = st
-            .query_map(
-                params![due_by.timestamp_millis(), limit],
-                RawAlert::from_row,
-            )
-            .and_then(|rows| rows.collect::<rusqlite::Result<Vec<_>>>())
-            .ctx("pending alerts")?;
-        drop(st);
-        drop(conn);
+        let mut out = self.select_alerts(
+            "pending alerts",
+            "SELECT carrier, tracking_number, rule, since, kind, seq, data FROM alerts
+             WHERE pending_at IS NOT NULL AND pending_at <= ?1
+             ORDER BY pending_at, carrier, tracking_number, rule, since, kind, seq
+             LIMIT ?2",
+            params![due_by.timestamp_millis(), limit],
+        )?;
         // The column is truncated to milliseconds: apply the exact bound.
-        let mut out = Vec::with_capacity(rows.len());
-        for raw in rows {
-            let r = raw.decode()?;
-            if r.deliver_at() <= due_by {
-                out.push(r);
-            }
-        }
+        out.retain(|r| r.deliver_at() <= due_by);
         Ok(out)
     }
 
     fn alerts_of(&self, id: &ShipmentId) -> Result<Vec<AlertRecord>, StoreError> {
-        let conn = self.lock();
-        let mut st = conn
-            .prepare_cached(
-                "SELECT carrier, tracking_number, rule, since, kind, seq, data FROM alerts
-                 WHERE carrier = ?1 AND tracking_number = ?2
-                 ORDER BY at, rule, since, kind, seq",
-            )
-            .ctx("alerts for shipment")?;
-        let rows = st
-            .query_map(
-                params![id.carrier.as_str(), id.tracking_number.as_str()],
-                RawAlert::from_row,
-            )
-            .and_then(|rows| rows.collect::<rusqlite::Result<Vec<_>>>())
-            .ctx("alerts for shipment")?;
-        drop(st);
-        drop(conn);
-        let mut out = rows
-            .into_iter()
-            .map(RawAlert::decode)
-            .collect::<Result<Vec<_>, _>>()?;
+        let mut out = self.select_alerts(
+            "alerts for shipment",
+            "SELECT carrier, tracking_number, rule, since, kind, seq, data FROM alerts
+             WHERE carrier = ?1 AND tracking_number = ?2
+             ORDER BY at, rule, since, kind, seq",
+            params![id.carrier.as_str(), id.tracking_number.as_str()],
+        )?;
         out.sort_by(alert_order);
         Ok(out)
     }
@@ -433,30 +423,14 @@ impl SqliteStore {
         }
         // The column is truncated to milliseconds: select a superset, then apply the
         // exact bounds.
-        let conn = self.lock();
-        let mut st = conn
-            .prepare_cached(
-                "SELECT carrier, tracking_number, rule, since, kind, seq, data FROM alerts
-                 WHERE at >= ?1 AND at <= ?2
-                 ORDER BY at, carrier, tracking_number, rule, since, kind, seq",
-            )
-            .ctx("alerts between")?;
-        let rows = st
-            .query_map(
-                params![from.timestamp_millis(), to.timestamp_millis()],
-                RawAlert::from_row,
-            )
-            .and_then(|rows| rows.collect::<rusqlite::Result<Vec<_>>>())
-            .ctx("alerts between")?;
-        drop(st);
-        drop(conn);
-        let mut out = Vec::with_capacity(rows.len());
-        for raw in rows {
-            let r = raw.decode()?;
-            if from <= r.at && r.at < to {
-                out.push(r);
-            }
-        }
+        let mut out = self.select_alerts(
+            "alerts between",
+            "SELECT carrier, tracking_number, rule, since, kind, seq, data FROM alerts
+             WHERE at >= ?1 AND at <= ?2
+             ORDER BY at, carrier, tracking_number, rule, since, kind, seq",
+            params![from.timestamp_millis(), to.timestamp_millis()],
+        )?;
+        out.retain(|r| from <= r.at && r.at < to);
         out.sort_by(alert_order);
         Ok(out)
     }
