@@ -555,26 +555,9 @@ impl Timeline {
     /// Returning, and a signature means Returned.
     pub fn effective_statuses(&self) -> impl Iterator<Item = (&TrackingEvent, Status)> + '_ {
         let mut returning = false;
-        self.events.iter().map(move |e| {
-            let status = match e.status {
-                Status::Returning | Status::Returned => {
-                    returning = true;
-                    e.status
-                }
-                Status::Delivered if returning => Status::Returned,
-                Status::PickedUp
-                | Status::InTransit
-                | Status::ArrivedAtDestinationCity
-                | Status::OutForDelivery
-                | Status::AwaitingCollection
-                    if returning =>
-                {
-                    Status::Returning
-                }
-                s => s,
-            };
-            (e, status)
-        })
+        self.events
+            .iter()
+            .map(move |e| (e, effective_status(e.status, &mut returning)))
     }
 
     /// The current normalised status: that of the newest event, or Pending.
@@ -687,6 +670,30 @@ impl Shipment {
             .values()
             .filter(|a| a.is_active())
             .map(|a| a.rule)
+    }
+}
+
+/// One trace's status in the light of the ones before it, oldest first:
+/// `returning` says whether a return has started (and is set by this trace when it
+/// starts one). Once a parcel is on its way back, ordinary scans mean Returning and
+/// a signature means Returned.
+pub fn effective_status(raw: Status, returning: &mut bool) -> Status {
+    match raw {
+        Status::Returning | Status::Returned => {
+            *returning = true;
+            raw
+        }
+        Status::Delivered if *returning => Status::Returned,
+        Status::PickedUp
+        | Status::InTransit
+        | Status::ArrivedAtDestinationCity
+        | Status::OutForDelivery
+        | Status::AwaitingCollection
+            if *returning =>
+        {
+            Status::Returning
+        }
+        s => s,
     }
 }
 

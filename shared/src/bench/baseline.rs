@@ -98,25 +98,8 @@ fn observe(statuses: impl Iterator<Item = (i64, Status)>) -> Observation {
     let mut newest: Option<(i64, Status, i64)> = None;
     for (at, raw) in statuses {
         traces += 1;
-        // A carrier keeps writing transit scans on the way back: once a return has
-        // started they mean "returning", and a signature means "returned".
-        let st = match raw {
-            Status::Returning | Status::Returned => {
-                returning = true;
-                raw
-            }
-            Status::Delivered if returning => Status::Returned,
-            Status::PickedUp
-            | Status::InTransit
-            | Status::ArrivedAtDestinationCity
-            | Status::OutForDelivery
-            | Status::AwaitingCollection
-                if returning =>
-            {
-                Status::Returning
-            }
-            s => s,
-        };
+        // A carrier keeps writing transit scans on the way back.
+        let st = crate::domain::effective_status(raw, &mut returning);
         let run = match newest {
             Some((_, prev, run)) if group(prev) == group(st) => run,
             _ => at,
