@@ -13,6 +13,7 @@ use aws_lambda_events::sqs::{BatchItemFailure, SqsBatchResponse};
 use lambda_runtime::LambdaEvent;
 use serde_json::{json, Value};
 
+use shared::delivery::ChatDelivery;
 use shared::pipeline::{AlertSink, Notification};
 
 /// Reads one message body: the notification itself, or an SNS envelope around it.
@@ -114,6 +115,23 @@ pub async fn handle<K: AlertSink>(
         .into());
     }
     Ok(json!({"records": records.len(), "delivered": records.len()}))
+}
+
+/// The chat robots; with none configured, each alert is logged and counts as
+/// delivered.
+pub struct Logged(pub ChatDelivery);
+
+impl AlertSink for Logged {
+    async fn publish(&self, notifications: &[Notification]) -> Vec<Result<(), String>> {
+        if self.0.is_empty() {
+            for n in notifications {
+                tracing::info!(shipment = %n.record.shipment, rule = n.record.rule.as_str(),
+                    kind = n.record.kind.as_str(), "alert (no chat channel configured)");
+            }
+            return vec![Ok(()); notifications.len()];
+        }
+        self.0.publish(notifications).await
+    }
 }
 
 #[cfg(test)]

@@ -32,29 +32,9 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     if delivery.is_empty() {
         tracing::warn!("no chat channel configured: alerts are logged only");
     }
-    let sink = Logged(delivery);
+    let sink = handler::Logged(delivery);
     lambda_runtime::run(service_fn(|e: LambdaEvent<serde_json::Value>| {
         handler::handle(&sink, e)
     }))
     .await
-}
-
-/// The chat robots; with none configured, each alert is logged and counts as
-/// delivered.
-struct Logged(ChatDelivery);
-
-impl shared::pipeline::AlertSink for Logged {
-    async fn publish(
-        &self,
-        notifications: &[shared::pipeline::Notification],
-    ) -> Vec<Result<(), String>> {
-        if self.0.is_empty() {
-            for n in notifications {
-                tracing::info!(shipment = %n.record.shipment, rule = n.record.rule.as_str(),
-                    kind = n.record.kind.as_str(), "alert (no chat channel configured)");
-            }
-            return vec![Ok(()); notifications.len()];
-        }
-        shared::pipeline::AlertSink::publish(&self.0, notifications).await
-    }
 }
