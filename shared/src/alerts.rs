@@ -14,7 +14,7 @@ use chrono::{DateTime, Duration, Utc};
 use std::collections::BTreeMap;
 
 use crate::domain::AlertState;
-use crate::rules::{Finding, Rule, Severity};
+use crate::rules::{Finding, PastEvent, Rule, Severity};
 use crate::store::AlertKind;
 
 /// One change of an alert that is worth a notification.
@@ -77,18 +77,62 @@ pub fn reconcile(
     }
     for a in alerts.values_mut() {
         if a.is_active() && !findings.iter().any(|f| f.rule == a.rule) {
-            out.push(Transition {
-                rule: a.rule,
-                kind: AlertKind::Resolved,
-                severity: a.severity,
-                since: a.since,
-                seq: a.notifications,
-            });
-            a.resolved_at = Some(now);
+            out.push(resolve(a, now));
         }
     }
     out.sort_by_key(|t| t.rule);
     out
+}
+
+/// Tells the problems the carrier reported that were superseded before anyone saw
+/// them as the newest status ([`PastEvent`]): each one not told yet (no alert of
+/// its rule with the same or a later `since`) fires and resolves at once, so the
+/// message says what happened and that it is over. An older alert of the same
+/// rule still active is resolved first. Call before [`reconcile`].
+pub fn tell_past(
+    alerts: &mut BTreeMap<Rule, AlertState>,
+    past: &[PastEvent],
+    now: DateTime<Utc>,
+) -> Vec<Transition> {
+    let mut out = Vec::new();
+    for p in past {
+        match alerts.get_mut(&p.rule) {
+            Some(a) if a.since >= p.since => continue,
+            Some(a) if a.is_active() => out.push(resolve(a, now)),
+            _ => {}
+        }
+        let mut a = AlertState {
+            rule: p.rule,
+            severity: Severity::Warning,
+            since: p.since,
+            fired_at: now,
+            last_notified_at: now,
+            notifications: 1,
+            resolved_at: None,
+        };
+        out.push(Transition {
+            rule: p.rule,
+            kind: AlertKind::Fired,
+            severity: a.severity,
+            since: p.since,
+            seq: 0,
+        });
+        out.push(resolve(&mut a, now));
+        alerts.insert(p.rule, a);
+    }
+    out
+}
+
+/// Resolves alert `a` at `now`: the transition to notify.
+fn resolve(a: &mut AlertState, now: DateTime<Utc>) -> Transition {
+    a.resolved_at = Some(now);
+    Transition {
+        rule: a.rule,
+        kind: AlertKind::Resolved,
+        severity: a.severity,
+        since: a.since,
+        seq: a.notifications,
+    }
 }
 
 #[cfg(test)]
@@ -227,6 +271,73 @@ mod tests {
             kinds(&one_left),
             [(Rule::HubDwell, AlertKind::Resolved, Severity::Warning, 1)]
         );
+    }
+
+    fn refused(since: f64, until: f64) -> PastEvent {
+        PastEvent {
+            rule: Rule::Refused,
+            since: t(since),
+            until: t(until),
+        }
+    }
+
+    #[test]
+    fn a_past_event_fires_and_resolves_once() {
+        let mut a = BTreeMap::new();
+        let told = tell_past(&mut a, &[refused(5.0, 8.0)], t(9.0));
+        assert_eq!(
+            kinds(&told),
+            [
+                (Rule::Refused, AlertKind::Fired, Severity::Warning, 0),
+                (Rule::Refused, AlertKind::Resolved, Severity::Warning, 1),
+            ]
+        );
+        assert!(told.iter().all(|x| x.since == t(5.0)));
+        assert!(!a[&Rule::Refused].is_active());
+        // The next check sees the same past event: already told.
+        assert!(tell_past(&mut a, &[refused(5.0, 8.0)], t(10.0)).is_empty());
+        // reconcile has nothing left to resolve either.
+        assert!(reconcile(&mut a, &[], t(10.0), hours(24.0)).is_empty());
+    }
+
+    #[test]
+    fn a_past_event_already_alerted_while_current_is_only_resolved_by_reconcile() {
+        let mut a = BTreeMap::new();
+        let repeat = hours(24.0);
+        let current = Finding {
+            rule: Rule::Refused,
+            severity: Severity::Warning,
+            since: t(5.0),
+        };
+        reconcile(&mut a, &[current], t(6.0), repeat);
+        // Superseded at 8: the past event is the alert already told.
+        assert!(tell_past(&mut a, &[refused(5.0, 8.0)], t(9.0)).is_empty());
+        assert_eq!(
+            kinds(&reconcile(&mut a, &[], t(9.0), repeat)),
+            [(Rule::Refused, AlertKind::Resolved, Severity::Warning, 1)]
+        );
+    }
+
+    #[test]
+    fn a_newer_past_event_resolves_the_older_active_alert_first() {
+        let mut a = BTreeMap::new();
+        let old = Finding {
+            rule: Rule::Refused,
+            severity: Severity::Warning,
+            since: t(1.0),
+        };
+        reconcile(&mut a, &[old], t(2.0), hours(24.0));
+        let told = tell_past(&mut a, &[refused(5.0, 8.0)], t(9.0));
+        assert_eq!(
+            told.iter().map(|x| (x.kind, x.since)).collect::<Vec<_>>(),
+            [
+                (AlertKind::Resolved, t(1.0)),
+                (AlertKind::Fired, t(5.0)),
+                (AlertKind::Resolved, t(5.0)),
+            ]
+        );
+        // An older past event than what is known is never told.
+        assert!(tell_past(&mut a, &[refused(3.0, 4.0)], t(10.0)).is_empty());
     }
 
     #[test]

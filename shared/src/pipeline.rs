@@ -307,17 +307,20 @@ impl<'a, S: Store, C: Carrier> Tracker<'a, S, C> {
         Err(PipelineError::Contended(id.to_string()))
     }
 
-    /// Evaluates the rules, reconciles alerts and schedules the next check.
+    /// Evaluates the rules, tells problems already superseded, reconciles alerts and
+    /// schedules the next check.
     pub fn apply(&self, shipment: &mut Shipment, now: DateTime<Utc>) -> Vec<Transition> {
         let rules = &self.settings.rules;
         shipment.status = shipment.timeline.current_status();
         let findings = rules::evaluate(shipment, rules, now);
-        let transitions = alerts::reconcile(
+        let past = rules::past_events(shipment, rules);
+        let mut transitions = alerts::tell_past(&mut shipment.alerts, &past, now);
+        transitions.extend(alerts::reconcile(
             &mut shipment.alerts,
             &findings,
             now,
             self.settings.alert_repeat,
-        );
+        ));
         shipment.next_check_at =
             schedule::next_check_at(shipment, rules, self.mode, &self.policy, now);
         transitions

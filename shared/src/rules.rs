@@ -281,6 +281,71 @@ impl Conditions {
     }
 }
 
+/// Statuses that continue one condition: a return that arrives back at the sender
+/// is still the same `returned` episode; a problem parcel declared lost is still
+/// the same `exception`.
+fn run_group(s: Status) -> Status {
+    match s {
+        Status::Returned => Status::Returning,
+        Status::Lost => Status::Exception,
+        s => s,
+    }
+}
+
+/// The event rule a trace of status `s` reports, if any.
+fn event_rule(s: Status) -> Option<Rule> {
+    match s {
+        Status::DeliveryFailed => Some(Rule::DeliveryFailed),
+        Status::Exception | Status::Lost => Some(Rule::Exception),
+        Status::Refused => Some(Rule::Refused),
+        Status::Returning | Status::Returned => Some(Rule::Returned),
+        _ => None,
+    }
+}
+
+/// A problem the carrier reported that a later trace has already superseded: the
+/// newest such run of traces of each event rule (`since` its first trace, `until`
+/// the first trace after it), when it lasted longer than the rule's threshold and the
+/// rule is enabled. A poll that comes after the next trace never sees the problem
+/// as the newest status, so [`evaluate`] alone would never report it; the alert
+/// lifecycle tells it once, as already over ([`crate::alerts::reconcile`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PastEvent {
+    pub rule: Rule,
+    pub since: DateTime<Utc>,
+    pub until: DateTime<Utc>,
+}
+
+/// The [`PastEvent`]s of `shipment`, in rule order.
+pub fn past_events(shipment: &Shipment, config: &RuleConfig) -> Vec<PastEvent> {
+    let mut newest: [Option<PastEvent>; 11] = [None; 11];
+    let mut open: Option<(Rule, DateTime<Utc>)> = None;
+    let mut group: Option<Status> = None;
+    for (e, st) in shipment.timeline.effective_statuses() {
+        if group == Some(run_group(st)) {
+            continue;
+        }
+        group = Some(run_group(st));
+        if let Some((rule, since)) = open.take() {
+            newest[rule.index()] = Some(PastEvent {
+                rule,
+                since,
+                until: e.at,
+            });
+        }
+        open = event_rule(st).map(|r| (r, e.at));
+    }
+    let carrier = Some(&shipment.id.carrier);
+    newest
+        .into_iter()
+        .flatten()
+        .filter(|p| {
+            // It held over [since, until): its threshold passed only if it ended later.
+            config.is_enabled(p.rule) && p.until - p.since > config.threshold(p.rule, carrier)
+        })
+        .collect()
+}
+
 /// The conditions that hold for `shipment` at `now`, regardless of thresholds and of
 /// whether the rule is enabled. `late` holds from `promised_at` even if that is still
 /// in the future (its "since" is the deadline), so callers compare `since` with now.
@@ -296,14 +361,6 @@ pub fn conditions(shipment: &Shipment) -> Conditions {
     let mut hub_start: Option<(DateTime<Utc>, &str)> = None;
     let mut last_at: Option<DateTime<Utc>> = None;
     let mut picked_up = false;
-    // Statuses that continue one condition: a return that arrives back at the sender
-    // is still the same `returned` episode; a problem parcel declared lost is still
-    // the same `exception`.
-    let run_group = |s: Status| match s {
-        Status::Returned => Status::Returning,
-        Status::Lost => Status::Exception,
-        s => s,
-    };
     for (e, st) in timeline.effective_statuses() {
         if current.map(run_group) != Some(run_group(st)) {
             run_start = Some(e.at);
@@ -326,14 +383,8 @@ pub fn conditions(shipment: &Shipment) -> Conditions {
     let status = current.unwrap_or(Status::Pending);
 
     // Event rules hold while the newest trace reports the event.
-    if let Some(since) = run_start {
-        match status {
-            Status::DeliveryFailed => out.push(Rule::DeliveryFailed, since),
-            Status::Exception | Status::Lost => out.push(Rule::Exception, since),
-            Status::Refused => out.push(Rule::Refused, since),
-            Status::Returning | Status::Returned => out.push(Rule::Returned, since),
-            _ => {}
-        }
+    if let (Some(since), Some(rule)) = (run_start, event_rule(status)) {
+        out.push(rule, since);
     }
     if status.is_terminal() {
         return out;

@@ -248,6 +248,87 @@ fn refusal_then_return_and_sticky_return_leg() {
     assert_eq!(found(&s, &c, 500.0), [(Rule::Returned, W, t(34.0))]);
 }
 
+fn past(s: &Shipment, c: &RuleConfig) -> Vec<(Rule, DateTime<Utc>, DateTime<Utc>)> {
+    past_events(s, c)
+        .into_iter()
+        .map(|p| (p.rule, p.since, p.until))
+        .collect()
+}
+
+#[test]
+fn superseded_problems_are_past_events_with_their_span() {
+    let c = RuleConfig::default();
+    let s = parcel(
+        "YD",
+        vec![
+            picked(0.0),
+            ev(30.0, Status::OutForDelivery, "派件中"),
+            ev(32.0, Status::Refused, "收件人拒收"),
+            ev(32.5, Status::Refused, "收件人拒收，退回"),
+            ev(35.0, Status::Returning, "快件已退回"),
+        ],
+    );
+    // The refusal is no longer the newest trace: not a finding, but a past event
+    // from its first trace to the return.
+    assert!(!rules_at(&s, &c, 36.0).contains(&Rule::Refused));
+    assert_eq!(past(&s, &c), [(Rule::Refused, t(32.0), t(35.0))]);
+    // The return still holds: a finding, not a past event.
+    assert!(rules_at(&s, &c, 36.0).contains(&Rule::Returned));
+}
+
+#[test]
+fn only_the_newest_run_of_each_event_rule_is_a_past_event() {
+    let c = RuleConfig::default();
+    let s = parcel(
+        "ZTO",
+        vec![
+            picked(0.0),
+            ev(10.0, Status::DeliveryFailed, "派送失败"),
+            ev(20.0, Status::OutForDelivery, "重新派送"),
+            ev(22.0, Status::DeliveryFailed, "电话无人接听"),
+            ev(23.0, Status::Exception, "地址不详"),
+            ev(30.0, Status::Delivered, "已签收"),
+        ],
+    );
+    assert_eq!(
+        past(&s, &c),
+        [
+            (Rule::DeliveryFailed, t(22.0), t(23.0)),
+            (Rule::Exception, t(23.0), t(30.0)),
+        ]
+    );
+    // A problem that is still the newest trace is not past.
+    let now = parcel("ZTO", vec![picked(0.0), ev(5.0, Status::Exception, "破损")]);
+    assert!(past(&now, &c).is_empty());
+}
+
+#[test]
+fn a_past_event_must_have_outlasted_its_threshold_and_be_enabled() {
+    let mut c = RuleConfig::default();
+    let sf = CarrierCode::parse("SF").unwrap();
+    c.set_override(Rule::DeliveryFailed, sf, hours(6.0));
+    let retried = |until: f64| {
+        parcel(
+            "SF",
+            vec![
+                picked(0.0),
+                ev(10.0, Status::DeliveryFailed, "派送失败"),
+                ev(until, Status::OutForDelivery, "重新派送"),
+            ],
+        )
+    };
+    // Retried within 6 hours: the rule never held. Exactly 6 hours: it never had
+    // (the condition ends at the instant it would fire).
+    assert!(past(&retried(15.0), &c).is_empty());
+    assert!(past(&retried(16.0), &c).is_empty());
+    assert_eq!(
+        past(&retried(17.0), &c),
+        [(Rule::DeliveryFailed, t(10.0), t(17.0))]
+    );
+    c.set_enabled(Rule::DeliveryFailed, false);
+    assert!(past(&retried(17.0), &c).is_empty());
+}
+
 #[test]
 fn late_fires_at_promised_at_unless_delivered() {
     let c = RuleConfig::default();

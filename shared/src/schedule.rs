@@ -33,6 +33,11 @@ pub struct PollPolicy {
     /// Backoff after a failed carrier query: base × 2^(errors-1), capped.
     pub error_backoff_base: Duration,
     pub error_backoff_cap: Duration,
+    /// A quiet parcel is looked at less often: the interval is at least the time
+    /// since its last trace (or since it shipped, before any) over this divisor...
+    pub quiet_divisor: i32,
+    /// ...but never stretched beyond this.
+    pub quiet_cap: Duration,
 }
 
 impl Default for PollPolicy {
@@ -42,10 +47,13 @@ impl Default for PollPolicy {
             min_gap: Duration::minutes(1),
             error_backoff_base: Duration::minutes(10),
             error_backoff_cap: Duration::hours(6),
+            quiet_divisor: 4,
+            quiet_cap: Duration::hours(24),
         };
         for (status, interval) in [
-            // Waiting for the first scan: check often enough to see pickup.
-            (Status::Pending, Duration::hours(3)),
+            // Waiting for the first scan (0.5-12 h after shipping): no event rule
+            // can fire before it, and no_pickup has its own deadline.
+            (Status::Pending, Duration::hours(6)),
             (Status::PickedUp, Duration::hours(4)),
             // Long-haul: events are hours apart; rule deadlines cover stalls.
             (Status::InTransit, Duration::hours(6)),
@@ -53,10 +61,12 @@ impl Default for PollPolicy {
             (Status::Redirected, Duration::hours(6)),
             (Status::ArrivedAtDestinationCity, Duration::hours(2)),
             // The last mile is where failures and refusals happen: look often.
-            (Status::OutForDelivery, Duration::hours(1)),
+            (Status::OutForDelivery, Duration::minutes(90)),
             (Status::DeliveryFailed, Duration::hours(2)),
             (Status::Exception, Duration::hours(3)),
-            (Status::AwaitingCollection, Duration::hours(12)),
+            // In a locker: only the collection is news; locker_uncollected has
+            // its own deadline.
+            (Status::AwaitingCollection, Duration::hours(24)),
             (Status::Refused, Duration::hours(4)),
             (Status::Returning, Duration::hours(12)),
         ] {
@@ -73,6 +83,25 @@ impl PollPolicy {
 
     pub fn set_interval(&mut self, status: Status, d: Duration) {
         self.intervals[status as usize] = d;
+    }
+
+    /// The poll interval of a parcel in `status` whose last trace (or shipping,
+    /// before any trace) was `quiet_for` ago: the status's interval, stretched to
+    /// `quiet_for / quiet_divisor` (at most `quiet_cap`) for a parcel that has been
+    /// quiet for long — a wrong number or a parcel that stopped moving is still
+    /// looked at, but not every few hours for two weeks.
+    /// A parcel whose newest trace reports a problem (failed delivery, problem
+    /// parcel, refusal) keeps its status's interval however long it has been
+    /// quiet: what comes next (a redelivery, a return) is what people wait for.
+    pub fn interval_after(&self, status: Status, quiet_for: Duration) -> Duration {
+        let base = self.interval(status);
+        if matches!(
+            status,
+            Status::DeliveryFailed | Status::Exception | Status::Refused
+        ) {
+            return base;
+        }
+        base.max((quiet_for / self.quiet_divisor.max(1)).min(self.quiet_cap))
     }
 
     /// When to retry after `consecutive_errors` failed queries in a row.
@@ -99,7 +128,13 @@ pub fn next_check_at(
         TrackingMode::Poll if shipment.consecutive_errors > 0 => {
             Some(now + policy.backoff(shipment.consecutive_errors))
         }
-        TrackingMode::Poll => Some(now + policy.interval(status)),
+        TrackingMode::Poll => {
+            let quiet_since = shipment
+                .timeline
+                .last()
+                .map_or(shipment.started_at(), |e| e.at);
+            Some(now + policy.interval_after(status, now - quiet_since))
+        }
         TrackingMode::Push => None,
     };
     let next = match (deadline, poll) {
@@ -107,6 +142,32 @@ pub fn next_check_at(
         (d, p) => d.or(p)?,
     };
     Some(next.max(now + policy.min_gap))
+}
+
+/// When to look at a parcel first, once registered at `now`. In poll mode, one
+/// `Pending` interval after it shipped (a parcel registered as it ships has no
+/// trace to find yet), or at once when it shipped earlier than that or no shipping
+/// time is known (the first query finds what the carrier already knows). In push
+/// mode the subscription brings every trace, so the first look is for the rules
+/// alone: at once if one already holds (a parcel registered late), else at the
+/// first rule deadline, or never if no time-based rule can fire.
+pub fn first_check_at(
+    shipment: &Shipment,
+    config: &RuleConfig,
+    mode: TrackingMode,
+    policy: &PollPolicy,
+    now: DateTime<Utc>,
+) -> Option<DateTime<Utc>> {
+    match mode {
+        TrackingMode::Poll => {
+            let first = shipment
+                .shipped_at
+                .map(|at| at + policy.interval(Status::Pending));
+            Some(first.filter(|&t| t > now).unwrap_or(now))
+        }
+        TrackingMode::Push if !rules::evaluate(shipment, config, now).is_empty() => Some(now),
+        TrackingMode::Push => rules::next_deadline(shipment, config, now),
+    }
 }
 
 #[cfg(test)]
@@ -163,7 +224,7 @@ mod tests {
         ]);
         assert_eq!(
             next_check_at(&ofd, &c, TrackingMode::Poll, &p, t(3.0)),
-            Some(t(4.0))
+            Some(t(4.5))
         );
     }
 
@@ -205,6 +266,81 @@ mod tests {
             c.set_enabled(r, false);
         }
         assert_eq!(next_check_at(&s, &c, TrackingMode::Push, &p, t(3.0)), None);
+    }
+
+    #[test]
+    fn push_mode_first_looks_at_the_first_deadline() {
+        let (c, p) = (RuleConfig::default(), PollPolicy::default());
+        let fresh = shipment(vec![]);
+        // no_pickup and no_trace are due 24 h after registration.
+        assert_eq!(
+            first_check_at(&fresh, &c, TrackingMode::Push, &p, t(0.0)),
+            Some(t(24.0))
+        );
+        // Registered 30 h after it was made: no_trace already holds.
+        assert_eq!(
+            first_check_at(&fresh, &c, TrackingMode::Push, &p, t(30.0)),
+            Some(t(30.0))
+        );
+        let mut quiet = c.clone();
+        for r in Rule::ALL {
+            quiet.set_enabled(r, false);
+        }
+        assert_eq!(
+            first_check_at(&fresh, &quiet, TrackingMode::Push, &p, t(0.0)),
+            None
+        );
+    }
+
+    #[test]
+    fn poll_mode_first_queries_one_pending_interval_after_shipping() {
+        let (c, p) = (RuleConfig::default(), PollPolicy::default());
+        let pending = p.interval(Status::Pending);
+        let mut s = shipment(vec![]);
+        // No shipping time known: at once.
+        assert_eq!(
+            first_check_at(&s, &c, TrackingMode::Poll, &p, t(0.0)),
+            Some(t(0.0))
+        );
+        // Registered as it ships: one Pending interval later.
+        s.shipped_at = Some(t(0.0));
+        assert_eq!(
+            first_check_at(&s, &c, TrackingMode::Poll, &p, t(0.0)),
+            Some(t(0.0) + pending)
+        );
+        // Shipped long before it was registered: at once.
+        assert_eq!(
+            first_check_at(&s, &c, TrackingMode::Poll, &p, t(0.0) + pending),
+            Some(t(0.0) + pending)
+        );
+    }
+
+    #[test]
+    fn quiet_parcels_are_polled_less_often_up_to_a_cap() {
+        let p = PollPolicy::default();
+        let c = RuleConfig::default();
+        // In transit since hour 2: at hour 10 the 6-hour interval holds (8 h / 4 = 2 h).
+        let s = shipment(vec![ev(1.0, Status::PickedUp), ev(2.0, Status::InTransit)]);
+        assert_eq!(
+            next_check_at(&s, &c, TrackingMode::Poll, &p, t(10.0)),
+            Some(t(16.0))
+        );
+        // At hour 34 (32 h quiet), 8 h; the stalled deadline (50) is later.
+        assert_eq!(
+            next_check_at(&s, &c, TrackingMode::Poll, &p, t(34.0)),
+            Some(t(42.0))
+        );
+        // Quiet for 10 days: once a day, never less often.
+        assert_eq!(
+            p.interval_after(Status::InTransit, Duration::days(10)),
+            Duration::hours(24)
+        );
+        // A wrong number, before any trace: quiet since it shipped (registration).
+        let none = shipment(vec![]);
+        assert_eq!(
+            next_check_at(&none, &c, TrackingMode::Poll, &p, t(60.0)),
+            Some(t(75.0))
+        );
     }
 
     #[test]

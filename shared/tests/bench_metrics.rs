@@ -10,23 +10,29 @@
 //! - P4 healthy: registered 1:00, picked up 2:00, hub 5:00-7:00, station 20:00,
 //!   out for delivery 21:00, delivered 23:00.
 //!
-//! Sentinel's checks (poll intervals: pending 3 h, picked up 4 h, in transit 6 h,
-//! at the destination 2 h, out for delivery 1 h, refused 4 h; a rule deadline
-//! comes first when sooner):
-//! - P0: 0:00 (nothing yet), 3:00 (delivered) = 2.
-//! - P1: 0:10 and every 3 h to 69:10 = 24; no_pickup and no_trace fire at 24:10
-//!   (due 24:10: latency 0) and repeat at 48:10 (24 h repeat): 4 alerts.
-//! - P2: 0:00, 3:00, every 4 h 7:00-47:00 (12), the stalled deadline 48:20 (due
-//!   48:20: latency 0), then every 4 h 52:20-68:20 (5) = 19; 1 alert.
-//! - P3: 0:00, 3:00, 7:00 (sees the refusal of 5:10: latency 1 h 50), every 4 h
-//!   to 51:00 (12 checks 7:00-51:00), the stalled deadline 53:10 (latency 0), then
-//!   57:10-69:10 (4) = 19; refused fires at 7:00, repeats at 31:00 and 57:10,
-//!   stalled fires at 53:10: 4 alerts.
-//! - P4: 1:00, 4:00, 8:00, 14:00, 20:00, 22:00, 23:00 = 7.
+//! Sentinel's checks (default poll policy: the first query one pending interval
+//! after shipping; intervals pending 6 h, picked up 4 h, in transit 6 h, refused
+//! 4 h; a parcel quiet for long — no trace for q hours, or none since shipping —
+//! waits at least q/4 h (at most 24 h), except after a reported problem; a rule
+//! deadline comes first when sooner; a check runs at the first 5-minute tick at or
+//! after its time):
+//! - P0: 6:00 (delivered) = 1.
+//! - P1: 6:10, 12:10, 18:10, 24:10 (no_pickup and no_trace due: latency 0), then
+//!   quiet 30 h → 30:10 plus 7:30 = 37:40, plus 9:22:30 → 47:05, plus 11:43:45 →
+//!   58:50, plus 14:40 → past the end = 8; fired at 24:10, repeated at 58:50 (24 h
+//!   repeat): 4 alerts.
+//! - P2: 6:00, 10:00, 14:00, 18:00, then 22:25 (quiet 17:40 → 4:25), 28:00 (5:31:15
+//!   → the next tick), 34:55 (6:55), 43:35 (8:38:45), the stalled deadline 48:20
+//!   (latency 0), 60:20 (12 h) = 10; 1 alert.
+//! - P3: 6:00 (sees the refusal of 5:10: latency 50 min), every 4 h 10:00-50:00
+//!   (11), the stalled deadline 53:10 (latency 0), every 4 h 57:10-69:10 (4) = 17;
+//!   refused fires at 6:00, repeats at 30:00 and 57:10, stalled fires at 53:10: 4
+//!   alerts.
+//! - P4: 7:00 (picked up, hub 5:00-7:00), 13:00, 19:00, 25:00 (delivered) = 4.
 //!
-//! Total 71 queries; on the delivered parcels (P0, P4) 9, so 4.5 per delivered
-//! parcel. Writes: 5 registrations + 71 check puts + 9 alert records + 9 outbox
-//! updates = 94.
+//! Total 40 queries; on the delivered parcels (P0, P4) 5, so 2.5 per delivered
+//! parcel. Writes: 5 registrations + 40 check puts + 9 alert records + 9 outbox
+//! updates = 63.
 //!
 //! The baseline (runs at 0:00, 0:30, ... 72:00; a parcel joins the first run at
 //! or after its registration and leaves when delivered):
@@ -152,17 +158,17 @@ async fn poll_mode_counts_match_the_hand_computed_ones() {
 
     // Sentinel.
     let s = &r.sentinel;
-    assert_eq!(s.queries, 71);
-    assert_eq!(s.queries_on_delivered, 9);
-    assert_eq!(s.checks, 71);
+    assert_eq!(s.queries, 40);
+    assert_eq!(s.queries_on_delivered, 5);
+    assert_eq!(s.checks, 40);
     let st = s.store.unwrap();
     assert_eq!(
         (st.shipment_puts, st.alert_inserts, st.marks_delivered),
-        (76, 9, 9)
+        (45, 9, 9)
     );
-    assert_eq!(s.writes, 94);
+    assert_eq!(s.writes, 63);
     assert_eq!(s.raw_alerts, 9);
-    // Ticks with notifications: 7:00, 24:10, 31:00, 48:10, 48:20, 53:10, 57:10;
+    // Ticks with notifications: 6:00, 24:10, 30:00, 48:20, 53:10, 57:10, 58:50;
     // each tick's alerts fit one digest.
     assert_eq!(s.messages, 7);
     assert_eq!(s.runs, 72 * 12 + 1);
@@ -171,13 +177,13 @@ async fn poll_mode_counts_match_the_hand_computed_ones() {
         (o.expected, o.caught, o.alerts, o.true_alerts),
         (5, 5, 5, 5)
     );
-    assert_eq!(lat(&r, true, Rule::Refused), vec![110 * 60]);
+    assert_eq!(lat(&r, true, Rule::Refused), vec![50 * 60]);
     assert_eq!(lat(&r, true, Rule::Stalled), vec![0, 0]);
     assert_eq!(lat(&r, true, Rule::NoPickup), vec![0]);
     assert_eq!(lat(&r, true, Rule::NoTrace), vec![0]);
     assert_eq!(o.latency(0.5), Some(0));
-    assert_eq!(o.latency(0.95), Some(6600));
-    assert_eq!(o.latency_max(), Some(6600));
+    assert_eq!(o.latency(0.95), Some(3000));
+    assert_eq!(o.latency_max(), Some(3000));
     assert_eq!(o.recall(), Some(1.0));
     assert_eq!(o.precision(), Some(1.0));
 
@@ -203,9 +209,9 @@ async fn poll_mode_counts_match_the_hand_computed_ones() {
     assert_eq!(bo.latency(0.5), Some(1200));
 
     // Per parcel and per delivered parcel, as printed and written to JSON.
-    assert_eq!(r.per_parcel(s.queries), 14.2);
+    assert_eq!(r.per_parcel(s.queries), 8.0);
     assert_eq!(r.per_parcel(b.queries), 96.8);
-    assert_eq!(s.queries_on_delivered as f64 / r.delivered as f64, 4.5);
+    assert_eq!(s.queries_on_delivered as f64 / r.delivered as f64, 2.5);
     assert_eq!(b.queries_on_delivered as f64 / r.delivered as f64, 25.0);
 }
 
@@ -226,7 +232,10 @@ async fn the_json_wire_gives_the_same_counts() {
 
 /// Push mode: one subscription per parcel is all the carrier bills; each tick in
 /// which a parcel has new traces is one push (P0 2, P2 1, P3 3, P4 6 = 12), and
-/// the refusal is seen at its own tick.
+/// the refusal is seen at its own tick. Besides the pushes, a parcel is looked at
+/// only at its rule deadlines (the first one set at registration): P1 at 24:10
+/// (no_pickup, no_trace), P2 at 48:20 and P3 at 53:10 (stalled) = 3; each look
+/// writes the parcel once, after its registration.
 #[tokio::test]
 async fn push_mode_counts_subscriptions_and_pushes() {
     let r = run(TrackingMode::Push, bench::Wire::Direct).await;
@@ -234,6 +243,8 @@ async fn push_mode_counts_subscriptions_and_pushes() {
     assert_eq!(s.queries, 5);
     assert_eq!(s.queries_on_delivered, 2);
     assert_eq!(s.pushes, 12);
+    assert_eq!(s.checks, 15);
+    assert_eq!(s.store.unwrap().shipment_puts, 5 + 15);
     assert_eq!(lat(&r, true, Rule::Refused), vec![0]);
     let o = &s.scores.overall;
     assert_eq!(

@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use base64::Engine as _;
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, Duration, Utc};
 use serde_json::{json, Value};
 
 use sentinel_api::{handle, AlertPublisher, CallbackKeys, Deps, HandlerError, Output};
@@ -852,7 +852,14 @@ async fn shipment_registered_events_register_idempotently() {
     let s = stored(&deps, "YTO", "YT9876543210987").await.unwrap();
     assert_eq!(s.order_id.as_deref(), Some("DD77"));
     assert_eq!(s.phone.as_ref().unwrap().expose(), "8613900001234");
-    assert_eq!(s.next_check_at, Some(now()));
+    // Push mode: the subscription brings the traces, so the first look is for the
+    // rules, at the first deadline: no_pickup, 24 h after shipping (18:30 China
+    // time the day before).
+    let shipped = DateTime::parse_from_rfc3339("2024-05-01T18:30:00+08:00").unwrap();
+    assert_eq!(
+        s.next_check_at,
+        Some(shipped.with_timezone(&Utc) + Duration::hours(24))
+    );
     assert_eq!(deps.carrier.subscribed(), ["YTO:YT9876543210987"]);
     // Delivered twice: fine, nothing changes, no second subscription.
     let out = handle(&deps, fixture("shipment_registered.json"))

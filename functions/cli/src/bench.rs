@@ -473,6 +473,19 @@ pub fn table(r: &BenchReport) -> String {
         r.sentinel.pushes,
         r.sentinel.item_bytes.unwrap_or(0.0)
     );
+    let by_status: Vec<String> = Status::ALL
+        .iter()
+        .zip(r.sentinel.queries_by_status)
+        .filter(|(_, n)| *n > 0)
+        .map(|(st, n)| format!("{st:?} {:.2}", r.per_parcel(n)))
+        .collect();
+    if !by_status.is_empty() {
+        let _ = writeln!(
+            out,
+            "Sentinel's carrier queries per parcel by the parcel's status when queried: {}.",
+            by_status.join(", ")
+        );
+    }
     if !r.peak_reset_worked {
         let _ = writeln!(
             out,

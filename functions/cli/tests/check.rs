@@ -108,8 +108,8 @@ fn carriers_md_example_is_out_for_delivery() {
     assert_eq!(r.out["status"], "OutForDelivery");
     assert_eq!(r.out["last_event_at"], "2024-05-02T07:40:00+08:00");
     assert!(findings(&r).is_empty());
-    // Out for delivery: polled hourly.
-    assert_eq!(r.out["next_check_at"], "2024-05-02T11:00:00+08:00");
+    // Out for delivery: polled every 90 minutes.
+    assert_eq!(r.out["next_check_at"], "2024-05-02T11:30:00+08:00");
     // 12 h after the out-for-delivery scan, in UTC on the command line.
     let r = sentinel_check(body, &["--now", "2024-05-02T11:40:00Z"], &[]);
     assert_eq!(

@@ -11,7 +11,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use crate::carrier::{Carrier, CarrierError, CarrierReply};
-use crate::domain::{Shipment, ShipmentId};
+use crate::domain::{Shipment, ShipmentId, Status};
 use crate::rules::{Rule, RuleConfig, Severity};
 use crate::sim::Fleet;
 use crate::store::{
@@ -182,6 +182,8 @@ pub struct CountingCarrier<C> {
     inner: C,
     fleet: Arc<Fleet>,
     per_parcel: Vec<AtomicU32>,
+    /// Queries by the parcel's status when queried.
+    by_status: [AtomicU64; Status::ALL.len()],
     queries: AtomicU64,
     subscriptions: AtomicU64,
 }
@@ -193,6 +195,7 @@ impl<C> CountingCarrier<C> {
             inner,
             fleet,
             per_parcel,
+            by_status: Default::default(),
             queries: AtomicU64::new(0),
             subscriptions: AtomicU64::new(0),
         }
@@ -212,6 +215,11 @@ impl<C> CountingCarrier<C> {
         self.subscriptions.load(Relaxed)
     }
 
+    /// Queries by the parcel's status when queried, in [`Status::ALL`] order.
+    pub fn queries_by_status(&self) -> [u64; Status::ALL.len()] {
+        std::array::from_fn(|i| self.by_status[i].load(Relaxed))
+    }
+
     /// Queries plus subscriptions for parcel `index`.
     pub fn billed_for(&self, index: usize) -> u32 {
         self.per_parcel[index].load(Relaxed)
@@ -228,6 +236,7 @@ impl<C: Carrier> Carrier for CountingCarrier<C> {
         shipment: &Shipment,
     ) -> impl Future<Output = Result<CarrierReply, CarrierError>> + Send {
         bump(&self.queries);
+        bump(&self.by_status[shipment.status as usize]);
         self.note(&shipment.id);
         self.inner.query(shipment)
     }

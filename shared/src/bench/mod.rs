@@ -31,13 +31,13 @@ use crate::carrier::{Carrier, CarrierError, CarrierReply};
 use crate::clock::{Clock, ManualClock};
 use crate::config::Settings;
 use crate::digest::digest;
-use crate::domain::Shipment;
+use crate::domain::{Shipment, Status};
 use crate::message::Templates;
 use crate::pipeline::{
     deliver, deliver_pending, register, run_due, AlertSink, Notification, PipelineError, Tracker,
 };
 use crate::rules::Rule;
-use crate::schedule::{PollPolicy, TrackingMode};
+use crate::schedule::{self, PollPolicy, TrackingMode};
 use crate::sim::{self, DirectSimCarrier, Fleet, FleetConfig, SimCarrier, SimKind};
 use crate::store::memory::MemoryStore;
 use crate::store::{AlertKind, ListFilter, ShipmentQuery};
@@ -117,6 +117,8 @@ pub struct Side {
     pub queries: u64,
     /// Of those, the ones for parcels delivered by the end of the run.
     pub queries_on_delivered: u64,
+    /// Carrier queries by the parcel's status when queried ([`Status::ALL`] order).
+    pub queries_by_status: [u64; Status::ALL.len()],
     /// Pushes taken in (push mode).
     pub pushes: u64,
     /// Parcels checked (tracker checks, or baseline queries).
@@ -324,7 +326,14 @@ pub async fn run_sentinel(
             if p.registered_at > now {
                 break;
             }
-            let shipment = p.shipment();
+            let mut shipment = p.shipment();
+            shipment.next_check_at = schedule::first_check_at(
+                &shipment,
+                &settings.rules,
+                config.mode,
+                &config.policy,
+                now,
+            );
             register(&store, &shipment).await?;
             if push {
                 // A failed subscription would be retried; the simulator never fails.
@@ -374,6 +383,7 @@ pub async fn run_sentinel(
     }
 
     side.queries = carrier.queries() + carrier.subscriptions();
+    side.queries_by_status = carrier.queries_by_status();
     side.queries_on_delivered = fleet
         .parcels
         .iter()
