@@ -18,11 +18,13 @@
 //! | `CUSTOMER_NOTICE_RULES` | rules that also notify the recipient | none |
 //! | `ALERT_REPEAT_HOURS` | re-notify an unresolved alert after | 24 |
 //! | `QUIET_HOURS` | China local hours when customer notices are held, `21-8`, `21:30-07:45` or `off` | 21-8 |
+//! | `POLL_INTERVALS` | poll mode: hours between queries by status, `InTransit=3,OutForDelivery=1` | see [`PollPolicy`] |
 
 use chrono::{DateTime, Duration, NaiveTime, Timelike, Utc};
 
-use crate::domain::CarrierCode;
+use crate::domain::{CarrierCode, Status};
 use crate::rules::{hours, Rule, RuleConfig};
+use crate::schedule::PollPolicy;
 
 /// A configuration error: which variable, which token, and why.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -41,6 +43,8 @@ pub struct Settings {
     pub alert_repeat: Duration,
     /// When customer notices are held.
     pub quiet_hours: QuietHours,
+    /// How often a parcel is queried in poll mode, by status (`POLL_INTERVALS`).
+    pub poll: PollPolicy,
 }
 
 impl Default for Settings {
@@ -49,6 +53,7 @@ impl Default for Settings {
             rules: RuleConfig::default(),
             alert_repeat: hours(24.0),
             quiet_hours: QuietHours::default(),
+            poll: PollPolicy::default(),
         }
     }
 }
@@ -152,7 +157,7 @@ const THRESHOLD_VARS: [(&str, Rule); 6] = [
 ];
 
 /// Every variable this module reads.
-pub const VARIABLES: [&str; 12] = [
+pub const VARIABLES: [&str; 13] = [
     "NO_PICKUP_HOURS",
     "STALLED_HOURS",
     "STALLED_CRITICAL_HOURS",
@@ -165,6 +170,7 @@ pub const VARIABLES: [&str; 12] = [
     "CUSTOMER_NOTICE_RULES",
     "ALERT_REPEAT_HOURS",
     "QUIET_HOURS",
+    "POLL_INTERVALS",
 ];
 
 impl Settings {
@@ -226,10 +232,17 @@ impl Settings {
             Some(v) => QuietHours::parse(&v)?,
             None => QuietHours::default(),
         };
+        let mut poll = PollPolicy::default();
+        if let Some(v) = get("POLL_INTERVALS") {
+            for (status, d) in parse_poll_intervals(&v)? {
+                poll.set_interval(status, d);
+            }
+        }
         Ok(Self {
             rules,
             alert_repeat,
             quiet_hours,
+            poll,
         })
     }
 }
@@ -270,6 +283,44 @@ fn parse_rule_list(var: &'static str, raw: &str) -> Result<Vec<Rule>, ConfigErro
 fn unknown_rule() -> String {
     let names: Vec<&str> = Rule::ALL.iter().map(|r| r.as_str()).collect();
     format!("unknown rule; known rules: {}", names.join(", "))
+}
+
+/// `POLL_INTERVALS`: `Status=hours` pairs, e.g. `InTransit=3,OutForDelivery=1`
+/// (the statuses of the API's `status` field; terminal ones are never polled).
+fn parse_poll_intervals(raw: &str) -> Result<Vec<(Status, Duration)>, ConfigError> {
+    const VAR: &str = "POLL_INTERVALS";
+    const SHAPE: &str = "expected Status=hours, e.g. InTransit=3,OutForDelivery=1.5";
+    let mut out = Vec::new();
+    for token in raw.split(',').map(str::trim).filter(|t| !t.is_empty()) {
+        let (status, value) = token
+            .split_once('=')
+            .ok_or_else(|| bad(VAR, token, SHAPE))?;
+        let status = Status::parse(status).map_err(|_| {
+            let names: Vec<&str> = Status::ALL
+                .iter()
+                .filter(|s| !s.is_terminal())
+                .map(|s| s.as_str())
+                .collect();
+            bad(
+                VAR,
+                token,
+                &format!("unknown status; known: {}", names.join(", ")),
+            )
+        })?;
+        if status.is_terminal() {
+            return Err(bad(VAR, token, "a terminal status is never polled"));
+        }
+        let d = parse_hours(VAR, value).map_err(|e| bad(VAR, token, &e.reason))?;
+        if d < Duration::minutes(5) {
+            return Err(bad(
+                VAR,
+                token,
+                "at least 0.1 hours (the scheduler ticks every 5 minutes)",
+            ));
+        }
+        out.push((status, d));
+    }
+    Ok(out)
 }
 
 fn parse_overrides(raw: &str) -> Result<Vec<(Rule, CarrierCode, Duration)>, ConfigError> {
@@ -326,6 +377,39 @@ mod tests {
         assert_eq!(s.alert_repeat, hours(24.0));
         assert!(Rule::ALL.iter().all(|r| s.rules.is_enabled(*r)));
         assert!(Rule::ALL.iter().all(|r| !s.rules.notifies_customer(*r)));
+    }
+
+    #[test]
+    fn poll_intervals_set_the_named_statuses_only() {
+        let s = settings(&[("POLL_INTERVALS", " InTransit=3, outfordelivery=0.5 ")]).unwrap();
+        assert_eq!(s.poll.interval(Status::InTransit), hours(3.0));
+        assert_eq!(s.poll.interval(Status::OutForDelivery), hours(0.5));
+        let d = PollPolicy::default();
+        assert_eq!(
+            s.poll.interval(Status::Pending),
+            d.interval(Status::Pending)
+        );
+        assert_eq!(settings(&[]).unwrap().poll, d);
+        assert_eq!(settings(&[("POLL_INTERVALS", " ")]).unwrap().poll, d);
+    }
+
+    #[test]
+    fn bad_poll_intervals_name_the_variable_and_token() {
+        for (raw, token, why) in [
+            ("InTransit", "InTransit", "expected Status=hours"),
+            ("Flying=3", "Flying=3", "unknown status"),
+            ("InTransit=3,Delivered=1", "Delivered=1", "terminal"),
+            ("InTransit=-1", "InTransit=-1", "number of hours"),
+            ("InTransit=0.05", "InTransit=0.05", "at least 0.1 hours"),
+        ] {
+            let e = settings(&[("POLL_INTERVALS", raw)]).unwrap_err();
+            assert_eq!(
+                (e.var, e.token.as_str()),
+                ("POLL_INTERVALS", token),
+                "{raw}"
+            );
+            assert!(e.reason.contains(why), "{raw}: {}", e.reason);
+        }
     }
 
     #[test]

@@ -212,7 +212,7 @@ impl<'a, S: Store, C: Carrier> Tracker<'a, S, C> {
             carrier,
             settings,
             mode: TrackingMode::Poll,
-            policy: PollPolicy::default(),
+            policy: settings.poll.clone(),
             concurrency: 1,
         }
     }

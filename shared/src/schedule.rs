@@ -34,7 +34,8 @@ pub struct PollPolicy {
     pub error_backoff_base: Duration,
     pub error_backoff_cap: Duration,
     /// A quiet parcel is looked at less often: the interval is at least the time
-    /// since its last trace (or since it shipped, before any) over this divisor...
+    /// since its last trace (or since it shipped, before any) over this divisor
+    /// (0 or less: never stretched)...
     pub quiet_divisor: i32,
     /// ...but never stretched beyond this.
     pub quiet_cap: Duration,
@@ -95,13 +96,15 @@ impl PollPolicy {
     /// quiet: what comes next (a redelivery, a return) is what people wait for.
     pub fn interval_after(&self, status: Status, quiet_for: Duration) -> Duration {
         let base = self.interval(status);
-        if matches!(
-            status,
-            Status::DeliveryFailed | Status::Exception | Status::Refused
-        ) {
+        if self.quiet_divisor <= 0
+            || matches!(
+                status,
+                Status::DeliveryFailed | Status::Exception | Status::Refused
+            )
+        {
             return base;
         }
-        base.max((quiet_for / self.quiet_divisor.max(1)).min(self.quiet_cap))
+        base.max((quiet_for / self.quiet_divisor).min(self.quiet_cap))
     }
 
     /// When to retry after `consecutive_errors` failed queries in a row.
@@ -334,6 +337,19 @@ mod tests {
         assert_eq!(
             p.interval_after(Status::InTransit, Duration::days(10)),
             Duration::hours(24)
+        );
+        // A reported problem keeps its interval; a divisor of 0 never stretches.
+        assert_eq!(
+            p.interval_after(Status::Exception, Duration::days(10)),
+            p.interval(Status::Exception)
+        );
+        let never = PollPolicy {
+            quiet_divisor: 0,
+            ..p.clone()
+        };
+        assert_eq!(
+            never.interval_after(Status::InTransit, Duration::days(10)),
+            Duration::hours(6)
         );
         // A wrong number, before any trace: quiet since it shipped (registration).
         let none = shipment(vec![]);

@@ -22,7 +22,7 @@ use shared::domain::Shipment;
 use shared::pipeline;
 use shared::providers::{Provider, ProviderError, ProviderKind, ProviderSettings, Secret};
 use shared::registration::NewShipment;
-use shared::schedule::{self, PollPolicy, TrackingMode};
+use shared::schedule::{self, TrackingMode};
 use shared::store::{Store, StoreError};
 
 /// The `detail-type` of the registration event.
@@ -239,7 +239,7 @@ pub(crate) async fn register<S: Store, C: Carrier, P>(
         shipment,
         &deps.settings.rules,
         deps.mode,
-        &PollPolicy::default(),
+        &deps.settings.poll,
         deps.now(),
     );
     match pipeline::register(&deps.store, &first).await {

@@ -74,6 +74,10 @@ pub struct BenchArgs {
     /// (repeatable; for studying the poll policy).
     #[arg(long, value_name = "STATUS=DURATION", value_parser = parse_status_interval)]
     pub poll_interval: Vec<(Status, Duration)>,
+    /// Stretch the poll interval of a parcel quiet for q hours to q / N hours
+    /// (0: never stretch; for studying the poll policy).
+    #[arg(long, value_name = "N")]
+    pub quiet_divisor: Option<i32>,
 }
 
 /// `InTransit=8h`: a status name and a duration.
@@ -144,6 +148,10 @@ pub async fn run(a: BenchArgs) -> Result<u8, Failure> {
         },
         ..BenchConfig::default()
     };
+    config.policy = settings.poll.clone();
+    if let Some(n) = a.quiet_divisor {
+        config.policy.quiet_divisor = n;
+    }
     for &(status, interval) in &a.poll_interval {
         config.policy.set_interval(status, interval);
     }

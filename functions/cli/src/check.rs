@@ -10,7 +10,7 @@ use shared::config::Settings;
 use shared::domain::{CarrierCode, Shipment, ShipmentId, Timeline, TrackingNumber};
 use shared::normalise::{self, Format};
 use shared::rules;
-use shared::schedule::{self, PollPolicy, TrackingMode};
+use shared::schedule::{self, TrackingMode};
 use shared::time::{parse_user_time, rfc3339};
 
 use crate::Failure;
@@ -94,7 +94,7 @@ pub fn run(args: CheckArgs) -> Result<u8, Failure> {
         &shipment,
         &settings.rules,
         TrackingMode::Poll,
-        &PollPolicy::default(),
+        &settings.poll,
         now,
     );
     let out = json!({
