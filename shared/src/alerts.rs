@@ -26,6 +26,9 @@ pub struct Transition {
     pub since: DateTime<Utc>,
     /// Notification number within the episode (0 = the first firing).
     pub seq: u32,
+    /// A problem told after a later trace had already superseded it
+    /// ([`tell_past`]): worth telling the team, too late to tell the customer.
+    pub already_over: bool,
 }
 
 /// Updates `alerts` for `findings` at `now` and returns the transitions to notify,
@@ -44,6 +47,7 @@ pub fn reconcile(
             severity: f.severity,
             since: f.since,
             seq,
+            already_over: false,
         };
         match alerts.get_mut(&f.rule) {
             Some(a) if a.is_active() && a.since == f.since => {
@@ -116,8 +120,12 @@ pub fn tell_past(
             severity: a.severity,
             since: p.since,
             seq: 0,
+            already_over: true,
         });
-        out.push(resolve(&mut a, now));
+        out.push(Transition {
+            already_over: true,
+            ..resolve(&mut a, now)
+        });
         alerts.insert(p.rule, a);
     }
     out
@@ -132,6 +140,7 @@ fn resolve(a: &mut AlertState, now: DateTime<Utc>) -> Transition {
         severity: a.severity,
         since: a.since,
         seq: a.notifications,
+        already_over: false,
     }
 }
 
@@ -292,7 +301,7 @@ mod tests {
                 (Rule::Refused, AlertKind::Resolved, Severity::Warning, 1),
             ]
         );
-        assert!(told.iter().all(|x| x.since == t(5.0)));
+        assert!(told.iter().all(|x| x.since == t(5.0) && x.already_over));
         assert!(!a[&Rule::Refused].is_active());
         // The next check sees the same past event: already told.
         assert!(tell_past(&mut a, &[refused(5.0, 8.0)], t(10.0)).is_empty());

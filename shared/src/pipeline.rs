@@ -347,7 +347,10 @@ impl<'a, S: Store, C: Carrier> Tracker<'a, S, C> {
             if !self.store.insert_alert_if_absent(&record).await? {
                 continue;
             }
-            let n = Notification::of(record, shipment, self.settings);
+            let mut n = Notification::of(record, shipment, self.settings);
+            // A problem already superseded is news for the team only: the customer
+            // would be told of a failure that is already behind them.
+            n.notify_customer &= !t.already_over;
             let notice = n.notify_customer && t.kind == AlertKind::Fired;
             out.push(n);
             if notice {

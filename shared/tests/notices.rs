@@ -357,3 +357,38 @@ async fn notices_go_to_mobiles_only_and_errors_hide_the_number() {
     send_notice(&texts, &t, None, &notice).await.unwrap();
     assert!(texts.sent.lock().unwrap().is_empty());
 }
+
+#[tokio::test]
+async fn a_problem_already_superseded_is_told_to_the_team_not_the_customer() {
+    let w = World::new(settings("delivery_failed", "off"), Some("13812345678")).await;
+    w.carrier.scan(1.0, Status::PickedUp);
+    assert!(w.check(2.0).await.is_empty());
+    w.carrier.scan(20.0, Status::OutForDelivery);
+    w.carrier.scan(21.0, Status::DeliveryFailed);
+    w.carrier.scan(30.0, Status::OutForDelivery);
+    // The next poll sees the failed attempt only behind the second delivery round.
+    let ns = w.check(31.0).await;
+    assert_eq!(
+        kinds(&ns),
+        [
+            (Rule::DeliveryFailed, AlertKind::Fired, Audience::Ops),
+            (Rule::DeliveryFailed, AlertKind::Resolved, Audience::Ops),
+        ]
+    );
+    assert!(ns
+        .iter()
+        .all(|n| !n.notify_customer && n.record.since == t(21.0)));
+    assert!(w.notices().await.is_empty());
+    // Told once.
+    assert!(w.check(32.0).await.is_empty());
+    // A failure seen while it is the newest trace still notifies the customer.
+    w.carrier.scan(33.0, Status::DeliveryFailed);
+    let ns = w.check(34.0).await;
+    assert_eq!(
+        kinds(&ns),
+        [
+            (Rule::DeliveryFailed, AlertKind::Fired, Audience::Ops),
+            (Rule::DeliveryFailed, AlertKind::Notice, Audience::Customer),
+        ]
+    );
+}
