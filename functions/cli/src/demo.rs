@@ -24,6 +24,7 @@ use shared::normalise::carriers::name_zh;
 use shared::pipeline::{register, run_due, Notification, TickStats, Tracker};
 use shared::report::{alerts_by_rule, score, DetectionScore, Expected, HealthSummary};
 use shared::rules::Rule;
+use shared::schedule;
 use shared::sim::{self, Anomaly, FleetConfig, SimCarrier};
 use shared::store::sqlite::SqliteStore;
 use shared::store::{AlertKind, AlertLog, ListFilter, ShipmentQuery};
@@ -140,7 +141,10 @@ pub async fn run(a: DemoArgs) -> Result<u8, Failure> {
             .get(next_arrival)
             .filter(|p| p.registered_at <= now)
         {
-            register(&store, &p.shipment()).await?;
+            let mut s = p.shipment();
+            s.next_check_at =
+                schedule::first_check_at(&s, &settings.rules, tracker.mode, &tracker.policy, now);
+            register(&store, &s).await?;
             next_arrival += 1;
         }
         let mut fresh = Vec::new();

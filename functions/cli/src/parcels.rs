@@ -17,7 +17,10 @@ use shared::time::local_minutes;
 use shared::carrier::Carrier;
 use shared::providers::Provider;
 
-use crate::live::subscriber;
+use shared::config::Settings;
+use shared::schedule::{self, TrackingMode};
+
+use crate::live::{subscriber, tracking_mode};
 use crate::{DbArg, Failure};
 
 pub fn open_store(path: &Path) -> Result<SqliteStore, Failure> {
@@ -51,20 +54,47 @@ fn build(carrier: &str, number: &str, f: ParcelFields<'_>) -> Result<Shipment, S
     .map_err(|e| e.to_string())
 }
 
-/// Stores a new shipment; `Ok(false)` when it is already registered. In push
-/// mode the provider is then asked to push its updates; a failed subscription
-/// keeps the parcel (its time-based rules still run) and is reported.
+/// How new parcels are registered: the tracking mode, the provider that
+/// subscribes them in push mode, and the settings that schedule their first check.
+struct Registrar {
+    mode: TrackingMode,
+    subscriber: Option<Provider>,
+    settings: Settings,
+}
+
+impl Registrar {
+    fn from_env() -> Result<Self, Failure> {
+        Ok(Self {
+            mode: tracking_mode(),
+            subscriber: subscriber()?,
+            settings: Settings::from_env()?,
+        })
+    }
+}
+
+/// Stores a new shipment, first checked at [`schedule::first_check_at`] (as the
+/// api function does); `Ok(false)` when it is already registered. In push mode the
+/// provider is then asked to push its updates; a failed subscription keeps the
+/// parcel (its time-based rules still run) and is reported.
 async fn store_new(
     store: &SqliteStore,
     s: &Shipment,
-    subscriber: Option<&Provider>,
+    how: &Registrar,
 ) -> Result<Result<bool, String>, Failure> {
-    match register(store, s).await {
+    let mut first = s.clone();
+    first.next_check_at = schedule::first_check_at(
+        s,
+        &how.settings.rules,
+        how.mode,
+        &how.settings.poll,
+        Utc::now(),
+    );
+    match register(store, &first).await {
         Ok(_) => {}
         Err(StoreError::Conflict { .. }) => return Ok(Ok(false)),
         Err(e) => return Err(e.into()),
     }
-    if let Some(p) = subscriber {
+    if let Some(p) = &how.subscriber {
         if let Err(e) = p.subscribe(s).await {
             return Ok(Err(format!(
                 "{} registered, but the {} subscription failed: {e}",
@@ -110,9 +140,9 @@ pub async fn add(a: AddArgs) -> Result<u8, Failure> {
         },
     )
     .map_err(Failure::input)?;
-    let subscriber = subscriber()?;
+    let how = Registrar::from_env()?;
     let store = open_store(&a.db.db)?;
-    match store_new(&store, &s, subscriber.as_ref()).await? {
+    match store_new(&store, &s, &how).await? {
         Ok(true) => {}
         Ok(false) => return Err(Failure::input(format!("{} is already registered", s.id))),
         Err(why) => return Err(Failure::runtime(why)),
@@ -161,7 +191,7 @@ pub async fn import(a: ImportArgs) -> Result<u8, Failure> {
         col("promised_at"),
         col("phone"),
     );
-    let subscriber = subscriber()?;
+    let how = Registrar::from_env()?;
     let store = open_store(&a.db.db)?;
     let (mut imported, mut rejected, mut unsubscribed) = (0u64, 0u64, 0u64);
     for record in reader.records() {
@@ -194,7 +224,7 @@ pub async fn import(a: ImportArgs) -> Result<u8, Failure> {
                 eprintln!("{file}: line {line}: {why}");
                 rejected += 1;
             }
-            Ok(s) => match store_new(&store, &s, subscriber.as_ref()).await? {
+            Ok(s) => match store_new(&store, &s, &how).await? {
                 Ok(true) => imported += 1,
                 Ok(false) => {
                     eprintln!("{file}: line {line}: {} is already registered", s.id);

@@ -200,3 +200,54 @@ fn demo_runs_and_refuses_a_file_with_real_parcels() {
         "the real parcel is untouched"
     );
 }
+
+/// A parcel added as it ships is first queried one pending interval (6 h) later:
+/// the carrier has nothing yet. One shipped two days ago is queried at once.
+#[test]
+fn the_first_query_waits_for_a_parcel_added_as_it_ships() {
+    use chrono::{DateTime, Duration, FixedOffset, Utc};
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("first.db");
+    let china = FixedOffset::east_opt(8 * 3600).unwrap();
+    let stamp = |t: DateTime<Utc>| t.with_timezone(&china).to_rfc3339();
+    let before = Utc::now();
+    let fresh = before - Duration::minutes(1);
+    let old = before - Duration::days(2);
+    for (number, shipped) in [("75312345678901", fresh), ("75312345678902", old)] {
+        let o = sentinel(
+            &db,
+            &[
+                "add",
+                number,
+                "--carrier",
+                "ZTO",
+                "--shipped-at",
+                &stamp(shipped),
+            ],
+        );
+        assert!(o.status.success(), "{}", text(&o.stderr));
+    }
+    let after = Utc::now();
+    let o = sentinel(&db, &["list", "--json"]);
+    assert!(o.status.success());
+    let next = |number: &str| -> DateTime<Utc> {
+        let row = text(&o.stdout)
+            .lines()
+            .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+            .find(|r| r["tracking_number"] == number)
+            .unwrap();
+        DateTime::parse_from_rfc3339(row["next_check_at"].as_str().unwrap())
+            .unwrap()
+            .with_timezone(&Utc)
+    };
+    let whole = |t: DateTime<Utc>| t.timestamp();
+    assert_eq!(
+        whole(next("75312345678901")),
+        whole(fresh + Duration::hours(6))
+    );
+    let at_once = next("75312345678902");
+    assert!(
+        whole(before) <= whole(at_once) && whole(at_once) <= whole(after),
+        "{at_once}"
+    );
+}
