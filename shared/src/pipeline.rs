@@ -23,7 +23,7 @@ use crate::carrier::{Carrier, CarrierError, CarrierReply};
 use crate::config::Settings;
 use crate::domain::Phone;
 use crate::domain::{Shipment, ShipmentId, Status, TrackingEvent};
-use crate::rules;
+use crate::rules::{self, RuleConfig};
 use crate::schedule::{self, PollPolicy, TrackingMode};
 use crate::store::{AlertKind, AlertLog, AlertRecord, Audience, DueIndex, Store, StoreError};
 
@@ -393,10 +393,36 @@ impl<'a, S: Store, C: Carrier> Tracker<'a, S, C> {
     }
 }
 
-/// Registers a new shipment: stores it due now. An existing one is a conflict.
+/// Registers a new shipment as given (a new [`Shipment`] is due at once). An
+/// existing one is a conflict.
 pub async fn register<S: Store>(store: &S, shipment: &Shipment) -> Result<u64, StoreError> {
+    store_new(store, shipment, shipment.next_check_at).await
+}
+
+/// Registers a new shipment registered at `now`, first checked at
+/// [`schedule::first_check_at`]: what every registration path does (the api
+/// function, `sentinel add`/`import`, the demo and the bench). An existing one is a
+/// conflict.
+pub async fn register_at<S: Store>(
+    store: &S,
+    shipment: &Shipment,
+    rules: &RuleConfig,
+    mode: TrackingMode,
+    policy: &PollPolicy,
+    now: DateTime<Utc>,
+) -> Result<u64, StoreError> {
+    let first = schedule::first_check_at(shipment, rules, mode, policy, now);
+    store_new(store, shipment, first).await
+}
+
+async fn store_new<S: Store>(
+    store: &S,
+    shipment: &Shipment,
+    next_check_at: Option<DateTime<Utc>>,
+) -> Result<u64, StoreError> {
     let mut s = shipment.clone();
     s.version = 0;
+    s.next_check_at = next_check_at;
     store.put_shipment(&s).await
 }
 

@@ -22,7 +22,7 @@ use shared::domain::Shipment;
 use shared::pipeline;
 use shared::providers::{Provider, ProviderError, ProviderKind, ProviderSettings, Secret};
 use shared::registration::NewShipment;
-use shared::schedule::{self, TrackingMode};
+use shared::schedule::TrackingMode;
 use shared::store::{Store, StoreError};
 
 /// The `detail-type` of the registration event.
@@ -228,21 +228,20 @@ pub(crate) fn prepare(item: &Value, now: DateTime<Utc>) -> Result<Shipment, Item
 /// Stores a new parcel and, in push mode, subscribes it. An existing parcel is
 /// `exists` (nothing changes); a store failure is an error for the caller to
 /// answer; a failed subscription keeps the parcel and is reported. Its first check
-/// is [`schedule::first_check_at`]: at once in poll mode, at the first rule
-/// deadline in push mode.
+/// is [`pipeline::register_at`]'s.
 pub(crate) async fn register<S: Store, C: Carrier, P>(
     deps: &Deps<S, C, P>,
     shipment: &Shipment,
 ) -> Result<ItemResult, StoreError> {
-    let mut first = shipment.clone();
-    first.next_check_at = schedule::first_check_at(
+    let registered = pipeline::register_at(
+        &deps.store,
         shipment,
         &deps.settings.rules,
         deps.mode,
         &deps.settings.poll,
         deps.now(),
     );
-    match pipeline::register(&deps.store, &first).await {
+    match registered.await {
         Ok(_) => {}
         Err(StoreError::Conflict { .. }) => {
             return Ok(ItemResult::for_shipment(shipment, ItemStatus::Exists))

@@ -21,10 +21,9 @@ use shared::config::Settings;
 use shared::delivery::ChatDelivery;
 use shared::domain::ShipmentId;
 use shared::normalise::carriers::name_zh;
-use shared::pipeline::{register, run_due, Notification, TickStats, Tracker};
+use shared::pipeline::{register_at, run_due, Notification, TickStats, Tracker};
 use shared::report::{alerts_by_rule, score, DetectionScore, Expected, HealthSummary};
 use shared::rules::Rule;
-use shared::schedule;
 use shared::sim::{self, Anomaly, FleetConfig, SimCarrier};
 use shared::store::sqlite::SqliteStore;
 use shared::store::{AlertKind, AlertLog, ListFilter, ShipmentQuery};
@@ -141,10 +140,16 @@ pub async fn run(a: DemoArgs) -> Result<u8, Failure> {
             .get(next_arrival)
             .filter(|p| p.registered_at <= now)
         {
-            let mut s = p.shipment();
-            s.next_check_at =
-                schedule::first_check_at(&s, &settings.rules, tracker.mode, &tracker.policy, now);
-            register(&store, &s).await?;
+            let s = p.shipment();
+            register_at(
+                &store,
+                &s,
+                &settings.rules,
+                tracker.mode,
+                &tracker.policy,
+                now,
+            )
+            .await?;
             next_arrival += 1;
         }
         let mut fresh = Vec::new();

@@ -6,7 +6,7 @@ use chrono::Utc;
 use clap::Args;
 
 use shared::domain::{CarrierCode, Shipment, Status};
-use shared::pipeline::register;
+use shared::pipeline::register_at;
 use shared::registration::NewShipment;
 use shared::report::{alerts_by_rule, HealthSummary};
 use shared::rules::Rule;
@@ -18,7 +18,7 @@ use shared::carrier::Carrier;
 use shared::providers::Provider;
 
 use shared::config::Settings;
-use shared::schedule::{self, TrackingMode};
+use shared::schedule::TrackingMode;
 
 use crate::live::{subscriber, tracking_mode};
 use crate::{DbArg, Failure};
@@ -72,8 +72,8 @@ impl Registrar {
     }
 }
 
-/// Stores a new shipment, first checked at [`schedule::first_check_at`] (as the
-/// api function does); `Ok(false)` when it is already registered. In push mode the
+/// Stores a new shipment, first checked as [`register_at`] says (as the api
+/// function does); `Ok(false)` when it is already registered. In push mode the
 /// provider is then asked to push its updates; a failed subscription keeps the
 /// parcel (its time-based rules still run) and is reported.
 async fn store_new(
@@ -81,15 +81,15 @@ async fn store_new(
     s: &Shipment,
     how: &Registrar,
 ) -> Result<Result<bool, String>, Failure> {
-    let mut first = s.clone();
-    first.next_check_at = schedule::first_check_at(
+    let registered = register_at(
+        store,
         s,
         &how.settings.rules,
         how.mode,
         &how.settings.poll,
         Utc::now(),
     );
-    match register(store, &first).await {
+    match registered.await {
         Ok(_) => {}
         Err(StoreError::Conflict { .. }) => return Ok(Ok(false)),
         Err(e) => return Err(e.into()),

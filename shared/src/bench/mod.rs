@@ -4,7 +4,7 @@
 //! virtual clock, with every figure counted by the run ([`metrics`]), and a cost
 //! model from AWS's published prices ([`cost`]).
 //!
-//! How Sentinel runs here is how `sentinel demo` runs (same [`register`],
+//! How Sentinel runs here is how `sentinel demo` runs (same [`register_at`],
 //! [`run_due`], [`deliver`] and [`deliver_pending`], 5-minute ticks of a
 //! [`ManualClock`]), with three differences, all for scale: the store is the
 //! [`MemoryStore`] behind a [`CountingStore`]; the simulated carrier answers
@@ -34,10 +34,10 @@ use crate::digest::digest;
 use crate::domain::{Shipment, Status};
 use crate::message::Templates;
 use crate::pipeline::{
-    deliver, deliver_pending, register, run_due, AlertSink, Notification, PipelineError, Tracker,
+    deliver, deliver_pending, register_at, run_due, AlertSink, Notification, PipelineError, Tracker,
 };
 use crate::rules::Rule;
-use crate::schedule::{self, PollPolicy, TrackingMode};
+use crate::schedule::{PollPolicy, TrackingMode};
 use crate::sim::{self, DirectSimCarrier, Fleet, FleetConfig, SimCarrier, SimKind};
 use crate::store::memory::MemoryStore;
 use crate::store::{AlertKind, ListFilter, ShipmentQuery};
@@ -326,15 +326,16 @@ pub async fn run_sentinel(
             if p.registered_at > now {
                 break;
             }
-            let mut shipment = p.shipment();
-            shipment.next_check_at = schedule::first_check_at(
+            let shipment = p.shipment();
+            register_at(
+                &store,
                 &shipment,
                 &settings.rules,
                 config.mode,
                 &config.policy,
                 now,
-            );
-            register(&store, &shipment).await?;
+            )
+            .await?;
             if push {
                 // A failed subscription would be retried; the simulator never fails.
                 let _ = carrier.subscribe(&shipment).await;
