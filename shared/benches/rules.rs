@@ -8,9 +8,12 @@ use chrono::{DateTime, Duration, Utc};
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
 use std::hint::black_box;
 
+use shared::domain::Rule;
 use shared::domain::{CarrierCode, Shipment, ShipmentId, Status, Timeline, TrackingEvent};
-use shared::rules::{self, hours, Rule, RuleConfig};
-use shared::schedule::{self, PollPolicy, TrackingMode};
+use shared::rules;
+use shared::rules::{hours, RuleConfig};
+use shared::schedule;
+use shared::schedule::{PollPolicy, TrackingMode};
 
 fn shipment() -> Shipment {
     let t0 = DateTime::parse_from_rfc3339("2024-11-04T10:00:00+08:00")

@@ -1,14 +1,12 @@
 //! Time is injected. Every decision in Parcel Sentinel (rule deadlines, the next check,
-//! alert repeat intervals, the simulator) reads "now" from a [`Clock`], so tests,
+//! alert repeat intervals, the simulator) reads "now" from a [`Clock`] (the port, in [`crate::ports`]; its two implementations
+//! are here), so tests,
 //! benchmarks and the demo run on virtual time and are fully deterministic.
 
 use chrono::{DateTime, Duration, Utc};
 use std::sync::atomic::{AtomicI64, Ordering};
 
-/// A source of the current instant.
-pub trait Clock: Send + Sync {
-    fn now(&self) -> DateTime<Utc>;
-}
+pub use crate::ports::Clock;
 
 /// The wall clock, for production.
 #[derive(Debug, Default, Clone, Copy)]

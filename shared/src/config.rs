@@ -22,8 +22,9 @@
 
 use chrono::{DateTime, Duration, NaiveTime, Timelike, Utc};
 
+use crate::domain::Rule;
 use crate::domain::{CarrierCode, Status};
-use crate::rules::{hours, Rule, RuleConfig};
+use crate::rules::{hours, RuleConfig};
 use crate::schedule::PollPolicy;
 
 /// A configuration error: which variable, which token, and why.

@@ -24,12 +24,12 @@
 use std::cmp::Reverse;
 use std::fmt::Write;
 
+use crate::domain::AlertKind;
+use crate::domain::Notification;
+use crate::domain::{Rule, Severity};
 use crate::message::{
     carrier_display, rule_label, severity_label, trace_text, truncate_bytes, Language, Templates,
 };
-use crate::pipeline::Notification;
-use crate::rules::{Rule, Severity};
-use crate::store::AlertKind;
 use crate::time::local_minutes;
 
 /// One chat message.
@@ -408,9 +408,9 @@ pub fn digest(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::AlertRecord;
     use crate::domain::{ShipmentId, Status, TrackingEvent};
     use crate::rules::hours;
-    use crate::store::AlertRecord;
     use chrono::{DateTime, Utc};
     use proptest::prelude::*;
 

@@ -1,30 +1,35 @@
-//! # Parcel Sentinel — the shared domain
+//! # Parcel Sentinel — the core
 //!
-//! Everything that decides lives here, in plain Rust with no AWS types: normalising
-//! carrier data ([`normalise`]), merging timelines ([`domain`]), evaluating rules
-//! ([`rules`]), choosing the next check ([`schedule`]), deduplicating and escalating
-//! alerts ([`alerts`]), rendering messages ([`message`]), and the pipeline that ties
-//! them together ([`pipeline`]). Adapters implement small ports: [`carrier::Carrier`],
-//! [`store::Store`], [`clock::Clock`]. The `sentinel` CLI and (later) the Lambda
-//! functions only wire adapters to these.
+//! Everything that decides lives here, in plain Rust with no I/O crate (no HTTP
+//! client, no SQLite, no AWS SDK): normalising carrier data ([`normalise`]),
+//! merging timelines ([`domain`]), evaluating rules ([`rules`]), choosing the next
+//! check ([`schedule`]), the alert lifecycle ([`lifecycle`]), rendering messages and
+//! digests ([`message`], [`digest`]), reports ([`report`]) and the configuration
+//! ([`config`]).
+//!
+//! The use cases tie them together: check a parcel ([`tracker`]), deliver the
+//! outbox ([`outbox`]), register a parcel ([`registration`]). They talk to the
+//! outside world only through the traits in [`ports`], which the adapter crates
+//! beside this one implement (`sentinel-sqlite`, `sentinel-carriers`,
+//! `sentinel-chat`, `sentinel-aws`), and through the in-process adapters kept here
+//! for tests and local wiring ([`store::memory`], [`bus`], [`clock`]). The Lambda
+//! functions and the `sentinel` CLI only wire adapters to these.
 
-pub mod alerts;
-pub mod bench;
-pub mod carrier;
-pub mod channels;
+pub mod bus;
 pub mod clock;
 pub mod config;
-pub mod delivery;
 pub mod digest;
 pub mod domain;
+pub mod lifecycle;
 pub mod message;
 pub mod normalise;
-pub mod pipeline;
-pub mod providers;
+pub mod outbox;
+pub mod ports;
 pub mod registration;
 pub mod report;
 pub mod rules;
 pub mod schedule;
-pub mod sim;
+pub mod secret;
 pub mod store;
 pub mod time;
+pub mod tracker;

@@ -40,12 +40,12 @@ use std::sync::OnceLock;
 use chrono::{DateTime, Utc};
 
 use crate::config::ConfigError;
+use crate::domain::Notification;
+use crate::domain::{AlertKind, Audience};
+use crate::domain::{Rule, Severity};
 use crate::domain::{Status, TrackingEvent};
 use crate::normalise::carriers::name_zh;
 use crate::normalise::keywords::mask_phones;
-use crate::pipeline::Notification;
-use crate::rules::{Rule, Severity};
-use crate::store::{AlertKind, Audience};
 use crate::time::local_minutes;
 
 /// The message language variable.
@@ -1034,9 +1034,9 @@ pub fn render_zh(n: &Notification, carrier_name: Option<&str>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::AlertRecord;
     use crate::domain::{ShipmentId, TrackingEvent};
     use crate::rules::hours;
-    use crate::store::AlertRecord;
     use std::collections::HashMap;
 
     fn t(s: &str) -> DateTime<Utc> {

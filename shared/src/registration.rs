@@ -34,7 +34,12 @@ use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::{Map, Value};
 use std::fmt;
 
+use crate::config::Settings;
 use crate::domain::{mask_digits, CarrierCode, Phone, Shipment, ShipmentId, TrackingNumber};
+use crate::ports::{CarrierError, CarrierSubscribe, ShipmentWriter, StoreError};
+use crate::rules::RuleConfig;
+use crate::schedule;
+use crate::schedule::{PollPolicy, TrackingMode};
 use crate::time::parse_user_time;
 
 /// At most this many tags per parcel.
@@ -252,6 +257,86 @@ impl<'de> Deserialize<'de> for NewShipment {
         let v = Value::deserialize(d)?;
         Self::from_json(&v).map_err(serde::de::Error::custom)
     }
+}
+
+/// Registers a new shipment as given (a new [`Shipment`] is due at once). An
+/// existing one is a conflict.
+pub async fn register<S: ShipmentWriter>(
+    store: &S,
+    shipment: &Shipment,
+) -> Result<u64, StoreError> {
+    store_new(store, shipment, shipment.next_check_at).await
+}
+
+/// Registers a new shipment registered at `now`, first checked at
+/// [`schedule::first_check_at`]: what every registration path does (through
+/// [`register_parcel`] for the api function and `sentinel add`/`import`; directly
+/// for the demo and the bench). An existing one is a
+/// conflict.
+pub async fn register_at<S: ShipmentWriter>(
+    store: &S,
+    shipment: &Shipment,
+    rules: &RuleConfig,
+    mode: TrackingMode,
+    policy: &PollPolicy,
+    now: DateTime<Utc>,
+) -> Result<u64, StoreError> {
+    let first = schedule::first_check_at(shipment, rules, mode, policy, now);
+    store_new(store, shipment, first).await
+}
+
+async fn store_new<S: ShipmentWriter>(
+    store: &S,
+    shipment: &Shipment,
+    next_check_at: Option<DateTime<Utc>>,
+) -> Result<u64, StoreError> {
+    let mut s = shipment.clone();
+    s.version = 0;
+    s.next_check_at = next_check_at;
+    store.put_shipment(&s).await
+}
+
+/// What became of one registration ([`register_parcel`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Registered {
+    /// Stored now. In push mode, `subscription_error` says why the provider could
+    /// not be asked to push (the parcel is kept: its time-based rules still run).
+    New {
+        subscription_error: Option<CarrierError>,
+    },
+    /// The parcel was already registered; nothing changed.
+    Exists,
+}
+
+/// The registration use case, for every entry point that registers parcels
+/// (`POST /shipments` and the `ShipmentRegistered` event of the api function,
+/// `sentinel add` and `sentinel import`): stores a new parcel first checked as
+/// [`register_at`] says; a parcel already there is fine ([`Registered::Exists`]);
+/// in push mode, asks `subscriber` to push its updates, and keeps the parcel if
+/// that fails.
+pub async fn register_parcel<S: ShipmentWriter, C: CarrierSubscribe>(
+    store: &S,
+    subscriber: Option<&C>,
+    shipment: &Shipment,
+    settings: &Settings,
+    mode: TrackingMode,
+    now: DateTime<Utc>,
+) -> Result<Registered, StoreError> {
+    match register_at(store, shipment, &settings.rules, mode, &settings.poll, now).await {
+        Ok(_) => {}
+        Err(StoreError::Conflict { .. }) => return Ok(Registered::Exists),
+        Err(e) => return Err(e),
+    }
+    let mut subscription_error = None;
+    if let (TrackingMode::Push, Some(subscriber)) = (mode, subscriber) {
+        if let Err(e) = subscriber.subscribe(shipment).await {
+            tracing::warn!(shipment = %shipment.id, kind = e.kind(), error = %e,
+                "registered, but the subscription failed");
+            subscription_error = Some(e);
+        }
+    }
+    tracing::info!(shipment = %shipment.id, "registered");
+    Ok(Registered::New { subscription_error })
 }
 
 #[cfg(test)]

@@ -6,9 +6,10 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
+use crate::domain::{AlertKind, AlertRecord};
+use crate::domain::{Rule, Severity};
 use crate::domain::{Shipment, ShipmentId};
-use crate::rules::{Rule, Severity};
-use crate::store::{AlertKind, AlertRecord, ListFilter, ShipmentQuery, StoreError};
+use crate::ports::{ListFilter, ShipmentQuery, StoreError};
 
 /// Parcels by status and carrier, active alerts by rule.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]

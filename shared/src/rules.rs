@@ -16,147 +16,8 @@
 
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
-use std::fmt;
 
-use crate::domain::{CarrierCode, Shipment, Status};
-
-/// Every rule Parcel Sentinel knows.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Rule {
-    NoPickup,
-    Stalled,
-    HubDwell,
-    OutForDeliveryStuck,
-    DeliveryFailed,
-    Exception,
-    Refused,
-    Returned,
-    LockerUncollected,
-    Late,
-    NoTrace,
-}
-
-impl Rule {
-    pub const ALL: [Rule; 11] = [
-        Rule::NoPickup,
-        Rule::Stalled,
-        Rule::HubDwell,
-        Rule::OutForDeliveryStuck,
-        Rule::DeliveryFailed,
-        Rule::Exception,
-        Rule::Refused,
-        Rule::Returned,
-        Rule::LockerUncollected,
-        Rule::Late,
-        Rule::NoTrace,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Rule::NoPickup => "no_pickup",
-            Rule::Stalled => "stalled",
-            Rule::HubDwell => "hub_dwell",
-            Rule::OutForDeliveryStuck => "out_for_delivery_stuck",
-            Rule::DeliveryFailed => "delivery_failed",
-            Rule::Exception => "exception",
-            Rule::Refused => "refused",
-            Rule::Returned => "returned",
-            Rule::LockerUncollected => "locker_uncollected",
-            Rule::Late => "late",
-            Rule::NoTrace => "no_trace",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Rule> {
-        let s = s.trim();
-        Rule::ALL
-            .into_iter()
-            .find(|r| r.as_str().eq_ignore_ascii_case(s))
-    }
-
-    fn index(self) -> usize {
-        self as usize
-    }
-
-    /// Rules about something the carrier reported, as opposed to time passing.
-    pub fn is_event_rule(self) -> bool {
-        matches!(
-            self,
-            Rule::DeliveryFailed | Rule::Exception | Rule::Refused | Rule::Returned
-        )
-    }
-
-    /// Chinese name for messages.
-    pub fn label_zh(self) -> &'static str {
-        match self {
-            Rule::NoPickup => "未揽收",
-            Rule::Stalled => "物流停滞",
-            Rule::HubDwell => "中转滞留",
-            Rule::OutForDeliveryStuck => "派件超时",
-            Rule::DeliveryFailed => "派送失败",
-            Rule::Exception => "问题件",
-            Rule::Refused => "拒收",
-            Rule::Returned => "退回",
-            Rule::LockerUncollected => "快递柜/驿站超时未取",
-            Rule::Late => "超过承诺时效",
-            Rule::NoTrace => "无物流信息",
-        }
-    }
-
-    /// The default threshold in hours.
-    pub fn default_hours(self) -> f64 {
-        match self {
-            Rule::NoPickup => 24.0,
-            Rule::Stalled => 48.0,
-            Rule::HubDwell => 24.0,
-            Rule::OutForDeliveryStuck => 12.0,
-            Rule::LockerUncollected => 48.0,
-            Rule::NoTrace => 24.0,
-            Rule::DeliveryFailed
-            | Rule::Exception
-            | Rule::Refused
-            | Rule::Returned
-            | Rule::Late => 0.0,
-        }
-    }
-}
-
-impl fmt::Display for Rule {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-/// How bad a finding is.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Severity {
-    Warning,
-    Critical,
-}
-
-impl Severity {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Severity::Warning => "warning",
-            Severity::Critical => "critical",
-        }
-    }
-
-    pub fn label_zh(self) -> &'static str {
-        match self {
-            Severity::Warning => "警告",
-            Severity::Critical => "严重",
-        }
-    }
-}
-
-impl fmt::Display for Severity {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
+use crate::domain::{CarrierCode, Rule, Severity, Shipment, Status};
 
 /// A rule whose condition holds and whose threshold has passed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -308,7 +169,7 @@ fn event_rule(s: Status) -> Option<Rule> {
 /// the first trace after it), when it lasted longer than the rule's threshold and the
 /// rule is enabled. A poll that comes after the next trace never sees the problem
 /// as the newest status, so [`evaluate`] alone would never report it; the alert
-/// lifecycle tells it once, as already over ([`crate::alerts::reconcile`]).
+/// lifecycle tells it once, as already over ([`crate::lifecycle::reconcile`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct PastEvent {
     pub rule: Rule,

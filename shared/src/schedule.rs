@@ -12,7 +12,8 @@
 use chrono::{DateTime, Duration, Utc};
 
 use crate::domain::{Shipment, Status};
-use crate::rules::{self, RuleConfig};
+use crate::rules;
+use crate::rules::RuleConfig;
 
 /// How tracking data arrives.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -176,8 +177,9 @@ pub fn first_check_at(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::Rule;
     use crate::domain::{ShipmentId, Timeline, TrackingEvent};
-    use crate::rules::{hours, Rule};
+    use crate::rules::hours;
 
     fn t(h: f64) -> DateTime<Utc> {
         DateTime::parse_from_rfc3339("2024-05-01T00:00:00Z")

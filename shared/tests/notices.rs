@@ -7,13 +7,18 @@ use std::sync::Mutex;
 
 use chrono::{DateTime, Duration, Utc};
 
-use shared::carrier::{Carrier, CarrierError, CarrierReply};
 use shared::config::Settings;
+use shared::domain::Notification;
+use shared::domain::Rule;
+use shared::domain::{AlertKind, Audience};
 use shared::domain::{Phone, Shipment, ShipmentId, Status, TrackingEvent};
-use shared::pipeline::{deliver, deliver_pending, register, AlertSink, Notification, Tracker};
-use shared::rules::Rule;
+use shared::outbox::{deliver, deliver_pending};
+use shared::ports::AlertSink;
+use shared::ports::{AlertLog, ShipmentReader, ShipmentWriter};
+use shared::ports::{CarrierError, CarrierQuery, CarrierReply};
+use shared::registration::register;
 use shared::store::memory::MemoryStore;
-use shared::store::{AlertKind, AlertLog, Audience, ShipmentReader, ShipmentWriter};
+use shared::tracker::Tracker;
 
 /// 2024-05-01 00:00 UTC = 08:00 China time, plus `h` hours.
 fn t(h: f64) -> DateTime<Utc> {
@@ -40,7 +45,7 @@ impl History {
     }
 }
 
-impl Carrier for History {
+impl CarrierQuery for History {
     fn name(&self) -> &str {
         "history"
     }
@@ -116,7 +121,7 @@ impl World {
         tracker.check(&self.id, t(h)).await.unwrap().notifications
     }
 
-    async fn notices(&self) -> Vec<shared::store::AlertRecord> {
+    async fn notices(&self) -> Vec<shared::domain::AlertRecord> {
         let all = self.store.alerts_for(&self.id).await.unwrap();
         all.into_iter()
             .filter(|r| r.kind == AlertKind::Notice)
@@ -303,7 +308,7 @@ struct Texts {
     fail: bool,
 }
 
-impl shared::delivery::SmsSender for Texts {
+impl shared::ports::SmsSender for Texts {
     async fn send_sms(&self, to: &str, text: &str) -> Result<(), String> {
         if self.fail {
             return Err(format!("provider refused {to}"));
@@ -318,8 +323,8 @@ impl shared::delivery::SmsSender for Texts {
 
 #[tokio::test]
 async fn notices_go_to_mobiles_only_and_errors_hide_the_number() {
-    use shared::delivery::send_notice;
     use shared::message::Templates;
+    use shared::outbox::send_notice;
     let w = World::new(settings("stalled", "off"), Some("13812345678")).await;
     w.carrier.scan(1.0, Status::PickedUp);
     let ns = w.check(49.0).await;

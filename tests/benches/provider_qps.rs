@@ -9,19 +9,19 @@
 use std::time::{Duration, Instant};
 
 use chrono::{TimeZone, Utc};
+use sentinel_carriers::guard::GuardConfig;
+use sentinel_carriers::{Kdniao, KdniaoConfig, KdniaoQuery, Kuaidi100, Kuaidi100Config, Provider};
 use sentinel_fakes::{
     Event, FakeKdniao, FakeKuaidi100, KdniaoConfig as FakeKdniaoConfig,
     Kuaidi100Config as FakeKuaidi100Config, Parcel, Scenario,
 };
 use shared::config::Settings;
 use shared::domain::{Shipment, ShipmentId};
-use shared::pipeline::{register, run_due, Tracker};
-use shared::providers::resilience::GuardConfig;
-use shared::providers::{
-    Kdniao, KdniaoConfig, KdniaoQuery, Kuaidi100, Kuaidi100Config, Provider, Secret,
-};
+use shared::registration::register;
 use shared::schedule::TrackingMode;
+use shared::secret::Secret;
 use shared::store::memory::MemoryStore;
+use shared::tracker::{run_due, Tracker};
 
 const LATENCY: Duration = Duration::from_millis(200);
 

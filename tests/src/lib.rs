@@ -8,17 +8,19 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Duration, Utc};
 
+use sentinel_sim::{FleetConfig, SimCarrier};
 use shared::clock::ManualClock;
 use shared::config::Settings;
+use shared::domain::Notification;
 use shared::domain::ShipmentId;
-use shared::pipeline::{register, run_due, Notification, TickStats, Tracker};
+use shared::ports::Store;
+use shared::registration::register;
 use shared::report::{score, DetectionScore, Expected};
-use shared::sim::{self, FleetConfig, SimCarrier};
-use shared::store::Store;
+use shared::tracker::{run_due, TickStats, Tracker};
 
 /// What a fleet run produced.
 pub struct FleetRun {
-    pub fleet: Arc<sim::Fleet>,
+    pub fleet: Arc<sentinel_sim::Fleet>,
     pub notifications: Vec<Notification>,
     pub stats: TickStats,
     pub score: DetectionScore,
@@ -37,7 +39,7 @@ pub async fn run_fleet<S: Store>(
 ) -> FleetRun {
     let start = FleetConfig::default().start;
     let end = start + Duration::days(days);
-    let fleet = Arc::new(sim::generate(&FleetConfig {
+    let fleet = Arc::new(sentinel_sim::generate(&FleetConfig {
         parcels,
         seed,
         start,
@@ -47,7 +49,7 @@ pub async fn run_fleet<S: Store>(
     let clock = Arc::new(ManualClock::new(start));
     let carrier = SimCarrier::new(fleet.clone(), clock.clone());
     let tracker = Tracker::new(store, &carrier, settings);
-    let mut arrivals: Vec<&sim::SimParcel> = fleet.parcels.iter().collect();
+    let mut arrivals: Vec<&sentinel_sim::SimParcel> = fleet.parcels.iter().collect();
     arrivals.sort_by_key(|p| p.registered_at);
     let mut next = 0;
     let mut notifications = Vec::new();

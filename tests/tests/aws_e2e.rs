@@ -24,9 +24,9 @@ use sentinel_fakes::{
     demo_parcels, demo_scenario, FakeKdniao, KdniaoConfig, DEMO_KDNIAO_APP_KEY,
     DEMO_KDNIAO_EBUSINESS_ID,
 };
+use shared::domain::Notification;
 use shared::domain::{ShipmentId, Status};
-use shared::pipeline::Notification;
-use shared::store::{AlertLog, ShipmentReader};
+use shared::ports::{AlertLog, ShipmentReader};
 
 const WAIT: Duration = Duration::from_secs(60);
 

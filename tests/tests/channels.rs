@@ -1,4 +1,4 @@
-//! The product's chat clients (`shared::channels`) against the independent fake
+//! The product's chat clients (`sentinel_chat`) against the independent fake
 //! robots of `sentinel_fakes::chat`: wire format, signatures over the real clock,
 //! reply codes mapped to `ChannelError` classes, and no secret in any error.
 
@@ -6,17 +6,17 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 
+use sentinel_chat::dispatch::{Dispatcher, Outcome};
+use sentinel_chat::{
+    channels_from_lookup, dingtalk, feishu, ChannelError, ChatChannel, ChatMessage, DingTalk,
+    Feishu, Slack, WeCom,
+};
 use sentinel_fakes::chat::{
     dingtalk_sign, feishu_sign, ChatFault, DingTalkConfig, FakeDingTalk, FakeFeishu, FakeSlack,
     FakeWeCom, FeishuConfig, SlackConfig, WeComConfig,
 };
-use shared::channels::dispatch::{Dispatcher, Outcome};
-use shared::channels::{
-    channels_from_lookup, dingtalk, feishu, ChannelError, ChatChannel, ChatMessage, DingTalk,
-    Feishu, Slack, WeCom,
-};
 use shared::clock::SystemClock;
-use shared::providers::Secret;
+use shared::secret::Secret;
 
 const DINGTALK_SECRET: &str = "SECtest0123456789";
 const FEISHU_SECRET: &str = "feishu-secret-01";

@@ -1,11 +1,11 @@
 //! The whole pipeline over simulated fleets: every injected anomaly caught by the
 //! right rule, no false alerts, on seeds the simulator was not tuned on.
 
+use sentinel_sqlite::SqliteStore;
 use shared::config::Settings;
-use shared::rules::Rule;
+use shared::domain::AlertKind;
+use shared::domain::Rule;
 use shared::store::memory::MemoryStore;
-use shared::store::sqlite::SqliteStore;
-use shared::store::AlertKind;
 use std::collections::HashMap;
 
 fn assert_perfect(run: &sentinel_e2e::FleetRun, label: &str) {

@@ -11,10 +11,10 @@ use serde_json::{json, Value};
 
 use sentinel_e2e::runtime_api::{Bootstrap, FunctionConfig, RuntimeApi};
 use sentinel_fakes::chat::{DingTalkConfig, FakeDingTalk, FakeSlack, SlackConfig};
+use shared::domain::Notification;
+use shared::domain::{AlertKind, AlertRecord};
+use shared::domain::{Rule, Severity};
 use shared::domain::{ShipmentId, Status, TrackingEvent};
-use shared::pipeline::Notification;
-use shared::rules::{Rule, Severity};
-use shared::store::{AlertKind, AlertRecord};
 
 const SECRET: &str = "SECtest0123456789";
 const WAIT: Duration = Duration::from_secs(90);

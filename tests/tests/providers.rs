@@ -8,24 +8,27 @@ use base64::Engine as _;
 use chrono::{TimeZone, Utc};
 use md5::{Digest, Md5};
 
+use sentinel_carriers::guard::GuardConfig;
+use sentinel_carriers::push::{handle_kdniao, handle_kuaidi100};
+use sentinel_carriers::{
+    detect_carrier, Detection, Kdniao, KdniaoConfig, KdniaoQuery, Kuaidi100, Kuaidi100Config,
+    Provider,
+};
 use sentinel_fakes::{
     kdniao_push_form, kdniao_render, kuaidi100_push_form, kuaidi100_push_param, Behaviour, Event,
     FakeKdniao, FakeKuaidi100, KdniaoConfig as FakeKdniaoConfig,
     Kuaidi100Config as FakeKuaidi100Config, Parcel, Scenario, Target,
 };
-use shared::carrier::{Carrier, CarrierError};
+use sentinel_resilience::RetryPolicy;
 use shared::config::Settings;
 use shared::domain::{CarrierCode, Phone, Shipment, ShipmentId, Status};
-use shared::pipeline::{register, run_due, Tracker};
-use shared::providers::push::{handle_kdniao, handle_kuaidi100};
-use shared::providers::resilience::{GuardConfig, RetryPolicy};
-use shared::providers::{
-    detect_carrier, Detection, Kdniao, KdniaoConfig, KdniaoQuery, Kuaidi100, Kuaidi100Config,
-    Provider, Secret,
-};
+use shared::ports::ShipmentReader;
+use shared::ports::{CarrierError, CarrierQuery};
+use shared::registration::register;
 use shared::schedule::TrackingMode;
+use shared::secret::Secret;
 use shared::store::memory::MemoryStore;
-use shared::store::ShipmentReader;
+use shared::tracker::{run_due, Tracker};
 
 const EBID: &str = "1000000";
 const APP_KEY: &str = "test-appkey-0000";
@@ -686,12 +689,12 @@ fn sentinel_free_carrier() -> NeverQueried {
 
 struct NeverQueried;
 
-impl Carrier for NeverQueried {
+impl CarrierQuery for NeverQueried {
     fn name(&self) -> &str {
         "never"
     }
 
-    async fn query(&self, _: &Shipment) -> Result<shared::carrier::CarrierReply, CarrierError> {
+    async fn query(&self, _: &Shipment) -> Result<shared::ports::CarrierReply, CarrierError> {
         panic!("push mode must not query the carrier")
     }
 }

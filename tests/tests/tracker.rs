@@ -4,13 +4,15 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use chrono::{DateTime, Duration, Utc};
 
-use shared::carrier::{Carrier, CarrierError, CarrierReply};
+use sentinel_sqlite::SqliteStore;
 use shared::config::Settings;
+use shared::domain::AlertKind;
+use shared::domain::Rule;
 use shared::domain::{Shipment, ShipmentId, Status, TrackingEvent};
-use shared::pipeline::{register, Tracker};
-use shared::rules::Rule;
-use shared::store::sqlite::SqliteStore;
-use shared::store::{AlertKind, AlertLog, ShipmentReader};
+use shared::ports::{AlertLog, ShipmentReader};
+use shared::ports::{CarrierError, CarrierQuery, CarrierReply};
+use shared::registration::register;
+use shared::tracker::Tracker;
 
 fn t(h: f64) -> DateTime<Utc> {
     DateTime::parse_from_rfc3339("2024-05-01T00:00:00Z")
@@ -41,7 +43,7 @@ impl Scripted {
     }
 }
 
-impl Carrier for Scripted {
+impl CarrierQuery for Scripted {
     fn name(&self) -> &str {
         "scripted"
     }

@@ -1,4 +1,5 @@
-//! TrackBatch events on the project's EventBridge bus: the scheduler's fan-out.
+//! The [`TrackBus`] on the project's EventBridge bus: the scheduler's fan-out of
+//! TrackBatch events (the event's `detail` is a [`TrackBatch`]).
 //!
 //! One event carries up to `TRACK_BATCH_SIZE` parcel identities; PutEvents takes at
 //! most 10 entries a call, and may accept some entries and refuse others (it
@@ -8,9 +9,9 @@
 use aws_sdk_eventbridge::error::DisplayErrorContext;
 use aws_sdk_eventbridge::types::PutEventsRequestEntry;
 use aws_sdk_eventbridge::Client;
-use serde::{Deserialize, Serialize};
 
 use shared::domain::ShipmentId;
+use shared::ports::{BusError, TrackBatch, TrackBus};
 
 /// `source` of the project's events.
 pub const SOURCE: &str = "parcel-sentinel";
@@ -20,43 +21,16 @@ pub const TRACK_BATCH: &str = "TrackBatch";
 pub const MAX_ENTRIES: usize = 10;
 const ATTEMPTS: u32 = 5;
 
-/// The `detail` of a TrackBatch event (a public contract between the functions).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct TrackBatch {
-    pub shipments: Vec<ShipmentId>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum BusError {
-    #[error("PutEvents failed: {0}")]
-    Call(String),
-    #[error(
-        "{failed} of {total} TrackBatch events still refused after {ATTEMPTS} attempts: {reason}"
-    )]
-    Refused {
-        failed: usize,
-        total: usize,
-        reason: String,
-    },
-}
-
 #[derive(Clone, Debug)]
 pub struct Bus {
     client: Client,
     bus_name: String,
 }
 
-impl Bus {
-    pub fn new(client: Client, bus_name: impl Into<String>) -> Self {
-        Self {
-            client,
-            bus_name: bus_name.into(),
-        }
-    }
-
+impl TrackBus for Bus {
     /// Publishes `ids` as TrackBatch events of at most `batch_size` parcels.
     /// Returns the number of events published.
-    pub async fn publish(&self, ids: &[ShipmentId], batch_size: usize) -> Result<usize, BusError> {
+    async fn publish(&self, ids: &[ShipmentId], batch_size: usize) -> Result<usize, BusError> {
         let details: Vec<String> = ids
             .chunks(batch_size.max(1))
             .map(|c| {
@@ -71,6 +45,15 @@ impl Bus {
             self.put_with_retries(chunk, total).await?;
         }
         Ok(total)
+    }
+}
+
+impl Bus {
+    pub fn new(client: Client, bus_name: impl Into<String>) -> Self {
+        Self {
+            client,
+            bus_name: bus_name.into(),
+        }
     }
 
     async fn put_with_retries(&self, details: &[String], total: usize) -> Result<(), BusError> {
@@ -127,6 +110,7 @@ impl Bus {
         Err(BusError::Refused {
             failed: pending.len(),
             total,
+            attempts: ATTEMPTS,
             reason,
         })
     }

@@ -1,4 +1,4 @@
-//! The [`Store`](shared::store::Store) on one DynamoDB table (on demand).
+//! The [`Store`](shared::ports::Store) on one DynamoDB table (on demand).
 //!
 //! # Items
 //!
@@ -48,12 +48,13 @@ use aws_sdk_dynamodb::types::{
 use aws_sdk_dynamodb::Client;
 use chrono::{DateTime, Duration, Utc};
 
+use shared::domain::AlertRecord;
 use shared::domain::{Shipment, ShipmentId};
 use shared::normalise::carriers;
-use shared::store::{
-    alert_order, decode_cursor, encode_cursor, AlertLog, AlertRecord, DueIndex, ListFilter, Page,
-    ShipmentQuery, ShipmentReader, ShipmentWriter, StoreError,
+use shared::ports::{
+    AlertLog, DueIndex, ListFilter, Page, ShipmentQuery, ShipmentReader, ShipmentWriter, StoreError,
 };
+use shared::store::{alert_order, decode_cursor, encode_cursor};
 
 /// Partitions of the due index.
 pub const DUE_SHARDS: u32 = 16;

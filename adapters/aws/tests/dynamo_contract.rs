@@ -1,4 +1,4 @@
-//! The store contract suite of `shared`, on DynamoDB (the emulator), one test per
+//! The store contract suite (`sentinel-store-contract`), on DynamoDB (the emulator), one test per
 //! check, each on a fresh table.
 
 mod common;
@@ -15,7 +15,7 @@ async fn fresh() -> DynamoStore {
     DynamoStore::new(client, table)
 }
 
-shared::store_contract_tests!(
+store_contract::store_contract_tests!(
     #[tokio::test(flavor = "multi_thread")]
     fresh().await
 );

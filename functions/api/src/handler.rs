@@ -1,10 +1,9 @@
 //! Event dispatch: which of the two event sources this is, and the domain calls
 //! they share (registration). The HTTP routes are in the `http` module.
 //!
-//! The handler is generic over the [`Store`], the [`Carrier`] (used only to
-//! subscribe parcels in push mode, and by the tracker when a push arrives) and the
-//! [`AlertPublisher`], so the tests run it against the in-memory store with a
-//! recording carrier and publisher.
+//! The handler is generic over the [`Store`], the [`CarrierSubscribe`] (to
+//! subscribe parcels in push mode) and the [`AlertPublisher`], so the tests run it
+//! against the in-memory store with a recording subscriber and publisher.
 
 use std::sync::Arc;
 
@@ -15,15 +14,13 @@ use lambda_runtime::Diagnostic;
 use serde::Serialize;
 use serde_json::Value;
 
-use shared::carrier::{Carrier, CarrierError, CarrierReply};
-use shared::clock::Clock;
+use sentinel_carriers::ProviderSettings;
 use shared::config::Settings;
 use shared::domain::Shipment;
-use shared::pipeline;
-use shared::providers::{Provider, ProviderError, ProviderKind, ProviderSettings, Secret};
-use shared::registration::NewShipment;
+use shared::ports::{CarrierSubscribe, Clock, Store, StoreError};
+use shared::registration::{register_parcel, NewShipment, Registered};
 use shared::schedule::TrackingMode;
-use shared::store::{Store, StoreError};
+use shared::secret::Secret;
 
 /// The `detail-type` of the registration event.
 pub const SHIPMENT_REGISTERED: &str = "ShipmentRegistered";
@@ -53,57 +50,15 @@ impl CallbackKeys {
 /// checked like a scheduled check: the tracker merges it, evaluates the rules and
 /// claims each alert transition in the alert log; the claimed ones must be
 /// delivered by whoever claimed them.
-pub use shared::pipeline::AlertSink as AlertPublisher;
-
-/// The carrier as the api function needs it: in push mode, the configured
-/// provider (to subscribe new parcels); otherwise nothing — the api function never
-/// queries a carrier, so poll mode and `CARRIER_PROVIDER=sim` need no provider
-/// client at all.
-#[derive(Debug)]
-pub enum ApiCarrier {
-    /// No subscriptions: subscribing is a no-op.
-    None,
-    /// Boxed: built once per cold start, and much larger than `None`.
-    Provider(Box<Provider>),
-}
-
-impl ApiCarrier {
-    /// The provider when `TRACKING_MODE=push` with a real provider, else `None`.
-    pub fn from_settings(ps: &ProviderSettings) -> Result<Self, ProviderError> {
-        if ps.mode == TrackingMode::Push && ps.kind != ProviderKind::Sim {
-            Provider::from_settings(ps).map(|p| ApiCarrier::Provider(Box::new(p)))
-        } else {
-            Ok(ApiCarrier::None)
-        }
-    }
-}
-
-impl Carrier for ApiCarrier {
-    fn name(&self) -> &str {
-        match self {
-            ApiCarrier::None => "none",
-            ApiCarrier::Provider(p) => p.name(),
-        }
-    }
-
-    async fn query(&self, _shipment: &Shipment) -> Result<CarrierReply, CarrierError> {
-        Err(CarrierError::Other(
-            "the api function does not query carriers".into(),
-        ))
-    }
-
-    async fn subscribe(&self, shipment: &Shipment) -> Result<(), CarrierError> {
-        match self {
-            ApiCarrier::None => Ok(()),
-            ApiCarrier::Provider(p) => p.subscribe(shipment).await,
-        }
-    }
-}
+pub use shared::ports::AlertSink as AlertPublisher;
 
 /// Everything the handler needs, built once at cold start.
 pub struct Deps<S, C, P> {
     pub store: S,
-    pub carrier: C,
+    /// The provider that subscribes new parcels in push mode
+    /// ([`sentinel_carriers::Provider::subscriber`]); the api function never
+    /// queries a carrier, so poll mode needs no provider client at all.
+    pub subscriber: Option<C>,
     pub publisher: P,
     pub settings: Settings,
     /// Poll or push: whether new parcels are subscribed, and how the tracker
@@ -225,45 +180,28 @@ pub(crate) fn prepare(item: &Value, now: DateTime<Utc>) -> Result<Shipment, Item
         .map_err(|e| ItemResult::invalid(item, e.to_string()))
 }
 
-/// Stores a new parcel and, in push mode, subscribes it. An existing parcel is
-/// `exists` (nothing changes); a store failure is an error for the caller to
-/// answer; a failed subscription keeps the parcel and is reported. Its first check
-/// is [`pipeline::register_at`]'s.
-pub(crate) async fn register<S: Store, C: Carrier, P>(
+/// Registers a parcel ([`register_parcel`]) and says how it went: `exists` when
+/// it was already there; a failed subscription keeps the parcel and is reported;
+/// a store failure is an error for the caller to answer.
+pub(crate) async fn register<S: Store, C: CarrierSubscribe, P>(
     deps: &Deps<S, C, P>,
     shipment: &Shipment,
 ) -> Result<ItemResult, StoreError> {
-    let registered = pipeline::register_at(
+    let registered = register_parcel(
         &deps.store,
+        deps.subscriber.as_ref(),
         shipment,
-        &deps.settings.rules,
+        &deps.settings,
         deps.mode,
-        &deps.settings.poll,
         deps.now(),
     );
-    match registered.await {
-        Ok(_) => {}
-        Err(StoreError::Conflict { .. }) => {
-            return Ok(ItemResult::for_shipment(shipment, ItemStatus::Exists))
-        }
-        Err(e) => return Err(e),
-    }
-    let mut result = ItemResult::for_shipment(shipment, ItemStatus::Registered);
-    if deps.mode == TrackingMode::Push {
-        if let Err(e) = deps.carrier.subscribe(shipment).await {
-            tracing::warn!(
-                shipment = %shipment.id,
-                provider = deps.carrier.name(),
-                kind = e.kind(),
-                error = %e,
-                "registered, but the subscription failed"
-            );
-            result.subscription_error =
-                Some(format!("{} subscription failed: {e}", deps.carrier.name()));
-        }
-    }
-    tracing::info!(shipment = %shipment.id, "registered");
-    Ok(result)
+    Ok(match registered.await? {
+        Registered::Exists => ItemResult::for_shipment(shipment, ItemStatus::Exists),
+        Registered::New { subscription_error } => ItemResult {
+            subscription_error: subscription_error.map(|e| format!("subscription failed: {e}")),
+            ..ItemResult::for_shipment(shipment, ItemStatus::Registered)
+        },
+    })
 }
 
 /// Does the event look like an API Gateway HTTP API (payload 2.0) request?
@@ -303,7 +241,7 @@ fn describe(event: &Value) -> String {
 }
 
 /// Handles one invocation: an HTTP API request or a `ShipmentRegistered` event.
-pub async fn handle<S: Store, C: Carrier, P: AlertPublisher>(
+pub async fn handle<S: Store, C: CarrierSubscribe, P: AlertPublisher>(
     deps: &Deps<S, C, P>,
     event: Value,
 ) -> Result<Output, HandlerError> {
@@ -331,7 +269,7 @@ pub async fn handle<S: Store, C: Carrier, P: AlertPublisher>(
 }
 
 /// One `ShipmentRegistered` event: its `detail` is one parcel object.
-async fn shipment_registered<S: Store, C: Carrier, P>(
+async fn shipment_registered<S: Store, C: CarrierSubscribe, P>(
     deps: &Deps<S, C, P>,
     event: &EventBridgeEvent<Value>,
 ) -> Result<ItemResult, HandlerError> {

@@ -13,14 +13,17 @@ use futures_util::stream::{self, StreamExt};
 use serde::Serialize;
 use serde_json::{json, Value};
 
-use shared::carrier::Carrier;
+use sentinel_carriers::push;
+use sentinel_carriers::push::{Ack, Handled};
+use shared::domain::Rule;
 use shared::domain::{CarrierCode, Shipment, ShipmentId, Status};
-use shared::pipeline::Tracker;
-use shared::providers::push::{self, Ack, Handled};
+use shared::ports::{
+    AlertLog, CarrierSubscribe, ListFilter, ShipmentQuery, ShipmentReader, Store, StoreError,
+};
 use shared::report::HealthSummary;
-use shared::rules::{self, Rule};
-use shared::store::{AlertLog, ListFilter, ShipmentQuery, ShipmentReader, Store, StoreError};
+use shared::rules;
 use shared::time::rfc3339;
+use shared::tracker::Tracker;
 
 use crate::handler::{self, AlertPublisher, Deps, ItemResult, ItemStatus};
 
@@ -142,7 +145,7 @@ fn body_bytes(req: &ApiGatewayV2httpRequest) -> Result<Vec<u8>, String> {
 }
 
 /// Answers one HTTP API request.
-pub(crate) async fn respond<S: Store, C: Carrier, P: AlertPublisher>(
+pub(crate) async fn respond<S: Store, C: CarrierSubscribe, P: AlertPublisher>(
     deps: &Deps<S, C, P>,
     req: ApiGatewayV2httpRequest,
 ) -> ApiGatewayV2httpResponse {
@@ -195,7 +198,7 @@ enum Prepared {
     Repeat(usize),
 }
 
-async fn post_shipments<S: Store, C: Carrier, P>(
+async fn post_shipments<S: Store, C: CarrierSubscribe, P>(
     deps: &Deps<S, C, P>,
     req: &ApiGatewayV2httpRequest,
 ) -> ApiGatewayV2httpResponse {
@@ -423,7 +426,7 @@ async fn list_shipments<S: ShipmentQuery, C, P>(
 fn detail(
     s: &Shipment,
     findings: &[rules::Finding],
-    alerts: &[shared::store::AlertRecord],
+    alerts: &[shared::domain::AlertRecord],
 ) -> Value {
     let timeline: Vec<Value> = s
         .timeline
@@ -513,7 +516,7 @@ fn ack_response(ack: Ack) -> ApiGatewayV2httpResponse {
     response(ack.status, ack.body)
 }
 
-async fn callback<S: Store, C: Carrier, P: AlertPublisher>(
+async fn callback<S: Store, C: CarrierSubscribe, P: AlertPublisher>(
     deps: &Deps<S, C, P>,
     provider: &str,
     req: &ApiGatewayV2httpRequest,
@@ -534,7 +537,7 @@ async fn callback<S: Store, C: Carrier, P: AlertPublisher>(
         Ok(Err(_)) => return ack_response(refuse("the body is not UTF-8")),
         Err(why) => return ack_response(refuse(&why)),
     };
-    let tracker = Tracker::new(&deps.store, &deps.carrier, &deps.settings).with(deps.mode, 1);
+    let tracker = Tracker::for_pushes(&deps.store, &deps.settings).with(deps.mode, 1);
     let (ack, outcome) = if provider == "kdniao" {
         match &deps.callbacks.kdniao {
             Some((id, key)) => push::handle_kdniao(&tracker, &body, id, key, now).await,
@@ -573,7 +576,7 @@ async fn publish<S: Store, C, P: AlertPublisher>(deps: &Deps<S, C, P>, provider:
         alerts = notifications.len(),
         "callback taken"
     );
-    match shared::pipeline::deliver(&deps.store, &deps.publisher, &notifications).await {
+    match shared::outbox::deliver(&deps.store, &deps.publisher, &notifications).await {
         Ok(d) if d.failed == 0 => {}
         Ok(d) => tracing::error!(provider, undelivered = d.failed, error = ?d.first_error,
             "alerts a push raised left in the outbox"),

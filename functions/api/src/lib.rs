@@ -127,6 +127,5 @@ pub mod handler;
 mod http;
 
 pub use handler::{
-    handle, AlertPublisher, ApiCarrier, CallbackKeys, Deps, HandlerError, ItemResult, ItemStatus,
-    Output,
+    handle, AlertPublisher, CallbackKeys, Deps, HandlerError, ItemResult, ItemStatus, Output,
 };

@@ -10,7 +10,7 @@
 //! | `TABLE_NAME` | the DynamoDB table (required) |
 //! | `TOPIC_ARN` | the alerts topic: alerts raised by carrier pushes are published there (required) |
 //! | rule variables | see `shared::config` (findings in `GET /shipments/{carrier}/{number}`, pushes) |
-//! | provider variables | see `shared::providers` (`TRACKING_MODE=push` subscribes new parcels; callback credentials) |
+//! | provider variables | see `sentinel_carriers` (`TRACKING_MODE=push` subscribes new parcels; callback credentials) |
 
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -18,27 +18,27 @@ use std::sync::Arc;
 use lambda_runtime::{service_fn, LambdaEvent};
 use serde_json::Value;
 
-use sentinel_api::{handle, ApiCarrier, CallbackKeys, Deps};
-use sentinel_aws::alerts::AlertTopic;
+use sentinel_api::{handle, CallbackKeys, Deps};
 use sentinel_aws::dynamo::DynamoStore;
+use sentinel_aws::sns::AlertTopic;
+use sentinel_carriers::{Provider, ProviderSettings};
 use shared::clock::SystemClock;
 use shared::config::Settings;
-use shared::providers::ProviderSettings;
 
-async fn deps() -> Result<Deps<DynamoStore, ApiCarrier, AlertTopic>, String> {
+async fn deps() -> Result<Deps<DynamoStore, Provider, AlertTopic>, String> {
     let config = |e: shared::config::ConfigError| format!("sentinel-api: configuration: {e}");
     let table = sentinel_aws::env::required("TABLE_NAME").map_err(config)?;
     let topic = sentinel_aws::env::required("TOPIC_ARN").map_err(config)?;
     let settings = Settings::from_env().map_err(config)?;
     let providers = ProviderSettings::from_env().map_err(config)?;
-    let carrier = ApiCarrier::from_settings(&providers)
+    let subscriber = Provider::subscriber(&providers)
         .map_err(|e| format!("sentinel-api: configuration: CARRIER_PROVIDER: {e}"))?;
-    let messages = sentinel_aws::alerts::MessageSettings::from_env().map_err(config)?;
+    let messages = sentinel_aws::sns::MessageSettings::from_env().map_err(config)?;
     let sdk = sentinel_aws::sdk_config().await;
     let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), table);
     Ok(Deps {
         store,
-        carrier,
+        subscriber,
         publisher: AlertTopic::new(aws_sdk_sns::Client::new(&sdk), topic, messages),
         settings,
         mode: providers.mode,

@@ -14,20 +14,20 @@ use sentinel_api::{handle, AlertPublisher, CallbackKeys, Deps, HandlerError, Out
 use sentinel_fakes::{
     kdniao_push_form, kdniao_render, kuaidi100_push_form, kuaidi100_push_param, Event, Parcel,
 };
-use shared::carrier::{Carrier, CarrierError, CarrierReply};
 use shared::clock::ManualClock;
 use shared::config::Settings;
+use shared::domain::AlertRecord;
+use shared::domain::Notification;
+use shared::domain::Rule;
 use shared::domain::{Shipment, ShipmentId, Status};
-use shared::pipeline::Notification;
-use shared::providers::Secret;
-use shared::registration::NewShipment;
-use shared::rules::Rule;
-use shared::schedule::TrackingMode;
-use shared::store::memory::MemoryStore;
-use shared::store::{
-    AlertLog, AlertRecord, DueIndex, ListFilter, Page, ShipmentQuery, ShipmentReader,
-    ShipmentWriter, StoreError,
+use shared::ports::{
+    AlertLog, DueIndex, ListFilter, Page, ShipmentQuery, ShipmentReader, ShipmentWriter, StoreError,
 };
+use shared::ports::{CarrierError, CarrierSubscribe};
+use shared::registration::NewShipment;
+use shared::schedule::TrackingMode;
+use shared::secret::Secret;
+use shared::store::memory::MemoryStore;
 
 const EBID: &str = "1000001";
 const APP_KEY: &str = "test-app-key-0001";
@@ -59,15 +59,7 @@ impl RecordingCarrier {
     }
 }
 
-impl Carrier for RecordingCarrier {
-    fn name(&self) -> &str {
-        "recording"
-    }
-
-    async fn query(&self, _: &Shipment) -> Result<CarrierReply, CarrierError> {
-        panic!("the api function never queries a carrier")
-    }
-
+impl CarrierSubscribe for RecordingCarrier {
     async fn subscribe(&self, s: &Shipment) -> Result<(), CarrierError> {
         self.subscribed.lock().unwrap().push(s.id.clone());
         if self.fail_for.contains(s.id.tracking_number.as_str()) {
@@ -179,7 +171,7 @@ type TestDeps = Deps<FlakyStore, RecordingCarrier, RecordingPublisher>;
 fn deps_with(mode: TrackingMode, carrier: RecordingCarrier, callbacks: bool) -> TestDeps {
     Deps {
         store: FlakyStore::default(),
-        carrier,
+        subscriber: Some(carrier),
         publisher: RecordingPublisher::default(),
         settings: Settings::default(),
         mode,
@@ -309,7 +301,7 @@ async fn post_one_object_registers_it_due_now() {
     assert_eq!(s.tags, ["shop-a"]);
     assert_eq!(s.phone.unwrap().expose(), "13812345678");
     // Poll mode: nothing is subscribed.
-    assert!(deps.carrier.subscribed().is_empty());
+    assert!(deps.subscriber.as_ref().unwrap().subscribed().is_empty());
 
     // The same again: exists, still 200 (registration is idempotent).
     let r = call(&deps, fixture("post_shipment.json")).await;
@@ -479,7 +471,7 @@ async fn push_mode_subscribes_new_parcels_and_reports_a_failed_subscription() {
     assert!(stored(&deps, "SF", "SF1234567890123").await.is_some());
     // Only new parcels are subscribed, once each.
     assert_eq!(
-        deps.carrier.subscribed(),
+        deps.subscriber.as_ref().unwrap().subscribed(),
         [
             "YTO:YT1234567890123",
             "ZTO:75312345678901",
@@ -860,13 +852,16 @@ async fn shipment_registered_events_register_idempotently() {
         s.next_check_at,
         Some(shipped.with_timezone(&Utc) + Duration::hours(24))
     );
-    assert_eq!(deps.carrier.subscribed(), ["YTO:YT9876543210987"]);
+    assert_eq!(
+        deps.subscriber.as_ref().unwrap().subscribed(),
+        ["YTO:YT9876543210987"]
+    );
     // Delivered twice: fine, nothing changes, no second subscription.
     let out = handle(&deps, fixture("shipment_registered.json"))
         .await
         .unwrap();
     assert_eq!(serde_json::to_value(&out).unwrap()["status"], "exists");
-    assert_eq!(deps.carrier.subscribed().len(), 1);
+    assert_eq!(deps.subscriber.as_ref().unwrap().subscribed().len(), 1);
     // The detail is exactly the NewShipment shape.
     let detail = fixture("shipment_registered.json")["detail"].clone();
     let n: NewShipment = serde_json::from_value(detail).unwrap();

@@ -3,7 +3,7 @@
 //! through the fixed-interval polling baseline, on the same fleet and virtual
 //! clock, and prints what each did, side by side, with the ratios; `--json` writes
 //! the figures as one object, `--cost` adds the monthly cost model. Every figure
-//! comes from the run (see `shared::bench`).
+//! comes from the run (see `sentinel_sim::bench`).
 
 use std::fmt::Write as _;
 use std::path::PathBuf;
@@ -12,12 +12,15 @@ use chrono::Duration;
 use clap::{Args, ValueEnum};
 use serde_json::{json, Map, Value};
 
-use shared::bench::cost::{self, CostInputs};
-use shared::bench::metrics::Detection;
-use shared::bench::{self, BenchConfig, BenchReport, Side, Wire, RULE_ORDER, TICK};
+use sentinel_sim::bench::cost;
+
+use sentinel_sim::bench;
+use sentinel_sim::bench::cost::CostInputs;
+use sentinel_sim::bench::metrics::Detection;
+use sentinel_sim::bench::{BenchConfig, BenchReport, Side, Wire, RULE_ORDER, TICK};
 use shared::config::Settings;
+use shared::domain::Rule;
 use shared::domain::Status;
-use shared::rules::Rule;
 use shared::schedule::TrackingMode;
 
 use crate::Failure;

@@ -8,9 +8,11 @@ use serde_json::{json, Value};
 
 use shared::config::Settings;
 use shared::domain::{CarrierCode, Shipment, ShipmentId, Timeline, TrackingNumber};
-use shared::normalise::{self, Format};
+use shared::normalise;
+use shared::normalise::Format;
 use shared::rules;
-use shared::schedule::{self, TrackingMode};
+use shared::schedule;
+use shared::schedule::TrackingMode;
 use shared::time::{parse_user_time, rfc3339};
 
 use crate::Failure;

@@ -16,18 +16,21 @@ use chrono::{DateTime, Duration, Utc};
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 
+use sentinel_chat::ChatSink;
+use sentinel_sim::{Anomaly, FleetConfig, SimCarrier};
+use sentinel_sqlite::SqliteStore;
 use shared::clock::ManualClock;
 use shared::config::Settings;
-use shared::delivery::ChatDelivery;
+use shared::domain::AlertKind;
+use shared::domain::Notification;
+use shared::domain::Rule;
 use shared::domain::ShipmentId;
 use shared::normalise::carriers::name_zh;
-use shared::pipeline::{register_at, run_due, Notification, TickStats, Tracker};
+use shared::ports::{AlertLog, ListFilter, ShipmentQuery};
+use shared::registration::register_at;
 use shared::report::{alerts_by_rule, score, DetectionScore, Expected, HealthSummary};
-use shared::rules::Rule;
-use shared::sim::{self, Anomaly, FleetConfig, SimCarrier};
-use shared::store::sqlite::SqliteStore;
-use shared::store::{AlertKind, AlertLog, ListFilter, ShipmentQuery};
 use shared::time::local_minutes;
+use shared::tracker::{run_due, TickStats, Tracker};
 
 use crate::outbox::{deliver_tick, Console};
 use crate::Failure;
@@ -104,7 +107,7 @@ pub async fn run(a: DemoArgs) -> Result<u8, Failure> {
     let store = recreate(&a.db).await?;
     let start = FleetConfig::default().start;
     let end = start + Duration::days(i64::from(a.days));
-    let fleet = Arc::new(sim::generate(&FleetConfig {
+    let fleet = Arc::new(sentinel_sim::generate(&FleetConfig {
         parcels: a.parcels,
         seed: a.seed,
         start,
@@ -115,7 +118,7 @@ pub async fn run(a: DemoArgs) -> Result<u8, Failure> {
     let carrier = SimCarrier::new(fleet.clone(), clock.clone());
     let tracker = Tracker::new(&store, &carrier, &settings);
 
-    let mut arrivals: Vec<&sim::SimParcel> = fleet.parcels.iter().collect();
+    let mut arrivals: Vec<&sentinel_sim::SimParcel> = fleet.parcels.iter().collect();
     arrivals.sort_by_key(|p| p.registered_at);
     let mut next_arrival = 0;
 
@@ -204,7 +207,7 @@ pub async fn run(a: DemoArgs) -> Result<u8, Failure> {
 }
 
 /// Sends the run's alerts to the robots as digests and says what became of them.
-async fn send_digests(chat: &ChatDelivery, all: &[Notification]) {
+async fn send_digests(chat: &ChatSink, all: &[Notification]) {
     let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(120);
     let results = chat.send(all, deadline).await;
     let failed: Vec<&String> = results.iter().filter_map(|r| r.as_ref().err()).collect();
@@ -284,7 +287,7 @@ fn fmt_secs(s: Option<i64>) -> String {
 
 fn detection_tables(
     d: &DetectionScore,
-    fleet: &sim::Fleet,
+    fleet: &sentinel_sim::Fleet,
     expected: &[Expected],
     judge_until: DateTime<Utc>,
 ) -> String {

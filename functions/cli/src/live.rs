@@ -1,5 +1,5 @@
 //! `sentinel track` and `sentinel run`: the real providers (Kdniao, Kuaidi100)
-//! configured from the environment (see `shared::providers`).
+//! configured from the environment (see `sentinel_carriers`).
 
 use std::time::Duration;
 
@@ -7,16 +7,17 @@ use chrono::Utc;
 use clap::Args;
 use serde_json::{json, Value};
 
-use shared::carrier::Carrier;
-use shared::clock::{Clock, SystemClock};
+use shared::clock::SystemClock;
 use shared::config::Settings;
 use shared::domain::{CarrierCode, Phone, Shipment, ShipmentId, Timeline, TrackingNumber};
 use shared::message::describe_zh;
 use shared::normalise::carriers::name_zh;
-use shared::pipeline::{run_due, Tracker};
+use shared::ports::CarrierQuery;
+use shared::ports::Clock;
+use shared::tracker::{run_due, Tracker};
 
 use crate::outbox::{deliver_tick, Console};
-use shared::providers::{
+use sentinel_carriers::{
     detect_carrier, Detection, Kdniao, Provider, ProviderError, ProviderKind, ProviderSettings,
 };
 use shared::rules;
@@ -43,7 +44,7 @@ pub fn provider() -> Result<(ProviderSettings, Provider), Failure> {
 pub struct TrackArgs {
     /// The tracking number.
     pub tracking_number: String,
-    /// Carrier code (SF, ZTO, YTO, ...); detected from the number when not given.
+    /// CarrierQuery code (SF, ZTO, YTO, ...); detected from the number when not given.
     #[arg(long, value_name = "CODE")]
     pub carrier: Option<String>,
     /// Recipient phone (SF and privacy waybills need its last four digits).

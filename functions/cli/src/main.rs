@@ -95,14 +95,14 @@ impl From<shared::config::ConfigError> for Failure {
     }
 }
 
-impl From<shared::store::StoreError> for Failure {
-    fn from(e: shared::store::StoreError) -> Self {
+impl From<shared::ports::StoreError> for Failure {
+    fn from(e: shared::ports::StoreError) -> Self {
         Failure::runtime(format!("store: {e}"))
     }
 }
 
-impl From<shared::pipeline::PipelineError> for Failure {
-    fn from(e: shared::pipeline::PipelineError) -> Self {
+impl From<shared::tracker::TrackerError> for Failure {
+    fn from(e: shared::tracker::TrackerError) -> Self {
         Failure::runtime(e.to_string())
     }
 }

@@ -7,11 +7,14 @@
 use chrono::{DateTime, Utc};
 use indicatif::ProgressBar;
 
+use sentinel_chat::ChatSink;
 use shared::config::Settings;
-use shared::delivery::ChatDelivery;
+use shared::domain::Audience;
+use shared::domain::Notification;
 use shared::message::Templates;
-use shared::pipeline::{deliver, deliver_pending, AlertSink, Delivery, Notification};
-use shared::store::{Audience, Store};
+use shared::outbox::{deliver, deliver_pending, DeliveryReport};
+use shared::ports::AlertSink;
+use shared::ports::Store;
 use shared::time::local_minutes;
 
 use crate::Failure;
@@ -23,7 +26,7 @@ pub struct Console {
     pub templates: Templates,
     pub quiet: bool,
     pub bar: Option<ProgressBar>,
-    pub chat: Option<ChatDelivery>,
+    pub chat: Option<ChatSink>,
 }
 
 impl Console {
@@ -63,12 +66,12 @@ impl Console {
 }
 
 /// The robots configured in the environment, or `None`.
-pub fn chat_from_env(templates: &Templates) -> Result<Option<ChatDelivery>, Failure> {
-    let channels = shared::channels::channels_from_env()?;
+pub fn chat_from_env(templates: &Templates) -> Result<Option<ChatSink>, Failure> {
+    let channels = sentinel_chat::channels_from_env()?;
     if channels.is_empty() {
         return Ok(None);
     }
-    let chat = ChatDelivery::new(
+    let chat = ChatSink::new(
         channels,
         templates.clone(),
         std::sync::Arc::new(shared::clock::SystemClock),
@@ -106,7 +109,7 @@ pub async fn deliver_tick<S: Store, K: AlertSink>(
     settings: &Settings,
     now: DateTime<Utc>,
     fresh: &[Notification],
-) -> Result<Delivery, shared::store::StoreError> {
+) -> Result<DeliveryReport, shared::ports::StoreError> {
     let mut d = deliver(store, sink, fresh).await?;
     let before = now - chrono::Duration::milliseconds(1);
     let later = deliver_pending(store, sink, settings, before, OUTBOX_PER_TICK).await?;

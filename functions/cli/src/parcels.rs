@@ -5,17 +5,15 @@ use std::path::{Path, PathBuf};
 use chrono::Utc;
 use clap::Args;
 
+use sentinel_sqlite::SqliteStore;
+use shared::domain::Rule;
 use shared::domain::{CarrierCode, Shipment, Status};
-use shared::pipeline::register_at;
-use shared::registration::NewShipment;
+use shared::ports::{AlertLog, ListFilter, ShipmentQuery};
+use shared::registration::{register_parcel, NewShipment, Registered};
 use shared::report::{alerts_by_rule, HealthSummary};
-use shared::rules::Rule;
-use shared::store::sqlite::SqliteStore;
-use shared::store::{AlertLog, ListFilter, ShipmentQuery, StoreError};
 use shared::time::local_minutes;
 
-use shared::carrier::Carrier;
-use shared::providers::Provider;
+use sentinel_carriers::Provider;
 
 use shared::config::Settings;
 use shared::schedule::TrackingMode;
@@ -72,45 +70,41 @@ impl Registrar {
     }
 }
 
-/// Stores a new shipment, first checked as [`register_at`] says (as the api
-/// function does); `Ok(false)` when it is already registered. In push mode the
-/// provider is then asked to push its updates; a failed subscription keeps the
-/// parcel (its time-based rules still run) and is reported.
+/// Registers a parcel ([`register_parcel`]): `Ok(false)` when it is already
+/// registered; a failed subscription keeps the parcel (its time-based rules still
+/// run) and is reported as the inner `Err`.
 async fn store_new(
     store: &SqliteStore,
     s: &Shipment,
     how: &Registrar,
 ) -> Result<Result<bool, String>, Failure> {
-    let registered = register_at(
+    let registered = register_parcel(
         store,
+        how.subscriber.as_ref(),
         s,
-        &how.settings.rules,
+        &how.settings,
         how.mode,
-        &how.settings.poll,
         Utc::now(),
     );
-    match registered.await {
-        Ok(_) => {}
-        Err(StoreError::Conflict { .. }) => return Ok(Ok(false)),
-        Err(e) => return Err(e.into()),
-    }
-    if let Some(p) = &how.subscriber {
-        if let Err(e) = p.subscribe(s).await {
-            return Ok(Err(format!(
-                "{} registered, but the {} subscription failed: {e}",
-                s.id,
-                p.name()
-            )));
-        }
-    }
-    Ok(Ok(true))
+    Ok(match registered.await? {
+        Registered::Exists => Ok(false),
+        Registered::New {
+            subscription_error: None,
+        } => Ok(true),
+        Registered::New {
+            subscription_error: Some(e),
+        } => Err(format!(
+            "{} registered, but the subscription failed: {e}",
+            s.id
+        )),
+    })
 }
 
 #[derive(Args, Debug)]
 pub struct AddArgs {
     /// The tracking number.
     pub tracking_number: String,
-    /// Carrier code: SF, ZTO, YTO, STO, YD, JD, EMS, JTSD, DBL, ...
+    /// CarrierQuery code: SF, ZTO, YTO, STO, YD, JD, EMS, JTSD, DBL, ...
     #[arg(long, value_name = "CODE")]
     pub carrier: String,
     #[arg(long)]

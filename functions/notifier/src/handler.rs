@@ -13,8 +13,9 @@ use aws_lambda_events::sqs::{BatchItemFailure, SqsBatchResponse};
 use lambda_runtime::LambdaEvent;
 use serde_json::{json, Value};
 
-use shared::delivery::ChatDelivery;
-use shared::pipeline::{AlertSink, Notification};
+use sentinel_chat::ChatSink;
+use shared::domain::Notification;
+use shared::ports::AlertSink;
 
 /// Reads one message body: the notification itself, or an SNS envelope around it.
 pub fn parse_body(body: &str) -> Result<Notification, String> {
@@ -119,7 +120,7 @@ pub async fn handle<K: AlertSink>(
 
 /// The chat robots; with none configured, each alert is logged and counts as
 /// delivered.
-pub struct Logged(pub ChatDelivery);
+pub struct Logged(pub ChatSink);
 
 impl AlertSink for Logged {
     async fn publish(&self, notifications: &[Notification]) -> Vec<Result<(), String>> {

@@ -5,7 +5,7 @@
 //! Configuration, read once at cold start (a bad value stops the function before it
 //! takes any event, naming the variable): `DINGTALK_WEBHOOK`, `DINGTALK_SECRET`,
 //! `DINGTALK_AT_MOBILES`, `DINGTALK_KEYWORD`, `WECOM_WEBHOOK`, `WECOM_AT_MOBILES`,
-//! `FEISHU_WEBHOOK`, `FEISHU_SECRET`, `SLACK_WEBHOOK` (`shared::channels`; with none,
+//! `FEISHU_WEBHOOK`, `FEISHU_SECRET`, `SLACK_WEBHOOK` (`sentinel_chat`; with none,
 //! alerts are only logged), `ALERT_LANGUAGE` and the template variables
 //! (`shared::message`), `SEND_BUDGET_SECONDS` (default 40: how long one batch may
 //! wait for pacing before deferring the rest).
@@ -16,9 +16,9 @@ use std::sync::Arc;
 
 use lambda_runtime::{service_fn, LambdaEvent};
 use sentinel_aws::env::{number, or_fail};
-use shared::channels::channels_from_env;
+use sentinel_chat::channels_from_env;
+use sentinel_chat::ChatSink;
 use shared::clock::SystemClock;
-use shared::delivery::ChatDelivery;
 use shared::message::Templates;
 
 #[tokio::main]
@@ -27,7 +27,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let channels = or_fail(channels_from_env());
     let templates = or_fail(Templates::from_env());
     let budget = or_fail(number("SEND_BUDGET_SECONDS", 40, 1, 840));
-    let delivery = ChatDelivery::new(channels, templates, Arc::new(SystemClock))
+    let delivery = ChatSink::new(channels, templates, Arc::new(SystemClock))
         .with_budget(std::time::Duration::from_secs(budget));
     if delivery.is_empty() {
         tracing::warn!("no chat channel configured: alerts are logged only");

@@ -1,14 +1,14 @@
-//! One tick: due parcels → TrackBatch events; then the outbox → the topic.
+//! One tick: due parcels → TrackBatch events; then the outbox → the alert sink.
+//! Generic over its ports, so it runs on DynamoDB, EventBridge and SNS in the
+//! function and on in-memory adapters in the tests.
 
 use chrono::{Duration, Utc};
 use lambda_runtime::LambdaEvent;
 use serde_json::{json, Value};
 
-use sentinel_aws::alerts::AlertTopic;
-use sentinel_aws::bus::Bus;
 use shared::config::Settings;
-use shared::pipeline::deliver_pending;
-use shared::store::Store;
+use shared::outbox::deliver_pending;
+use shared::ports::{AlertLog, AlertSink, DueIndex, ShipmentReader, TrackBus};
 
 pub struct Config {
     pub batch_size: usize,
@@ -20,20 +20,25 @@ pub struct Config {
     pub outbox_grace: Duration,
 }
 
-pub struct Deps<S> {
+pub struct Deps<S, B, K> {
     pub store: S,
-    pub bus: Bus,
-    pub topic: AlertTopic,
+    pub bus: B,
+    pub sink: K,
     pub settings: Settings,
     pub config: Config,
 }
 
 /// The tick's payload is not used (EventBridge Scheduler sends its input or an
 /// empty object); the time is the function's clock.
-pub async fn handle<S: Store>(
-    deps: &Deps<S>,
+pub async fn handle<S, B, K>(
+    deps: &Deps<S, B, K>,
     _event: LambdaEvent<Value>,
-) -> Result<Value, lambda_runtime::Error> {
+) -> Result<Value, lambda_runtime::Error>
+where
+    S: DueIndex + ShipmentReader + AlertLog,
+    B: TrackBus,
+    K: AlertSink,
+{
     let now = Utc::now();
     let due = deps.store.due_shipments(now, deps.config.max_due).await?;
     let events = deps.bus.publish(&due, deps.config.batch_size).await?;
@@ -41,7 +46,7 @@ pub async fn handle<S: Store>(
     // hours.
     let outbox = deliver_pending(
         &deps.store,
-        &deps.topic,
+        &deps.sink,
         &deps.settings,
         now - deps.config.outbox_grace,
         deps.config.max_outbox,

@@ -11,13 +11,12 @@
 //! being published by their tracker),
 //! the rule settings (`shared::config`) and the message settings.
 
-mod handler;
-
 use lambda_runtime::{service_fn, LambdaEvent};
-use sentinel_aws::alerts::AlertTopic;
 use sentinel_aws::bus::Bus;
 use sentinel_aws::dynamo::DynamoStore;
 use sentinel_aws::env::{number, or_fail, required};
+use sentinel_aws::sns::{AlertTopic, MessageSettings};
+use sentinel_scheduler::handler;
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
@@ -37,15 +36,15 @@ async fn main() -> Result<(), lambda_runtime::Error> {
             3600,
         )) as i64),
     };
-    let messages = or_fail(sentinel_aws::alerts::MessageSettings::from_env());
+    let messages = or_fail(MessageSettings::from_env());
     let sdk = sentinel_aws::sdk_config().await;
     let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), table);
     let bus = Bus::new(aws_sdk_eventbridge::Client::new(&sdk), bus_name);
-    let topic = AlertTopic::new(aws_sdk_sns::Client::new(&sdk), topic, messages);
+    let sink = AlertTopic::new(aws_sdk_sns::Client::new(&sdk), topic, messages);
     let deps = handler::Deps {
         store,
         bus,
-        topic,
+        sink,
         settings,
         config,
     };

@@ -1,29 +1,34 @@
 //! One TrackBatch: check each parcel, publish what this invocation claimed.
+//! Generic over its ports, so it runs on DynamoDB, a real provider and SNS in the
+//! function and on in-memory adapters in the tests.
 
+use aws_lambda_events::eventbridge::EventBridgeEvent;
 use chrono::Utc;
 use lambda_runtime::LambdaEvent;
 use serde_json::{json, Value};
 
-use sentinel_aws::alerts::AlertTopic;
-use sentinel_aws::bus::TrackBatch;
-use shared::carrier::Carrier;
 use shared::config::Settings;
-use shared::pipeline::{check_batch, deliver, Notification, Tracker};
+use shared::domain::Notification;
+use shared::outbox::deliver;
+use shared::ports::{AlertSink, CarrierQuery, TrackBatch};
 use shared::schedule::TrackingMode;
-use shared::store::Store;
+use shared::tracker::{check_batch, Tracker, TrackerStore};
 
-pub struct Deps<S, C> {
+/// The event the tracker takes: a TrackBatch from the scheduler's bus.
+pub type Event = EventBridgeEvent<TrackBatch>;
+
+pub struct Deps<S, C, K> {
     pub store: S,
     pub provider: C,
+    pub sink: K,
     pub settings: Settings,
     pub mode: TrackingMode,
     pub concurrency: usize,
-    pub topic: AlertTopic,
 }
 
-pub async fn handle<S: Store, C: Carrier>(
-    deps: &Deps<S, C>,
-    event: LambdaEvent<aws_lambda_events::eventbridge::EventBridgeEvent<TrackBatch>>,
+pub async fn handle<S: TrackerStore, C: CarrierQuery, K: AlertSink>(
+    deps: &Deps<S, C, K>,
+    event: LambdaEvent<Event>,
 ) -> Result<Value, lambda_runtime::Error> {
     let ids = event.payload.detail.shipments;
     let tracker =
@@ -32,7 +37,7 @@ pub async fn handle<S: Store, C: Carrier>(
     let stats = check_batch(&tracker, &ids, Utc::now(), &mut |n| claimed.extend(n)).await?;
     // Each claimed notification is published by this invocation only; one that
     // fails stays in the outbox, and the scheduler's next tick delivers it.
-    let delivery = deliver(&deps.store, &deps.topic, &claimed).await?;
+    let delivery = deliver(&deps.store, &deps.sink, &claimed).await?;
     tracing::info!(
         parcels = ids.len(),
         checked = stats.checked,

@@ -9,20 +9,16 @@
 //! Configuration (read once at cold start; a bad value stops the function before
 //! it takes any event): `TABLE_NAME`, `TOPIC_ARN` (required), `RETENTION_DAYS`
 //! (default 90), the rule settings (`shared::config`) and the provider settings
-//! (`shared::providers`: `CARRIER_PROVIDER`, `KDNIAO_*`, `KUAIDI100_*`,
+//! (`sentinel_carriers`: `CARRIER_PROVIDER`, `KDNIAO_*`, `KUAIDI100_*`,
 //! `TRACKING_MODE`, QPS, timeout, retries, concurrency).
 
-mod handler;
-
 use lambda_runtime::{service_fn, LambdaEvent};
-use sentinel_aws::alerts::AlertTopic;
-use sentinel_aws::bus::TrackBatch;
 use sentinel_aws::dynamo::DynamoStore;
 use sentinel_aws::env::{number, or_fail, required};
+use sentinel_aws::sns::{AlertTopic, MessageSettings};
+use sentinel_carriers::{Provider, ProviderSettings};
+use sentinel_tracker::handler::{self, Event};
 use shared::config::Settings;
-use shared::providers::{Provider, ProviderSettings};
-
-type Event = aws_lambda_events::eventbridge::EventBridgeEvent<TrackBatch>;
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
@@ -33,17 +29,17 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let settings = or_fail(Settings::from_env());
     let providers = or_fail(ProviderSettings::from_env());
     let provider = or_fail(Provider::from_settings(&providers));
-    let messages = or_fail(sentinel_aws::alerts::MessageSettings::from_env());
+    let messages = or_fail(MessageSettings::from_env());
     let sdk = sentinel_aws::sdk_config().await;
     let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), table)
         .with_retention(chrono::Duration::days(retention as i64));
     let deps = handler::Deps {
         store,
         provider,
+        sink: AlertTopic::new(aws_sdk_sns::Client::new(&sdk), topic, messages),
         settings,
         mode: providers.mode,
         concurrency: providers.concurrency,
-        topic: AlertTopic::new(aws_sdk_sns::Client::new(&sdk), topic, messages),
     };
     lambda_runtime::run(service_fn(|e: LambdaEvent<Event>| {
         handler::handle(&deps, e)

@@ -11,8 +11,8 @@ use super::{
     non_terminal, opt_array, opt_text, raw_state, reply_status, show, text_value, time_error,
     time_of, CodeMeaning, CodeStatus, NormaliseError, RawTrace,
 };
-use crate::carrier::CarrierReply;
 use crate::domain::{CarrierCode, Status};
+use crate::ports::CarrierReply;
 
 /// `Reason` texts of a `Success:false` reply that mean "no trace yet", not failure.
 const NOT_FOUND: &[&str] = &["暂无轨迹", "无轨迹", "没有物流轨迹", "查询无结果"];

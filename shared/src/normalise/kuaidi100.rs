@@ -14,9 +14,9 @@ use super::{
     opt_array, opt_text, raw_state, reply_status, show, text_value, time_error, time_of,
     CodeMeaning, CodeStatus, NormaliseError, RawTrace, TimeProblem,
 };
-use crate::carrier::CarrierReply;
 use crate::domain::{CarrierCode, Status};
 use crate::normalise::carriers;
+use crate::ports::CarrierReply;
 
 /// The code space of the top-level `state` and per-event `statusCode`.
 pub fn state_meaning(code: &str) -> CodeMeaning {

@@ -31,8 +31,8 @@
 use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};
 
-use crate::carrier::CarrierReply;
 use crate::domain::{Status, Timeline, TrackingEvent};
+use crate::ports::CarrierReply;
 use crate::time::parse_carrier_time;
 
 pub mod carriers;

@@ -1,8 +1,6 @@
-//! An in-process [`Store`](super::Store): the same semantics as the SQLite store,
-//! kept in ordered maps behind a mutex. For tests and benchmarks.
-//!
-//! Also home to the small pieces both in-crate stores share: the list cursor format
-//! and the order of alert records.
+//! An in-process [`Store`](crate::ports::Store): the same semantics as the SQLite
+//! and DynamoDB stores, kept in ordered maps behind a mutex. For tests, the
+//! benchmark and in-process wiring of the functions' handlers.
 
 use super::{alert_order, decode_cursor, encode_cursor};
 use std::collections::{BTreeMap, BTreeSet};
@@ -11,12 +9,10 @@ use std::sync::{Mutex, MutexGuard};
 
 use chrono::{DateTime, Utc};
 
-use super::{
-    AlertKind, AlertLog, AlertRecord, DueIndex, ListFilter, Page, ShipmentQuery, ShipmentReader,
-    ShipmentWriter, StoreError,
+use crate::domain::{AlertKind, AlertRecord, Rule, Shipment, ShipmentId};
+use crate::ports::{
+    AlertLog, DueIndex, ListFilter, Page, ShipmentQuery, ShipmentReader, ShipmentWriter, StoreError,
 };
-use crate::domain::{Shipment, ShipmentId};
-use crate::rules::Rule;
 
 /// The unique key of an alert record within one shipment.
 type AlertKey = (Rule, DateTime<Utc>, AlertKind, u32);
@@ -253,14 +249,6 @@ impl ShipmentQuery for MemoryStore {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::contract;
-
-    crate::store_contract_tests!(MemoryStore::new());
-
-    #[tokio::test]
-    async fn run_all_runs_every_check() {
-        contract::run_all(MemoryStore::new).await;
-    }
 
     fn sid(c: &str, t: &str) -> ShipmentId {
         ShipmentId::parse(c, t).unwrap()

@@ -1,0 +1,126 @@
+//! The outbox: every claimed notification is in the alert log, pending until an
+//! [`AlertSink`] has taken it. [`deliver`] hands a tracker's fresh claims to the
+//! sink at once; [`deliver_pending`] finds what is still pending (a publish that
+//! failed, a process that died between claim and publish, a customer notice held
+//! through quiet hours) and delivers it on a later run. Customer notices go out by
+//! SMS through [`send_notice`].
+
+use chrono::{DateTime, Utc};
+
+use crate::config::Settings;
+use crate::domain::{AlertRecord, Notification, Phone, Shipment};
+use crate::message::Templates;
+use crate::ports::{AlertLog, AlertSink, ShipmentReader, SmsSender, StoreError};
+
+/// What a notification of `record` says about `shipment` now, under `settings`
+/// (whether the recipient is told).
+pub fn notification(record: AlertRecord, shipment: &Shipment, settings: &Settings) -> Notification {
+    let customer_rule = settings.rules.notifies_customer(record.rule);
+    Notification::new(record, shipment, customer_rule)
+}
+
+/// What a delivery did.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct DeliveryReport {
+    pub delivered: usize,
+    /// Left in the outbox for a later run.
+    pub failed: usize,
+    /// The first failure, for the log.
+    pub first_error: Option<String>,
+}
+
+/// Hands `notifications` to `sink` and marks each one it took delivered.
+pub async fn deliver<L: AlertLog, K: AlertSink>(
+    log: &L,
+    sink: &K,
+    notifications: &[Notification],
+) -> Result<DeliveryReport, StoreError> {
+    let mut d = DeliveryReport::default();
+    if notifications.is_empty() {
+        return Ok(d);
+    }
+    let results = sink.publish(notifications).await;
+    for (i, n) in notifications.iter().enumerate() {
+        // A sink that answers short has not taken the rest.
+        match results.get(i) {
+            Some(Ok(())) => {
+                log.mark_delivered(&n.record).await?;
+                d.delivered += 1;
+            }
+            Some(Err(e)) => {
+                tracing::warn!(shipment = %n.record.shipment, rule = n.record.rule.as_str(),
+                    kind = n.record.kind.as_str(), error = %e, "notification left in the outbox");
+                d.failed += 1;
+                d.first_error.get_or_insert_with(|| e.clone());
+            }
+            None => {
+                d.failed += 1;
+                d.first_error
+                    .get_or_insert_with(|| "the sink did not answer".to_string());
+            }
+        }
+    }
+    Ok(d)
+}
+
+/// Delivers what the outbox holds that is due by `due_by` (publishes that failed,
+/// claims whose process died before publishing, customer notices held through
+/// quiet hours), up to `limit` records. A caller that runs beside live trackers
+/// passes a `due_by` a little in the past, so a claim still being published by
+/// its tracker is not published twice.
+pub async fn deliver_pending<S: ShipmentReader + AlertLog, K: AlertSink>(
+    store: &S,
+    sink: &K,
+    settings: &Settings,
+    due_by: DateTime<Utc>,
+    limit: usize,
+) -> Result<DeliveryReport, StoreError> {
+    let records = store.pending_alerts(due_by, limit).await?;
+    let mut notifications = Vec::with_capacity(records.len());
+    for record in records {
+        match store.get_shipment(&record.shipment).await? {
+            Some(shipment) => notifications.push(notification(record, &shipment, settings)),
+            None => {
+                // The parcel is gone (expired): nothing left to say.
+                tracing::warn!(shipment = %record.shipment, rule = record.rule.as_str(),
+                    "pending notification of a parcel no longer stored: dropped from the outbox");
+                store.mark_delivered(&record).await?;
+            }
+        }
+    }
+    deliver(store, sink, &notifications).await
+}
+
+/// Texts a customer notice to its recipient. A notice without a phone, or with a
+/// number that takes no SMS (a landline), is logged and counts as done: there is
+/// nothing to retry.
+pub async fn send_notice<S: SmsSender>(
+    sms: &S,
+    templates: &Templates,
+    shop_name: Option<&str>,
+    n: &Notification,
+) -> Result<(), String> {
+    let Some(phone) = n.phone.as_ref() else {
+        tracing::warn!(shipment = %n.record.shipment, "customer notice without a phone: nothing to send");
+        return Ok(());
+    };
+    let Some(to) = phone.e164() else {
+        tracing::warn!(shipment = %n.record.shipment, phone = %phone,
+            "customer notice: the phone cannot take an SMS; not sent");
+        return Ok(());
+    };
+    let text = templates.customer_notice(n, shop_name);
+    sms.send_sms(&to, &text)
+        .await
+        .map_err(|e| mask_number(&e, phone))
+}
+
+/// An error text with every spelling of the number masked.
+fn mask_number(text: &str, phone: &Phone) -> String {
+    let masked = phone.masked();
+    let mut out = text.to_string();
+    if let Some(e164) = phone.e164() {
+        out = out.replace(&e164, &masked);
+    }
+    out.replace(phone.expose(), &masked)
+}

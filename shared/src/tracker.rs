@@ -1,0 +1,369 @@
+//! The tracker: one check of one parcel, the way the `tracker` Lambda function and
+//! `sentinel demo`/`run` both do it.
+//!
+//! 1. load the shipment (with its version); skip it if it is not due (a duplicate
+//!    delivery or a racing tracker already handled it);
+//! 2. in poll mode, query the carrier; merge the reply into the timeline. A failed
+//!    query is a typed error: the parcel keeps its last good state, the error is
+//!    counted, and it is checked again after a backoff — never dropped;
+//! 3. evaluate the rules at `now`, reconcile the alert state, choose the next check;
+//! 4. write the shipment with a version check (on conflict: reload and redo);
+//! 5. claim each alert transition in the alert log (insert-if-absent) and return
+//!    the ones this call owns, for notification.
+//!
+//! The write comes before the claim: the stored state is the truth, and a tracker
+//! that loses the version race recomputes from the winner's state (which already
+//! holds the alert) and so produces nothing to claim.
+
+use chrono::{DateTime, Utc};
+use futures_util::stream::{self, StreamExt};
+
+use crate::config::Settings;
+use crate::domain::{AlertKind, AlertRecord, Notification, Shipment, ShipmentId};
+use crate::lifecycle;
+use crate::lifecycle::Transition;
+use crate::outbox::notification;
+use crate::ports::{
+    AlertLog, CarrierError, CarrierQuery, CarrierReply, DueIndex, ShipmentReader, ShipmentWriter,
+    StoreError,
+};
+use crate::rules;
+use crate::schedule;
+use crate::schedule::{PollPolicy, TrackingMode};
+
+/// The store capabilities one check uses.
+pub trait TrackerStore: ShipmentReader + ShipmentWriter + AlertLog {}
+impl<T: ShipmentReader + ShipmentWriter + AlertLog> TrackerStore for T {}
+
+/// What one check did.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct CheckOutcome {
+    /// False when the parcel was not due (already handled) or not found.
+    pub processed: bool,
+    pub queried: bool,
+    pub query_error: Option<CarrierError>,
+    /// The timeline gained or changed events.
+    pub timeline_changed: bool,
+    pub written: bool,
+    pub notifications: Vec<Notification>,
+}
+
+/// Why a check could not complete.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TrackerError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("gave up on {0} after repeated version conflicts")]
+    Contended(String),
+}
+
+/// The tracker service, generic over its adapters. `C` is the carrier it queries
+/// in poll mode; a tracker that only takes in pushes ([`Tracker::for_pushes`]) has
+/// none (`()`), and cannot [`check`](Tracker::check).
+pub struct Tracker<'a, S, C = ()> {
+    pub store: &'a S,
+    pub carrier: &'a C,
+    pub settings: &'a Settings,
+    pub mode: TrackingMode,
+    pub policy: PollPolicy,
+    /// Parcels checked at once by [`run_due`] (1 = one after another).
+    pub concurrency: usize,
+}
+
+const MAX_ATTEMPTS: usize = 4;
+
+/// Where a check's news comes from.
+enum Source<'r, Q> {
+    /// The schedule: query the carrier (poll mode) if the parcel is due.
+    Due(&'r Q),
+    /// A verified push from the provider.
+    Pushed(&'r CarrierReply),
+}
+
+/// The carrier of a push: never queried (it has no values, so
+/// `Source::<NoQuery>::Due` cannot be built).
+enum NoQuery {}
+
+impl CarrierQuery for NoQuery {
+    fn name(&self) -> &str {
+        match *self {}
+    }
+
+    async fn query(&self, _: &Shipment) -> Result<CarrierReply, CarrierError> {
+        match *self {}
+    }
+}
+
+/// Merges a good reply into the shipment.
+fn absorb(shipment: &mut Shipment, outcome: &mut CheckOutcome, reply: CarrierReply) {
+    outcome.timeline_changed = shipment.timeline.merge(reply.events);
+    if reply.raw_state.is_some() {
+        shipment.raw_state = reply.raw_state;
+    }
+    shipment.consecutive_errors = 0;
+    shipment.last_error = None;
+}
+
+impl<'a, S: TrackerStore> Tracker<'a, S> {
+    /// A tracker that takes in what a provider pushes ([`Tracker::ingest`]) and
+    /// queries no carrier.
+    pub fn for_pushes(store: &'a S, settings: &'a Settings) -> Self {
+        Tracker::new(store, &(), settings).with(TrackingMode::Push, 1)
+    }
+}
+
+impl<'a, S: TrackerStore, C: CarrierQuery> Tracker<'a, S, C> {
+    /// Checks one parcel at `now`: skipped when it is not due, queried in poll
+    /// mode, re-evaluated in any case (time-based rules fire on schedule in push
+    /// mode too).
+    pub async fn check(
+        &self,
+        id: &ShipmentId,
+        now: DateTime<Utc>,
+    ) -> Result<CheckOutcome, TrackerError> {
+        self.update(id, now, Source::Due(self.carrier)).await
+    }
+}
+
+impl<'a, S: TrackerStore, C> Tracker<'a, S, C> {
+    pub fn new(store: &'a S, carrier: &'a C, settings: &'a Settings) -> Self {
+        Self {
+            store,
+            carrier,
+            settings,
+            mode: TrackingMode::Poll,
+            policy: settings.poll.clone(),
+            concurrency: 1,
+        }
+    }
+
+    /// The tracking mode and the number of parcels checked at once (from the
+    /// provider settings).
+    pub fn with(mut self, mode: TrackingMode, concurrency: usize) -> Self {
+        self.mode = mode;
+        self.concurrency = concurrency.max(1);
+        self
+    }
+
+    /// Takes in a reply the provider pushed: merges it into the parcel it names
+    /// (whether due or not) and re-evaluates. A parcel we do not track is not
+    /// processed (`processed == false`).
+    pub async fn ingest(
+        &self,
+        reply: &CarrierReply,
+        now: DateTime<Utc>,
+    ) -> Result<CheckOutcome, TrackerError> {
+        let id = match (&reply.carrier, &reply.tracking_number) {
+            (Some(c), Some(n)) => ShipmentId::parse(c.as_str(), n).ok(),
+            _ => None,
+        };
+        match id {
+            Some(id) => {
+                self.update::<NoQuery>(&id, now, Source::Pushed(reply))
+                    .await
+            }
+            None => Ok(CheckOutcome::default()),
+        }
+    }
+
+    async fn update<Q: CarrierQuery>(
+        &self,
+        id: &ShipmentId,
+        now: DateTime<Utc>,
+        source: Source<'_, Q>,
+    ) -> Result<CheckOutcome, TrackerError> {
+        for _ in 0..MAX_ATTEMPTS {
+            let Some(mut shipment) = self.store.get_shipment(id).await? else {
+                return Ok(CheckOutcome::default());
+            };
+            let mut outcome = CheckOutcome {
+                processed: true,
+                ..CheckOutcome::default()
+            };
+            match source {
+                Source::Due(carrier) => {
+                    if shipment.next_check_at.is_none_or(|due| due > now) {
+                        return Ok(CheckOutcome::default());
+                    }
+                    if self.mode == TrackingMode::Poll {
+                        outcome.queried = true;
+                        let reply = match carrier.query(&shipment).await {
+                            // "Knows nothing yet" is an answer.
+                            Err(CarrierError::NoTraces(_)) => Ok(CarrierReply::default()),
+                            other => other,
+                        };
+                        match reply {
+                            Ok(reply) => absorb(&mut shipment, &mut outcome, reply),
+                            Err(e) => {
+                                tracing::warn!(shipment = %id, error = %e, "carrier query failed");
+                                shipment.consecutive_errors += 1;
+                                shipment.last_error = Some(e.to_string());
+                                outcome.query_error = Some(e);
+                            }
+                        }
+                        shipment.last_checked_at = Some(now);
+                    }
+                }
+                Source::Pushed(reply) => absorb(&mut shipment, &mut outcome, reply.clone()),
+            }
+            let transitions = self.apply(&mut shipment, now);
+            match self.store.put_shipment(&shipment).await {
+                Ok(v) => shipment.version = v,
+                Err(StoreError::Conflict { .. }) => continue,
+                Err(e) => return Err(e.into()),
+            }
+            outcome.written = true;
+            outcome.notifications = self.claim(&shipment, &transitions, now).await?;
+            return Ok(outcome);
+        }
+        Err(TrackerError::Contended(id.to_string()))
+    }
+
+    /// Evaluates the rules, tells problems already superseded, reconciles alerts and
+    /// schedules the next check.
+    pub fn apply(&self, shipment: &mut Shipment, now: DateTime<Utc>) -> Vec<Transition> {
+        let rules = &self.settings.rules;
+        shipment.status = shipment.timeline.current_status();
+        let findings = rules::evaluate(shipment, rules, now);
+        let past = rules::past_events(shipment, rules);
+        let mut transitions = lifecycle::tell_past(&mut shipment.alerts, &past, now);
+        transitions.extend(lifecycle::reconcile(
+            &mut shipment.alerts,
+            &findings,
+            now,
+            self.settings.alert_repeat,
+        ));
+        shipment.next_check_at =
+            schedule::next_check_at(shipment, rules, self.mode, &self.policy, now);
+        transitions
+    }
+
+    async fn claim(
+        &self,
+        shipment: &Shipment,
+        transitions: &[Transition],
+        now: DateTime<Utc>,
+    ) -> Result<Vec<Notification>, StoreError> {
+        let mut out = Vec::new();
+        for t in transitions {
+            let record = AlertRecord {
+                shipment: shipment.id.clone(),
+                rule: t.rule,
+                since: t.since,
+                kind: t.kind,
+                seq: t.seq,
+                severity: t.severity,
+                at: now,
+                hold_until: None,
+            };
+            if !self.store.insert_alert_if_absent(&record).await? {
+                continue;
+            }
+            let mut n = notification(record, shipment, self.settings);
+            // A problem already superseded is news for the team only: the customer
+            // would be told of a failure that is already behind them.
+            n.notify_customer &= !t.already_over;
+            let notice = n.notify_customer && t.kind == AlertKind::Fired;
+            out.push(n);
+            if notice {
+                out.extend(self.claim_notice(shipment, t, now).await?);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Claims the customer notice of a fired alert: at most one per parcel and
+    /// rule, held until the end of quiet hours when `now` falls in them (then it is
+    /// delivered from the outbox, not returned here).
+    async fn claim_notice(
+        &self,
+        shipment: &Shipment,
+        t: &Transition,
+        now: DateTime<Utc>,
+    ) -> Result<Option<Notification>, StoreError> {
+        let earlier = self.store.alerts_for(&shipment.id).await?;
+        if earlier
+            .iter()
+            .any(|r| r.kind == AlertKind::Notice && r.rule == t.rule)
+        {
+            return Ok(None);
+        }
+        let record = AlertRecord {
+            shipment: shipment.id.clone(),
+            rule: t.rule,
+            since: t.since,
+            kind: AlertKind::Notice,
+            seq: 0,
+            severity: t.severity,
+            at: now,
+            hold_until: self.settings.quiet_hours.release(now),
+        };
+        if !self.store.insert_alert_if_absent(&record).await? || record.hold_until.is_some() {
+            return Ok(None);
+        }
+        Ok(Some(notification(record, shipment, self.settings)))
+    }
+}
+
+/// Totals of one scheduler tick.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct TickStats {
+    pub checked: usize,
+    pub queries: usize,
+    pub query_errors: usize,
+    pub writes: usize,
+}
+
+/// Checks the given parcels (`tracker.concurrency` at once) and hands each
+/// check's notifications to `sink`; what the `tracker` function does with one
+/// TrackBatch. Returns the totals and whether any parcel was processed.
+pub async fn check_batch<S: TrackerStore, C: CarrierQuery>(
+    tracker: &Tracker<'_, S, C>,
+    ids: &[ShipmentId],
+    now: DateTime<Utc>,
+    sink: &mut impl FnMut(Vec<Notification>),
+) -> Result<TickStats, TrackerError> {
+    let mut stats = TickStats::default();
+    let mut checks = stream::iter(ids.iter())
+        .map(|id| tracker.check(id, now))
+        .buffer_unordered(tracker.concurrency.max(1));
+    while let Some(o) = checks.next().await {
+        let o = o?;
+        stats.checked += usize::from(o.processed);
+        stats.queries += usize::from(o.queried);
+        stats.query_errors += usize::from(o.query_error.is_some());
+        stats.writes += usize::from(o.written);
+        if !o.notifications.is_empty() {
+            sink(o.notifications);
+        }
+    }
+    Ok(stats)
+}
+
+/// One scheduler tick on one machine: checks every due parcel, `batch` at a time
+/// (`tracker.concurrency` of them at once), and hands each check's notifications
+/// to `sink`.
+pub async fn run_due<S: TrackerStore + DueIndex, C: CarrierQuery>(
+    tracker: &Tracker<'_, S, C>,
+    now: DateTime<Utc>,
+    batch: usize,
+    mut sink: impl FnMut(Vec<Notification>),
+) -> Result<TickStats, TrackerError> {
+    let mut stats = TickStats::default();
+    loop {
+        let due = tracker.store.due_shipments(now, batch.max(1)).await?;
+        if due.is_empty() {
+            return Ok(stats);
+        }
+        let s = check_batch(tracker, &due, now, &mut sink).await?;
+        stats.checked += s.checked;
+        stats.queries += s.queries;
+        stats.query_errors += s.query_errors;
+        stats.writes += s.writes;
+        if s.checked == 0 {
+            // Everything due was skipped (e.g. handled by someone else meanwhile);
+            // don't spin.
+            return Ok(stats);
+        }
+    }
+}

@@ -1,0 +1,258 @@
+//! The fleet benchmark's metrics on a tiny hand-built fleet whose every count is
+//! worked out by hand below (default rules and poll policy, 5-minute ticks, the
+//! baseline every 30 minutes, 3 days from T0).
+//!
+//! The parcels (times are hours:minutes after T0):
+//! - P0 delivered fast: picked up 1:00, delivered 2:00.
+//! - P1 wrong number: registered 0:10, never any trace.
+//! - P2 lost after pickup: picked up 0:20, nothing after.
+//! - P3 refused: picked up 0:30, out for delivery 4:00, refused 5:10, nothing after.
+//! - P4 healthy: registered 1:00, picked up 2:00, hub 5:00-7:00, station 20:00,
+//!   out for delivery 21:00, delivered 23:00.
+//!
+//! Sentinel's checks (default poll policy: the first query one pending interval
+//! after shipping; intervals pending 6 h, picked up 4 h, in transit 6 h, refused
+//! 4 h; a parcel quiet for long — no trace for q hours, or none since shipping —
+//! waits at least q/4 h (at most 24 h), except after a reported problem; a rule
+//! deadline comes first when sooner; a check runs at the first 5-minute tick at or
+//! after its time):
+//! - P0: 6:00 (delivered) = 1.
+//! - P1: 6:10, 12:10, 18:10, 24:10 (no_pickup and no_trace due: latency 0), then
+//!   quiet 30 h → 30:10 plus 7:30 = 37:40, plus 9:22:30 → 47:05, plus 11:43:45 →
+//!   58:50, plus 14:40 → past the end = 8; fired at 24:10, repeated at 58:50 (24 h
+//!   repeat): 4 alerts.
+//! - P2: 6:00, 10:00, 14:00, 18:00, then 22:25 (quiet 17:40 → 4:25), 28:00 (5:31:15
+//!   → the next tick), 34:55 (6:55), 43:35 (8:38:45), the stalled deadline 48:20
+//!   (latency 0), 60:20 (12 h) = 10; 1 alert.
+//! - P3: 6:00 (sees the refusal of 5:10: latency 50 min), every 4 h 10:00-50:00
+//!   (11), the stalled deadline 53:10 (latency 0), every 4 h 57:10-69:10 (4) = 17;
+//!   refused fires at 6:00, repeats at 30:00 and 57:10, stalled fires at 53:10: 4
+//!   alerts.
+//! - P4: 7:00 (picked up, hub 5:00-7:00), 13:00, 19:00, 25:00 (delivered) = 4.
+//!
+//! Total 40 queries; on the delivered parcels (P0, P4) 5, so 2.5 per delivered
+//! parcel. Writes: 5 registrations + 40 check puts + 9 alert records + 9 outbox
+//! updates = 63.
+//!
+//! The baseline (runs at 0:00, 0:30, ... 72:00; a parcel joins the first run at
+//! or after its registration and leaves when delivered):
+//! - P0: 0:00-2:00 = 5 queries; writes: row + 2 changes = 3.
+//! - P1: 0:30-72:00 = 144; writes 1.
+//! - P2: 0:00-72:00 = 145; stalled at 48:30 (latency 10 min); writes 1 + 1 + 1 = 3.
+//! - P3: 145; refused at 5:30 (20 min), stalled at 53:30 (20 min); writes
+//!   1 + 3 changes + 2 alerts = 6.
+//! - P4: 1:00-23:00 = 45; writes 1 + 6 changes = 7.
+//!
+//! Total 484 queries, 50 on delivered parcels (25 per delivered), 20 writes, 3
+//! alerts (recall 3 of 5: it has no no_pickup or no_trace check).
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use chrono::{DateTime, Duration, Utc};
+
+use sentinel_sim::bench;
+
+use sentinel_sim::bench::{BenchConfig, BenchReport};
+use sentinel_sim::{Fleet, LaneClass, ReplyFormat, SimEvent, SimKind, SimParcel, NO_SITE};
+use shared::config::Settings;
+use shared::domain::Rule;
+use shared::domain::ShipmentId;
+use shared::schedule::TrackingMode;
+
+fn t0() -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339("2024-11-04T00:00:00+08:00")
+        .unwrap()
+        .with_timezone(&Utc)
+}
+
+fn at(h: i64, m: i64) -> DateTime<Utc> {
+    t0() + Duration::hours(h) + Duration::minutes(m)
+}
+
+fn ev(h: i64, m: i64, kind: SimKind) -> SimEvent {
+    SimEvent {
+        at: at(h, m),
+        kind,
+        city: 1,
+        // Hub 0 for hub scans, station 0 otherwise.
+        site: 0,
+        next_city: NO_SITE,
+        next_site: NO_SITE,
+        variant: 0,
+    }
+}
+
+fn parcel(index: u32, registered: DateTime<Utc>, events: Vec<SimEvent>) -> SimParcel {
+    SimParcel {
+        index,
+        id: ShipmentId::parse("ZTO", &format!("7500000000{index:02}")).unwrap(),
+        order_id: format!("SO-TEST-{index}"),
+        registered_at: registered,
+        shipped_at: registered,
+        promised_at: None,
+        phone: None,
+        anomaly: None,
+        events,
+        format: ReplyFormat::Kdniao8001,
+        carrier: 0,
+        origin: 0,
+        dest: 1,
+        lane: LaneClass::CrossCountry,
+        courier: 0,
+        courier_prefix: 3,
+        courier_tail: 1234,
+    }
+}
+
+fn fleet() -> Arc<Fleet> {
+    use SimKind::*;
+    Arc::new(Fleet::new(vec![
+        parcel(0, at(0, 0), vec![ev(1, 0, PickedUp), ev(2, 0, Delivered)]),
+        parcel(1, at(0, 10), vec![]),
+        parcel(2, at(0, 0), vec![ev(0, 20, PickedUp)]),
+        parcel(
+            3,
+            at(0, 0),
+            vec![
+                ev(0, 30, PickedUp),
+                ev(4, 0, OutForDelivery),
+                ev(5, 10, Refused),
+            ],
+        ),
+        parcel(
+            4,
+            at(1, 0),
+            vec![
+                ev(2, 0, PickedUp),
+                ev(5, 0, HubArrive),
+                ev(7, 0, HubDepart),
+                ev(20, 0, StationArrive),
+                ev(21, 0, OutForDelivery),
+                ev(23, 0, Delivered),
+            ],
+        ),
+    ]))
+}
+
+async fn run(mode: TrackingMode, wire: bench::Wire) -> BenchReport {
+    let config = BenchConfig {
+        parcels: 5,
+        days: 3,
+        mode,
+        wire,
+        ..BenchConfig::default()
+    };
+    bench::run_on(fleet(), &config, &Settings::default(), t0(), Instant::now())
+        .await
+        .unwrap()
+}
+
+fn lat(r: &BenchReport, sentinel: bool, rule: Rule) -> Vec<i64> {
+    let side = if sentinel { &r.sentinel } else { &r.baseline };
+    side.scores.per_rule[&rule].latencies.clone()
+}
+
+#[tokio::test]
+async fn poll_mode_counts_match_the_hand_computed_ones() {
+    let r = run(TrackingMode::Poll, bench::Wire::Direct).await;
+    assert_eq!((r.delivered, r.events), (2, 12));
+
+    // Sentinel.
+    let s = &r.sentinel;
+    assert_eq!(s.queries, 40);
+    assert_eq!(s.queries_on_delivered, 5);
+    assert_eq!(s.checks, 40);
+    let st = s.store.unwrap();
+    assert_eq!(
+        (st.shipment_puts, st.alert_inserts, st.marks_delivered),
+        (45, 9, 9)
+    );
+    assert_eq!(s.writes, 63);
+    assert_eq!(s.raw_alerts, 9);
+    // Ticks with notifications: 6:00, 24:10, 30:00, 48:20, 53:10, 57:10, 58:50;
+    // each tick's alerts fit one digest.
+    assert_eq!(s.messages, 7);
+    assert_eq!(s.runs, 72 * 12 + 1);
+    let o = &s.scores.overall;
+    assert_eq!(
+        (o.expected, o.caught, o.alerts, o.true_alerts),
+        (5, 5, 5, 5)
+    );
+    assert_eq!(lat(&r, true, Rule::Refused), vec![50 * 60]);
+    assert_eq!(lat(&r, true, Rule::Stalled), vec![0, 0]);
+    assert_eq!(lat(&r, true, Rule::NoPickup), vec![0]);
+    assert_eq!(lat(&r, true, Rule::NoTrace), vec![0]);
+    assert_eq!(o.latency(0.5), Some(0));
+    assert_eq!(o.latency(0.95), Some(3000));
+    assert_eq!(o.latency_max(), Some(3000));
+    assert_eq!(o.recall(), Some(1.0));
+    assert_eq!(o.precision(), Some(1.0));
+
+    // The baseline.
+    let b = &r.baseline;
+    assert_eq!(b.queries, 484);
+    assert_eq!(b.queries_on_delivered, 50);
+    assert_eq!(b.writes, 20);
+    assert_eq!(b.raw_alerts, 3);
+    assert_eq!(b.messages, 3);
+    assert_eq!(b.runs, 72 * 2 + 1);
+    let bo = &b.scores.overall;
+    assert_eq!(
+        (bo.expected, bo.caught, bo.alerts, bo.true_alerts),
+        (5, 3, 3, 3)
+    );
+    assert_eq!(lat(&r, false, Rule::Stalled), vec![600, 1200]);
+    assert_eq!(lat(&r, false, Rule::Refused), vec![1200]);
+    assert_eq!(b.scores.per_rule[&Rule::NoPickup].recall(), Some(0.0));
+    assert_eq!(b.scores.per_rule[&Rule::NoTrace].recall(), Some(0.0));
+    assert_eq!(bo.recall(), Some(0.6));
+    // Nearest rank over [600, 1200, 1200]: p50 is the 2nd value.
+    assert_eq!(bo.latency(0.5), Some(1200));
+
+    // Per parcel and per delivered parcel, as printed and written to JSON.
+    assert_eq!(r.per_parcel(s.queries), 8.0);
+    assert_eq!(r.per_parcel(b.queries), 96.8);
+    assert_eq!(s.queries_on_delivered as f64 / r.delivered as f64, 2.5);
+    assert_eq!(b.queries_on_delivered as f64 / r.delivered as f64, 25.0);
+}
+
+/// The JSON wire (rendered Kdniao replies through the real normaliser) sees the
+/// same traces, so every count is the same.
+#[tokio::test]
+async fn the_json_wire_gives_the_same_counts() {
+    let d = run(TrackingMode::Poll, bench::Wire::Direct).await;
+    let j = run(TrackingMode::Poll, bench::Wire::Json).await;
+    for (a, b) in [(&d.sentinel, &j.sentinel), (&d.baseline, &j.baseline)] {
+        assert_eq!(
+            (a.queries, a.writes, a.raw_alerts, a.messages),
+            (b.queries, b.writes, b.raw_alerts, b.messages)
+        );
+        assert_eq!(a.scores, b.scores);
+    }
+}
+
+/// Push mode: one subscription per parcel is all the carrier bills; each tick in
+/// which a parcel has new traces is one push (P0 2, P2 1, P3 3, P4 6 = 12), and
+/// the refusal is seen at its own tick. Besides the pushes, a parcel is looked at
+/// only at its rule deadlines (the first one set at registration): P1 at 24:10
+/// (no_pickup, no_trace), P2 at 48:20 and P3 at 53:10 (stalled) = 3; each look
+/// writes the parcel once, after its registration.
+#[tokio::test]
+async fn push_mode_counts_subscriptions_and_pushes() {
+    let r = run(TrackingMode::Push, bench::Wire::Direct).await;
+    let s = &r.sentinel;
+    assert_eq!(s.queries, 5);
+    assert_eq!(s.queries_on_delivered, 2);
+    assert_eq!(s.pushes, 12);
+    assert_eq!(s.checks, 15);
+    assert_eq!(s.store.unwrap().shipment_puts, 5 + 15);
+    assert_eq!(lat(&r, true, Rule::Refused), vec![0]);
+    let o = &s.scores.overall;
+    assert_eq!(
+        (o.expected, o.caught, o.alerts, o.true_alerts),
+        (5, 5, 5, 5)
+    );
+    // The baseline does not depend on Sentinel's mode.
+    assert_eq!(r.baseline.queries, 484);
+}
