@@ -1,0 +1,118 @@
+//! The tracker's handler on in-memory adapters, fed a TrackBatch event as
+//! EventBridge delivers it (JSON): each parcel is queried, its rules evaluated,
+//! and what this invocation claimed is published once.
+
+use std::sync::Mutex;
+
+use chrono::{Duration, Utc};
+use lambda_runtime::{Context, LambdaEvent};
+use serde_json::json;
+
+use sentinel_tracker::handler::{handle, Deps, Event};
+use shared::config::Settings;
+use shared::domain::{Notification, Rule, Shipment, ShipmentId};
+use shared::ports::{
+    AlertLog, AlertSink, CarrierError, CarrierQuery, CarrierReply, ShipmentReader, ShipmentWriter,
+};
+use shared::schedule::TrackingMode;
+use shared::store::memory::MemoryStore;
+
+/// A carrier that knows nothing about any number, and counts the questions.
+#[derive(Default)]
+struct Silent(Mutex<Vec<ShipmentId>>);
+
+impl CarrierQuery for Silent {
+    fn name(&self) -> &str {
+        "silent"
+    }
+
+    async fn query(&self, s: &Shipment) -> Result<CarrierReply, CarrierError> {
+        self.0.lock().unwrap().push(s.id.clone());
+        Ok(CarrierReply::default())
+    }
+}
+
+#[derive(Default)]
+struct Recording(Mutex<Vec<Notification>>);
+
+impl AlertSink for Recording {
+    async fn publish(&self, n: &[Notification]) -> Vec<Result<(), String>> {
+        self.0.lock().unwrap().extend_from_slice(n);
+        vec![Ok(()); n.len()]
+    }
+}
+
+fn event(ids: &[&ShipmentId]) -> LambdaEvent<Event> {
+    let shipments: Vec<_> = ids
+        .iter()
+        .map(|i| json!({"carrier": i.carrier.as_str(), "tracking_number": i.tracking_number.as_str()}))
+        .collect();
+    let raw = json!({
+        "version": "0",
+        "id": "6a7e8feb-b491-4cf7-a9f1-bf3703467718",
+        "detail-type": "TrackBatch",
+        "source": "parcel-sentinel",
+        "account": "123456789012",
+        "time": "2024-11-07T03:15:00Z",
+        "region": "us-east-1",
+        "resources": [],
+        "detail": {"shipments": shipments}
+    });
+    LambdaEvent::new(serde_json::from_value(raw).unwrap(), Context::default())
+}
+
+#[tokio::test]
+async fn a_batch_is_checked_and_its_claims_published_once() {
+    let now = Utc::now();
+    let store = MemoryStore::new();
+    // Registered two days ago, still unknown to the carrier: no_trace and
+    // no_pickup are due (findings never suppress each other).
+    let old = ShipmentId::parse("ZTO", "75312345678901").unwrap();
+    let mut s = Shipment::new(old.clone(), now - Duration::hours(48));
+    s.next_check_at = Some(now - Duration::minutes(1));
+    store.put_shipment(&s).await.unwrap();
+    // Registered an hour ago and not due: skipped.
+    let young = ShipmentId::parse("SF", "SF1234567890123").unwrap();
+    let mut s = Shipment::new(young.clone(), now - Duration::hours(1));
+    s.next_check_at = Some(now + Duration::hours(5));
+    store.put_shipment(&s).await.unwrap();
+
+    let deps = Deps {
+        store,
+        provider: Silent::default(),
+        sink: Recording::default(),
+        settings: Settings::default(),
+        mode: TrackingMode::Poll,
+        concurrency: 4,
+    };
+    let out = handle(&deps, event(&[&old, &young])).await.unwrap();
+    assert_eq!(
+        out,
+        json!({"parcels": 2, "checked": 1, "queries": 1, "query_errors": 0,
+               "alerts": 2, "undelivered": 0})
+    );
+    assert_eq!(
+        deps.provider.0.lock().unwrap().as_slice(),
+        std::slice::from_ref(&old)
+    );
+    let sent = deps.sink.0.lock().unwrap().clone();
+    let mut rules: Vec<Rule> = sent.iter().map(|n| n.record.rule).collect();
+    rules.sort();
+    assert_eq!(rules, [Rule::NoPickup, Rule::NoTrace]);
+    assert!(sent.iter().all(|n| n.record.shipment == old));
+    assert!(deps
+        .store
+        .pending_alerts(now + Duration::hours(1), 10)
+        .await
+        .unwrap()
+        .is_empty());
+    let stored = deps.store.get_shipment(&old).await.unwrap().unwrap();
+    assert!(stored.alerts.contains_key(&Rule::NoTrace));
+
+    // The same event again (EventBridge delivers at least once): nothing is due,
+    // nothing is published twice.
+    let again = handle(&deps, event(&[&old, &young])).await.unwrap();
+    assert_eq!(again["checked"], 0);
+    assert_eq!(again["alerts"], 0);
+    assert_eq!(deps.sink.0.lock().unwrap().len(), 2);
+}
