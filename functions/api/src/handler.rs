@@ -1,7 +1,7 @@
 //! Event dispatch: which of the two event sources this is, and the domain calls
 //! they share (registration). The HTTP routes are in the `http` module.
 //!
-//! The handler is generic over the [`Store`], the [`CarrierSubscribe`] (to
+//! The handler is generic over the [`ApiStore`], the [`CarrierSubscribe`] (to
 //! subscribe parcels in push mode) and the [`AlertPublisher`], so the tests run it
 //! against the in-memory store with a recording subscriber and publisher.
 
@@ -17,10 +17,17 @@ use serde_json::Value;
 use sentinel_carriers::ProviderSettings;
 use shared::config::Settings;
 use shared::domain::Shipment;
-use shared::ports::{CarrierSubscribe, Clock, Store, StoreError};
+use shared::ports::{
+    AlertLog, CarrierSubscribe, Clock, ShipmentQuery, ShipmentReader, ShipmentWriter, StoreError,
+};
 use shared::registration::{register_parcel, NewShipment, Registered};
 use shared::schedule::TrackingMode;
 use shared::secret::Secret;
+
+/// The store capabilities the api function uses: everything but the due index
+/// (it registers, looks up, lists, and takes in pushes).
+pub trait ApiStore: ShipmentReader + ShipmentWriter + AlertLog + ShipmentQuery {}
+impl<T: ShipmentReader + ShipmentWriter + AlertLog + ShipmentQuery> ApiStore for T {}
 
 /// The `detail-type` of the registration event.
 pub const SHIPMENT_REGISTERED: &str = "ShipmentRegistered";
@@ -183,7 +190,7 @@ pub(crate) fn prepare(item: &Value, now: DateTime<Utc>) -> Result<Shipment, Item
 /// Registers a parcel ([`register_parcel`]) and says how it went: `exists` when
 /// it was already there; a failed subscription keeps the parcel and is reported;
 /// a store failure is an error for the caller to answer.
-pub(crate) async fn register<S: Store, C: CarrierSubscribe, P>(
+pub(crate) async fn register<S: ShipmentWriter, C: CarrierSubscribe, P>(
     deps: &Deps<S, C, P>,
     shipment: &Shipment,
 ) -> Result<ItemResult, StoreError> {
@@ -241,7 +248,7 @@ fn describe(event: &Value) -> String {
 }
 
 /// Handles one invocation: an HTTP API request or a `ShipmentRegistered` event.
-pub async fn handle<S: Store, C: CarrierSubscribe, P: AlertPublisher>(
+pub async fn handle<S: ApiStore, C: CarrierSubscribe, P: AlertPublisher>(
     deps: &Deps<S, C, P>,
     event: Value,
 ) -> Result<Output, HandlerError> {
@@ -269,7 +276,7 @@ pub async fn handle<S: Store, C: CarrierSubscribe, P: AlertPublisher>(
 }
 
 /// One `ShipmentRegistered` event: its `detail` is one parcel object.
-async fn shipment_registered<S: Store, C: CarrierSubscribe, P>(
+async fn shipment_registered<S: ShipmentWriter, C: CarrierSubscribe, P>(
     deps: &Deps<S, C, P>,
     event: &EventBridgeEvent<Value>,
 ) -> Result<ItemResult, HandlerError> {

@@ -18,14 +18,15 @@ use sentinel_carriers::push::{Ack, Handled};
 use shared::domain::Rule;
 use shared::domain::{CarrierCode, Shipment, ShipmentId, Status};
 use shared::ports::{
-    AlertLog, CarrierSubscribe, ListFilter, ShipmentQuery, ShipmentReader, Store, StoreError,
+    AlertLog, CarrierSubscribe, ListFilter, ShipmentQuery, ShipmentReader, ShipmentWriter,
+    StoreError,
 };
 use shared::report::HealthSummary;
 use shared::rules;
 use shared::time::rfc3339;
-use shared::tracker::Tracker;
+use shared::tracker::{Tracker, TrackerStore};
 
-use crate::handler::{self, AlertPublisher, Deps, ItemResult, ItemStatus};
+use crate::handler::{self, AlertPublisher, ApiStore, Deps, ItemResult, ItemStatus};
 
 /// At most this many parcels in one `POST /shipments`.
 pub const MAX_BATCH: usize = 500;
@@ -145,7 +146,7 @@ fn body_bytes(req: &ApiGatewayV2httpRequest) -> Result<Vec<u8>, String> {
 }
 
 /// Answers one HTTP API request.
-pub(crate) async fn respond<S: Store, C: CarrierSubscribe, P: AlertPublisher>(
+pub(crate) async fn respond<S: ApiStore, C: CarrierSubscribe, P: AlertPublisher>(
     deps: &Deps<S, C, P>,
     req: ApiGatewayV2httpRequest,
 ) -> ApiGatewayV2httpResponse {
@@ -198,7 +199,7 @@ enum Prepared {
     Repeat(usize),
 }
 
-async fn post_shipments<S: Store, C: CarrierSubscribe, P>(
+async fn post_shipments<S: ShipmentWriter, C: CarrierSubscribe, P>(
     deps: &Deps<S, C, P>,
     req: &ApiGatewayV2httpRequest,
 ) -> ApiGatewayV2httpResponse {
@@ -516,7 +517,7 @@ fn ack_response(ack: Ack) -> ApiGatewayV2httpResponse {
     response(ack.status, ack.body)
 }
 
-async fn callback<S: Store, C: CarrierSubscribe, P: AlertPublisher>(
+async fn callback<S: TrackerStore, C, P: AlertPublisher>(
     deps: &Deps<S, C, P>,
     provider: &str,
     req: &ApiGatewayV2httpRequest,
@@ -564,7 +565,11 @@ async fn callback<S: Store, C: CarrierSubscribe, P: AlertPublisher>(
 
 /// Hands the alerts a push raised to the publisher; what it does not take stays
 /// in the outbox for the scheduler's next tick.
-async fn publish<S: Store, C, P: AlertPublisher>(deps: &Deps<S, C, P>, provider: &str, h: Handled) {
+async fn publish<S: AlertLog, C, P: AlertPublisher>(
+    deps: &Deps<S, C, P>,
+    provider: &str,
+    h: Handled,
+) {
     let notifications: Vec<_> = h
         .outcomes
         .into_iter()

@@ -127,5 +127,6 @@ pub mod handler;
 mod http;
 
 pub use handler::{
-    handle, AlertPublisher, CallbackKeys, Deps, HandlerError, ItemResult, ItemStatus, Output,
+    handle, AlertPublisher, ApiStore, CallbackKeys, Deps, HandlerError, ItemResult, ItemStatus,
+    Output,
 };

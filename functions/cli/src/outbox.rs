@@ -13,8 +13,7 @@ use shared::domain::Audience;
 use shared::domain::Notification;
 use shared::message::Templates;
 use shared::outbox::{deliver, deliver_pending, DeliveryReport};
-use shared::ports::AlertSink;
-use shared::ports::Store;
+use shared::ports::{AlertLog, AlertSink, ShipmentReader};
 use shared::time::local_minutes;
 
 use crate::Failure;
@@ -103,7 +102,7 @@ impl AlertSink for Console {
 /// Delivers one tick's notifications, then whatever the outbox held before this
 /// tick that is due (failed earlier, or held through quiet hours): what fails now
 /// is tried again next tick, not at once.
-pub async fn deliver_tick<S: Store, K: AlertSink>(
+pub async fn deliver_tick<S: ShipmentReader + AlertLog, K: AlertSink>(
     store: &S,
     sink: &K,
     settings: &Settings,
