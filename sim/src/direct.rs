@@ -22,7 +22,7 @@ use super::render;
 
 impl SimParcel {
     /// What the carrier knows about this parcel at `now`, already normalised: the
-    /// reply the JSON path would produce, built directly. CarrierQuery and tracking
+    /// reply the JSON path would produce, built directly. Carrier and tracking
     /// number are set (as a push body names them).
     pub fn reply_direct(&self, now: DateTime<Utc>) -> CarrierReply {
         let visible = self.events_at(now);

@@ -313,7 +313,7 @@ pub enum ProviderError {
     #[error("CARRIER_PROVIDER=sim answers only for simulated fleets (sentinel demo); set kdniao or kuaidi100")]
     SimOnly,
     #[error(transparent)]
-    CarrierQuery(#[from] CarrierError),
+    Carrier(#[from] CarrierError),
 }
 
 impl Provider {

@@ -18,7 +18,7 @@ use shared::tracker::{run_due, Tracker};
 
 use crate::outbox::{deliver_tick, Console};
 use sentinel_carriers::{
-    detect_carrier, Detection, Kdniao, Provider, ProviderError, ProviderKind, ProviderSettings,
+    detect_carrier, Detection, Kdniao, Provider, ProviderError, ProviderSettings,
 };
 use shared::rules;
 use shared::schedule::TrackingMode;
@@ -44,7 +44,7 @@ pub fn provider() -> Result<(ProviderSettings, Provider), Failure> {
 pub struct TrackArgs {
     /// The tracking number.
     pub tracking_number: String,
-    /// CarrierQuery code (SF, ZTO, YTO, ...); detected from the number when not given.
+    /// Carrier code (SF, ZTO, YTO, ...); detected from the number when not given.
     #[arg(long, value_name = "CODE")]
     pub carrier: Option<String>,
     /// Recipient phone (SF and privacy waybills need its last four digits).
@@ -289,8 +289,8 @@ pub fn subscriber() -> Result<Option<Provider>, Failure> {
     if tracking_mode() != TrackingMode::Push {
         return Ok(None);
     }
-    let (ps, p) = provider()?;
-    Ok((ps.kind != ProviderKind::Sim).then_some(p))
+    let ps = ProviderSettings::from_env()?;
+    Ok(Provider::subscriber(&ps)?)
 }
 
 #[cfg(test)]

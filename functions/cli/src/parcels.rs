@@ -104,7 +104,7 @@ async fn store_new(
 pub struct AddArgs {
     /// The tracking number.
     pub tracking_number: String,
-    /// CarrierQuery code: SF, ZTO, YTO, STO, YD, JD, EMS, JTSD, DBL, ...
+    /// Carrier code: SF, ZTO, YTO, STO, YD, JD, EMS, JTSD, DBL, ...
     #[arg(long, value_name = "CODE")]
     pub carrier: String,
     #[arg(long)]

@@ -1,17 +1,17 @@
 //! A batch of alerts → digests → the chat robots.
 //!
-//! The alerts arrive from the topic through the notifier's queue (an SQS batch:
-//! raw SNS delivery, so each body is the notification's JSON; an SNS envelope is
-//! accepted too), or straight from an SNS subscription. Each body is a
+//! The alerts arrive from the topic through the notifier's queue, as a typed SQS
+//! batch (raw SNS delivery, so each body is the notification's JSON; a body that
+//! is an SNS envelope is accepted too). Each body is a
 //! [`Notification`] as the tracker published it (the `sqs`/`lambda` message of the
 //! topic). Alerts that could not be sent are reported as batch item failures: the
 //! queue offers them again later, and after repeated failures moves them to the
 //! dead-letter queue, intact. A body that is not a notification is a failure too,
 //! so it ends in the dead-letter queue rather than vanishing.
 
-use aws_lambda_events::sqs::{BatchItemFailure, SqsBatchResponse};
+use aws_lambda_events::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent};
 use lambda_runtime::LambdaEvent;
-use serde_json::{json, Value};
+use serde_json::Value;
 
 use sentinel_chat::ChatSink;
 use shared::domain::Notification;
@@ -34,46 +34,28 @@ pub fn parse_body(body: &str) -> Result<Notification, String> {
     serde_json::from_value(inner).map_err(|e| format!("not a notification: {e}"))
 }
 
-/// One invocation. SQS batches answer with their failed items; an SNS event fails
-/// as a whole when any alert was not delivered (Lambda retries it, then the
-/// on-failure destination keeps it).
+/// One SQS batch from the notifier queue. Answers with the batch items that were
+/// not delivered (the queue offers them again; after repeated failures they go to
+/// the dead-letter queue, intact).
 pub async fn handle<K: AlertSink>(
     sink: &K,
-    event: LambdaEvent<Value>,
-) -> Result<Value, lambda_runtime::Error> {
-    let records = event
-        .payload
-        .get("Records")
-        .and_then(Value::as_array)
-        .cloned()
-        .unwrap_or_default();
-    let sqs = records
-        .first()
-        .and_then(|r| r.get("eventSource"))
-        .and_then(Value::as_str)
-        == Some("aws:sqs");
+    event: LambdaEvent<SqsEvent>,
+) -> Result<SqsBatchResponse, lambda_runtime::Error> {
+    let records = event.payload.records;
     // (message id, parsed body) for each record.
-    let mut ids: Vec<String> = Vec::with_capacity(records.len());
-    let mut parsed: Vec<Result<Notification, String>> = Vec::with_capacity(records.len());
-    for r in &records {
-        let (id, body) = if sqs {
-            (
-                r.get("messageId").and_then(Value::as_str),
-                r.get("body").and_then(Value::as_str),
-            )
-        } else {
-            let sns = r.get("Sns");
-            (
-                sns.and_then(|s| s.get("MessageId")).and_then(Value::as_str),
-                sns.and_then(|s| s.get("Message")).and_then(Value::as_str),
-            )
-        };
-        ids.push(id.unwrap_or_default().to_string());
-        parsed.push(
-            body.ok_or_else(|| "a record without a body".to_string())
-                .and_then(parse_body),
-        );
-    }
+    let ids: Vec<String> = records
+        .iter()
+        .map(|r| r.message_id.clone().unwrap_or_default())
+        .collect();
+    let parsed: Vec<Result<Notification, String>> = records
+        .iter()
+        .map(|r| {
+            r.body
+                .as_deref()
+                .ok_or_else(|| "a record without a body".to_string())
+                .and_then(parse_body)
+        })
+        .collect();
     let good: Vec<Notification> = parsed
         .iter()
         .filter_map(|p| p.as_ref().ok().cloned())
@@ -95,27 +77,16 @@ pub async fn handle<K: AlertSink>(
         undelivered = failures.len(),
         "batch"
     );
-    if sqs {
-        let mut response = SqsBatchResponse::default();
-        response.batch_item_failures = failures
-            .into_iter()
-            .map(|id| {
-                let mut f = BatchItemFailure::default();
-                f.item_identifier = id;
-                f
-            })
-            .collect();
-        return Ok(serde_json::to_value(response)?);
-    }
-    if !failures.is_empty() {
-        return Err(format!(
-            "{} of {} alerts not delivered",
-            failures.len(),
-            records.len()
-        )
-        .into());
-    }
-    Ok(json!({"records": records.len(), "delivered": records.len()}))
+    let mut response = SqsBatchResponse::default();
+    response.batch_item_failures = failures
+        .into_iter()
+        .map(|id| {
+            let mut f = BatchItemFailure::default();
+            f.item_identifier = id;
+            f
+        })
+        .collect();
+    Ok(response)
 }
 
 /// The chat robots; with none configured, each alert is logged and counts as
@@ -138,6 +109,61 @@ impl AlertSink for Logged {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use lambda_runtime::Context;
+    use serde_json::json;
+    use std::sync::Mutex;
+
+    const FIRED: &str = r#"{"record":{"shipment":{"carrier":"ZTO","tracking_number":"75312345678901"},"rule":"stalled","since":"2024-11-05T06:20:00Z","kind":"fired","seq":0,"severity":"warning","at":"2024-11-07T06:20:00Z"},"order_id":"DD1","status":"InTransit","last_event":null,"notify_customer":false}"#;
+
+    /// Takes every alert except those of one order.
+    struct Picky(Mutex<Vec<Notification>>);
+
+    impl AlertSink for Picky {
+        async fn publish(&self, n: &[Notification]) -> Vec<Result<(), String>> {
+            self.0.lock().unwrap().extend_from_slice(n);
+            n.iter()
+                .map(|n| match n.order_id.as_deref() {
+                    Some("DD-refused") => Err("robot said no".to_string()),
+                    _ => Ok(()),
+                })
+                .collect()
+        }
+    }
+
+    #[tokio::test]
+    async fn an_sqs_batch_answers_with_the_items_not_delivered() {
+        let refused = FIRED.replace("\"DD1\"", "\"DD-refused\"");
+        let envelope = json!({"Type": "Notification", "Message": FIRED}).to_string();
+        let record = |id: &str, body: &str| {
+            json!({"messageId": id, "receiptHandle": "r", "body": body, "attributes": {},
+                   "messageAttributes": {}, "md5OfBody": "", "eventSource": "aws:sqs",
+                   "eventSourceARN": "arn:aws:sqs:us-east-1:000000000000:notifier",
+                   "awsRegion": "us-east-1"})
+        };
+        let event: SqsEvent = serde_json::from_value(json!({"Records": [
+            record("m-raw", FIRED),
+            record("m-bad", "not json"),
+            record("m-refused", &refused),
+            record("m-envelope", &envelope),
+        ]}))
+        .unwrap();
+        let sink = Picky(Mutex::new(Vec::new()));
+        let response = handle(&sink, LambdaEvent::new(event, Context::default()))
+            .await
+            .unwrap();
+        let failed: Vec<&str> = response
+            .batch_item_failures
+            .iter()
+            .map(|f| f.item_identifier.as_str())
+            .collect();
+        assert_eq!(failed, ["m-bad", "m-refused"]);
+        // The unparseable body never reached the sink; the other three did.
+        assert_eq!(sink.0.lock().unwrap().len(), 3);
+        assert_eq!(
+            serde_json::to_value(&response).unwrap(),
+            json!({"batchItemFailures": [{"itemIdentifier": "m-bad"}, {"itemIdentifier": "m-refused"}]})
+        );
+    }
 
     #[test]
     fn bodies_raw_or_enveloped() {

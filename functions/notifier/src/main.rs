@@ -14,6 +14,7 @@ mod handler;
 
 use std::sync::Arc;
 
+use aws_lambda_events::sqs::SqsEvent;
 use lambda_runtime::{service_fn, LambdaEvent};
 use sentinel_aws::env::{number, or_fail};
 use sentinel_chat::channels_from_env;
@@ -33,7 +34,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         tracing::warn!("no chat channel configured: alerts are logged only");
     }
     let sink = handler::Logged(delivery);
-    lambda_runtime::run(service_fn(|e: LambdaEvent<serde_json::Value>| {
+    lambda_runtime::run(service_fn(|e: LambdaEvent<SqsEvent>| {
         handler::handle(&sink, e)
     }))
     .await

@@ -121,7 +121,7 @@ pub struct Side {
     pub queries: u64,
     /// Of those, the ones for parcels delivered by the end of the run.
     pub queries_on_delivered: u64,
-    /// CarrierQuery queries by the parcel's status when queried ([`Status::ALL`] order).
+    /// Carrier queries by the parcel's status when queried ([`Status::ALL`] order).
     pub queries_by_status: [u64; Status::ALL.len()],
     /// Pushes taken in (push mode).
     pub pushes: u64,
