@@ -1,0 +1,138 @@
+//! The `alerts` table: the alert log (insert if absent, keyed so a record is
+//! stored once), the notification outbox (`pending_at`, cleared on delivery), and
+//! the alert queries by shipment and by time.
+
+use chrono::{DateTime, Utc};
+use rusqlite::params;
+
+use shared::domain::{AlertRecord, ShipmentId};
+use shared::ports::StoreError;
+use shared::store::alert_order;
+
+use crate::rows::{since_column, RawAlert};
+use crate::{Ctx, SqliteStore};
+
+impl SqliteStore {
+    pub(crate) fn insert_alert(&self, r: &AlertRecord) -> Result<bool, StoreError> {
+        let data = serde_json::to_string(r)
+            .map_err(|e| StoreError::Backend(format!("cannot encode alert record: {e}")))?;
+        let conn = self.lock();
+        let n = conn
+            .prepare_cached(
+                "INSERT INTO alerts (carrier, tracking_number, rule, since, kind, seq,
+                     severity, at, data, pending_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
+                 ON CONFLICT DO NOTHING",
+            )
+            .and_then(|mut st| {
+                st.execute(params![
+                    r.shipment.carrier.as_str(),
+                    r.shipment.tracking_number.as_str(),
+                    r.rule.as_str(),
+                    since_column(r.since),
+                    r.kind.as_str(),
+                    i64::from(r.seq),
+                    r.severity.as_str(),
+                    r.at.timestamp_millis(),
+                    data,
+                    r.deliver_at().timestamp_millis(),
+                ])
+            })
+            .ctx("insert alert")?;
+        Ok(n > 0)
+    }
+
+    pub(crate) fn mark_sent(&self, r: &AlertRecord) -> Result<(), StoreError> {
+        let conn = self.lock();
+        conn.prepare_cached(
+            "UPDATE alerts SET pending_at = NULL
+             WHERE carrier = ?1 AND tracking_number = ?2 AND rule = ?3 AND since = ?4
+               AND kind = ?5 AND seq = ?6",
+        )
+        .and_then(|mut st| {
+            st.execute(params![
+                r.shipment.carrier.as_str(),
+                r.shipment.tracking_number.as_str(),
+                r.rule.as_str(),
+                since_column(r.since),
+                r.kind.as_str(),
+                i64::from(r.seq),
+            ])
+        })
+        .ctx("mark alert delivered")?;
+        Ok(())
+    }
+
+    /// Alert rows selected by `sql` (whose columns are those of [`RawAlert`]),
+    /// read under the lock and decoded outside it.
+    fn select_alerts(
+        &self,
+        what: &str,
+        sql: &str,
+        args: impl rusqlite::Params,
+    ) -> Result<Vec<AlertRecord>, StoreError> {
+        let conn = self.lock();
+        let rows = conn
+            .prepare_cached(sql)
+            .and_then(|mut st| {
+                st.query_map(args, RawAlert::from_row)?
+                    .collect::<rusqlite::Result<Vec<_>>>()
+            })
+            .ctx(what)?;
+        drop(conn);
+        rows.into_iter().map(RawAlert::decode).collect()
+    }
+
+    pub(crate) fn pending(
+        &self,
+        due_by: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<Vec<AlertRecord>, StoreError> {
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let mut out = self.select_alerts(
+            "pending alerts",
+            "SELECT carrier, tracking_number, rule, since, kind, seq, data FROM alerts
+             WHERE pending_at IS NOT NULL AND pending_at <= ?1
+             ORDER BY pending_at, carrier, tracking_number, rule, since, kind, seq
+             LIMIT ?2",
+            params![due_by.timestamp_millis(), limit],
+        )?;
+        // The column is truncated to milliseconds: apply the exact bound.
+        out.retain(|r| r.deliver_at() <= due_by);
+        Ok(out)
+    }
+
+    pub(crate) fn alerts_of(&self, id: &ShipmentId) -> Result<Vec<AlertRecord>, StoreError> {
+        let mut out = self.select_alerts(
+            "alerts for shipment",
+            "SELECT carrier, tracking_number, rule, since, kind, seq, data FROM alerts
+             WHERE carrier = ?1 AND tracking_number = ?2
+             ORDER BY at, rule, since, kind, seq",
+            params![id.carrier.as_str(), id.tracking_number.as_str()],
+        )?;
+        out.sort_by(alert_order);
+        Ok(out)
+    }
+
+    pub(crate) fn alerts_in(
+        &self,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> Result<Vec<AlertRecord>, StoreError> {
+        if from >= to {
+            return Ok(Vec::new());
+        }
+        // The column is truncated to milliseconds: select a superset, then apply the
+        // exact bounds.
+        let mut out = self.select_alerts(
+            "alerts between",
+            "SELECT carrier, tracking_number, rule, since, kind, seq, data FROM alerts
+             WHERE at >= ?1 AND at <= ?2
+             ORDER BY at, carrier, tracking_number, rule, since, kind, seq",
+            params![from.timestamp_millis(), to.timestamp_millis()],
+        )?;
+        out.retain(|r| from <= r.at && r.at < to);
+        out.sort_by(alert_order);
+        Ok(out)
+    }
+}

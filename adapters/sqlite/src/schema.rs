@@ -1,0 +1,275 @@
+//! The schema and opening a store: the migrations that create and upgrade the
+//! tables, the schema version kept in `PRAGMA user_version`, and
+//! [`SqliteStore::open`] / [`SqliteStore::in_memory`], which set the busy timeout,
+//! switch a file to WAL, and create or migrate the schema (refusing a newer one).
+
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::time::Duration;
+
+use rusqlite::{Connection, TransactionBehavior};
+
+use shared::ports::StoreError;
+
+use crate::{Ctx, SqliteStore};
+
+/// How long a write waits for another connection (or process) holding the lock.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Schema migrations: `MIGRATIONS[i]` takes the schema from version `i` to `i + 1`.
+/// Never edit a released step; append a new one.
+const MIGRATIONS: &[&str] = &[
+    // 1: shipments, alerts.
+    "
+    CREATE TABLE IF NOT EXISTS shipments (
+        carrier         TEXT    NOT NULL,
+        tracking_number TEXT    NOT NULL,
+        version         INTEGER NOT NULL,
+        status          TEXT    NOT NULL,
+        next_check_at   INTEGER,
+        registered_at   INTEGER NOT NULL,
+        active_rules    TEXT    NOT NULL,
+        data            TEXT    NOT NULL,
+        PRIMARY KEY (carrier, tracking_number)
+    );
+    CREATE INDEX IF NOT EXISTS shipments_due
+        ON shipments (next_check_at, carrier, tracking_number)
+        WHERE next_check_at IS NOT NULL;
+    CREATE INDEX IF NOT EXISTS shipments_status
+        ON shipments (status, carrier, tracking_number);
+
+    CREATE TABLE IF NOT EXISTS alerts (
+        carrier         TEXT    NOT NULL,
+        tracking_number TEXT    NOT NULL,
+        rule            TEXT    NOT NULL,
+        since           TEXT    NOT NULL,
+        kind            TEXT    NOT NULL,
+        seq             INTEGER NOT NULL,
+        severity        TEXT    NOT NULL,
+        at              INTEGER NOT NULL,
+        data            TEXT    NOT NULL,
+        PRIMARY KEY (carrier, tracking_number, rule, since, kind, seq)
+    );
+    CREATE INDEX IF NOT EXISTS alerts_at ON alerts (at);
+    ",
+    // 2: the notification outbox. Rows from version 1 count as delivered.
+    "
+    ALTER TABLE alerts ADD COLUMN pending_at INTEGER;
+    CREATE INDEX IF NOT EXISTS alerts_pending
+        ON alerts (pending_at)
+        WHERE pending_at IS NOT NULL;
+    ",
+];
+
+/// The schema version this build writes.
+pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
+
+impl SqliteStore {
+    /// Opens (creating if needed) the store in the file at `path`, and creates or
+    /// migrates its schema.
+    pub fn open(path: impl AsRef<Path>) -> Result<Self, StoreError> {
+        let path = path.as_ref();
+        let conn = Connection::open(path).map_err(|e| {
+            StoreError::Backend(format!("cannot open sqlite store {}: {e}", path.display()))
+        })?;
+        Self::init(conn, Some(path.to_path_buf()))
+    }
+
+    /// A private in-memory store (for tests and one-shot runs).
+    pub fn in_memory() -> Result<Self, StoreError> {
+        let conn = Connection::open_in_memory().ctx("open in memory")?;
+        Self::init(conn, None)
+    }
+
+    fn init(mut conn: Connection, path: Option<PathBuf>) -> Result<Self, StoreError> {
+        conn.busy_timeout(BUSY_TIMEOUT).ctx("set busy timeout")?;
+        conn.set_prepared_statement_cache_capacity(32);
+        if path.is_some() {
+            set_wal(&conn)?;
+        }
+        conn.pragma_update(None, "synchronous", "NORMAL")
+            .ctx("set synchronous")?;
+        migrate(&mut conn)?;
+        Ok(Self {
+            conn: Mutex::new(conn),
+            path,
+        })
+    }
+}
+
+/// Migrates the schema to [`SCHEMA_VERSION`], in one write transaction.
+fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
+    let read_version = |c: &Connection| -> Result<i64, StoreError> {
+        c.query_row("PRAGMA user_version", [], |r| r.get(0))
+            .ctx("read schema version")
+    };
+    let check = |v: i64| {
+        if !(0..=SCHEMA_VERSION).contains(&v) {
+            Err(StoreError::Backend(format!(
+                "sqlite store has schema version {v}; this build knows up to {SCHEMA_VERSION}"
+            )))
+        } else {
+            Ok(())
+        }
+    };
+    let current = read_version(conn)?;
+    check(current)?;
+    if current == SCHEMA_VERSION {
+        return Ok(());
+    }
+    let tx = conn
+        .transaction_with_behavior(TransactionBehavior::Immediate)
+        .ctx("begin migration")?;
+    // Another process may have migrated while we waited for the lock.
+    let current = read_version(&tx)?;
+    check(current)?;
+    for (i, step) in MIGRATIONS.iter().enumerate().skip(current as usize) {
+        tx.execute_batch(step)
+            .ctx(&format!("migrate schema to version {}", i + 1))?;
+    }
+    tx.pragma_update(None, "user_version", SCHEMA_VERSION)
+        .ctx("set schema version")?;
+    tx.commit().ctx("commit migration")
+}
+
+/// Switches a file database to WAL. The switch needs a moment of exclusive access,
+/// which another process opening the same new file may hold: retry for a while.
+fn set_wal(conn: &Connection) -> Result<(), StoreError> {
+    let deadline = std::time::Instant::now() + BUSY_TIMEOUT;
+    loop {
+        let r =
+            conn.pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get::<_, String>(0));
+        match r {
+            Ok(mode) if mode.eq_ignore_ascii_case("wal") => return Ok(()),
+            Ok(mode) => {
+                return Err(StoreError::Backend(format!(
+                    "sqlite refused WAL journal mode (got {mode})"
+                )))
+            }
+            Err(rusqlite::Error::SqliteFailure(e, _))
+                if e.code == rusqlite::ErrorCode::DatabaseBusy
+                    && std::time::Instant::now() < deadline =>
+            {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            Err(e) => return Err(e).ctx("set WAL journal mode"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::DateTime;
+    use rusqlite::params;
+
+    use shared::ports::AlertLog;
+
+    use super::*;
+    use crate::rows::since_column;
+    use crate::tests::{sid, t0};
+
+    #[test]
+    fn open_creates_the_schema_and_reopens() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("nested-name.sqlite");
+        assert!(!path.exists());
+        let store = SqliteStore::open(&path).unwrap();
+        assert!(path.exists(), "the file is created on first use");
+        assert_eq!(store.schema_version().unwrap(), SCHEMA_VERSION);
+        {
+            let conn = store.lock();
+            let mode: String = conn
+                .query_row("PRAGMA journal_mode", [], |r| r.get(0))
+                .unwrap();
+            assert_eq!(mode.to_ascii_lowercase(), "wal");
+            let mut names: Vec<String> = conn
+                .prepare("SELECT name FROM sqlite_master WHERE type IN ('table', 'index') AND name NOT LIKE 'sqlite_%' ORDER BY name")
+                .unwrap()
+                .query_map([], |r| r.get(0))
+                .unwrap()
+                .collect::<Result<_, _>>()
+                .unwrap();
+            names.sort();
+            assert_eq!(
+                names,
+                [
+                    "alerts",
+                    "alerts_at",
+                    "alerts_pending",
+                    "shipments",
+                    "shipments_due",
+                    "shipments_status"
+                ]
+            );
+        }
+        drop(store);
+        let again = SqliteStore::open(&path).unwrap();
+        assert_eq!(again.schema_version().unwrap(), SCHEMA_VERSION);
+        assert_eq!(again.count_shipments().unwrap(), 0);
+        // A second store on the same file at the same time is fine too.
+        let third = SqliteStore::open(&path).unwrap();
+        assert_eq!(third.count_shipments().unwrap(), 0);
+    }
+
+    #[tokio::test]
+    async fn version_1_files_migrate_with_their_alerts_delivered() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("v1.db");
+        {
+            let conn = Connection::open(&path).unwrap();
+            conn.execute_batch(MIGRATIONS[0]).unwrap();
+            conn.pragma_update(None, "user_version", 1).unwrap();
+            conn.execute(
+                "INSERT INTO alerts (carrier, tracking_number, rule, since, kind, seq, severity, at, data)
+                 VALUES ('ZTO', '75300000000001', 'stalled', ?1, 'fired', 0, 'warning', 0, ?2)",
+                params![
+                    since_column(DateTime::UNIX_EPOCH),
+                    r#"{"shipment":{"carrier":"ZTO","tracking_number":"75300000000001"},"rule":"stalled","since":"1970-01-01T00:00:00Z","kind":"fired","seq":0,"severity":"warning","at":"1970-01-01T00:00:00Z"}"#
+                ],
+            )
+            .unwrap();
+        }
+        let store = SqliteStore::open(&path).unwrap();
+        assert_eq!(store.schema_version().unwrap(), SCHEMA_VERSION);
+        let id = sid("ZTO", "75300000000001");
+        let old = store.alerts_for(&id).await.unwrap();
+        assert_eq!(old.len(), 1, "the v1 record is read back");
+        assert_eq!(old[0].hold_until, None);
+        assert_eq!(
+            store.pending_alerts(t0(), 10).await.unwrap(),
+            vec![],
+            "records written before the outbox existed count as delivered"
+        );
+    }
+
+    #[test]
+    fn a_newer_schema_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("future.db");
+        let store = SqliteStore::open(&path).unwrap();
+        store
+            .lock()
+            .pragma_update(None, "user_version", SCHEMA_VERSION + 1)
+            .unwrap();
+        drop(store);
+        match SqliteStore::open(&path) {
+            Err(StoreError::Backend(msg)) => assert!(msg.contains("schema version"), "{msg}"),
+            other => panic!("expected a Backend error, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_file_that_is_not_a_database_is_an_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("notes.txt");
+        std::fs::write(
+            &path,
+            "this is not a database, just some text. ".repeat(100),
+        )
+        .unwrap();
+        assert!(matches!(
+            SqliteStore::open(&path),
+            Err(StoreError::Backend(_))
+        ));
+    }
+}
