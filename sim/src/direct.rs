@@ -1,5 +1,5 @@
 //! The simulated carrier without the wire format: replies are built straight from
-//! the parcel's [`SimEvent`]s (the carrier's real texts, the oracle's status
+//! the parcel's [`SimEvent`](crate::fleet::SimEvent)s (the carrier's real texts, the oracle's status
 //! mapping, the hub name on hub arrival scans), with no JSON rendering or parsing.
 //!
 //! This is what the fleet benchmark (`sentinel bench`) uses by default so that a

@@ -1,6 +1,6 @@
 //! Ground truth: which rule should fire for a simulated parcel, and when.
 //!
-//! This is an independent oracle. It reads the parcel's own [`SimEvent`]s (never the
+//! This is an independent oracle. It reads the parcel's own [`SimEvent`](crate::fleet::SimEvent)s (never the
 //! normaliser or the rule engine) and applies the rule semantics of DESIGN.md:
 //! the state between consecutive events is constant, so it walks the intervals
 //! `[registered_at, e0)`, `[e_i, e_{i+1})` and `[e_last, horizon]`, and in each one

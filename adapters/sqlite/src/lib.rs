@@ -54,7 +54,7 @@ use shared::ports::{
     AlertLog, DueIndex, ListFilter, Page, ShipmentQuery, ShipmentReader, ShipmentWriter, StoreError,
 };
 
-/// A [`Store`](super::Store) in one SQLite file (or in memory).
+/// A [`Store`](shared::ports::Store) in one SQLite file (or in memory).
 pub struct SqliteStore {
     conn: Mutex<Connection>,
     path: Option<PathBuf>,

@@ -1,4 +1,4 @@
-//! What the fleet benchmark counts, and how: a counting [`Store`] decorator, a
+//! What the fleet benchmark counts, and how: a counting [`Store`](shared::ports::Store) decorator, a
 //! counting [`CarrierQuery`] wrapper, the detection score per rule against the
 //! simulator's ground truth, and the process's CPU time and peak memory.
 
