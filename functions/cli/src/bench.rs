@@ -16,14 +16,12 @@ use sentinel_sim::bench::cost;
 
 use sentinel_sim::bench;
 use sentinel_sim::bench::cost::CostInputs;
-use sentinel_sim::bench::metrics::Detection;
 use sentinel_sim::bench::{BenchConfig, BenchReport, Side, Wire, RULE_ORDER, TICK};
 use shared::config::Settings;
-use shared::domain::Rule;
 use shared::domain::Status;
 use shared::schedule::TrackingMode;
 
-use crate::Failure;
+use crate::{bench_table, duration, Failure};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum ModeArg {
@@ -56,7 +54,7 @@ pub struct BenchArgs {
     #[arg(long, value_enum, default_value_t = ModeArg::Poll)]
     pub mode: ModeArg,
     /// The baseline cron's interval: a number and a unit (s, m, h or d), e.g. 30m.
-    #[arg(long, value_name = "DURATION", default_value = "30m", value_parser = parse_interval)]
+    #[arg(long, value_name = "DURATION", default_value = "30m", value_parser = duration::parse_up_to_a_year)]
     pub baseline_interval: Duration,
     /// Write the figures as one JSON object to FILE.
     #[arg(long, value_name = "FILE")]
@@ -89,31 +87,7 @@ pub fn parse_status_interval(raw: &str) -> Result<(Status, Duration), String> {
         .split_once('=')
         .ok_or_else(|| format!("{raw:?} is not STATUS=DURATION (e.g. InTransit=8h)"))?;
     let status = Status::parse(status).map_err(|e| e.to_string())?;
-    Ok((status, parse_interval(d)?))
-}
-
-/// `30m`, `1h`, `90s`, `2d`: a positive whole number and a unit.
-pub fn parse_interval(raw: &str) -> Result<Duration, String> {
-    let s = raw.trim();
-    let split = s
-        .find(|c: char| !c.is_ascii_digit())
-        .ok_or_else(|| format!("{raw:?} has no unit (use s, m, h or d, e.g. 30m)"))?;
-    let (num, unit) = s.split_at(split);
-    let n: i64 = num
-        .parse()
-        .map_err(|_| format!("{raw:?} is not a duration (e.g. 30m, 1h, 90s)"))?;
-    let d = match unit {
-        "s" => Duration::try_seconds(n),
-        "m" => Duration::try_minutes(n),
-        "h" => Duration::try_hours(n),
-        "d" => Duration::try_days(n),
-        _ => None,
-    }
-    .ok_or_else(|| format!("{raw:?} is not a duration (e.g. 30m, 1h, 90s)"))?;
-    if d <= Duration::zero() || d > Duration::days(365) {
-        return Err(format!("{raw:?} must be between 1s and 365d"));
-    }
-    Ok(d)
+    Ok((status, duration::parse_up_to_a_year(d)?))
 }
 
 pub async fn run(a: BenchArgs) -> Result<u8, Failure> {
@@ -173,7 +147,7 @@ pub async fn run(a: BenchArgs) -> Result<u8, Failure> {
         query_wait_s: a.query_wait_ms / 1000.0,
         ..CostInputs::default()
     };
-    print!("{}", table(&report));
+    print!("{}", bench_table::table(&report));
     if a.cost {
         print!("{}", cost_table(&report, &inputs));
     }
@@ -190,64 +164,30 @@ pub async fn run(a: BenchArgs) -> Result<u8, Failure> {
     Ok(0)
 }
 
-fn mode_str(m: TrackingMode) -> &'static str {
+pub(crate) fn mode_str(m: TrackingMode) -> &'static str {
     match m {
         TrackingMode::Poll => "poll",
         TrackingMode::Push => "push",
     }
 }
 
-fn fmt_interval(d: Duration) -> String {
-    let s = d.num_seconds();
-    if s % 86_400 == 0 {
-        format!("{}d", s / 86_400)
-    } else if s % 3600 == 0 {
-        format!("{}h", s / 3600)
-    } else if s % 60 == 0 {
-        format!("{}m", s / 60)
-    } else {
-        format!("{s}s")
-    }
-}
-
-fn fmt_secs(s: Option<i64>) -> String {
-    match s {
-        None => "-".into(),
-        Some(s) if s < 60 => format!("{s}s"),
-        Some(s) if s < 3600 => format!("{}m{:02}s", s / 60, s % 60),
-        Some(s) => format!("{:.1}h", s as f64 / 3600.0),
-    }
-}
-
-fn pct(x: Option<f64>) -> String {
-    x.map_or("-".into(), |v| format!("{:.2}%", v * 100.0))
-}
-
-fn ratio(a: f64, b: f64) -> String {
-    if b > 0.0 {
-        format!("{:.3}", a / b)
-    } else {
-        "-".into()
-    }
-}
-
 /// The figures of one side, in the JSON contract's units.
-struct Figures {
-    queries_per_parcel: f64,
-    queries_per_delivered: f64,
-    writes_per_parcel: f64,
-    notifications_per_parcel: f64,
-    raw_alerts_per_parcel: f64,
-    recall: Option<f64>,
-    precision: Option<f64>,
-    p50: Option<i64>,
-    p95: Option<i64>,
-    max: Option<i64>,
-    parcels_per_s: f64,
-    peak_rss_mb: Option<f64>,
+pub(crate) struct Figures {
+    pub(crate) queries_per_parcel: f64,
+    pub(crate) queries_per_delivered: f64,
+    pub(crate) writes_per_parcel: f64,
+    pub(crate) notifications_per_parcel: f64,
+    pub(crate) raw_alerts_per_parcel: f64,
+    pub(crate) recall: Option<f64>,
+    pub(crate) precision: Option<f64>,
+    pub(crate) p50: Option<i64>,
+    pub(crate) p95: Option<i64>,
+    pub(crate) max: Option<i64>,
+    pub(crate) parcels_per_s: f64,
+    pub(crate) peak_rss_mb: Option<f64>,
 }
 
-fn figures(r: &BenchReport, s: &Side) -> Figures {
+pub(crate) fn figures(r: &BenchReport, s: &Side) -> Figures {
     let delivered_parcels = r.delivered.max(1) as f64;
     let o = &s.scores.overall;
     Figures {
@@ -268,352 +208,6 @@ fn figures(r: &BenchReport, s: &Side) -> Figures {
         },
         peak_rss_mb: s.peak_rss_mb,
     }
-}
-
-fn is_time_rule(rule: Rule) -> bool {
-    !rule.is_event_rule()
-}
-
-/// The printed report: the side-by-side table, per-rule detection and targets.
-pub fn table(r: &BenchReport) -> String {
-    let mut out = String::new();
-    let c = &r.config;
-    let (s, b) = (figures(r, &r.sentinel), figures(r, &r.baseline));
-    let _ = writeln!(
-        out,
-        "\nFleet benchmark: {} parcels over {} days (seed {}), {} mode, {} wire; Sentinel ticks every {}, the baseline polls every {}.",
-        c.parcels,
-        c.days,
-        c.seed,
-        mode_str(c.mode),
-        c.wire.as_str(),
-        fmt_interval(TICK),
-        fmt_interval(c.baseline.interval)
-    );
-    let events_pp = r.per_parcel(r.events);
-    let _ = writeln!(
-        out,
-        "Carrier traces by the end: {} ({:.2} per parcel); parcels delivered: {} ({:.1}%); fleet and ground truth built in {:.1} s.\n",
-        r.events,
-        events_pp,
-        r.delivered,
-        100.0 * r.per_parcel(r.delivered),
-        r.setup_s
-    );
-    let _ = writeln!(
-        out,
-        "  {:<40} {:>14} {:>14} {:>10}",
-        "", "Sentinel", "Baseline", "S/B"
-    );
-    let mut row = |name: &str, a: String, b: String, rt: String| {
-        let _ = writeln!(out, "  {name:<40} {a:>14} {b:>14} {rt:>10}");
-    };
-    let num = |x: f64| format!("{x:.2}");
-    row(
-        "carrier queries / parcel",
-        num(s.queries_per_parcel),
-        num(b.queries_per_parcel),
-        ratio(s.queries_per_parcel, b.queries_per_parcel),
-    );
-    row(
-        "carrier queries / delivered parcel",
-        num(s.queries_per_delivered),
-        num(b.queries_per_delivered),
-        ratio(s.queries_per_delivered, b.queries_per_delivered),
-    );
-    row(
-        "store writes / parcel",
-        num(s.writes_per_parcel),
-        num(b.writes_per_parcel),
-        ratio(s.writes_per_parcel, b.writes_per_parcel),
-    );
-    row(
-        "notifications sent / parcel (digests)",
-        format!("{:.4}", s.notifications_per_parcel),
-        format!("{:.4}", b.notifications_per_parcel),
-        ratio(s.notifications_per_parcel, b.notifications_per_parcel),
-    );
-    row(
-        "raw alerts / parcel",
-        format!("{:.4}", s.raw_alerts_per_parcel),
-        format!("{:.4}", b.raw_alerts_per_parcel),
-        ratio(s.raw_alerts_per_parcel, b.raw_alerts_per_parcel),
-    );
-    if c.mode == TrackingMode::Push {
-        row(
-            "pushes taken in / parcel",
-            num(r.per_parcel(r.sentinel.pushes)),
-            "-".into(),
-            "-".into(),
-        );
-    }
-    let (so, bo) = (&r.sentinel.scores.overall, &r.baseline.scores.overall);
-    row(
-        "recall, all rules",
-        pct(s.recall),
-        pct(b.recall),
-        ratio(s.recall.unwrap_or(0.0), b.recall.unwrap_or(0.0)),
-    );
-    row(
-        "precision, all rules",
-        pct(s.precision),
-        pct(b.precision),
-        ratio(s.precision.unwrap_or(0.0), b.precision.unwrap_or(0.0)),
-    );
-    row(
-        "expected / caught / alert episodes",
-        format!("{}/{}/{}", so.expected, so.caught, so.alerts),
-        format!("{}/{}/{}", bo.expected, bo.caught, bo.alerts),
-        "-".into(),
-    );
-    let lat = |x: Option<i64>| x.map_or(0.0, |v| v as f64);
-    row(
-        "detection latency p50",
-        fmt_secs(s.p50),
-        fmt_secs(b.p50),
-        ratio(lat(s.p50), lat(b.p50)),
-    );
-    row(
-        "detection latency p95",
-        fmt_secs(s.p95),
-        fmt_secs(b.p95),
-        ratio(lat(s.p95), lat(b.p95)),
-    );
-    row(
-        "detection latency max",
-        fmt_secs(s.max),
-        fmt_secs(b.max),
-        ratio(lat(s.max), lat(b.max)),
-    );
-    row(
-        "CPU time (s)",
-        format!("{:.2}", r.sentinel.cpu_s),
-        format!("{:.2}", r.baseline.cpu_s),
-        ratio(r.sentinel.cpu_s, r.baseline.cpu_s),
-    );
-    row(
-        "wall time (s)",
-        format!("{:.2}", r.sentinel.wall_s),
-        format!("{:.2}", r.baseline.wall_s),
-        ratio(r.sentinel.wall_s, r.baseline.wall_s),
-    );
-    let mb = |x: Option<f64>| x.map_or("-".into(), |v| format!("{v:.0}"));
-    row(
-        "peak RSS (MB)",
-        mb(s.peak_rss_mb),
-        mb(b.peak_rss_mb),
-        ratio(s.peak_rss_mb.unwrap_or(0.0), b.peak_rss_mb.unwrap_or(0.0)),
-    );
-    row(
-        "parcels processed / s",
-        format!("{:.0}", s.parcels_per_s),
-        format!("{:.0}", b.parcels_per_s),
-        ratio(s.parcels_per_s, b.parcels_per_s),
-    );
-
-    let _ = writeln!(
-        out,
-        "\nDetection per rule (expectations due by {}; latency = first alert − when the rule's condition became true)",
-        shared::time::local_minutes(r.judge_until)
-    );
-    let _ = writeln!(
-        out,
-        "  {:<24} {:>8} | {:>8} {:>9} {:>6} {:>8} {:>8} {:>8} | {:>8} {:>9} {:>8} {:>8}",
-        "rule",
-        "expected",
-        "recall",
-        "precision",
-        "false",
-        "p50",
-        "p95",
-        "max",
-        "B recall",
-        "B precis.",
-        "B p50",
-        "B p95"
-    );
-    for rule in RULE_ORDER {
-        let d = &r.sentinel.scores.per_rule[&rule];
-        let bd = &r.baseline.scores.per_rule[&rule];
-        if d.expected == 0 && d.alerts == 0 && bd.alerts == 0 {
-            continue;
-        }
-        let _ = writeln!(
-            out,
-            "  {:<24} {:>8} | {:>8} {:>9} {:>6} {:>8} {:>8} {:>8} | {:>8} {:>9} {:>8} {:>8}",
-            rule.as_str(),
-            d.expected,
-            pct(d.recall()),
-            pct(d.precision()),
-            d.false_alerts(),
-            fmt_secs(d.latency(0.5)),
-            fmt_secs(d.latency(0.95)),
-            fmt_secs(d.latency_max()),
-            pct(bd.recall()),
-            pct(bd.precision()),
-            fmt_secs(bd.latency(0.5)),
-            fmt_secs(bd.latency(0.95)),
-        );
-    }
-    let mut shown = 0;
-    for rule in RULE_ORDER {
-        for &i in &r.sentinel.scores.per_rule[&rule].missed {
-            if shown == 10 {
-                break;
-            }
-            shown += 1;
-            let _ = writeln!(
-                out,
-                "  missed by Sentinel: {} {} (injected anomaly: {})",
-                r.parcel_id(i),
-                rule.as_str(),
-                r.parcel_anomaly(i)
-            );
-        }
-    }
-    out.push_str(&targets(r, &s, events_pp));
-    let st = r.sentinel.store.unwrap_or_default();
-    let _ = writeln!(
-        out,
-        "\nSentinel's writes: {} shipment puts + {} alert records inserted + {} outbox records marked delivered; {} shipment reads; {} checks ({} from pushes); mean stored item {:.0} bytes.",
-        st.shipment_puts,
-        st.alert_inserts,
-        st.marks_delivered,
-        st.shipment_gets,
-        r.sentinel.checks,
-        r.sentinel.pushes,
-        r.sentinel.item_bytes.unwrap_or(0.0)
-    );
-    let by_status: Vec<String> = Status::ALL
-        .iter()
-        .zip(r.sentinel.queries_by_status)
-        .filter(|(_, n)| *n > 0)
-        .map(|(st, n)| format!("{st:?} {:.2}", r.per_parcel(n)))
-        .collect();
-    if !by_status.is_empty() {
-        let _ = writeln!(
-            out,
-            "Sentinel's carrier queries per parcel by the parcel's status when queried: {}.",
-            by_status.join(", ")
-        );
-    }
-    if !r.peak_reset_worked {
-        let _ = writeln!(
-            out,
-            "(The peak-RSS mark could not be reset between the runs: both peaks are the process's.)"
-        );
-    }
-    out
-}
-
-fn met(ok: bool) -> &'static str {
-    if ok {
-        "MET"
-    } else {
-        "NOT MET"
-    }
-}
-
-fn targets(r: &BenchReport, s: &Figures, events_pp: f64) -> String {
-    let mut out = String::new();
-    let b = figures(r, &r.baseline);
-    let _ = writeln!(out, "\nTargets");
-    match r.config.mode {
-        TrackingMode::Poll => {
-            let limit = b.queries_per_delivered / 10.0;
-            let _ = writeln!(
-                out,
-                "  queries per delivered parcel ≤ 1/10 of the baseline's ({:.2}): {:.2} — {}",
-                limit,
-                s.queries_per_delivered,
-                met(s.queries_per_delivered <= limit)
-            );
-        }
-        TrackingMode::Push => {
-            let _ = writeln!(
-                out,
-                "  queries per delivered parcel ≤ 1.2 (push): {:.2} — {}",
-                s.queries_per_delivered,
-                met(s.queries_per_delivered <= 1.2)
-            );
-        }
-    }
-    let mut recall_ok = true;
-    let mut precision_ok = true;
-    let mut time_ok = true;
-    let mut event_ok = true;
-    let event_limit = match r.config.mode {
-        TrackingMode::Poll => 2 * 3600,
-        TrackingMode::Push => 5 * 60,
-    };
-    let mut worst_time: Option<(Rule, i64)> = None;
-    let mut worst_event: Option<(Rule, i64)> = None;
-    for rule in RULE_ORDER {
-        let d: &Detection = &r.sentinel.scores.per_rule[&rule];
-        if d.expected > 0 && d.recall() != Some(1.0) {
-            recall_ok = false;
-        }
-        if d.precision().is_some_and(|p| p < 0.995) {
-            precision_ok = false;
-        }
-        let Some(p95) = d.latency(0.95) else { continue };
-        let (limit, ok, worst) = if is_time_rule(rule) {
-            (TICK.num_seconds(), &mut time_ok, &mut worst_time)
-        } else {
-            (event_limit, &mut event_ok, &mut worst_event)
-        };
-        if p95 > limit {
-            *ok = false;
-        }
-        if worst.is_none_or(|(_, w)| p95 > w) {
-            *worst = Some((rule, p95));
-        }
-    }
-    let _ = writeln!(
-        out,
-        "  recall 100% for every rule: {} — {}",
-        pct(r.sentinel.scores.overall.recall()),
-        met(recall_ok)
-    );
-    let _ = writeln!(
-        out,
-        "  precision ≥ 99.5% for every rule: {} overall — {}",
-        pct(r.sentinel.scores.overall.precision()),
-        met(precision_ok)
-    );
-    let worst = |w: Option<(Rule, i64)>| {
-        w.map_or("-".into(), |(rule, s)| {
-            format!("worst p95 {} ({})", fmt_secs(Some(s)), rule.as_str())
-        })
-    };
-    let _ = writeln!(
-        out,
-        "  time-based rules p95 ≤ {}: {} — {}",
-        fmt_interval(TICK),
-        worst(worst_time),
-        met(time_ok)
-    );
-    let _ = writeln!(
-        out,
-        "  event-based rules p95 ≤ {}: {} — {}",
-        fmt_secs(Some(event_limit)),
-        worst(worst_event),
-        met(event_ok)
-    );
-    let _ = writeln!(
-        out,
-        "  store writes per parcel ≤ traces per parcel + 3 ({:.2}): {:.2} — {}",
-        events_pp + 3.0,
-        s.writes_per_parcel,
-        met(s.writes_per_parcel <= events_pp + 3.0)
-    );
-    let _ = writeln!(
-        out,
-        "  whole pipeline ≥ 50,000 parcels/s: {:.0} — {}",
-        s.parcels_per_s,
-        met(s.parcels_per_s >= 50_000.0)
-    );
-    out
 }
 
 fn opt_f(x: Option<f64>) -> Value {
@@ -744,30 +338,4 @@ fn cost_json(r: &BenchReport, inputs: &CostInputs) -> Value {
         "sentinel": side(&r.sentinel, true),
         "baseline": side(&r.baseline, false),
     })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn intervals_parse_and_bad_ones_are_refused() {
-        assert_eq!(parse_interval("30m"), Ok(Duration::minutes(30)));
-        assert_eq!(parse_interval("1h"), Ok(Duration::hours(1)));
-        assert_eq!(parse_interval("90s"), Ok(Duration::seconds(90)));
-        assert_eq!(parse_interval("2d"), Ok(Duration::days(2)));
-        for bad in [
-            "abc",
-            "",
-            "30",
-            "m",
-            "0m",
-            "-5m",
-            "5 m",
-            "5x",
-            "99999999999999999999d",
-        ] {
-            assert!(parse_interval(bad).is_err(), "{bad:?}");
-        }
-    }
 }

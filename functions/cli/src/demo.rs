@@ -32,6 +32,7 @@ use shared::report::{alerts_by_rule, score, DetectionScore, Expected, HealthSumm
 use shared::time::local_minutes;
 use shared::tracker::{run_due, TickStats, Tracker};
 
+use crate::duration::fmt_secs;
 use crate::outbox::{deliver_tick, Console};
 use crate::Failure;
 
@@ -275,14 +276,6 @@ pub fn summary_tables(
         );
     }
     out
-}
-
-fn fmt_secs(s: Option<i64>) -> String {
-    match s {
-        None => "-".into(),
-        Some(s) if s < 3600 => format!("{}m", s / 60),
-        Some(s) => format!("{:.1}h", s as f64 / 3600.0),
-    }
 }
 
 fn detection_tables(

@@ -25,7 +25,7 @@ use shared::schedule::TrackingMode;
 use shared::time::{local_minutes, rfc3339};
 
 use crate::parcels::open_store;
-use crate::{DbArg, Failure};
+use crate::{duration, DbArg, Failure};
 
 impl From<ProviderError> for Failure {
     fn from(e: ProviderError) -> Self {
@@ -204,32 +204,13 @@ pub struct RunArgs {
     #[arg(long, conflicts_with = "every")]
     pub once: bool,
     /// Time between ticks: 30s, 5m, 1h.
-    #[arg(long, value_name = "INTERVAL", value_parser = parse_interval, default_value = "5m")]
+    #[arg(long, value_name = "INTERVAL", value_parser = duration::parse, default_value = "5m")]
     pub every: Duration,
     /// Parcels fetched from the due index per round.
     #[arg(long, default_value_t = 500)]
     pub batch: usize,
     #[command(flatten)]
     pub db: DbArg,
-}
-
-/// `30s`, `5m`, `1h` (a bare number is seconds).
-pub fn parse_interval(raw: &str) -> Result<Duration, String> {
-    let t = raw.trim();
-    let (num, unit) = t.split_at(t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len()));
-    let n: u64 = num
-        .parse()
-        .map_err(|_| format!("{raw:?}: expected e.g. 30s, 5m or 1h"))?;
-    let secs = match unit {
-        "" | "s" => n,
-        "m" => n.saturating_mul(60),
-        "h" => n.saturating_mul(3600),
-        _ => return Err(format!("{raw:?}: unit must be s, m or h")),
-    };
-    if secs == 0 {
-        return Err(format!("{raw:?}: must be positive"));
-    }
-    Ok(Duration::from_secs(secs))
 }
 
 /// The scheduler/tracker/alert loop on the embedded store, against the
@@ -291,20 +272,4 @@ pub fn subscriber() -> Result<Option<Provider>, Failure> {
     }
     let ps = ProviderSettings::from_env()?;
     Ok(Provider::subscriber(&ps)?)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn intervals() {
-        assert_eq!(parse_interval("5m"), Ok(Duration::from_secs(300)));
-        assert_eq!(parse_interval("30s"), Ok(Duration::from_secs(30)));
-        assert_eq!(parse_interval("2h"), Ok(Duration::from_secs(7200)));
-        assert_eq!(parse_interval("45"), Ok(Duration::from_secs(45)));
-        assert!(parse_interval("0m").is_err());
-        assert!(parse_interval("5d").is_err());
-        assert!(parse_interval("m").is_err());
-    }
 }

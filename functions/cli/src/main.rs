@@ -5,8 +5,10 @@
 //! clock) and prints.
 
 mod bench;
+mod bench_table;
 mod check;
 mod demo;
+mod duration;
 mod live;
 mod outbox;
 mod parcels;
