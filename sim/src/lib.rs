@@ -47,7 +47,7 @@
 //!   (healthy) final event, rounded up to the hour. Anomalies keep the planned
 //!   promise, so `late` can legitimately also fire for a delayed parcel.
 //! - **Anomalies** (P5 orders of magnitude, flattened so every kind shows up in a
-//!   small demo): see [`Anomaly`] and `fleet.rs`. Shifts that move a parcel's later
+//!   small demo): see [`Anomaly`] and `fleet/anomaly.rs`. Shifts that move a parcel's later
 //!   life (hub stuck, stall, exception) move it by whole days so every later scan
 //!   keeps its clock-time window. Hub-stuck dwell is therefore 30-80 h using 1-3
 //!   whole days; stall gaps are 52-110 h. Return legs use 6-22 h gaps (below the
