@@ -7,13 +7,26 @@
 //! - [`ChatChannel`]: one configured robot of any of the four services, with its
 //!   documented rate ([`ChatChannel::rate`]) and message size
 //!   ([`ChatChannel::max_text_bytes`]).
-//! - [`channels_from_env`] / [`channels_from_lookup`]: the configured channels.
+//! - [`channels_from_env`] / [`channels_from_lookup`]: the configured channels
+//!   (`config.rs` reads them from the variables below).
 //! - [`dispatch::Dispatcher`]: sends a list of messages to one channel, paced at its
 //!   rate, with retries, bounded by a deadline, reporting an [`dispatch::Outcome`]
 //!   per message.
 //!
 //! Every client checks the reply *body*: these services answer HTTP 200 with an
 //! error code inside. Replies map to [`ChannelError`] classes.
+//!
+//! # Layout
+//!
+//! - this file: the message, error and channel types ([`ChatMessage`],
+//!   [`ChannelError`], [`ChatChannel`], [`Rate`]);
+//! - `config.rs`: the configuration, read from the environment ([`VARIABLES`],
+//!   [`ChannelSettings`], [`channels_from_env`], [`channels_from_lookup`]);
+//! - `transport.rs`: the HTTP plumbing the four clients share (the HTTP client,
+//!   POSTing JSON, mapping replies to [`ChannelError`], HMAC signing, removing
+//!   secrets from error texts);
+//! - [`dingtalk`], [`wecom`], [`feishu`], [`slack`]: one client per service;
+//! - [`dispatch`]: pacing and retries; [`sink`]: alerts to every configured channel.
 //!
 //! # Configuration (a public contract: SAM parameters become these variables)
 //!
@@ -34,27 +47,35 @@
 //! | `FEISHU_SECRET` | signing secret: signed mode |
 //! | `SLACK_WEBHOOK` | `https://hooks.slack.com/services/…` |
 //!
-//! Webhook URLs and secrets are [`Secret`]s: never in `Debug`, logs or errors.
+//! Webhook URLs and secrets are [`Secret`](shared::secret::Secret)s: never in
+//! `Debug`, logs or errors.
 
 use std::time::Duration;
 
-use serde_json::Value;
-
-use shared::config::ConfigError;
-use shared::secret::Secret;
-
+mod config;
 pub mod dingtalk;
 pub mod dispatch;
 pub mod feishu;
 pub mod sink;
 pub mod slack;
+mod transport;
 pub mod wecom;
 
+pub use config::{
+    channels_from_env, channels_from_lookup, ChannelSettings, DingTalkSettings, FeishuSettings,
+    WeComSettings, VARIABLES,
+};
 pub use dingtalk::DingTalk;
 pub use dispatch::{Dispatcher, Outcome};
 pub use feishu::Feishu;
 pub use sink::{ChatSink, DEFAULT_BUDGET, TOP_PARCELS};
 pub use slack::Slack;
+pub use transport::HTTP_TIMEOUT;
+// The clients import these as `super::…`.
+pub(crate) use transport::{
+    check_coded_reply, coded_error, errcode_of, hmac_sha256_base64, http_client, other_status,
+    post_json, status_class, HttpReply, Redactor,
+};
 pub use wecom::WeCom;
 
 /// Why a chat message was not delivered. Messages never contain the webhook URL,
@@ -268,593 +289,10 @@ impl ChatChannel {
     }
 }
 
-// ---------------------------------------------------------------------------
-// Configuration
-
-/// Every variable this module reads.
-pub const VARIABLES: [&str; 9] = [
-    "DINGTALK_WEBHOOK",
-    "DINGTALK_SECRET",
-    "DINGTALK_AT_MOBILES",
-    "DINGTALK_KEYWORD",
-    "WECOM_WEBHOOK",
-    "WECOM_AT_MOBILES",
-    "FEISHU_WEBHOOK",
-    "FEISHU_SECRET",
-    "SLACK_WEBHOOK",
-];
-
-/// DingTalk robot settings.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct DingTalkSettings {
-    pub webhook: Secret,
-    pub secret: Option<Secret>,
-    pub at_mobiles: Vec<String>,
-    pub keyword: Option<String>,
-}
-
-/// WeCom robot settings.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct WeComSettings {
-    pub webhook: Secret,
-    pub at_mobiles: Vec<String>,
-}
-
-/// Feishu bot settings.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct FeishuSettings {
-    pub webhook: Secret,
-    pub secret: Option<Secret>,
-}
-
-/// The chat channels configured, as read from the environment (see the module
-/// documentation for the variables).
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct ChannelSettings {
-    pub dingtalk: Option<DingTalkSettings>,
-    pub wecom: Option<WeComSettings>,
-    pub feishu: Option<FeishuSettings>,
-    pub slack: Option<Secret>,
-}
-
-/// The configured channels, from the process environment.
-pub fn channels_from_env() -> Result<Vec<ChatChannel>, ConfigError> {
-    channels_from_lookup(|k| std::env::var(k).ok())
-}
-
-/// The configured channels (DingTalk, WeCom, Feishu, Slack, in that order; none
-/// is an empty list), reading variables through `get` (tests pass a map).
-pub fn channels_from_lookup(
-    get: impl Fn(&str) -> Option<String>,
-) -> Result<Vec<ChatChannel>, ConfigError> {
-    ChannelSettings::from_lookup(get)?.build()
-}
-
-impl ChannelSettings {
-    pub fn from_env() -> Result<Self, ConfigError> {
-        Self::from_lookup(|k| std::env::var(k).ok())
-    }
-
-    /// Reads the variables through `get`. Empty counts as unset.
-    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
-        let get = |k: &str| {
-            get(k)
-                .map(|v| v.trim().to_string())
-                .filter(|v| !v.is_empty())
-        };
-        let orphan = |var: &str, needs: &str| {
-            if get(var).is_some() && get(needs).is_none() {
-                tracing::warn!("{var} is set but {needs} is not: ignored");
-            }
-        };
-        orphan("DINGTALK_SECRET", "DINGTALK_WEBHOOK");
-        orphan("DINGTALK_AT_MOBILES", "DINGTALK_WEBHOOK");
-        orphan("DINGTALK_KEYWORD", "DINGTALK_WEBHOOK");
-        orphan("WECOM_AT_MOBILES", "WECOM_WEBHOOK");
-        orphan("FEISHU_SECRET", "FEISHU_WEBHOOK");
-
-        let dingtalk = match get("DINGTALK_WEBHOOK") {
-            None => None,
-            Some(url) => Some(DingTalkSettings {
-                webhook: webhook("DINGTALK_WEBHOOK", &url)?,
-                secret: get("DINGTALK_SECRET").map(Secret::new),
-                at_mobiles: mobiles("DINGTALK_AT_MOBILES", get("DINGTALK_AT_MOBILES"), false)?,
-                keyword: get("DINGTALK_KEYWORD"),
-            }),
-        };
-        let wecom = match get("WECOM_WEBHOOK") {
-            None => None,
-            Some(url) => Some(WeComSettings {
-                webhook: webhook("WECOM_WEBHOOK", &url)?,
-                at_mobiles: mobiles("WECOM_AT_MOBILES", get("WECOM_AT_MOBILES"), true)?,
-            }),
-        };
-        let feishu = match get("FEISHU_WEBHOOK") {
-            None => None,
-            Some(url) => Some(FeishuSettings {
-                webhook: webhook("FEISHU_WEBHOOK", &url)?,
-                secret: get("FEISHU_SECRET").map(Secret::new),
-            }),
-        };
-        let slack = get("SLACK_WEBHOOK")
-            .map(|url| webhook("SLACK_WEBHOOK", &url))
-            .transpose()?;
-        Ok(Self {
-            dingtalk,
-            wecom,
-            feishu,
-            slack,
-        })
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.dingtalk.is_none()
-            && self.wecom.is_none()
-            && self.feishu.is_none()
-            && self.slack.is_none()
-    }
-
-    /// The clients (each with its own HTTP client).
-    pub fn build(&self) -> Result<Vec<ChatChannel>, ConfigError> {
-        let client_error = |var: &'static str| {
-            move |e: ChannelError| ConfigError {
-                var,
-                token: String::new(),
-                reason: format!("cannot set up the HTTP client: {e}"),
-            }
-        };
-        let mut out = Vec::new();
-        if let Some(d) = &self.dingtalk {
-            let c = DingTalk::new(d.webhook.clone(), d.secret.clone(), d.at_mobiles.clone())
-                .map_err(client_error("DINGTALK_WEBHOOK"))?
-                .with_keyword(d.keyword.clone());
-            out.push(ChatChannel::DingTalk(c));
-        }
-        if let Some(w) = &self.wecom {
-            let c = WeCom::new(w.webhook.clone(), w.at_mobiles.clone())
-                .map_err(client_error("WECOM_WEBHOOK"))?;
-            out.push(ChatChannel::WeCom(c));
-        }
-        if let Some(f) = &self.feishu {
-            let c = Feishu::new(f.webhook.clone(), f.secret.clone())
-                .map_err(client_error("FEISHU_WEBHOOK"))?;
-            out.push(ChatChannel::Feishu(c));
-        }
-        if let Some(s) = &self.slack {
-            let c = Slack::new(s.clone()).map_err(client_error("SLACK_WEBHOOK"))?;
-            out.push(ChatChannel::Slack(c));
-        }
-        Ok(out)
-    }
-}
-
-/// An http(s) URL with a host; the error shows only its scheme and host.
-fn webhook(var: &'static str, raw: &str) -> Result<Secret, ConfigError> {
-    match reqwest::Url::parse(raw) {
-        Ok(u) if matches!(u.scheme(), "http" | "https") && u.host_str().is_some() => {
-            Ok(Secret::new(raw))
-        }
-        Ok(u) => Err(ConfigError {
-            var,
-            token: format!("{}://{}", u.scheme(), u.host_str().unwrap_or("")),
-            reason: "expected an http(s) URL".into(),
-        }),
-        Err(_) => Err(ConfigError {
-            var,
-            token: "***".into(),
-            reason: "expected an http(s) URL (value hidden: it may hold a token)".into(),
-        }),
-    }
-}
-
-/// A comma list of mobiles: digits with an optional leading `+` and inner `-`
-/// (and `@all` where allowed).
-fn mobiles(
-    var: &'static str,
-    raw: Option<String>,
-    allow_all: bool,
-) -> Result<Vec<String>, ConfigError> {
-    let Some(raw) = raw else {
-        return Ok(Vec::new());
-    };
-    raw.split(',')
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-        .map(|m| {
-            let digits = m.strip_prefix('+').unwrap_or(m);
-            let ok = (allow_all && m == "@all")
-                || (!digits.is_empty()
-                    && digits.len() <= 20
-                    && digits.starts_with(|c: char| c.is_ascii_digit())
-                    && digits.chars().all(|c| c.is_ascii_digit() || c == '-'));
-            if ok {
-                Ok(m.to_string())
-            } else {
-                Err(ConfigError {
-                    var,
-                    token: m.to_string(),
-                    reason: if allow_all {
-                        "expected a comma list of mobile numbers or @all".into()
-                    } else {
-                        "expected a comma list of mobile numbers".into()
-                    },
-                })
-            }
-        })
-        .collect()
-}
-
-// ---------------------------------------------------------------------------
-// HTTP plumbing shared by the clients
-
-/// Per-request timeout of every chat client.
-pub const HTTP_TIMEOUT: Duration = Duration::from_secs(10);
-
-/// How much of an unexpected reply body an error quotes.
-const SNIPPET_CHARS: usize = 200;
-
-pub(crate) fn http_client() -> Result<reqwest::Client, ChannelError> {
-    reqwest::Client::builder()
-        .timeout(HTTP_TIMEOUT)
-        .build()
-        .map_err(|e| ChannelError::Other(format!("HTTP client: {}", e.without_url())))
-}
-
-/// A reply, read in full.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub(crate) struct HttpReply {
-    pub status: u16,
-    /// `Retry-After` in seconds (the HTTP-date form is not used by these services).
-    pub retry_after: Option<Duration>,
-    pub body: String,
-}
-
-impl HttpReply {
-    pub fn is_success(&self) -> bool {
-        (200..300).contains(&self.status)
-    }
-
-    /// The start of the body on one line, for error messages.
-    pub fn snippet(&self) -> String {
-        self.body
-            .chars()
-            .take(SNIPPET_CHARS)
-            .map(|c| if c.is_control() { ' ' } else { c })
-            .collect::<String>()
-            .trim()
-            .to_string()
-    }
-}
-
-/// Base64(HMAC-SHA256(key, message)), the signature of DingTalk and Feishu.
-pub(crate) fn hmac_sha256_base64(key: &[u8], message: &[u8]) -> String {
-    use base64::Engine as _;
-    use hmac::{KeyInit, Mac};
-    // HMAC takes keys of any length, so this cannot fail; an empty signature
-    // (refused by the service) would be the answer if it ever did.
-    match <hmac::Hmac<sha2::Sha256> as KeyInit>::new_from_slice(key) {
-        Ok(mut mac) => {
-            mac.update(message);
-            base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes())
-        }
-        Err(_) => String::new(),
-    }
-}
-
-/// A network failure or timeout, with its causes, without the URL.
-fn transport_error(service: &str, e: reqwest::Error) -> ChannelError {
-    let e = e.without_url();
-    let mut text = format!("{service}: {e}");
-    let mut source = std::error::Error::source(&e);
-    while let Some(cause) = source {
-        text.push_str(&format!(": {cause}"));
-        source = cause.source();
-    }
-    ChannelError::Transient(text)
-}
-
-/// POSTs a JSON body; network failures and timeouts are transient.
-pub(crate) async fn post_json(
-    client: &reqwest::Client,
-    service: &str,
-    url: &str,
-    body: &Value,
-) -> Result<HttpReply, ChannelError> {
-    let resp = client
-        .post(url)
-        .header(reqwest::header::CONTENT_TYPE, "application/json")
-        .body(body.to_string())
-        .send()
-        .await
-        .map_err(|e| transport_error(service, e))?;
-    let status = resp.status().as_u16();
-    let retry_after = resp
-        .headers()
-        .get(reqwest::header::RETRY_AFTER)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.trim().parse::<u64>().ok())
-        .map(Duration::from_secs);
-    let bytes = resp
-        .bytes()
-        .await
-        .map_err(|e| transport_error(service, e))?;
-    Ok(HttpReply {
-        status,
-        retry_after,
-        body: String::from_utf8_lossy(&bytes).into_owned(),
-    })
-}
-
-/// The classes every service shares by HTTP status: 5xx transient, 429 rate
-/// limited (with `Retry-After`), 413 too large.
-pub(crate) fn status_class(service: &str, reply: &HttpReply) -> Option<ChannelError> {
-    match reply.status {
-        500..=599 => Some(ChannelError::Transient(format!(
-            "{service} answered HTTP {}",
-            reply.status
-        ))),
-        429 => Some(ChannelError::RateLimited {
-            detail: format!("{service} answered HTTP 429 {}", reply.snippet()),
-            retry_after: reply.retry_after,
-        }),
-        413 => Some(ChannelError::TooLarge(format!(
-            "{service} answered HTTP 413"
-        ))),
-        _ => None,
-    }
-}
-
-/// Any other failed HTTP status: the webhook is wrong or gone (401, 403, 404,
-/// 410), or something unknown.
-pub(crate) fn other_status(service: &str, reply: &HttpReply) -> ChannelError {
-    let text = format!(
-        "{service} answered HTTP {} {}",
-        reply.status,
-        reply.snippet()
-    );
-    match reply.status {
-        401 | 403 | 404 | 410 => ChannelError::Rejected(text),
-        _ => ChannelError::Other(text),
-    }
-}
-
-/// `(errcode, errmsg)` of a DingTalk or WeCom reply body.
-pub(crate) fn errcode_of(v: &Value) -> Option<(i64, String)> {
-    let code = v.get("errcode").and_then(Value::as_i64)?;
-    let msg = v.get("errmsg").and_then(Value::as_str).unwrap_or("");
-    Some((code, msg.to_string()))
-}
-
-/// The error a coded reply body stands for: none for code 0 or no code.
-pub(crate) fn coded_error(
-    v: &Value,
-    code_of: impl Fn(&Value) -> Option<(i64, String)>,
-    code_error: impl Fn(i64, &str) -> ChannelError,
-) -> Option<ChannelError> {
-    match code_of(v)? {
-        (0, _) => None,
-        (code, msg) => Some(code_error(code, &msg)),
-    }
-}
-
-/// Maps the reply of a service that answers a JSON result code:
-/// `code_of` extracts `(code, message)`, `code_error` maps a non-zero code.
-pub(crate) fn check_coded_reply(
-    service: &str,
-    reply: &HttpReply,
-    code_of: impl Fn(&Value) -> Option<(i64, String)>,
-    code_error: impl Fn(i64, &str) -> ChannelError,
-) -> Result<(), ChannelError> {
-    if let Some(e) = status_class(service, reply) {
-        return Err(e);
-    }
-    let coded = serde_json::from_str::<Value>(&reply.body)
-        .ok()
-        .and_then(|v| code_of(&v));
-    match coded {
-        Some((0, _)) if reply.is_success() => Ok(()),
-        Some((code, msg)) if code != 0 => Err(code_error(code, &msg)),
-        _ if !reply.is_success() => Err(other_status(service, reply)),
-        _ => Err(ChannelError::Other(format!(
-            "{service} reply has no result code: {}",
-            reply.snippet()
-        ))),
-    }
-}
-
-/// Removes a client's secrets from error texts: the webhook URL, its long path
-/// segments and query values (the token), and the signing secret.
-#[derive(Clone, Default)]
-pub(crate) struct Redactor {
-    secrets: Vec<String>,
-}
-
-impl std::fmt::Debug for Redactor {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Redactor(***)")
-    }
-}
-
-/// Path segments and query values at least this long are treated as tokens.
-const TOKEN_MIN_LEN: usize = 8;
-
-impl Redactor {
-    pub fn new(webhook: &Secret, secret: Option<&Secret>) -> Self {
-        let url = webhook.expose();
-        let mut secrets = vec![url.to_string()];
-        if let Ok(u) = reqwest::Url::parse(url) {
-            secrets.extend(
-                u.path_segments()
-                    .into_iter()
-                    .flatten()
-                    .map(str::to_string)
-                    .chain(u.query_pairs().map(|(_, v)| v.into_owned()))
-                    .filter(|s| {
-                        s.len() >= TOKEN_MIN_LEN
-                            && !s.chars().all(|c| c.is_ascii_lowercase() || c == '-')
-                    }),
-            );
-        }
-        secrets.extend(secret.map(|s| s.expose().to_string()));
-        secrets.retain(|s| !s.is_empty());
-        secrets.sort_by_key(|s| std::cmp::Reverse(s.len()));
-        Self { secrets }
-    }
-
-    pub fn scrub(&self, text: &str) -> String {
-        self.secrets
-            .iter()
-            .fold(text.to_string(), |t, s| t.replace(s.as_str(), "***"))
-    }
-
-    pub fn error(&self, e: ChannelError) -> ChannelError {
-        e.map_text(|t| self.scrub(t))
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::collections::HashMap;
-
-    fn lookup(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
-        let map: HashMap<String, String> = pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
-        move |k| map.get(k).cloned()
-    }
-
-    #[test]
-    fn no_variables_no_channels() {
-        let s = ChannelSettings::from_lookup(lookup(&[])).unwrap();
-        assert!(s.is_empty());
-        assert!(channels_from_lookup(lookup(&[("SLACK_WEBHOOK", "  ")]))
-            .unwrap()
-            .is_empty());
-    }
-
-    #[test]
-    fn all_four_at_once() {
-        let chans = channels_from_lookup(lookup(&[
-            (
-                "DINGTALK_WEBHOOK",
-                "https://oapi.dingtalk.com/robot/send?access_token=abc",
-            ),
-            ("DINGTALK_SECRET", "SECx"),
-            ("DINGTALK_AT_MOBILES", "13800001234, 13900005678,"),
-            ("DINGTALK_KEYWORD", "包裹"),
-            (
-                "WECOM_WEBHOOK",
-                "https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=k",
-            ),
-            ("WECOM_AT_MOBILES", "@all"),
-            (
-                "FEISHU_WEBHOOK",
-                "https://open.feishu.cn/open-apis/bot/v2/hook/t",
-            ),
-            ("FEISHU_SECRET", ""),
-            ("SLACK_WEBHOOK", "https://hooks.slack.com/services/T/B/X"),
-        ]))
-        .unwrap();
-        let names: Vec<_> = chans.iter().map(ChatChannel::name).collect();
-        assert_eq!(names, ["dingtalk", "wecom", "feishu", "slack"]);
-        let s = ChannelSettings::from_lookup(lookup(&[
-            (
-                "DINGTALK_WEBHOOK",
-                "http://127.0.0.1:9/robot/send?access_token=abc",
-            ),
-            ("DINGTALK_AT_MOBILES", "13800001234, +86-13900005678,"),
-            ("DINGTALK_KEYWORD", " 包裹 "),
-            (
-                "FEISHU_WEBHOOK",
-                "https://open.feishu.cn/open-apis/bot/v2/hook/t",
-            ),
-            ("FEISHU_SECRET", "   "),
-        ]))
-        .unwrap();
-        let d = s.dingtalk.unwrap();
-        assert_eq!(d.at_mobiles, ["13800001234", "+86-13900005678"]);
-        assert_eq!(d.keyword.as_deref(), Some("包裹"));
-        assert_eq!(d.secret, None);
-        assert_eq!(s.feishu.unwrap().secret, None);
-        assert!(s.wecom.is_none() && s.slack.is_none());
-    }
-
-    #[test]
-    fn bad_webhooks_name_the_variable_and_hide_the_token() {
-        let e = channels_from_lookup(lookup(&[(
-            "WECOM_WEBHOOK",
-            "ftp://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=SECRETKEY123",
-        )]))
-        .unwrap_err();
-        assert_eq!(e.var, "WECOM_WEBHOOK");
-        assert_eq!(e.token, "ftp://qyapi.weixin.qq.com");
-        assert!(!e.to_string().contains("SECRETKEY123"), "{e}");
-
-        let e = channels_from_lookup(lookup(&[(
-            "SLACK_WEBHOOK",
-            "hooks.slack.com/services/T0/B0/SECRETPATH99",
-        )]))
-        .unwrap_err();
-        assert_eq!(e.var, "SLACK_WEBHOOK");
-        assert!(!e.to_string().contains("SECRETPATH99"), "{e}");
-        assert!(!e.to_string().contains("hooks.slack.com/services"), "{e}");
-    }
-
-    #[test]
-    fn bad_mobiles_are_errors() {
-        let e = ChannelSettings::from_lookup(lookup(&[
-            (
-                "DINGTALK_WEBHOOK",
-                "https://oapi.dingtalk.com/robot/send?access_token=a",
-            ),
-            ("DINGTALK_AT_MOBILES", "138 0000,@all"),
-        ]))
-        .unwrap_err();
-        assert_eq!(e.var, "DINGTALK_AT_MOBILES");
-        assert_eq!(e.token, "138 0000");
-        // `@all` is WeCom's only.
-        let e = ChannelSettings::from_lookup(lookup(&[
-            (
-                "DINGTALK_WEBHOOK",
-                "https://oapi.dingtalk.com/robot/send?access_token=a",
-            ),
-            ("DINGTALK_AT_MOBILES", "@all"),
-        ]))
-        .unwrap_err();
-        assert_eq!(e.token, "@all");
-        let s = ChannelSettings::from_lookup(lookup(&[
-            (
-                "WECOM_WEBHOOK",
-                "https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=k",
-            ),
-            ("WECOM_AT_MOBILES", "13800001234,@all"),
-        ]))
-        .unwrap();
-        assert_eq!(s.wecom.unwrap().at_mobiles, ["13800001234", "@all"]);
-    }
-
-    #[test]
-    fn debug_hides_webhooks_and_secrets() {
-        let s = ChannelSettings::from_lookup(lookup(&[
-            (
-                "DINGTALK_WEBHOOK",
-                "https://oapi.dingtalk.com/robot/send?access_token=TOKEN1",
-            ),
-            ("DINGTALK_SECRET", "SECRET1"),
-            (
-                "SLACK_WEBHOOK",
-                "https://hooks.slack.com/services/T/B/TOKEN2",
-            ),
-        ]))
-        .unwrap();
-        let chans = s.build().unwrap();
-        let shown = format!("{s:?} {chans:?}");
-        for secret in ["TOKEN1", "SECRET1", "TOKEN2"] {
-            assert!(!shown.contains(secret), "{shown}");
-        }
-    }
+    use crate::config::tests::lookup;
 
     #[test]
     fn rates_and_sizes_are_the_documented_ones() {
@@ -899,85 +337,5 @@ mod tests {
         assert!(m.text.starts_with(t.text.trim_end_matches(TRUNCATION_MARK)));
         let short = ChatMessage::new("t", "short");
         assert_eq!(short.truncated(100), short);
-    }
-
-    #[test]
-    fn redactor_removes_url_token_and_secret() {
-        let r = Redactor::new(
-            &Secret::new("https://hooks.slack.com/services/T0001/B0001/abcdEFGH1234"),
-            Some(&Secret::new("sekrit-value")),
-        );
-        let t = r.scrub(
-            "failed https://hooks.slack.com/services/T0001/B0001/abcdEFGH1234 then abcdEFGH1234 and sekrit-value",
-        );
-        assert!(
-            !t.contains("abcdEFGH1234") && !t.contains("sekrit-value"),
-            "{t}"
-        );
-        assert!(t.starts_with("failed ***"), "{t}");
-        // Plain path words stay readable.
-        let r = Redactor::new(
-            &Secret::new("https://open.feishu.cn/open-apis/bot/v2/hook/0f1e2d3c-tok"),
-            None,
-        );
-        assert_eq!(r.scrub("open-apis 0f1e2d3c-tok"), "open-apis ***");
-        let e = r.error(ChannelError::rate_limited("x 0f1e2d3c-tok"));
-        assert_eq!(e, ChannelError::rate_limited("x ***"));
-    }
-
-    #[test]
-    fn coded_replies() {
-        let reply = |status: u16, body: &str| HttpReply {
-            status,
-            retry_after: None,
-            body: body.into(),
-        };
-        let code_of = |v: &Value| {
-            Some((
-                v.get("errcode")?.as_i64()?,
-                v.get("errmsg")
-                    .and_then(Value::as_str)
-                    .unwrap_or("")
-                    .to_string(),
-            ))
-        };
-        let err = |c: i64, m: &str| ChannelError::Other(format!("{c} {m}"));
-        let check = |r: HttpReply| check_coded_reply("x", &r, code_of, err);
-        assert_eq!(check(reply(200, r#"{"errcode":0,"errmsg":"ok"}"#)), Ok(()));
-        assert_eq!(
-            check(reply(200, r#"{"errcode":7,"errmsg":"no"}"#)),
-            Err(ChannelError::Other("7 no".into()))
-        );
-        assert!(matches!(
-            check(reply(502, "bad gateway")),
-            Err(ChannelError::Transient(_))
-        ));
-        assert!(matches!(
-            check(reply(413, "")),
-            Err(ChannelError::TooLarge(_))
-        ));
-        assert!(matches!(
-            check(reply(404, "nope")),
-            Err(ChannelError::Rejected(_))
-        ));
-        assert!(matches!(
-            check(reply(400, "nope")),
-            Err(ChannelError::Other(_))
-        ));
-        assert!(matches!(
-            check(reply(200, "<html>")),
-            Err(ChannelError::Other(_))
-        ));
-        // A success code on a failed status is not a success.
-        assert!(check(reply(400, r#"{"errcode":0}"#)).is_err());
-        let limited = HttpReply {
-            status: 429,
-            retry_after: Some(Duration::from_secs(3)),
-            body: String::new(),
-        };
-        assert!(matches!(
-            check(limited),
-            Err(ChannelError::RateLimited { retry_after: Some(d), .. }) if d == Duration::from_secs(3)
-        ));
     }
 }
