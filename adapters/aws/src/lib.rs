@@ -5,7 +5,7 @@
 //! - [`sns`]: notifications published to the SNS topic with filterable
 //!   message attributes.
 //!
-//! Functions read their configuration once at cold start with [`env`]: a missing or
+//! Functions read their configuration once at cold start with [`env`](mod@env): a missing or
 //! bad variable stops the function before it takes any event, with one line naming
 //! the variable.
 
