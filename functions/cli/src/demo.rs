@@ -32,8 +32,8 @@ use shared::report::{alerts_by_rule, score, DetectionScore, Expected, HealthSumm
 use shared::time::local_minutes;
 use shared::tracker::{run_due, TickStats, Tracker};
 
+use crate::console::{deliver_tick, Console};
 use crate::duration::fmt_secs;
-use crate::outbox::{deliver_tick, Console};
 use crate::Failure;
 
 /// The scheduler's tick (EventBridge schedule in the cloud).
@@ -133,7 +133,7 @@ pub async fn run(a: DemoArgs) -> Result<u8, Failure> {
     sink.bar = Some(bar.clone());
     // With robots configured, the run's alerts go to them at the end, as digests
     // (ten simulated days of alerts in a few messages, within each robot's rate).
-    let chat = crate::outbox::chat_from_env(&sink.templates)?;
+    let chat = crate::console::chat_from_env(&sink.templates)?;
     let mut all: Vec<Notification> = Vec::new();
     let mut totals = TickStats::default();
     let mut notifications = 0u64;

@@ -16,7 +16,7 @@ use shared::ports::CarrierQuery;
 use shared::ports::Clock;
 use shared::tracker::{run_due, Tracker};
 
-use crate::outbox::{deliver_tick, Console};
+use crate::console::{deliver_tick, Console};
 use sentinel_carriers::{
     detect_carrier, Detection, Kdniao, Provider, ProviderError, ProviderSettings,
 };

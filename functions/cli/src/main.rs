@@ -7,10 +7,10 @@
 mod bench;
 mod bench_table;
 mod check;
+mod console;
 mod demo;
 mod duration;
 mod live;
-mod outbox;
 mod parcels;
 
 use std::path::PathBuf;

@@ -1,6 +1,7 @@
-//! Where the CLI's notifications go: the terminal and, when chat robots are
-//! configured (`DINGTALK_WEBHOOK`, `WECOM_WEBHOOK`, `FEISHU_WEBHOOK`,
-//! `SLACK_WEBHOOK`...), the robots, in digests — through the store's outbox like
+//! The CLI's alert sink ([`Console`]): where its notifications go — the
+//! terminal and, when chat robots are configured (`DINGTALK_WEBHOOK`,
+//! `WECOM_WEBHOOK`, `FEISHU_WEBHOOK`, `SLACK_WEBHOOK`...), the robots, in
+//! digests — through the store's outbox like
 //! the Lambda functions, so an alert a robot did not take is sent again next tick.
 //! Customer notices are printed (the CLI sends no SMS).
 
