@@ -312,23 +312,54 @@ pub struct TickStats {
     pub queries: usize,
     pub query_errors: usize,
     pub writes: usize,
+    /// Parcels whose check could not complete (the store failed, or the version
+    /// race was lost too often). Each is logged and left as it was, due, so a
+    /// later tick checks it again; the batch's other parcels are not held back.
+    pub failed: usize,
+    /// The first of those failures, for the caller's report.
+    pub first_failure: Option<TrackerError>,
+}
+
+impl TickStats {
+    fn add(&mut self, other: TickStats) {
+        self.checked += other.checked;
+        self.queries += other.queries;
+        self.query_errors += other.query_errors;
+        self.writes += other.writes;
+        self.failed += other.failed;
+        if self.first_failure.is_none() {
+            self.first_failure = other.first_failure;
+        }
+    }
 }
 
 /// Checks the given parcels (`tracker.concurrency` at once) and hands each
 /// check's notifications to `sink`; what the `tracker` function does with one
-/// TrackBatch. Returns the totals and whether any parcel was processed.
+/// TrackBatch. A parcel whose check fails does not stop the others: every check
+/// runs to its end, so what the others claimed always reaches `sink` (a claim
+/// dropped here would never be offered again by its tracker). The failures are
+/// counted in the totals.
 pub async fn check_batch<S: TrackerStore, C: CarrierQuery>(
     tracker: &Tracker<'_, S, C>,
     ids: &[ShipmentId],
     now: DateTime<Utc>,
     sink: &mut impl FnMut(Vec<Notification>),
-) -> Result<TickStats, TrackerError> {
+) -> TickStats {
     let mut stats = TickStats::default();
     let mut checks = stream::iter(ids.iter())
-        .map(|id| tracker.check(id, now))
+        .map(|id| async move { (id, tracker.check(id, now).await) })
         .buffer_unordered(tracker.concurrency.max(1));
-    while let Some(o) = checks.next().await {
-        let o = o?;
+    while let Some((id, o)) = checks.next().await {
+        let o = match o {
+            Ok(o) => o,
+            Err(e) => {
+                tracing::error!(shipment = %id, error = %e,
+                    "check failed; the parcel stays due and is checked again later");
+                stats.failed += 1;
+                stats.first_failure.get_or_insert(e);
+                continue;
+            }
+        };
         stats.checked += usize::from(o.processed);
         stats.queries += usize::from(o.queried);
         stats.query_errors += usize::from(o.query_error.is_some());
@@ -337,12 +368,13 @@ pub async fn check_batch<S: TrackerStore, C: CarrierQuery>(
             sink(o.notifications);
         }
     }
-    Ok(stats)
+    stats
 }
 
 /// One scheduler tick on one machine: checks every due parcel, `batch` at a time
 /// (`tracker.concurrency` of them at once), and hands each check's notifications
-/// to `sink`.
+/// to `sink`. Only the due query itself fails the tick; a parcel's failed check
+/// is counted ([`TickStats::failed`]) and the tick goes on.
 pub async fn run_due<S: TrackerStore + DueIndex, C: CarrierQuery>(
     tracker: &Tracker<'_, S, C>,
     now: DateTime<Utc>,
@@ -355,14 +387,12 @@ pub async fn run_due<S: TrackerStore + DueIndex, C: CarrierQuery>(
         if due.is_empty() {
             return Ok(stats);
         }
-        let s = check_batch(tracker, &due, now, &mut sink).await?;
-        stats.checked += s.checked;
-        stats.queries += s.queries;
-        stats.query_errors += s.query_errors;
-        stats.writes += s.writes;
-        if s.checked == 0 {
-            // Everything due was skipped (e.g. handled by someone else meanwhile);
-            // don't spin.
+        let s = check_batch(tracker, &due, now, &mut sink).await;
+        let checked = s.checked;
+        stats.add(s);
+        if checked == 0 {
+            // Everything due was skipped (handled by someone else meanwhile) or
+            // failed (it stays due for a later tick): don't spin.
             return Ok(stats);
         }
     }

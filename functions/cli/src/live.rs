@@ -245,6 +245,12 @@ pub async fn run(a: RunArgs) -> Result<u8, Failure> {
             stats.writes,
             alerts
         );
+        if let Some(e) = &stats.first_failure {
+            eprintln!(
+                "  {} parcels could not be checked and stay due (first: {e})",
+                stats.failed
+            );
+        }
         if a.once {
             let all_failed = stats.queries > 0 && stats.query_errors == stats.queries;
             return Ok(if all_failed { 1 } else { 0 });

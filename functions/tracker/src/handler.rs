@@ -34,9 +34,12 @@ pub async fn handle<S: TrackerStore, C: CarrierQuery, K: AlertSink>(
     let tracker =
         Tracker::new(&deps.store, &deps.provider, &deps.settings).with(deps.mode, deps.concurrency);
     let mut claimed: Vec<Notification> = Vec::new();
-    let stats = check_batch(&tracker, &ids, Utc::now(), &mut |n| claimed.extend(n)).await?;
+    let stats = check_batch(&tracker, &ids, Utc::now(), &mut |n| claimed.extend(n)).await;
     // Each claimed notification is published by this invocation only; one that
-    // fails stays in the outbox, and the scheduler's next tick delivers it.
+    // fails stays in the outbox, and the scheduler's next tick delivers it. A
+    // parcel whose check failed is counted in `failed` and stays due: the next
+    // tick checks it again (failing the whole invocation would only make
+    // EventBridge retry the parcels that succeeded).
     let delivery = deliver(&deps.store, &deps.sink, &claimed).await?;
     tracing::info!(
         parcels = ids.len(),
@@ -45,6 +48,7 @@ pub async fn handle<S: TrackerStore, C: CarrierQuery, K: AlertSink>(
         query_errors = stats.query_errors,
         alerts = claimed.len(),
         undelivered = delivery.failed,
+        failed = stats.failed,
         "batch"
     );
     Ok(json!({
@@ -54,5 +58,6 @@ pub async fn handle<S: TrackerStore, C: CarrierQuery, K: AlertSink>(
         "query_errors": stats.query_errors,
         "alerts": claimed.len(),
         "undelivered": delivery.failed,
+        "failed": stats.failed,
     }))
 }

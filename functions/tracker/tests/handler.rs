@@ -8,11 +8,14 @@ use chrono::{Duration, Utc};
 use lambda_runtime::{Context, LambdaEvent};
 use serde_json::json;
 
+use chrono::DateTime;
 use sentinel_tracker::handler::{handle, Deps, Event};
 use shared::config::Settings;
+use shared::domain::AlertRecord;
 use shared::domain::{Notification, Rule, Shipment, ShipmentId};
 use shared::ports::{
     AlertLog, AlertSink, CarrierError, CarrierQuery, CarrierReply, ShipmentReader, ShipmentWriter,
+    StoreError,
 };
 use shared::schedule::TrackingMode;
 use shared::store::memory::MemoryStore;
@@ -89,7 +92,7 @@ async fn a_batch_is_checked_and_its_claims_published_once() {
     assert_eq!(
         out,
         json!({"parcels": 2, "checked": 1, "queries": 1, "query_errors": 0,
-               "alerts": 2, "undelivered": 0})
+               "alerts": 2, "undelivered": 0, "failed": 0})
     );
     assert_eq!(
         deps.provider.0.lock().unwrap().as_slice(),
@@ -115,4 +118,97 @@ async fn a_batch_is_checked_and_its_claims_published_once() {
     assert_eq!(again["checked"], 0);
     assert_eq!(again["alerts"], 0);
     assert_eq!(deps.sink.0.lock().unwrap().len(), 2);
+}
+
+/// The in-memory store, except that writing one parcel fails (a throttled or
+/// unavailable backend for that item).
+struct FailsToWrite {
+    inner: MemoryStore,
+    poisoned: ShipmentId,
+}
+
+impl ShipmentReader for FailsToWrite {
+    async fn get_shipment(&self, id: &ShipmentId) -> Result<Option<Shipment>, StoreError> {
+        self.inner.get_shipment(id).await
+    }
+}
+
+impl ShipmentWriter for FailsToWrite {
+    async fn put_shipment(&self, s: &Shipment) -> Result<u64, StoreError> {
+        if s.id == self.poisoned {
+            return Err(StoreError::Backend("ProvisionedThroughputExceeded".into()));
+        }
+        self.inner.put_shipment(s).await
+    }
+}
+
+impl AlertLog for FailsToWrite {
+    async fn insert_alert_if_absent(&self, r: &AlertRecord) -> Result<bool, StoreError> {
+        self.inner.insert_alert_if_absent(r).await
+    }
+    async fn mark_delivered(&self, r: &AlertRecord) -> Result<(), StoreError> {
+        self.inner.mark_delivered(r).await
+    }
+    async fn pending_alerts(
+        &self,
+        due_by: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<Vec<AlertRecord>, StoreError> {
+        self.inner.pending_alerts(due_by, limit).await
+    }
+    async fn alerts_for(&self, id: &ShipmentId) -> Result<Vec<AlertRecord>, StoreError> {
+        self.inner.alerts_for(id).await
+    }
+    async fn alerts_between(
+        &self,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> Result<Vec<AlertRecord>, StoreError> {
+        self.inner.alerts_between(from, to).await
+    }
+}
+
+#[tokio::test]
+async fn one_failing_parcel_does_not_drop_the_others_claims() {
+    let now = Utc::now();
+    let ids: Vec<ShipmentId> = (0..5)
+        .map(|i| ShipmentId::parse("ZTO", &format!("7531234567890{i}")).unwrap())
+        .collect();
+    let inner = MemoryStore::new();
+    for id in &ids {
+        let mut s = Shipment::new(id.clone(), now - Duration::hours(48));
+        s.next_check_at = Some(now - Duration::minutes(1));
+        inner.put_shipment(&s).await.unwrap();
+    }
+    let poisoned = ids[0].clone();
+    let deps = Deps {
+        store: FailsToWrite {
+            inner,
+            poisoned: poisoned.clone(),
+        },
+        provider: Silent::default(),
+        sink: Recording::default(),
+        settings: Settings::default(),
+        mode: TrackingMode::Poll,
+        concurrency: 3,
+    };
+    let refs: Vec<&ShipmentId> = ids.iter().collect();
+    let out = handle(&deps, event(&refs)).await.unwrap();
+    assert_eq!(out["checked"], 4, "{out}");
+    assert_eq!(out["failed"], 1, "{out}");
+    // Every other parcel's two claims were published, and left the outbox.
+    assert_eq!(out["alerts"], 8, "{out}");
+    let sent = deps.sink.0.lock().unwrap().clone();
+    assert_eq!(sent.len(), 8);
+    assert!(sent.iter().all(|n| n.record.shipment != poisoned));
+    assert!(deps
+        .store
+        .pending_alerts(now + Duration::hours(1), 100)
+        .await
+        .unwrap()
+        .is_empty());
+    // The failed parcel kept its state and is still due.
+    let kept = deps.store.get_shipment(&poisoned).await.unwrap().unwrap();
+    assert!(kept.alerts.is_empty());
+    assert_eq!(kept.next_check_at, Some(now - Duration::minutes(1)));
 }
