@@ -143,6 +143,20 @@ fn parse_number<T: std::str::FromStr + PartialOrd + Copy + std::fmt::Display>(
     }
 }
 
+/// `TRACKING_MODE` (`poll`, the default, or `push`); anything else is an error
+/// naming the variable, wherever it is read (the provider settings, and `sentinel
+/// add`/`import`, which need no provider in poll mode).
+pub fn tracking_mode(get: impl Fn(&str) -> Option<String>) -> Result<TrackingMode, ConfigError> {
+    match get("TRACKING_MODE") {
+        None => Ok(TrackingMode::Poll),
+        Some(v) => match v.trim().to_ascii_lowercase().as_str() {
+            "poll" | "" => Ok(TrackingMode::Poll),
+            "push" => Ok(TrackingMode::Push),
+            _ => Err(bad("TRACKING_MODE", &v, "expected poll or push")),
+        },
+    }
+}
+
 impl ProviderSettings {
     pub fn from_env() -> Result<Self, ConfigError> {
         Self::from_lookup(|k| std::env::var(k).ok())
@@ -166,14 +180,7 @@ impl ProviderSettings {
                 }
             },
         };
-        let mode = match get("TRACKING_MODE") {
-            None => TrackingMode::Poll,
-            Some(v) => match v.trim().to_ascii_lowercase().as_str() {
-                "poll" => TrackingMode::Poll,
-                "push" => TrackingMode::Push,
-                _ => return Err(bad("TRACKING_MODE", &v, "expected poll or push")),
-            },
-        };
+        let mode = tracking_mode(get)?;
 
         let kdniao_api_url = get("KDNIAO_API_URL")
             .map(|v| parse_url("KDNIAO_API_URL", &v))

@@ -42,10 +42,10 @@ pub enum WireArg {
 #[derive(Args, Debug)]
 pub struct BenchArgs {
     /// Simulated parcels.
-    #[arg(long, default_value_t = 100_000)]
+    #[arg(long, default_value_t = 100_000, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=10_000_000))]
     pub parcels: usize,
     /// Simulated days.
-    #[arg(long, default_value_t = 14)]
+    #[arg(long, default_value_t = 14, value_parser = clap::value_parser!(u32).range(1..=365))]
     pub days: u32,
     /// Simulator seed.
     #[arg(long, default_value_t = 42)]

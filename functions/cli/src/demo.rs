@@ -45,10 +45,10 @@ const JUDGE_GRACE_HOURS: i64 = 12;
 #[derive(Args, Debug)]
 pub struct DemoArgs {
     /// Simulated parcels.
-    #[arg(long, default_value_t = 1000)]
+    #[arg(long, default_value_t = 1000, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=1_000_000))]
     pub parcels: usize,
     /// Simulated days.
-    #[arg(long, default_value_t = 10)]
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..=365))]
     pub days: u32,
     /// Simulator seed (same seed, same fleet, same alerts).
     #[arg(long, default_value_t = 42)]

@@ -259,21 +259,16 @@ pub async fn run(a: RunArgs) -> Result<u8, Failure> {
     }
 }
 
-/// `TRACKING_MODE` as far as registering parcels is concerned: push when it says
-/// so, poll otherwise (the provider settings check the value where it matters).
-pub fn tracking_mode() -> TrackingMode {
-    let mode = std::env::var("TRACKING_MODE").unwrap_or_default();
-    if mode.trim().eq_ignore_ascii_case("push") {
-        TrackingMode::Push
-    } else {
-        TrackingMode::Poll
-    }
+/// `TRACKING_MODE` from the environment (`poll` or `push`; anything else is a
+/// configuration error, exit 2).
+pub fn tracking_mode() -> Result<TrackingMode, Failure> {
+    Ok(sentinel_carriers::tracking_mode(|k| std::env::var(k).ok())?)
 }
 
 /// In push mode, the provider to subscribe new parcels with; `None` in poll
 /// mode (and then no provider configuration is needed to register parcels).
 pub fn subscriber() -> Result<Option<Provider>, Failure> {
-    if tracking_mode() != TrackingMode::Push {
+    if tracking_mode()? != TrackingMode::Push {
         return Ok(None);
     }
     let ps = ProviderSettings::from_env()?;

@@ -109,7 +109,22 @@ impl From<shared::tracker::TrackerError> for Failure {
     }
 }
 
+/// Output piped into a program that stops reading (`sentinel list | head -1`)
+/// ends the process quietly, as for any Unix filter, instead of a panic in
+/// `println!`: Rust ignores SIGPIPE by default, so a closed pipe becomes a write
+/// error that `println!` panics on. The default action is restored before any
+/// output is written.
+fn quiet_on_closed_pipe() {
+    #[cfg(unix)]
+    // SAFETY: called first thing in `main`, before any other thread exists;
+    // setting a signal's disposition to its default has no other effect.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
+}
+
 fn main() -> ExitCode {
+    quiet_on_closed_pipe();
     let cli = Cli::parse();
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)

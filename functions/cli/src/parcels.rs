@@ -63,7 +63,7 @@ struct Registrar {
 impl Registrar {
     fn from_env() -> Result<Self, Failure> {
         Ok(Self {
-            mode: tracking_mode(),
+            mode: tracking_mode()?,
             subscriber: subscriber()?,
             settings: Settings::from_env()?,
         })

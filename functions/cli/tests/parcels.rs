@@ -251,3 +251,77 @@ fn the_first_query_waits_for_a_parcel_added_as_it_ships() {
         "{at_once}"
     );
 }
+
+#[test]
+fn ordinary_misuse_is_a_clear_error_not_a_panic() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("s.db");
+    // A tracking mode that does not exist is refused, naming the variable.
+    let o = Command::new(env!("CARGO_BIN_EXE_sentinel"))
+        .args(["add", "75312345678901", "--carrier", "ZTO"])
+        .env("SENTINEL_DB", &db)
+        .env("TRACKING_MODE", "pushy")
+        .env_remove("RUST_LOG")
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o.stderr));
+    assert!(
+        text(&o.stderr).contains("TRACKING_MODE"),
+        "{}",
+        text(&o.stderr)
+    );
+    assert!(!db.exists() || !text(&sentinel(&db, &["list"]).stdout).contains("75312345678901"));
+    // Sizes that cannot be simulated are refused by the argument parser.
+    for args in [
+        ["demo", "--days", "4294967295"],
+        ["demo", "--parcels", "18446744073709551615"],
+        ["demo", "--days", "0"],
+        ["bench", "--parcels", "0"],
+    ] {
+        let o = sentinel(&db, &args);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {}", text(&o.stderr));
+        assert!(!text(&o.stderr).contains("panicked"), "{args:?}");
+    }
+}
+
+#[cfg(unix)]
+#[test]
+fn a_closed_pipe_ends_the_output_quietly() {
+    use std::io::Read;
+    use std::os::unix::process::ExitStatusExt;
+    use std::process::Stdio;
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("s.db");
+    // Enough parcels that `list` writes far more than a pipe buffer holds.
+    let csv = dir.path().join("orders.csv");
+    let mut rows = String::from("carrier,tracking_number,order_id\n");
+    for i in 0..3000 {
+        rows.push_str(&format!("ZTO,7531{i:010},DD{i}\n"));
+    }
+    std::fs::write(&csv, rows).unwrap();
+    let o = sentinel(&db, &["import", csv.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let mut child = Command::new(env!("CARGO_BIN_EXE_sentinel"))
+        .args(["list", "--limit", "3000"])
+        .env("SENTINEL_DB", &db)
+        .env_remove("RUST_LOG")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Read a little, then close the pipe, as `| head -1` does.
+    let mut out = child.stdout.take().unwrap();
+    let mut first = [0u8; 64];
+    out.read_exact(&mut first).unwrap();
+    drop(out);
+    let status = child.wait().unwrap();
+    let mut err = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut err)
+        .unwrap();
+    assert!(!err.contains("panicked"), "{err}");
+    assert_eq!(status.signal(), Some(libc::SIGPIPE), "{status:?}: {err}");
+}
