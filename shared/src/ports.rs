@@ -185,6 +185,36 @@ pub struct CarrierReply {
 }
 
 impl CarrierReply {
+    /// Why the reply cannot be about `id`, if it names another carrier or number.
+    /// Identities are compared as the domain normalises them (a carrier by any of
+    /// its names, a number case- and space-insensitively); a reply that names
+    /// neither is judged by what it does name, i.e. accepted.
+    pub fn wrong_parcel(&self, id: &ShipmentId) -> Option<CarrierError> {
+        if let Some(c) = &self.carrier {
+            if !crate::normalise::carriers::same_carrier(c.as_str(), id.carrier.as_str()) {
+                return Some(CarrierError::WrongParcel(format!(
+                    "carrier {c}, asked about {}",
+                    id.carrier
+                )));
+            }
+        }
+        if let Some(n) = &self.tracking_number {
+            let folded: String = crate::time::ascii_fold(n)
+                .chars()
+                .filter(|c| !c.is_whitespace())
+                .collect::<String>()
+                .to_ascii_uppercase();
+            if !folded.is_empty() && folded != id.tracking_number.as_str() {
+                let shown = crate::domain::mask_digits(&folded);
+                return Some(CarrierError::WrongParcel(format!(
+                    "number {shown}, asked about {}",
+                    crate::domain::mask_digits(id.tracking_number.as_str())
+                )));
+            }
+        }
+        None
+    }
+
     /// The carrier knows nothing about the number (yet).
     pub fn knows_nothing(&self) -> bool {
         self.events.is_empty()
@@ -209,6 +239,10 @@ pub enum CarrierError {
     Transient(String),
     #[error("malformed provider reply: {0}")]
     Malformed(String),
+    /// The reply is about another parcel than the one asked about (its carrier or
+    /// number differs): it is not merged, and the parcel keeps its state.
+    #[error("the reply is about another parcel: {0}")]
+    WrongParcel(String),
     #[error("provider error: {0}")]
     Other(String),
 }
@@ -216,7 +250,7 @@ pub enum CarrierError {
 impl CarrierError {
     /// The error class, for logs, metrics and JSON (`bad_credentials`,
     /// `unknown_carrier`, `no_traces`, `rate_limited`, `transient`, `malformed`,
-    /// `other`).
+    /// `wrong_parcel`, `other`).
     pub fn kind(&self) -> &'static str {
         match self {
             CarrierError::BadCredentials(_) => "bad_credentials",
@@ -225,6 +259,7 @@ impl CarrierError {
             CarrierError::RateLimited(_) => "rate_limited",
             CarrierError::Transient(_) => "transient",
             CarrierError::Malformed(_) => "malformed",
+            CarrierError::WrongParcel(_) => "wrong_parcel",
             CarrierError::Other(_) => "other",
         }
     }

@@ -190,6 +190,8 @@ impl<'a, S: TrackerStore, C> Tracker<'a, S, C> {
                         let reply = match carrier.query(&shipment).await {
                             // "Knows nothing yet" is an answer.
                             Err(CarrierError::NoTraces(_)) => Ok(CarrierReply::default()),
+                            // An answer about another parcel is not one about this.
+                            Ok(r) => r.wrong_parcel(&shipment.id).map_or(Ok(r), Err),
                             other => other,
                         };
                         match reply {

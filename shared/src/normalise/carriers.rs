@@ -66,6 +66,26 @@ pub fn to_kuaidi100(code: &str) -> Option<&'static str> {
     by_code(code).map(|e| e.kuaidi100)
 }
 
+/// Any way a carrier is named — our code, a Kuaidi100 `com`, or the Chinese name
+/// (`"ZTO"`, `"zhongtong"`, `"中通快递"`) — to its canonical code; `None` for a
+/// carrier the table does not know.
+pub fn canonical(name: &str) -> Option<&'static str> {
+    let name = name.trim();
+    by_code(name)
+        .map(|e| e.code)
+        .or_else(|| from_kuaidi100(name))
+        .or_else(|| TABLE.iter().find(|e| e.name_zh == name).map(|e| e.code))
+}
+
+/// Do two names name the same carrier? Known carriers compare by canonical code;
+/// others by their spelling, ignoring case.
+pub fn same_carrier(a: &str, b: &str) -> bool {
+    match (canonical(a), canonical(b)) {
+        (Some(x), Some(y)) => x == y,
+        _ => a.trim().eq_ignore_ascii_case(b.trim()),
+    }
+}
+
 /// Every canonical code of the table.
 pub fn codes() -> impl Iterator<Item = &'static str> {
     TABLE.iter().map(|e| e.code)
@@ -78,6 +98,21 @@ pub fn name_zh(code: &str) -> Option<&'static str> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_carrier_is_the_same_under_each_of_its_names() {
+        for name in ["ZTO", "zto", "zhongtong", "中通快递", " ZhongTong "] {
+            assert_eq!(super::canonical(name), Some("ZTO"), "{name}");
+            assert!(super::same_carrier(name, "ZTO"), "{name}");
+        }
+        assert!(super::same_carrier("debangkuaidi", "DBL"));
+        assert!(!super::same_carrier("shunfeng", "ZTO"));
+        assert!(!super::same_carrier("SF", "顺丰速运x"));
+        // Carriers the table does not know compare by spelling.
+        assert_eq!(super::canonical("XYZ"), None);
+        assert!(super::same_carrier("xyz", "XYZ"));
+        assert!(!super::same_carrier("XYZ", "ABC"));
+    }
+
     use super::*;
     use crate::domain::CarrierCode;
 
