@@ -45,6 +45,54 @@ pub struct Digest {
     pub alerts: Vec<usize>,
 }
 
+/// How the channel that shows a digest reads its text, so that outside text (an
+/// order id, a carrier's trace) is shown as text and never as markup.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Markup {
+    /// Shown as typed (Feishu text messages, WeCom text messages; Slack's client
+    /// escapes its whole text itself).
+    #[default]
+    Plain,
+    /// DingTalk and WeCom markdown: an order id `[退款](http://…)` must not become
+    /// a link, nor `<font…>`, `**` or a heading change the message.
+    Markdown,
+}
+
+impl Markup {
+    /// `text` (from outside) made inert for this markup. Markdown's reserved
+    /// characters become their full-width forms — which read the same in a
+    /// Chinese message, while a backslash escape is not honoured by every robot's
+    /// renderer — and `://` is broken so no bare link is made.
+    pub fn outside(self, text: &str) -> String {
+        match self {
+            Markup::Plain => text.to_string(),
+            Markup::Markdown => {
+                let mut out = String::with_capacity(text.len());
+                for c in text.chars() {
+                    out.push(match c {
+                        '[' => '［',
+                        ']' => '］',
+                        '(' => '（',
+                        ')' => '）',
+                        '<' => '＜',
+                        '>' => '＞',
+                        '*' => '＊',
+                        '_' => '＿',
+                        '`' => '｀',
+                        '#' => '＃',
+                        '!' => '！',
+                        '|' => '｜',
+                        '~' => '～',
+                        '\\' => '＼',
+                        c => c,
+                    });
+                }
+                out.replace("://", "：//")
+            }
+        }
+    }
+}
+
 /// Newest traces are cut to this many characters in digest lines.
 const TRACE_CHARS: usize = 40;
 
@@ -146,11 +194,11 @@ fn header(g: &Group, notifications: &[Notification], lang: Language) -> String {
     }
 }
 
-fn parcel_line(pos: usize, n: &Notification, lang: Language) -> String {
+fn parcel_line(pos: usize, n: &Notification, lang: Language, markup: Markup) -> String {
     let r = &n.record;
     let carrier = carrier_display(r.shipment.carrier.as_str(), lang);
     let trace = n.last_event.as_ref().map(|e| {
-        let t = trace_text(&e.text);
+        let t = markup.outside(&trace_text(&e.text));
         if t.chars().count() > TRACE_CHARS {
             let mut cut: String = t.chars().take(TRACE_CHARS - 1).collect();
             cut.push('…');
@@ -159,7 +207,10 @@ fn parcel_line(pos: usize, n: &Notification, lang: Language) -> String {
             t
         }
     });
-    let order = n.order_id.as_deref().map(crate::message::one_line);
+    let order = n
+        .order_id
+        .as_deref()
+        .map(|o| markup.outside(&crate::message::one_line(o)));
     let mut s = format!("  {pos}. ");
     match lang {
         Language::Zh => {
@@ -198,7 +249,12 @@ fn parcel_line(pos: usize, n: &Notification, lang: Language) -> String {
     s
 }
 
-fn sections(notifications: &[Notification], lang: Language, top: usize) -> Vec<Section> {
+fn sections(
+    notifications: &[Notification],
+    lang: Language,
+    top: usize,
+    markup: Markup,
+) -> Vec<Section> {
     groups(notifications)
         .into_iter()
         .map(|g| {
@@ -212,7 +268,7 @@ fn sections(notifications: &[Notification], lang: Language, top: usize) -> Vec<S
                 .iter()
                 .enumerate()
                 .map(|(k, &i)| Unit {
-                    line: parcel_line(k + 1, &notifications[i], lang),
+                    line: parcel_line(k + 1, &notifications[i], lang, markup),
                     alerts: vec![i],
                 })
                 .collect();
@@ -349,12 +405,24 @@ impl Packer {
 
 /// Groups `notifications` into chat messages of at most `max_text_bytes` bytes,
 /// listing up to `top` parcels per group (see the module documentation). Empty
-/// input gives no digests.
+/// input gives no digests. Outside text is shown as typed ([`Markup::Plain`]).
 pub fn digest(
     notifications: &[Notification],
     templates: &Templates,
     max_text_bytes: usize,
     top: usize,
+) -> Vec<Digest> {
+    digest_with(notifications, templates, max_text_bytes, top, Markup::Plain)
+}
+
+/// [`digest`] for a channel that reads `markup`: order ids and traces are made
+/// inert for it ([`Markup::outside`]).
+pub fn digest_with(
+    notifications: &[Notification],
+    templates: &Templates,
+    max_text_bytes: usize,
+    top: usize,
+    markup: Markup,
 ) -> Vec<Digest> {
     if notifications.is_empty() {
         return Vec::new();
@@ -375,7 +443,7 @@ pub fn digest(
         },
         ellipsis: "…",
     };
-    for s in sections(notifications, lang, top) {
+    for s in sections(notifications, lang, top, markup) {
         packer.section(s);
     }
     packer.flush();
@@ -531,6 +599,33 @@ mod tests {
             "worst first: {ranks:?}"
         );
         ranks
+    }
+
+    #[test]
+    fn outside_text_cannot_become_markdown() {
+        let mut ns = batch(1);
+        ns[0].order_id = Some("[退款点这里](http://evil.example/x)".into());
+        if let Some(e) = ns[0].last_event.as_mut() {
+            e.text = "<font color=red>**请点**</font> ![x](https://evil.example/p.png)".into();
+        }
+        let md = digest_with(&ns, &Templates::default(), 4096, 5, Markup::Markdown);
+        assert_eq!(md.len(), 1);
+        let text = &md[0].text;
+        for bad in ["[", "](", "://", "<font", "**", "!["] {
+            assert!(!text.contains(bad), "{bad:?} in {text}");
+        }
+        // Still readable: the order id is there, in full-width brackets.
+        assert!(
+            text.contains("［退款点这里］（http：//evil.example/x）"),
+            "{text}"
+        );
+        // Plain channels show it as typed.
+        let plain = digest(&ns, &Templates::default(), 4096, 5);
+        assert!(plain[0]
+            .text
+            .contains("[退款点这里](http://evil.example/x)"));
+        // The digest's own lines are the same under both.
+        assert_eq!(md[0].title, plain[0].title);
     }
 
     #[test]

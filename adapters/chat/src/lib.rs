@@ -52,6 +52,8 @@
 
 use std::time::Duration;
 
+use shared::digest::Markup;
+
 mod config;
 pub mod dingtalk;
 pub mod dispatch;
@@ -252,6 +254,17 @@ impl ChatChannel {
             ChatChannel::WeCom(c) => c.max_text_bytes(),
             ChatChannel::Feishu(_) => feishu::MAX_TEXT_BYTES,
             ChatChannel::Slack(_) => slack::MAX_TEXT_BYTES,
+        }
+    }
+
+    /// How the service reads the text: DingTalk and WeCom markdown messages are
+    /// markdown; Feishu text messages, WeCom text messages (with mentions) and
+    /// Slack (whose client escapes the whole text) take it as typed.
+    pub fn markup(&self) -> Markup {
+        match self {
+            ChatChannel::DingTalk(_) => Markup::Markdown,
+            ChatChannel::WeCom(c) if !c.uses_text() => Markup::Markdown,
+            ChatChannel::WeCom(_) | ChatChannel::Feishu(_) | ChatChannel::Slack(_) => Markup::Plain,
         }
     }
 

@@ -19,7 +19,7 @@ use futures_util::future::join_all;
 
 use crate::{ChatChannel, ChatMessage, Dispatcher, Outcome};
 
-use shared::digest::digest;
+use shared::digest::{digest_with, Markup};
 use shared::domain::{Audience, Notification};
 use shared::message::Templates;
 use shared::ports::{AlertSink, Clock};
@@ -82,16 +82,24 @@ impl ChatSink {
             .collect()
     }
 
-    /// The digests of `notifications` for a channel that takes `max_text_bytes`.
+    /// The digests of `notifications` for a channel that takes `max_text_bytes`
+    /// and reads `markup`.
     pub fn messages(
         &self,
         notifications: &[Notification],
         max_text_bytes: usize,
+        markup: Markup,
     ) -> Vec<(ChatMessage, Vec<usize>)> {
-        digest(notifications, &self.templates, max_text_bytes, TOP_PARCELS)
-            .into_iter()
-            .map(|d| (ChatMessage::new(d.title, d.text), d.alerts))
-            .collect()
+        digest_with(
+            notifications,
+            &self.templates,
+            max_text_bytes,
+            TOP_PARCELS,
+            markup,
+        )
+        .into_iter()
+        .map(|d| (ChatMessage::new(d.title, d.text), d.alerts))
+        .collect()
     }
 
     /// Sends the ops notifications to every channel (channels in parallel, each
@@ -112,7 +120,7 @@ impl ChatSink {
         let batch: Vec<Notification> = ops.iter().map(|&i| notifications[i].clone()).collect();
         let clock = self.clock.as_ref();
         let sends = self.dispatchers.iter().map(|d| {
-            let planned = self.messages(&batch, d.channel().max_text_bytes());
+            let planned = self.messages(&batch, d.channel().max_text_bytes(), d.channel().markup());
             async move {
                 let messages: Vec<ChatMessage> = planned.iter().map(|(m, _)| m.clone()).collect();
                 let outcomes = d.send_all(&messages, clock, deadline).await;
