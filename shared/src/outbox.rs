@@ -10,7 +10,7 @@ use chrono::{DateTime, Utc};
 use crate::config::Settings;
 use crate::domain::{AlertRecord, Notification, Phone, Shipment};
 use crate::message::Templates;
-use crate::ports::{AlertLog, AlertSink, ShipmentReader, SmsSender, StoreError};
+use crate::ports::{AlertLog, AlertSink, Lease, ShipmentReader, SmsSender, StoreError};
 
 /// What a notification of `record` says about `shipment` now, under `settings`
 /// (whether the recipient is told).
@@ -29,22 +29,33 @@ pub struct DeliveryReport {
     pub first_error: Option<String>,
 }
 
-/// Hands `notifications` to `sink` and marks each one it took delivered.
+/// Hands `notifications` (records this caller holds under `lease`) to `sink` and
+/// marks each one it took delivered. One the sink refused is handed back: its
+/// lease is cut to `now`, so the next pass may try it again at once.
 pub async fn deliver<L: AlertLog, K: AlertSink>(
     log: &L,
     sink: &K,
     notifications: &[Notification],
+    lease: &Lease,
+    now: DateTime<Utc>,
 ) -> Result<DeliveryReport, StoreError> {
     let mut d = DeliveryReport::default();
     if notifications.is_empty() {
         return Ok(d);
     }
     let results = sink.publish(notifications).await;
+    // A mark that fails leaves its record to be sent once more by a later pass;
+    // the other marks are still made, so one failure repeats one notification.
+    let mut mark_error = None;
     for (i, n) in notifications.iter().enumerate() {
         // A sink that answers short has not taken the rest.
         match results.get(i) {
             Some(Ok(())) => {
-                log.mark_delivered(&n.record).await?;
+                if let Err(e) = log.mark_delivered(&n.record).await {
+                    tracing::warn!(shipment = %n.record.shipment, rule = n.record.rule.as_str(),
+                        error = %e, "delivered, but not marked: it will be sent again");
+                    mark_error.get_or_insert(e);
+                }
                 d.delivered += 1;
             }
             Some(Err(e)) => {
@@ -52,32 +63,59 @@ pub async fn deliver<L: AlertLog, K: AlertSink>(
                     kind = n.record.kind.as_str(), error = %e, "notification left in the outbox");
                 d.failed += 1;
                 d.first_error.get_or_insert_with(|| e.clone());
+                release(log, &n.record, lease, now).await;
             }
             None => {
                 d.failed += 1;
                 d.first_error
                     .get_or_insert_with(|| "the sink did not answer".to_string());
+                release(log, &n.record, lease, now).await;
             }
         }
     }
-    Ok(d)
+    match mark_error {
+        Some(e) => Err(e),
+        None => Ok(d),
+    }
 }
 
-/// Delivers what the outbox holds that is due by `due_by` (publishes that failed,
-/// claims whose process died before publishing, customer notices held through
-/// quiet hours), up to `limit` records. A caller that runs beside live trackers
-/// passes a `due_by` a little in the past, so a claim still being published by
-/// its tracker is not published twice.
+/// Hands a record held under `lease` back to the outbox, free from `now` (a
+/// conditional update that succeeds only while the lease is still this one). If
+/// it fails, the record is free when the lease runs out: nothing is lost.
+async fn release<L: AlertLog>(log: &L, record: &AlertRecord, lease: &Lease, now: DateTime<Utc>) {
+    let back = Lease {
+        owner: lease.owner.clone(),
+        until: now,
+    };
+    if let Err(e) = log.take_lease(record, lease.until, &back).await {
+        tracing::warn!(shipment = %record.shipment, error = %e,
+            "could not hand a refused notification back; it is retried when its lease ends");
+    }
+}
+
+/// Delivers what the outbox holds that is free at `due_by` (publishes that
+/// failed, claims whose process died before publishing, customer notices held
+/// through quiet hours), up to `limit` records. Each record is leased to `lease`
+/// before it is handed to the sink, by a conditional update: of two deliverers
+/// racing (two `sentinel run` processes, two scheduler ticks), one takes each
+/// record, and a record a tracker has just claimed is under that tracker's lease.
+/// A deliverer that dies after its send and before its mark is the one way left to
+/// deliver a record twice, once per such crash.
 pub async fn deliver_pending<S: ShipmentReader + AlertLog, K: AlertSink>(
     store: &S,
     sink: &K,
     settings: &Settings,
     due_by: DateTime<Utc>,
+    lease: &Lease,
     limit: usize,
 ) -> Result<DeliveryReport, StoreError> {
     let records = store.pending_alerts(due_by, limit).await?;
     let mut notifications = Vec::with_capacity(records.len());
     for record in records {
+        if !store.take_lease(&record, due_by, lease).await? {
+            // Another deliverer took it since the query.
+            continue;
+        }
         match store.get_shipment(&record.shipment).await? {
             Some(shipment) => notifications.push(notification(record, &shipment, settings)),
             None => {
@@ -88,7 +126,7 @@ pub async fn deliver_pending<S: ShipmentReader + AlertLog, K: AlertSink>(
             }
         }
     }
-    deliver(store, sink, &notifications).await
+    deliver(store, sink, &notifications, lease, due_by).await
 }
 
 /// Texts a customer notice to its recipient. A notice without a phone, or with a

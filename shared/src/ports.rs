@@ -117,6 +117,36 @@ pub trait AlertLog: Send + Sync {
         record: &AlertRecord,
     ) -> impl Future<Output = Result<bool, StoreError>> + Send;
 
+    /// One check's outcome, committed as one atomic step: writes `shipment` with
+    /// the version check of [`ShipmentWriter::put_shipment`] and inserts each of
+    /// `records` that is not stored yet, pending and leased to `lease` (no other
+    /// deliverer takes it before `lease.until`, or before its own
+    /// [`AlertRecord::deliver_at`] if later). Either all of it is stored or none
+    /// of it: on a version conflict ([`StoreError::Conflict`]) or any other error
+    /// nothing changed, so a crash at any point loses no claim. Records already
+    /// stored are left as they are and reported `false` in
+    /// [`Committed::inserted`] (same order as `records`): this call does not own
+    /// them.
+    fn commit_check(
+        &self,
+        shipment: &Shipment,
+        records: &[AlertRecord],
+        lease: &Lease,
+    ) -> impl Future<Output = Result<Committed, StoreError>> + Send;
+
+    /// Takes the delivery lease of a pending record: succeeds (`true`) only if the
+    /// record is pending and free at `due_by` (its delivery time and any earlier
+    /// lease have passed), and then holds it for `lease.owner` until `lease.until`
+    /// (the record is free again from then). A conditional update: of deliverers
+    /// racing for one record, one wins. A holder hands a record back by taking it
+    /// at its own lease's end with a lease that ends now.
+    fn take_lease(
+        &self,
+        record: &AlertRecord,
+        due_by: DateTime<Utc>,
+        lease: &Lease,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
     /// Marks a record delivered (it leaves the outbox). Idempotent; a record that
     /// does not exist is left absent.
     fn mark_delivered(
@@ -124,8 +154,9 @@ pub trait AlertLog: Send + Sync {
         record: &AlertRecord,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
 
-    /// Up to `limit` pending records whose [`AlertRecord::deliver_at`] is at or
-    /// before `due_by`, earliest first.
+    /// Up to `limit` pending records free at `due_by` (their
+    /// [`AlertRecord::deliver_at`] and any lease on them have passed), earliest
+    /// first.
     fn pending_alerts(
         &self,
         due_by: DateTime<Utc>,
@@ -144,6 +175,39 @@ pub trait AlertLog: Send + Sync {
         from: DateTime<Utc>,
         to: DateTime<Utc>,
     ) -> impl Future<Output = Result<Vec<AlertRecord>, StoreError>> + Send;
+}
+
+/// A delivery lease: who is delivering a pending record, and until when other
+/// deliverers keep off it. A deliverer that dies holding one loses it at `until`,
+/// and the record is offered again.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Lease {
+    pub owner: String,
+    pub until: DateTime<Utc>,
+}
+
+impl Lease {
+    /// A lease for `owner` from `now` for `length`.
+    pub fn new(owner: impl Into<String>, now: DateTime<Utc>, length: chrono::Duration) -> Self {
+        Self {
+            owner: owner.into(),
+            until: now + length,
+        }
+    }
+
+    /// When a record inserted under this lease is first free for others.
+    pub fn free_at(&self, record: &AlertRecord) -> DateTime<Utc> {
+        record.deliver_at().max(self.until)
+    }
+}
+
+/// What [`AlertLog::commit_check`] stored.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Committed {
+    /// The shipment's new version.
+    pub version: u64,
+    /// For each record given, whether this call inserted it (and owns it).
+    pub inserted: Vec<bool>,
 }
 
 /// Listing for people (CLI `list`, `report`; the API later).

@@ -7,13 +7,17 @@
 //!    query is a typed error: the parcel keeps its last good state, the error is
 //!    counted, and it is checked again after a backoff — never dropped;
 //! 3. evaluate the rules at `now`, reconcile the alert state, choose the next check;
-//! 4. write the shipment with a version check (on conflict: reload and redo);
-//! 5. claim each alert transition in the alert log (insert-if-absent) and return
-//!    the ones this call owns, for notification.
+//! 4. commit, as one atomic step, the shipment (with a version check; on conflict:
+//!    reload and redo) and the alert records of its transitions (insert-if-absent,
+//!    leased to this tracker for delivery), and return the ones this call owns,
+//!    for notification.
 //!
-//! The write comes before the claim: the stored state is the truth, and a tracker
+//! One step, so that a crash cannot leave the shipment's alert state written
+//! without the claims that notify it (a re-check would then see nothing new and
+//! the episode would never be told). The stored state is the truth: a tracker
 //! that loses the version race recomputes from the winner's state (which already
-//! holds the alert) and so produces nothing to claim.
+//! holds the alert) and so produces nothing to claim. What it claimed is leased
+//! to it, so an outbox pass running meanwhile does not deliver it a second time.
 
 use chrono::{DateTime, Utc};
 use futures_util::stream::{self, StreamExt};
@@ -24,8 +28,8 @@ use crate::lifecycle;
 use crate::lifecycle::Transition;
 use crate::outbox::notification;
 use crate::ports::{
-    AlertLog, CarrierError, CarrierQuery, CarrierReply, DueIndex, ShipmentReader, ShipmentWriter,
-    StoreError,
+    AlertLog, CarrierError, CarrierQuery, CarrierReply, DueIndex, Lease, ShipmentReader,
+    ShipmentWriter, StoreError,
 };
 use crate::rules;
 use crate::schedule;
@@ -68,7 +72,19 @@ pub struct Tracker<'a, S, C = ()> {
     pub policy: PollPolicy,
     /// Parcels checked at once by [`run_due`] (1 = one after another).
     pub concurrency: usize,
+    /// Who this tracker is, as the holder of the delivery leases on what it claims
+    /// (a process or invocation id; for the logs and the store).
+    pub owner: String,
+    /// How long the notifications a check claims are its own to deliver before
+    /// an outbox pass may take them ([`DEFAULT_LEASE`]).
+    pub lease: chrono::Duration,
 }
+
+/// How long a tracker keeps the notifications it claimed to itself: longer than
+/// a check and its publish take (a Lambda invocation is at most 15 minutes, and
+/// the tracker's timeout is far below that), short enough that a claim whose
+/// tracker died is delivered by the next outbox pass after it.
+pub const DEFAULT_LEASE: chrono::Duration = chrono::Duration::minutes(5);
 
 const MAX_ATTEMPTS: usize = 4;
 
@@ -134,7 +150,15 @@ impl<'a, S: TrackerStore, C> Tracker<'a, S, C> {
             mode: TrackingMode::Poll,
             policy: settings.poll.clone(),
             concurrency: 1,
+            owner: "tracker".to_string(),
+            lease: DEFAULT_LEASE,
         }
+    }
+
+    /// Names this tracker as the holder of the leases on what it claims.
+    pub fn owned_by(mut self, owner: impl Into<String>) -> Self {
+        self.owner = owner.into();
+        self
     }
 
     /// The tracking mode and the number of parcels checked at once (from the
@@ -209,16 +233,35 @@ impl<'a, S: TrackerStore, C> Tracker<'a, S, C> {
                 Source::Pushed(reply) => absorb(&mut shipment, &mut outcome, reply.clone()),
             }
             let transitions = self.apply(&mut shipment, now);
-            match self.store.put_shipment(&shipment).await {
-                Ok(v) => shipment.version = v,
+            let claims = self.claims(&shipment, &transitions, now).await?;
+            let records: Vec<AlertRecord> = claims.iter().map(|c| c.record.clone()).collect();
+            let lease = self.lease_at(now);
+            let committed = match self.store.commit_check(&shipment, &records, &lease).await {
+                Ok(c) => c,
                 Err(StoreError::Conflict { .. }) => continue,
                 Err(e) => return Err(e.into()),
-            }
+            };
+            shipment.version = committed.version;
             outcome.written = true;
-            outcome.notifications = self.claim(&shipment, &transitions, now).await?;
+            outcome.notifications = claims
+                .into_iter()
+                .zip(committed.inserted)
+                .filter(|(c, inserted)| *inserted && c.record.hold_until.is_none())
+                .map(|(c, _)| {
+                    let mut n = notification(c.record, &shipment, self.settings);
+                    n.notify_customer &= c.tell_customer;
+                    n
+                })
+                .collect();
             return Ok(outcome);
         }
         Err(TrackerError::Contended(id.to_string()))
+    }
+
+    /// The delivery lease of what a check at `now` claims: hand it to
+    /// [`crate::outbox::deliver`] with the check's notifications.
+    pub fn lease_at(&self, now: DateTime<Utc>) -> Lease {
+        Lease::new(self.owner.clone(), now, self.lease)
     }
 
     /// Evaluates the rules, tells problems already superseded, reconciles alerts and
@@ -240,13 +283,18 @@ impl<'a, S: TrackerStore, C> Tracker<'a, S, C> {
         transitions
     }
 
-    async fn claim(
+    /// The alert records a check's transitions claim: one per transition, and a
+    /// customer notice for a fired alert of a rule that tells the customer (at
+    /// most one per parcel and rule, held until the end of quiet hours when `now`
+    /// falls in them; a held notice is delivered from the outbox, not at once).
+    async fn claims(
         &self,
         shipment: &Shipment,
         transitions: &[Transition],
         now: DateTime<Utc>,
-    ) -> Result<Vec<Notification>, StoreError> {
+    ) -> Result<Vec<Claim>, StoreError> {
         let mut out = Vec::new();
+        let mut earlier: Option<Vec<AlertRecord>> = None;
         for t in transitions {
             let record = AlertRecord {
                 shipment: shipment.id.clone(),
@@ -258,53 +306,55 @@ impl<'a, S: TrackerStore, C> Tracker<'a, S, C> {
                 at: now,
                 hold_until: None,
             };
-            if !self.store.insert_alert_if_absent(&record).await? {
-                continue;
-            }
-            let mut n = notification(record, shipment, self.settings);
             // A problem already superseded is news for the team only: the customer
             // would be told of a failure that is already behind them.
-            n.notify_customer &= !t.already_over;
-            let notice = n.notify_customer && t.kind == AlertKind::Fired;
-            out.push(n);
-            if notice {
-                out.extend(self.claim_notice(shipment, t, now).await?);
+            let tell_customer = !t.already_over;
+            let notice = tell_customer
+                && t.kind == AlertKind::Fired
+                && shipment.phone.is_some()
+                && self.settings.rules.notifies_customer(t.rule);
+            out.push(Claim {
+                record,
+                tell_customer,
+            });
+            if !notice {
+                continue;
             }
+            let earlier = match &mut earlier {
+                Some(e) => e,
+                None => earlier.insert(self.store.alerts_for(&shipment.id).await?),
+            };
+            if earlier
+                .iter()
+                .any(|r| r.kind == AlertKind::Notice && r.rule == t.rule)
+            {
+                continue;
+            }
+            let record = AlertRecord {
+                shipment: shipment.id.clone(),
+                rule: t.rule,
+                since: t.since,
+                kind: AlertKind::Notice,
+                seq: 0,
+                severity: t.severity,
+                at: now,
+                hold_until: self.settings.quiet_hours.release(now),
+            };
+            earlier.push(record.clone());
+            out.push(Claim {
+                record,
+                tell_customer: true,
+            });
         }
         Ok(out)
     }
+}
 
-    /// Claims the customer notice of a fired alert: at most one per parcel and
-    /// rule, held until the end of quiet hours when `now` falls in them (then it is
-    /// delivered from the outbox, not returned here).
-    async fn claim_notice(
-        &self,
-        shipment: &Shipment,
-        t: &Transition,
-        now: DateTime<Utc>,
-    ) -> Result<Option<Notification>, StoreError> {
-        let earlier = self.store.alerts_for(&shipment.id).await?;
-        if earlier
-            .iter()
-            .any(|r| r.kind == AlertKind::Notice && r.rule == t.rule)
-        {
-            return Ok(None);
-        }
-        let record = AlertRecord {
-            shipment: shipment.id.clone(),
-            rule: t.rule,
-            since: t.since,
-            kind: AlertKind::Notice,
-            seq: 0,
-            severity: t.severity,
-            at: now,
-            hold_until: self.settings.quiet_hours.release(now),
-        };
-        if !self.store.insert_alert_if_absent(&record).await? || record.hold_until.is_some() {
-            return Ok(None);
-        }
-        Ok(Some(notification(record, shipment, self.settings)))
-    }
+/// One alert record a check claims, and whether its notification may tell the
+/// customer.
+struct Claim {
+    record: AlertRecord,
+    tell_customer: bool,
 }
 
 /// Totals of one scheduler tick.

@@ -14,13 +14,24 @@ use shared::domain::{AlertKind, Audience};
 use shared::domain::{Phone, Shipment, ShipmentId, Status, TrackingEvent};
 use shared::outbox::{deliver, deliver_pending};
 use shared::ports::AlertSink;
+use shared::ports::Lease;
 use shared::ports::{AlertLog, ShipmentReader, ShipmentWriter};
 use shared::ports::{CarrierError, CarrierQuery, CarrierReply};
 use shared::registration::register;
 use shared::store::memory::MemoryStore;
-use shared::tracker::Tracker;
+use shared::tracker::{Tracker, DEFAULT_LEASE};
 
 /// 2024-05-01 00:00 UTC = 08:00 China time, plus `h` hours.
+/// The lease a tracker's check at hour `h` holds on what it claimed.
+fn held(h: f64) -> Lease {
+    Lease::new("tracker", t(h), DEFAULT_LEASE)
+}
+
+/// The lease of an outbox pass at hour `h`.
+fn outbox(h: f64) -> Lease {
+    Lease::new("outbox", t(h), DEFAULT_LEASE)
+}
+
 fn t(h: f64) -> DateTime<Utc> {
     DateTime::parse_from_rfc3339("2024-05-01T00:00:00Z")
         .unwrap()
@@ -222,7 +233,9 @@ async fn a_notice_at_night_is_held_until_the_morning() {
         "ops hear at once; the customer does not at 22:00"
     );
     let sink = Recorder::default();
-    let d = deliver(&w.store, &sink, &ns).await.unwrap();
+    let d = deliver(&w.store, &sink, &ns, &held(62.0), t(62.0))
+        .await
+        .unwrap();
     assert_eq!((d.delivered, d.failed), (1, 0));
 
     let held = w.notices().await;
@@ -231,11 +244,11 @@ async fn a_notice_at_night_is_held_until_the_morning() {
     assert_eq!(held[0].hold_until, Some(t(72.0)));
 
     let settings = &w.settings;
-    let night = deliver_pending(&w.store, &sink, settings, t(71.9), 100)
+    let night = deliver_pending(&w.store, &sink, settings, t(71.9), &outbox(71.9), 100)
         .await
         .unwrap();
     assert_eq!(night.delivered, 0, "nothing goes out during the night");
-    let morning = deliver_pending(&w.store, &sink, settings, t(72.0), 100)
+    let morning = deliver_pending(&w.store, &sink, settings, t(72.0), &outbox(72.0), 100)
         .await
         .unwrap();
     assert_eq!(morning.delivered, 1);
@@ -248,7 +261,7 @@ async fn a_notice_at_night_is_held_until_the_morning() {
         taken[1].phone.as_ref().map(Phone::expose),
         Some("13812345678")
     );
-    let later = deliver_pending(&w.store, &sink, settings, t(80.0), 100)
+    let later = deliver_pending(&w.store, &sink, settings, t(80.0), &outbox(80.0), 100)
         .await
         .unwrap();
     assert_eq!(later.delivered, 0, "delivered once");
@@ -271,7 +284,9 @@ async fn a_failed_delivery_stays_in_the_outbox_until_delivered() {
     assert_eq!(ns.len(), 1);
     let sink = Recorder::default();
     sink.down.store(true, std::sync::atomic::Ordering::SeqCst);
-    let d = deliver(&w.store, &sink, &ns).await.unwrap();
+    let d = deliver(&w.store, &sink, &ns, &held(49.0), t(49.0))
+        .await
+        .unwrap();
     assert_eq!((d.delivered, d.failed), (0, 1));
     assert_eq!(d.first_error.as_deref(), Some("robot unreachable"));
     assert_eq!(
@@ -279,13 +294,13 @@ async fn a_failed_delivery_stays_in_the_outbox_until_delivered() {
         vec![ns[0].record.clone()]
     );
 
-    let retry = deliver_pending(&w.store, &sink, &w.settings, t(50.0), 10)
+    let retry = deliver_pending(&w.store, &sink, &w.settings, t(50.0), &outbox(50.0), 10)
         .await
         .unwrap();
     assert_eq!((retry.delivered, retry.failed), (0, 1), "still down");
 
     sink.down.store(false, std::sync::atomic::Ordering::SeqCst);
-    let retry = deliver_pending(&w.store, &sink, &w.settings, t(51.0), 10)
+    let retry = deliver_pending(&w.store, &sink, &w.settings, t(51.0), &outbox(51.0), 10)
         .await
         .unwrap();
     assert_eq!((retry.delivered, retry.failed), (1, 0));

@@ -1,28 +1,98 @@
 //! The `alerts` table: the alert log (insert if absent, keyed so a record is
-//! stored once), the notification outbox (`pending_at`, cleared on delivery), and
-//! the alert queries by shipment and by time.
+//! stored once; a check's records in the same transaction as its shipment), the
+//! notification outbox (`pending_at`: when the row is free for a deliverer,
+//! pushed forward by a lease; cleared on delivery), and the alert queries by
+//! shipment and by time.
 
 use chrono::{DateTime, Utc};
-use rusqlite::params;
+use rusqlite::{params, Connection, TransactionBehavior};
 
-use shared::domain::{AlertRecord, ShipmentId};
-use shared::ports::StoreError;
+use shared::domain::{AlertRecord, Shipment, ShipmentId};
+use shared::ports::{Committed, Lease, StoreError};
 use shared::store::alert_order;
 
 use crate::rows::{since_column, RawAlert};
 use crate::{Ctx, SqliteStore};
 
+/// Inserts one alert record unless its key is stored, pending and free for
+/// deliverers at `free_at`. Returns whether it inserted.
+fn insert_alert_in(
+    conn: &Connection,
+    r: &AlertRecord,
+    free_at: DateTime<Utc>,
+    owner: Option<&str>,
+) -> Result<bool, StoreError> {
+    let data = serde_json::to_string(r)
+        .map_err(|e| StoreError::Backend(format!("cannot encode alert record: {e}")))?;
+    let n = conn
+        .prepare_cached(
+            "INSERT INTO alerts (carrier, tracking_number, rule, since, kind, seq,
+                 severity, at, data, pending_at, lease_owner)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)
+             ON CONFLICT DO NOTHING",
+        )
+        .and_then(|mut st| {
+            st.execute(params![
+                r.shipment.carrier.as_str(),
+                r.shipment.tracking_number.as_str(),
+                r.rule.as_str(),
+                since_column(r.since),
+                r.kind.as_str(),
+                i64::from(r.seq),
+                r.severity.as_str(),
+                r.at.timestamp_millis(),
+                data,
+                free_at.timestamp_millis(),
+                owner,
+            ])
+        })
+        .ctx("insert alert")?;
+    Ok(n > 0)
+}
+
 impl SqliteStore {
     pub(crate) fn insert_alert(&self, r: &AlertRecord) -> Result<bool, StoreError> {
-        let data = serde_json::to_string(r)
-            .map_err(|e| StoreError::Backend(format!("cannot encode alert record: {e}")))?;
+        let conn = self.lock();
+        insert_alert_in(&conn, r, r.deliver_at(), None)
+    }
+
+    /// A check's shipment and its alert records, in one write transaction.
+    pub(crate) fn commit(
+        &self,
+        shipment: &Shipment,
+        records: &[AlertRecord],
+        lease: &Lease,
+    ) -> Result<Committed, StoreError> {
+        let mut conn = self.lock();
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .ctx("begin commit_check")?;
+        let version = Self::put_in(&tx, shipment)?;
+        let inserted = records
+            .iter()
+            .map(|r| insert_alert_in(&tx, r, lease.free_at(r), Some(&lease.owner)))
+            .collect::<Result<Vec<bool>, StoreError>>()?;
+        tx.commit().ctx("commit commit_check")?;
+        Ok(Committed { version, inserted })
+    }
+
+    /// Takes the lease of a pending row free at `due_by`: one conditional update.
+    pub(crate) fn lease(
+        &self,
+        r: &AlertRecord,
+        due_by: DateTime<Utc>,
+        lease: &Lease,
+    ) -> Result<bool, StoreError> {
+        if r.deliver_at() > due_by {
+            return Ok(false);
+        }
         let conn = self.lock();
         let n = conn
             .prepare_cached(
-                "INSERT INTO alerts (carrier, tracking_number, rule, since, kind, seq,
-                     severity, at, data, pending_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
-                 ON CONFLICT DO NOTHING",
+                "UPDATE alerts SET pending_at = ?7, lease_owner = ?8
+                 WHERE carrier = ?1 AND tracking_number = ?2 AND rule = ?3 AND since = ?4
+                   AND kind = ?5 AND seq = ?6
+                   AND pending_at IS NOT NULL AND pending_at <= ?9",
             )
             .and_then(|mut st| {
                 st.execute(params![
@@ -32,13 +102,12 @@ impl SqliteStore {
                     since_column(r.since),
                     r.kind.as_str(),
                     i64::from(r.seq),
-                    r.severity.as_str(),
-                    r.at.timestamp_millis(),
-                    data,
-                    r.deliver_at().timestamp_millis(),
+                    lease.until.timestamp_millis(),
+                    lease.owner,
+                    due_by.timestamp_millis(),
                 ])
             })
-            .ctx("insert alert")?;
+            .ctx("take alert lease")?;
         Ok(n > 0)
     }
 

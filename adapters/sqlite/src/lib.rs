@@ -51,7 +51,8 @@ use rusqlite::Connection;
 
 use shared::domain::{AlertRecord, Shipment, ShipmentId};
 use shared::ports::{
-    AlertLog, DueIndex, ListFilter, Page, ShipmentQuery, ShipmentReader, ShipmentWriter, StoreError,
+    AlertLog, Committed, DueIndex, Lease, ListFilter, Page, ShipmentQuery, ShipmentReader,
+    ShipmentWriter, StoreError,
 };
 
 /// A [`Store`](shared::ports::Store) in one SQLite file (or in memory).
@@ -134,6 +135,24 @@ impl DueIndex for SqliteStore {
 impl AlertLog for SqliteStore {
     async fn insert_alert_if_absent(&self, record: &AlertRecord) -> Result<bool, StoreError> {
         self.insert_alert(record)
+    }
+
+    async fn commit_check(
+        &self,
+        shipment: &Shipment,
+        records: &[AlertRecord],
+        lease: &Lease,
+    ) -> Result<Committed, StoreError> {
+        self.commit(shipment, records, lease)
+    }
+
+    async fn take_lease(
+        &self,
+        record: &AlertRecord,
+        due_by: DateTime<Utc>,
+        lease: &Lease,
+    ) -> Result<bool, StoreError> {
+        self.lease(record, due_by, lease)
     }
 
     async fn mark_delivered(&self, record: &AlertRecord) -> Result<(), StoreError> {

@@ -59,6 +59,12 @@ const MIGRATIONS: &[&str] = &[
         ON alerts (pending_at)
         WHERE pending_at IS NOT NULL;
     ",
+    // 3: delivery leases. `pending_at` is now when a pending record is free for a
+    // deliverer (its delivery time, or the end of the lease on it); `lease_owner`
+    // who holds or last held it.
+    "
+    ALTER TABLE alerts ADD COLUMN lease_owner TEXT;
+    ",
 ];
 
 /// The schema version this build writes.

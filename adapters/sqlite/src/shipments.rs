@@ -35,6 +35,21 @@ impl SqliteStore {
     }
 
     pub(crate) fn put(&self, shipment: &Shipment) -> Result<u64, StoreError> {
+        let mut conn = self.lock();
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .ctx("begin put_shipment")?;
+        let version = Self::put_in(&tx, shipment)?;
+        tx.commit().ctx("commit put_shipment")?;
+        Ok(version)
+    }
+
+    /// The version-checked write inside the caller's write transaction (so that
+    /// a check's shipment and alert records commit together).
+    pub(crate) fn put_in(
+        tx: &rusqlite::Transaction<'_>,
+        shipment: &Shipment,
+    ) -> Result<u64, StoreError> {
         let id = &shipment.id;
         let new_version = shipment
             .version
@@ -48,11 +63,6 @@ impl SqliteStore {
         let active_rules = active_rules_column(shipment);
         let next_check_at = shipment.next_check_at.map(|t| t.timestamp_millis());
         let registered_at = shipment.registered_at.timestamp_millis();
-
-        let mut conn = self.lock();
-        let tx = conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .ctx("begin put_shipment")?;
         let stored: Option<Option<i64>> = tx
             .prepare_cached(
                 "SELECT version FROM shipments WHERE carrier = ?1 AND tracking_number = ?2",
@@ -131,7 +141,6 @@ impl SqliteStore {
             }
             _ => return Err(conflict()),
         }
-        tx.commit().ctx("commit put_shipment")?;
         Ok(new_version)
     }
 

@@ -13,12 +13,13 @@ use futures_util::stream::{self, StreamExt};
 use serde::Serialize;
 use serde_json::{json, Value};
 
+use chrono::{DateTime, Utc};
 use sentinel_carriers::push;
 use sentinel_carriers::push::{Ack, Handled};
 use shared::domain::Rule;
 use shared::domain::{CarrierCode, Shipment, ShipmentId, Status};
 use shared::ports::{
-    AlertLog, CarrierSubscribe, ListFilter, ShipmentQuery, ShipmentReader, ShipmentWriter,
+    AlertLog, CarrierSubscribe, Lease, ListFilter, ShipmentQuery, ShipmentReader, ShipmentWriter,
     StoreError,
 };
 use shared::report::HealthSummary;
@@ -538,7 +539,10 @@ async fn callback<S: TrackerStore, C, P: AlertPublisher>(
         Ok(Err(_)) => return ack_response(refuse("the body is not UTF-8")),
         Err(why) => return ack_response(refuse(&why)),
     };
-    let tracker = Tracker::for_pushes(&deps.store, &deps.settings).with(deps.mode, 1);
+    let tracker = Tracker::for_pushes(&deps.store, &deps.settings)
+        .with(deps.mode, 1)
+        .owned_by(format!("api push {provider}"));
+    let lease = tracker.lease_at(now);
     let (ack, outcome) = if provider == "kdniao" {
         match &deps.callbacks.kdniao {
             Some((id, key)) => push::handle_kdniao(&tracker, &body, id, key, now).await,
@@ -557,7 +561,7 @@ async fn callback<S: TrackerStore, C, P: AlertPublisher>(
         push::handle_kuaidi100(&tracker, &body, salt, now).await
     };
     match outcome {
-        Ok(handled) => publish(deps, provider, handled).await,
+        Ok(handled) => publish(deps, provider, handled, &lease, now).await,
         Err(why) => tracing::warn!(provider, status = ack.status, error = %why, "callback refused"),
     }
     ack_response(ack)
@@ -569,6 +573,8 @@ async fn publish<S: AlertLog, C, P: AlertPublisher>(
     deps: &Deps<S, C, P>,
     provider: &str,
     h: Handled,
+    lease: &Lease,
+    now: DateTime<Utc>,
 ) {
     let notifications: Vec<_> = h
         .outcomes
@@ -581,7 +587,7 @@ async fn publish<S: AlertLog, C, P: AlertPublisher>(
         alerts = notifications.len(),
         "callback taken"
     );
-    match shared::outbox::deliver(&deps.store, &deps.publisher, &notifications).await {
+    match shared::outbox::deliver(&deps.store, &deps.publisher, &notifications, lease, now).await {
         Ok(d) if d.failed == 0 => {}
         Ok(d) => tracing::error!(provider, undelivered = d.failed, error = ?d.first_error,
             "alerts a push raised left in the outbox"),

@@ -21,7 +21,8 @@ use shared::domain::Notification;
 use shared::domain::Rule;
 use shared::domain::{Shipment, ShipmentId, Status};
 use shared::ports::{
-    AlertLog, DueIndex, ListFilter, Page, ShipmentQuery, ShipmentReader, ShipmentWriter, StoreError,
+    AlertLog, Committed, DueIndex, Lease, ListFilter, Page, ShipmentQuery, ShipmentReader,
+    ShipmentWriter, StoreError,
 };
 use shared::ports::{CarrierError, CarrierSubscribe};
 use shared::registration::NewShipment;
@@ -127,6 +128,24 @@ impl AlertLog for FlakyStore {
     async fn insert_alert_if_absent(&self, r: &AlertRecord) -> Result<bool, StoreError> {
         self.check()?;
         self.inner.insert_alert_if_absent(r).await
+    }
+    async fn commit_check(
+        &self,
+        s: &Shipment,
+        records: &[AlertRecord],
+        lease: &Lease,
+    ) -> Result<Committed, StoreError> {
+        self.check()?;
+        self.inner.commit_check(s, records, lease).await
+    }
+    async fn take_lease(
+        &self,
+        r: &AlertRecord,
+        due_by: DateTime<Utc>,
+        lease: &Lease,
+    ) -> Result<bool, StoreError> {
+        self.check()?;
+        self.inner.take_lease(r, due_by, lease).await
     }
     async fn mark_delivered(&self, r: &AlertRecord) -> Result<(), StoreError> {
         self.check()?;

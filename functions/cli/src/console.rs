@@ -14,8 +14,9 @@ use shared::domain::Audience;
 use shared::domain::Notification;
 use shared::message::Templates;
 use shared::outbox::{deliver, deliver_pending, DeliveryReport};
-use shared::ports::{AlertLog, AlertSink, ShipmentReader};
+use shared::ports::{AlertLog, AlertSink, Lease, ShipmentReader};
 use shared::time::local_minutes;
+use shared::tracker::DEFAULT_LEASE;
 
 use crate::Failure;
 
@@ -100,23 +101,33 @@ impl AlertSink for Console {
     }
 }
 
-/// Delivers one tick's notifications, then whatever the outbox held before this
-/// tick that is due (failed earlier, or held through quiet hours): what fails now
-/// is tried again next tick, not at once.
+/// Delivers one tick's notifications, then whatever the outbox holds that is free
+/// (failed earlier, claimed by a process that died, or held through quiet hours).
+/// `fresh` are held under `lease` (the tracker's, [`Tracker::lease_at`]); what the
+/// sink refuses is handed back, and tried again next tick.
+///
+/// [`Tracker::lease_at`]: shared::tracker::Tracker::lease_at
 pub async fn deliver_tick<S: ShipmentReader + AlertLog, K: AlertSink>(
     store: &S,
     sink: &K,
     settings: &Settings,
     now: DateTime<Utc>,
     fresh: &[Notification],
+    lease: &Lease,
 ) -> Result<DeliveryReport, shared::ports::StoreError> {
-    let mut d = deliver(store, sink, fresh).await?;
-    let before = now - chrono::Duration::milliseconds(1);
-    let later = deliver_pending(store, sink, settings, before, OUTBOX_PER_TICK).await?;
+    let mut d = deliver(store, sink, fresh, lease, now).await?;
+    let lease = Lease::new(lease_owner(), now, DEFAULT_LEASE);
+    let later = deliver_pending(store, sink, settings, now, &lease, OUTBOX_PER_TICK).await?;
     d.delivered += later.delivered;
     d.failed += later.failed;
     d.first_error = d.first_error.or(later.first_error);
     Ok(d)
+}
+
+/// This process, as the holder of delivery leases (two `sentinel run` processes on
+/// one database never deliver one record both).
+pub fn lease_owner() -> String {
+    format!("sentinel pid {}", std::process::id())
 }
 
 /// Pending notifications delivered per tick at most.

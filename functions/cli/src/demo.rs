@@ -32,7 +32,7 @@ use shared::report::{alerts_by_rule, score, DetectionScore, Expected, HealthSumm
 use shared::time::local_minutes;
 use shared::tracker::{run_due, TickStats, Tracker};
 
-use crate::console::{deliver_tick, Console};
+use crate::console::{deliver_tick, lease_owner, Console};
 use crate::duration::fmt_secs;
 use crate::Failure;
 
@@ -117,7 +117,7 @@ pub async fn run(a: DemoArgs) -> Result<u8, Failure> {
     }));
     let clock = Arc::new(ManualClock::new(start));
     let carrier = SimCarrier::new(fleet.clone(), clock.clone());
-    let tracker = Tracker::new(&store, &carrier, &settings);
+    let tracker = Tracker::new(&store, &carrier, &settings).owned_by(lease_owner());
 
     let mut arrivals: Vec<&sentinel_sim::SimParcel> = fleet.parcels.iter().collect();
     arrivals.sort_by_key(|p| p.registered_at);
@@ -158,7 +158,8 @@ pub async fn run(a: DemoArgs) -> Result<u8, Failure> {
         }
         let mut fresh = Vec::new();
         let stats = run_due(&tracker, now, 256, |batch| fresh.extend(batch)).await?;
-        let delivery = deliver_tick(&store, &sink, &settings, now, &fresh).await?;
+        let lease = tracker.lease_at(now);
+        let delivery = deliver_tick(&store, &sink, &settings, now, &fresh, &lease).await?;
         notifications += delivery.delivered as u64;
         if chat.is_some() {
             all.extend(fresh);

@@ -16,7 +16,7 @@ use shared::ports::CarrierQuery;
 use shared::ports::Clock;
 use shared::tracker::{run_due, Tracker};
 
-use crate::console::{deliver_tick, Console};
+use crate::console::{deliver_tick, lease_owner, Console};
 use sentinel_carriers::{
     detect_carrier, Detection, Kdniao, Provider, ProviderError, ProviderSettings,
 };
@@ -219,7 +219,9 @@ pub async fn run(a: RunArgs) -> Result<u8, Failure> {
     let settings = Settings::from_env()?;
     let (ps, provider) = provider()?;
     let store = open_store(&a.db.db)?;
-    let tracker = Tracker::new(&store, &provider, &settings).with(ps.mode, ps.concurrency);
+    let tracker = Tracker::new(&store, &provider, &settings)
+        .with(ps.mode, ps.concurrency)
+        .owned_by(lease_owner());
     let mode = match ps.mode {
         TrackingMode::Poll => "poll",
         TrackingMode::Push => "push",
@@ -234,7 +236,8 @@ pub async fn run(a: RunArgs) -> Result<u8, Failure> {
         let now = Utc::now();
         let mut fresh = Vec::new();
         let stats = run_due(&tracker, now, a.batch, |ns| fresh.extend(ns)).await?;
-        let delivery = deliver_tick(&store, &sink, &settings, now, &fresh).await?;
+        let lease = tracker.lease_at(now);
+        let delivery = deliver_tick(&store, &sink, &settings, now, &fresh, &lease).await?;
         let alerts = delivery.delivered;
         eprintln!(
             "[{}] checked {}, queries {} ({} failed), writes {}, alerts {}",

@@ -8,15 +8,17 @@ use serde_json::{json, Value};
 
 use shared::config::Settings;
 use shared::outbox::deliver_pending;
-use shared::ports::{AlertLog, AlertSink, DueIndex, ShipmentReader, TrackBus};
+use shared::ports::{AlertLog, AlertSink, DueIndex, Lease, ShipmentReader, TrackBus};
+use shared::tracker::DEFAULT_LEASE;
 
 pub struct Config {
     pub batch_size: usize,
     pub max_due: usize,
     /// Pending notifications delivered per tick at most.
     pub max_outbox: usize,
-    /// A pending notification younger than this may still be in the hands of the
-    /// tracker that claimed it (the tracker's timeout is 120 s): the tick leaves it.
+    /// A pending notification younger than this is left to a later tick (a
+    /// tracker's fresh claims are also under its delivery lease, so two
+    /// deliverers never take one record at once).
     pub outbox_grace: Duration,
 }
 
@@ -32,7 +34,7 @@ pub struct Deps<S, B, K> {
 /// empty object); the time is the function's clock.
 pub async fn handle<S, B, K>(
     deps: &Deps<S, B, K>,
-    _event: LambdaEvent<Value>,
+    event: LambdaEvent<Value>,
 ) -> Result<Value, lambda_runtime::Error>
 where
     S: DueIndex + ShipmentReader + AlertLog,
@@ -49,6 +51,11 @@ where
         &deps.sink,
         &deps.settings,
         now - deps.config.outbox_grace,
+        &Lease::new(
+            format!("scheduler {}", event.context.request_id),
+            now,
+            DEFAULT_LEASE,
+        ),
         deps.config.max_outbox,
     )
     .await?;

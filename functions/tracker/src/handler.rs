@@ -31,16 +31,25 @@ pub async fn handle<S: TrackerStore, C: CarrierQuery, K: AlertSink>(
     event: LambdaEvent<Event>,
 ) -> Result<Value, lambda_runtime::Error> {
     let ids = event.payload.detail.shipments;
-    let tracker =
-        Tracker::new(&deps.store, &deps.provider, &deps.settings).with(deps.mode, deps.concurrency);
+    let tracker = Tracker::new(&deps.store, &deps.provider, &deps.settings)
+        .with(deps.mode, deps.concurrency)
+        .owned_by(format!("tracker {}", event.context.request_id));
+    let now = Utc::now();
     let mut claimed: Vec<Notification> = Vec::new();
-    let stats = check_batch(&tracker, &ids, Utc::now(), &mut |n| claimed.extend(n)).await;
+    let stats = check_batch(&tracker, &ids, now, &mut |n| claimed.extend(n)).await;
     // Each claimed notification is published by this invocation only; one that
     // fails stays in the outbox, and the scheduler's next tick delivers it. A
     // parcel whose check failed is counted in `failed` and stays due: the next
     // tick checks it again (failing the whole invocation would only make
     // EventBridge retry the parcels that succeeded).
-    let delivery = deliver(&deps.store, &deps.sink, &claimed).await?;
+    let delivery = deliver(
+        &deps.store,
+        &deps.sink,
+        &claimed,
+        &tracker.lease_at(now),
+        now,
+    )
+    .await?;
     tracing::info!(
         parcels = ids.len(),
         checked = stats.checked,

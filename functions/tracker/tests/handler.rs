@@ -14,8 +14,8 @@ use shared::config::Settings;
 use shared::domain::AlertRecord;
 use shared::domain::{Notification, Rule, Shipment, ShipmentId};
 use shared::ports::{
-    AlertLog, AlertSink, CarrierError, CarrierQuery, CarrierReply, ShipmentReader, ShipmentWriter,
-    StoreError,
+    AlertLog, AlertSink, CarrierError, CarrierQuery, CarrierReply, Committed, Lease,
+    ShipmentReader, ShipmentWriter, StoreError,
 };
 use shared::schedule::TrackingMode;
 use shared::store::memory::MemoryStore;
@@ -145,6 +145,25 @@ impl ShipmentWriter for FailsToWrite {
 impl AlertLog for FailsToWrite {
     async fn insert_alert_if_absent(&self, r: &AlertRecord) -> Result<bool, StoreError> {
         self.inner.insert_alert_if_absent(r).await
+    }
+    async fn commit_check(
+        &self,
+        s: &Shipment,
+        records: &[AlertRecord],
+        lease: &Lease,
+    ) -> Result<Committed, StoreError> {
+        if s.id == self.poisoned {
+            return Err(StoreError::Backend("ProvisionedThroughputExceeded".into()));
+        }
+        self.inner.commit_check(s, records, lease).await
+    }
+    async fn take_lease(
+        &self,
+        r: &AlertRecord,
+        due_by: DateTime<Utc>,
+        lease: &Lease,
+    ) -> Result<bool, StoreError> {
+        self.inner.take_lease(r, due_by, lease).await
     }
     async fn mark_delivered(&self, r: &AlertRecord) -> Result<(), StoreError> {
         self.inner.mark_delivered(r).await

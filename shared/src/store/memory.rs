@@ -11,7 +11,8 @@ use chrono::{DateTime, Utc};
 
 use crate::domain::{AlertKind, AlertRecord, Rule, Shipment, ShipmentId};
 use crate::ports::{
-    AlertLog, DueIndex, ListFilter, Page, ShipmentQuery, ShipmentReader, ShipmentWriter, StoreError,
+    AlertLog, Committed, DueIndex, Lease, ListFilter, Page, ShipmentQuery, ShipmentReader,
+    ShipmentWriter, StoreError,
 };
 
 /// The unique key of an alert record within one shipment.
@@ -23,8 +24,27 @@ struct Inner {
     /// The due index: (next_check_at, id) for every shipment that has one.
     due: BTreeSet<(DateTime<Utc>, ShipmentId)>,
     alerts: BTreeMap<ShipmentId, BTreeMap<AlertKey, AlertRecord>>,
-    /// The outbox: (deliver_at, shipment, key) of every pending record.
+    /// The outbox: (free_at, shipment, key) of every pending record, where
+    /// free_at is when a deliverer may take it (its delivery time, or the end of
+    /// the lease on it).
     pending: BTreeSet<(DateTime<Utc>, ShipmentId, AlertKey)>,
+    /// The outbox position of every pending record, and its lease holder.
+    free_at: BTreeMap<(ShipmentId, AlertKey), (DateTime<Utc>, String)>,
+}
+
+impl Inner {
+    fn insert_alert(&mut self, record: &AlertRecord, free_at: DateTime<Utc>, owner: &str) -> bool {
+        let key = alert_key(record);
+        let log = self.alerts.entry(record.shipment.clone()).or_default();
+        if log.contains_key(&key) {
+            return false;
+        }
+        log.insert(key, record.clone());
+        self.pending.insert((free_at, record.shipment.clone(), key));
+        self.free_at
+            .insert((record.shipment.clone(), key), (free_at, owner.to_string()));
+        true
+    }
 }
 
 fn alert_key(r: &AlertRecord) -> AlertKey {
@@ -68,7 +88,12 @@ impl MemoryStore {
     }
 
     fn put(&self, shipment: &Shipment) -> Result<u64, StoreError> {
-        let mut inner = self.lock();
+        Self::put_locked(&mut self.lock(), shipment)
+    }
+
+    /// The version-checked write, under the caller's lock (so that a commit with
+    /// alert records is one step).
+    fn put_locked(inner: &mut Inner, shipment: &Shipment) -> Result<u64, StoreError> {
         let stored = inner.shipments.get(&shipment.id).map(|s| s.version);
         let ok = match stored {
             None => shipment.version == 0,
@@ -163,29 +188,53 @@ impl DueIndex for MemoryStore {
 
 impl AlertLog for MemoryStore {
     async fn insert_alert_if_absent(&self, record: &AlertRecord) -> Result<bool, StoreError> {
+        Ok(self.lock().insert_alert(record, record.deliver_at(), ""))
+    }
+
+    async fn commit_check(
+        &self,
+        shipment: &Shipment,
+        records: &[AlertRecord],
+        lease: &Lease,
+    ) -> Result<Committed, StoreError> {
         let mut inner = self.lock();
-        let key = alert_key(record);
-        let log = inner.alerts.entry(record.shipment.clone()).or_default();
-        if log.contains_key(&key) {
+        // Every check comes before the first change: the write fails whole.
+        let version = Self::put_locked(&mut inner, shipment)?;
+        let inserted = records
+            .iter()
+            .map(|r| inner.insert_alert(r, lease.free_at(r), &lease.owner))
+            .collect();
+        Ok(Committed { version, inserted })
+    }
+
+    async fn take_lease(
+        &self,
+        record: &AlertRecord,
+        due_by: DateTime<Utc>,
+        lease: &Lease,
+    ) -> Result<bool, StoreError> {
+        let mut inner = self.lock();
+        let slot = (record.shipment.clone(), alert_key(record));
+        let Some((free_at, _)) = inner.free_at.get(&slot).cloned() else {
+            return Ok(false);
+        };
+        let stored = inner.alerts.get(&slot.0).and_then(|l| l.get(&slot.1));
+        if free_at > due_by || stored.is_none_or(|r| r.deliver_at() > due_by) {
             return Ok(false);
         }
-        log.insert(key, record.clone());
-        inner
-            .pending
-            .insert((record.deliver_at(), record.shipment.clone(), key));
+        let until = lease.until;
+        inner.pending.remove(&(free_at, slot.0.clone(), slot.1));
+        inner.pending.insert((until, slot.0.clone(), slot.1));
+        inner.free_at.insert(slot, (until, lease.owner.clone()));
         Ok(true)
     }
 
     async fn mark_delivered(&self, record: &AlertRecord) -> Result<(), StoreError> {
         let mut inner = self.lock();
-        let key = alert_key(record);
-        // The stored record decides the outbox position (the caller's copy may
-        // differ in non-key fields).
-        let Some(stored) = inner.alerts.get(&record.shipment).and_then(|l| l.get(&key)) else {
-            return Ok(());
-        };
-        let entry = (stored.deliver_at(), record.shipment.clone(), key);
-        inner.pending.remove(&entry);
+        let slot = (record.shipment.clone(), alert_key(record));
+        if let Some((free_at, _)) = inner.free_at.remove(&slot) {
+            inner.pending.remove(&(free_at, slot.0, slot.1));
+        }
         Ok(())
     }
 
@@ -199,8 +248,10 @@ impl AlertLog for MemoryStore {
             .pending
             .iter()
             .take_while(|(at, _, _)| *at <= due_by)
+            .filter_map(|(_, id, key)| inner.alerts.get(id)?.get(key))
+            .filter(|r| r.deliver_at() <= due_by)
             .take(limit)
-            .filter_map(|(_, id, key)| inner.alerts.get(id)?.get(key).cloned())
+            .cloned()
             .collect())
     }
 

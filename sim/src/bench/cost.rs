@@ -125,8 +125,11 @@ pub fn usage(report: &BenchReport, side: &Side, sentinel: bool, inputs: &CostInp
             queries: per(side.queries),
             lambda_requests: invocations,
             lambda_gb_s: seconds * inputs.memory_gb,
-            wru: per(c.shipment_puts) * put_units
-                + per(c.alert_insert_attempts + c.marks_delivered),
+            // A transaction bills each of its items twice: the shipment and its
+            // alert records once more for every check that claimed something.
+            wru: per(c.shipment_puts + c.transact_commits) * put_units
+                + per(c.alert_insert_attempts + c.transact_records)
+                + per(c.marks_delivered + c.leases_taken),
             rru: per(c.shipment_gets) * get_units + per(c.alert_reads),
             events: scheduled / inputs.batch,
             publishes: per(side.raw_alerts),

@@ -15,7 +15,8 @@ use shared::domain::AlertRecord;
 use shared::domain::{Rule, Severity};
 use shared::domain::{Shipment, ShipmentId, Status};
 use shared::ports::{
-    AlertLog, DueIndex, ListFilter, Page, ShipmentQuery, ShipmentReader, ShipmentWriter, StoreError,
+    AlertLog, Committed, DueIndex, Lease, ListFilter, Page, ShipmentQuery, ShipmentReader,
+    ShipmentWriter, StoreError,
 };
 use shared::ports::{CarrierError, CarrierQuery, CarrierReply, CarrierSubscribe};
 use shared::rules::RuleConfig;
@@ -29,6 +30,9 @@ struct StoreCounters {
     alert_inserts: AtomicU64,
     alert_insert_attempts: AtomicU64,
     marks_delivered: AtomicU64,
+    leases_taken: AtomicU64,
+    transact_commits: AtomicU64,
+    transact_records: AtomicU64,
     gets: AtomicU64,
     due_queries: AtomicU64,
     alert_reads: AtomicU64,
@@ -37,16 +41,23 @@ struct StoreCounters {
 /// A snapshot of [`CountingStore`]'s counters.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
 pub struct StoreCounts {
-    /// Successful `put_shipment` calls (registration included; a version
-    /// conflict writes nothing and is not counted).
+    /// Successful `put_shipment` and `commit_check` calls (registration included;
+    /// a version conflict writes nothing and is not counted).
     pub shipment_puts: u64,
-    /// `insert_alert_if_absent` calls that inserted.
+    /// Alert records inserted (`insert_alert_if_absent`, `commit_check`).
     pub alert_inserts: u64,
-    /// `insert_alert_if_absent` calls, inserted or not (a conditional write that
+    /// Alert record inserts tried, inserted or not (a conditional write that
     /// fails its condition is still billed by DynamoDB).
     pub alert_insert_attempts: u64,
     /// `mark_delivered` calls (the outbox update after a publish).
     pub marks_delivered: u64,
+    /// `take_lease` calls (a conditional update each, taken or not).
+    pub leases_taken: u64,
+    /// `commit_check` calls that carried alert records (one transaction each on
+    /// DynamoDB, which bills every item of a transaction twice).
+    pub transact_commits: u64,
+    /// The alert records those transactions carried.
+    pub transact_records: u64,
     /// `get_shipment` calls.
     pub shipment_gets: u64,
     /// `due_shipments` calls.
@@ -88,6 +99,9 @@ impl<S> CountingStore<S> {
             alert_inserts: self.c.alert_inserts.load(Relaxed),
             alert_insert_attempts: self.c.alert_insert_attempts.load(Relaxed),
             marks_delivered: self.c.marks_delivered.load(Relaxed),
+            leases_taken: self.c.leases_taken.load(Relaxed),
+            transact_commits: self.c.transact_commits.load(Relaxed),
+            transact_records: self.c.transact_records.load(Relaxed),
             shipment_gets: self.c.gets.load(Relaxed),
             due_queries: self.c.due_queries.load(Relaxed),
             alert_reads: self.c.alert_reads.load(Relaxed),
@@ -133,6 +147,35 @@ impl<S: AlertLog> AlertLog for CountingStore<S> {
             bump(&self.c.alert_inserts);
         }
         Ok(inserted)
+    }
+
+    async fn commit_check(
+        &self,
+        shipment: &Shipment,
+        records: &[AlertRecord],
+        lease: &Lease,
+    ) -> Result<Committed, StoreError> {
+        let c = self.inner.commit_check(shipment, records, lease).await?;
+        bump(&self.c.puts);
+        if !records.is_empty() {
+            bump(&self.c.transact_commits);
+            let n = records.len() as u64;
+            self.c.transact_records.fetch_add(n, Relaxed);
+            self.c.alert_insert_attempts.fetch_add(n, Relaxed);
+            let inserted = c.inserted.iter().filter(|i| **i).count() as u64;
+            self.c.alert_inserts.fetch_add(inserted, Relaxed);
+        }
+        Ok(c)
+    }
+
+    async fn take_lease(
+        &self,
+        record: &AlertRecord,
+        due_by: DateTime<Utc>,
+        lease: &Lease,
+    ) -> Result<bool, StoreError> {
+        bump(&self.c.leases_taken);
+        self.inner.take_lease(record, due_by, lease).await
     }
 
     async fn mark_delivered(&self, record: &AlertRecord) -> Result<(), StoreError> {

@@ -37,14 +37,14 @@ use shared::domain::Rule;
 use shared::domain::{Shipment, Status};
 use shared::message::Templates;
 use shared::outbox::{deliver, deliver_pending};
-use shared::ports::AlertSink;
 use shared::ports::Clock;
+use shared::ports::{AlertSink, Lease};
 use shared::ports::{CarrierError, CarrierQuery, CarrierReply, CarrierSubscribe};
 use shared::ports::{ListFilter, ShipmentQuery};
 use shared::registration::register_at;
 use shared::schedule::{PollPolicy, TrackingMode};
 use shared::store::memory::MemoryStore;
-use shared::tracker::{run_due, Tracker, TrackerError};
+use shared::tracker::{run_due, Tracker, TrackerError, DEFAULT_LEASE};
 
 use metrics::{CountingCarrier, CountingStore, EpisodeLog, Scores, StoreCounts};
 
@@ -366,8 +366,17 @@ pub async fn run_sentinel(
         }
         let stats = run_due(&tracker, now, DUE_BATCH, |n| fresh.extend(n)).await?;
         side.checks += stats.checked as u64;
-        let delivery = deliver(&store, &CountingSink, &fresh).await?;
-        let later = deliver_pending(&store, &CountingSink, settings, now, OUTBOX_PER_TICK).await?;
+        let delivery = deliver(&store, &CountingSink, &fresh, &tracker.lease_at(now), now).await?;
+        let lease = Lease::new("bench", now, DEFAULT_LEASE);
+        let later = deliver_pending(
+            &store,
+            &CountingSink,
+            settings,
+            now,
+            &lease,
+            OUTBOX_PER_TICK,
+        )
+        .await?;
         let t = now.timestamp();
         for n in &fresh {
             if matches!(n.record.kind, AlertKind::Fired | AlertKind::Escalated) {

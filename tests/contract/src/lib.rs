@@ -25,6 +25,12 @@
 use std::collections::BTreeSet;
 use std::future::Future;
 
+mod claims;
+pub mod faults;
+
+pub use claims::{commit_check_is_atomic, leases_are_exclusive, racing_lease_takers};
+pub use faults::a_failed_write_at_every_step_loses_nothing;
+
 use chrono::{DateTime, Duration, TimeZone, Utc};
 
 use shared::domain::{
@@ -59,6 +65,10 @@ pub const CHECKS: &[&str] = &[
     "list_pagination",
     "list_bad_cursor",
     "racing_writers",
+    "commit_check_is_atomic",
+    "leases_are_exclusive",
+    "racing_lease_takers",
+    "a_failed_write_at_every_step_loses_nothing",
 ];
 
 /// Runs every check, each on a store made by `fresh` (which must return an empty
@@ -99,6 +109,10 @@ where
     list_pagination(&fresh().await).await;
     list_bad_cursor(&fresh().await).await;
     racing_writers(&fresh().await).await;
+    commit_check_is_atomic(&fresh().await).await;
+    leases_are_exclusive(&fresh().await).await;
+    racing_lease_takers(&fresh().await).await;
+    a_failed_write_at_every_step_loses_nothing(&fresh().await).await;
 }
 
 // ---------------------------------------------------------------------------------
@@ -1237,6 +1251,10 @@ macro_rules! store_contract_tests {
             list_pagination,
             list_bad_cursor,
             racing_writers,
+            commit_check_is_atomic,
+            leases_are_exclusive,
+            racing_lease_takers,
+            a_failed_write_at_every_step_loses_nothing,
         );
     };
     ($fresh:expr) => {

@@ -143,6 +143,42 @@ impl DynamoStore {
     }
 }
 
+/// The item of a new alert record: pending, free for deliverers at `free_at`
+/// (its outbox position), leased to `owner` if given.
+pub(super) fn alert_item(
+    r: &AlertRecord,
+    free_at: DateTime<Utc>,
+    owner: Option<&str>,
+) -> Result<Item, StoreError> {
+    let pk = shipment_pk(&r.shipment);
+    let sk = alert_sk(r);
+    let doc = serde_json::to_string(r).map_err(|e| corrupt(&sk, e.to_string()))?;
+    let mut item: Item = HashMap::from([
+        ("doc".to_string(), s(doc)),
+        (
+            "alert_day".to_string(),
+            s(format!("ALERTDAY#{}", r.at.format("%Y-%m-%d"))),
+        ),
+        (
+            "alert_at".to_string(),
+            s(format!("{:015}#{pk}#{sk}", ms(r.at))),
+        ),
+        ("outbox_shard".to_string(), s(outbox_shard(&r.shipment))),
+        ("outbox_key".to_string(), s(outbox_key(free_at, &pk, &sk))),
+    ]);
+    if let Some(o) = owner {
+        item.insert("lease_owner".into(), s(o));
+    }
+    item.insert("pk".into(), s(pk));
+    item.insert("sk".into(), s(sk));
+    Ok(item)
+}
+
+/// The outbox-index sort key of a record free for deliverers at `at`.
+pub(super) fn outbox_key(at: DateTime<Utc>, pk: &str, sk: &str) -> String {
+    format!("{:015}#{pk}#{sk}", ms(at))
+}
+
 pub(super) fn decode_alert(item: &Item) -> Result<AlertRecord, StoreError> {
     let key = text(item, "sk").unwrap_or("?");
     let doc = text(item, "doc").ok_or_else(|| corrupt(key, "no doc attribute"))?;

@@ -5,7 +5,7 @@
 //! | item | `pk` | `sk` | other attributes |
 //! |---|---|---|---|
 //! | shipment | `SHIP#{carrier}#{number}` | `SHIP` | `doc` (the shipment, JSON), `version`, `carrier`, `number`, `status`, `active_rules` (string set, absent when none), `due_shard` + `due_key` (only while a check is scheduled), `expires_at` (TTL, only once terminal) |
-//! | alert record | `SHIP#{carrier}#{number}` | `ALERT#{rule}#{since ms}#{kind}#{seq}` | `doc`, `alert_day`, `alert_at`, `outbox_shard` + `outbox_key` (only while pending delivery) |
+//! | alert record | `SHIP#{carrier}#{number}` | `ALERT#{rule}#{since ms}#{kind}#{seq}` | `doc`, `alert_day`, `alert_at`, `outbox_shard` + `outbox_key` (only while pending delivery), `lease_owner` (the last delivery lease holder) |
 //! | carrier registry | `META` | `CARRIERS` | `codes` (string set of every carrier ever stored) |
 //!
 //! # Indexes (all global, sparse where it matters)
@@ -24,15 +24,22 @@
 //!   time, one partition per UTC day.
 //! - `outbox-index` (`outbox_shard`, `outbox_key`), all attributes: alert records
 //!   not yet delivered, sharded like the due index; `outbox_key` =
-//!   `{deliver_at ms, 15 digits}#{pk}#{sk}`. Marking a record delivered removes the
+//!   `{free at ms, 15 digits}#{pk}#{sk}`, where "free at" is the record's delivery
+//!   time or the end of the lease on it. Marking a record delivered removes the
 //!   two attributes, so the index holds only what is still to send.
 //!
 //! # Writes
 //!
-//! Every shipment write is a conditional PutItem on `version` (`attribute_not_exists`
-//! for a new one), and every alert record an insert-if-absent PutItem: both are
-//! single-item conditions, so no BatchWriteItem or transaction is needed (a batch
-//! cannot carry conditions). Terminal parcels get `expires_at` = last event +
+//! A shipment write alone is a conditional PutItem on `version`
+//! (`attribute_not_exists` for a new one). A check that claims alert records
+//! writes the shipment and the records in one TransactWriteItems (the version
+//! condition, and insert-if-absent on each record), so a crash between them is
+//! impossible: either the new alert state and its claims are stored, or neither
+//! (a record already stored cancels the transaction with its reason, and the
+//! transaction is sent again without it). A delivery lease moves a pending
+//! record's `outbox_key` to the lease's end with a condition on the old key, so
+//! it leaves every deliverer's pending query until then; `lease_owner` names the
+//! holder. Terminal parcels get `expires_at` = last event +
 //! retention (`RETENTION_DAYS`, default 90), computed as a pure value
 //! ([`expires_at`]) since the emulator does not expire items.
 //!
@@ -47,10 +54,11 @@ use std::collections::{BTreeSet, HashMap};
 use std::sync::Mutex;
 
 use aws_sdk_dynamodb::error::DisplayErrorContext;
+use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, AttributeValue, BillingMode, GlobalSecondaryIndex, KeySchemaElement,
-    KeyType, KeysAndAttributes, Projection, ProjectionType, ScalarAttributeType,
-    TimeToLiveSpecification,
+    KeyType, KeysAndAttributes, Projection, ProjectionType, Put, ScalarAttributeType,
+    TimeToLiveSpecification, TransactWriteItem,
 };
 use aws_sdk_dynamodb::Client;
 use chrono::{DateTime, Duration, Utc};
@@ -59,13 +67,16 @@ use shared::domain::AlertRecord;
 use shared::domain::{Shipment, ShipmentId};
 use shared::normalise::carriers;
 use shared::ports::{
-    AlertLog, DueIndex, ListFilter, Page, ShipmentQuery, ShipmentReader, ShipmentWriter, StoreError,
+    AlertLog, Committed, DueIndex, Lease, ListFilter, Page, ShipmentQuery, ShipmentReader,
+    ShipmentWriter, StoreError,
 };
 use shared::store::{alert_order, decode_cursor, encode_cursor};
 
 mod item;
 
-use item::{alert_sk, corrupt, decode_alert, id_from_pk, ms, n, s, text, Item};
+use item::{
+    alert_item, alert_sk, corrupt, decode_alert, id_from_pk, ms, n, outbox_key, s, text, Item,
+};
 pub use item::{due_shard, expires_at, outbox_shard, shipment_pk};
 
 /// Partitions of the due index.
@@ -357,37 +368,143 @@ impl ShipmentWriter for DynamoStore {
     async fn put_shipment(&self, shipment: &Shipment) -> Result<u64, StoreError> {
         let next = shipment.version + 1;
         let item = self.shipment_item(shipment, next)?;
-        let mut req = self
+        let (cond, values) = version_condition(shipment);
+        let req = self
             .client
             .put_item()
             .table_name(&self.table)
-            .set_item(Some(item));
-        req = if shipment.version == 0 {
-            req.condition_expression("attribute_not_exists(pk)")
-        } else {
-            req.condition_expression("version = :v")
-                .expression_attribute_values(":v", n(shipment.version))
-        };
-        match req.send().await {
-            Ok(_) => {}
-            Err(e) => {
-                let conditional = e
-                    .as_service_error()
-                    .is_some_and(|se| se.is_conditional_check_failed_exception());
-                if conditional {
-                    return Err(StoreError::Conflict {
-                        id: shipment.id.to_string(),
-                        expected: shipment.version,
-                        actual: self.stored_version(&shipment.id).await?,
-                    });
-                }
-                return Err(backend("PutItem", e));
+            .set_item(Some(item))
+            .condition_expression(cond)
+            .set_expression_attribute_values(values);
+        if let Err(e) = req.send().await {
+            if e.as_service_error()
+                .is_some_and(|se| se.is_conditional_check_failed_exception())
+            {
+                return Err(self.conflict(shipment).await);
             }
+            return Err(backend("PutItem", e));
         }
+        self.written(shipment).await?;
+        Ok(next)
+    }
+}
+
+/// The condition of a shipment write: the stored version is the one read (or,
+/// for a new shipment, there is none).
+fn version_condition(
+    shipment: &Shipment,
+) -> (&'static str, Option<HashMap<String, AttributeValue>>) {
+    if shipment.version == 0 {
+        ("attribute_not_exists(pk)", None)
+    } else {
+        (
+            "version = :v",
+            Some(HashMap::from([(":v".to_string(), n(shipment.version))])),
+        )
+    }
+}
+
+impl DynamoStore {
+    async fn conflict(&self, shipment: &Shipment) -> StoreError {
+        match self.stored_version(&shipment.id).await {
+            Ok(actual) => StoreError::Conflict {
+                id: shipment.id.to_string(),
+                expected: shipment.version,
+                actual,
+            },
+            Err(e) => e,
+        }
+    }
+
+    /// After a shipment write: a new shipment's carrier joins the registry.
+    async fn written(&self, shipment: &Shipment) -> Result<(), StoreError> {
         if shipment.version == 0 {
             self.register_carrier(shipment.id.carrier.as_str()).await?;
         }
-        Ok(next)
+        Ok(())
+    }
+
+    /// A check's shipment and alert records in one TransactWriteItems: the
+    /// shipment under its version condition, each record insert-if-absent. A
+    /// record already stored cancels the transaction with its reason; it is not
+    /// ours, so the transaction is retried without it.
+    async fn commit(
+        &self,
+        shipment: &Shipment,
+        records: &[AlertRecord],
+        lease: &Lease,
+    ) -> Result<Committed, StoreError> {
+        let next = shipment.version + 1;
+        let mut inserted = vec![true; records.len()];
+        loop {
+            let (cond, values) = version_condition(shipment);
+            let put_shipment = Put::builder()
+                .table_name(&self.table)
+                .set_item(Some(self.shipment_item(shipment, next)?))
+                .condition_expression(cond)
+                .set_expression_attribute_values(values)
+                .build()
+                .map_err(|e| backend("TransactWriteItems", e))?;
+            let mut items = vec![TransactWriteItem::builder().put(put_shipment).build()];
+            let mut sent = Vec::new();
+            for (i, r) in records.iter().enumerate().filter(|(i, _)| inserted[*i]) {
+                let put = Put::builder()
+                    .table_name(&self.table)
+                    .set_item(Some(alert_item(r, lease.free_at(r), Some(&lease.owner))?))
+                    .condition_expression("attribute_not_exists(pk)")
+                    .build()
+                    .map_err(|e| backend("TransactWriteItems", e))?;
+                items.push(TransactWriteItem::builder().put(put).build());
+                sent.push(i);
+            }
+            let result = self
+                .client
+                .transact_write_items()
+                .set_transact_items(Some(items))
+                .send()
+                .await;
+            let err = match result {
+                Ok(_) => {
+                    self.written(shipment).await?;
+                    return Ok(Committed {
+                        version: next,
+                        inserted,
+                    });
+                }
+                Err(e) => e,
+            };
+            let reasons: Vec<Option<String>> = match err.as_service_error() {
+                Some(TransactWriteItemsError::TransactionCanceledException(c)) => c
+                    .cancellation_reasons()
+                    .iter()
+                    .map(|r| r.code().map(str::to_string))
+                    .collect(),
+                _ => return Err(backend("TransactWriteItems", err)),
+            };
+            let failed = |code: &Option<String>| code.as_deref() == Some("ConditionalCheckFailed");
+            match reasons.first() {
+                Some(code) if failed(code) => return Err(self.conflict(shipment).await),
+                // Another transaction on the same items: as a version race, the
+                // caller reloads and redoes.
+                Some(Some(code)) if code == "TransactionConflict" => {
+                    return Err(self.conflict(shipment).await)
+                }
+                _ => {}
+            }
+            let taken: Vec<usize> = reasons
+                .iter()
+                .skip(1)
+                .zip(&sent)
+                .filter(|(code, _)| failed(code))
+                .map(|(_, i)| *i)
+                .collect();
+            if taken.is_empty() {
+                return Err(backend("TransactWriteItems", err));
+            }
+            for i in taken {
+                inserted[i] = false;
+            }
+        }
     }
 }
 
@@ -438,26 +555,11 @@ impl DueIndex for DynamoStore {
 
 impl AlertLog for DynamoStore {
     async fn insert_alert_if_absent(&self, record: &AlertRecord) -> Result<bool, StoreError> {
-        let pk = shipment_pk(&record.shipment);
-        let sk = alert_sk(record);
-        let doc = serde_json::to_string(record).map_err(|e| corrupt(&sk, e.to_string()))?;
         let result = self
             .client
             .put_item()
             .table_name(&self.table)
-            .item("pk", s(&pk))
-            .item("sk", s(&sk))
-            .item("doc", s(doc))
-            .item(
-                "alert_day",
-                s(format!("ALERTDAY#{}", record.at.format("%Y-%m-%d"))),
-            )
-            .item("alert_at", s(format!("{:015}#{pk}#{sk}", ms(record.at))))
-            .item("outbox_shard", s(outbox_shard(&record.shipment)))
-            .item(
-                "outbox_key",
-                s(format!("{:015}#{pk}#{sk}", ms(record.deliver_at()))),
-            )
+            .set_item(Some(alert_item(record, record.deliver_at(), None)?))
             .condition_expression("attribute_not_exists(pk)")
             .send()
             .await;
@@ -470,6 +572,60 @@ impl AlertLog for DynamoStore {
                 Ok(false)
             }
             Err(e) => Err(backend("PutItem alert", e)),
+        }
+    }
+
+    async fn commit_check(
+        &self,
+        shipment: &Shipment,
+        records: &[AlertRecord],
+        lease: &Lease,
+    ) -> Result<Committed, StoreError> {
+        if records.is_empty() {
+            let version = self.put_shipment(shipment).await?;
+            return Ok(Committed {
+                version,
+                inserted: Vec::new(),
+            });
+        }
+        self.commit(shipment, records, lease).await
+    }
+
+    async fn take_lease(
+        &self,
+        record: &AlertRecord,
+        due_by: DateTime<Utc>,
+        lease: &Lease,
+    ) -> Result<bool, StoreError> {
+        if record.deliver_at() > due_by {
+            return Ok(false);
+        }
+        let pk = shipment_pk(&record.shipment);
+        let sk = alert_sk(record);
+        // The outbox key sorts by the time the record is free: moving it to the
+        // lease's end takes the record out of everyone's pending query until then.
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(&pk))
+            .key("sk", s(&sk))
+            .update_expression("SET outbox_key = :k, lease_owner = :o")
+            .condition_expression("attribute_exists(outbox_key) AND outbox_key <= :u")
+            .expression_attribute_values(":k", s(outbox_key(lease.until, &pk, &sk)))
+            .expression_attribute_values(":o", s(&lease.owner))
+            .expression_attribute_values(":u", s(format!("{:015}#~", ms(due_by))))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|se| se.is_conditional_check_failed_exception()) =>
+            {
+                Ok(false)
+            }
+            Err(e) => Err(backend("UpdateItem lease", e)),
         }
     }
 
