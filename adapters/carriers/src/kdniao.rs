@@ -239,6 +239,7 @@ fn failure_of(v: &Value) -> Option<CarrierError> {
 pub fn classify(reason: &str, code: Option<&str>) -> CarrierError {
     let has = |words: &[&str]| words.iter().any(|w| reason.contains(w));
     let shown = shared::normalise::keywords::mask_phones(reason.trim()).replace(['\n', '\r'], " ");
+    let shown = shared::clip::clip(&shown).to_string();
     let shown = if shown.is_empty() {
         format!(
             "Success=false{}",

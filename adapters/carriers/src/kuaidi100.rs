@@ -185,6 +185,7 @@ fn failure_of(v: &Value) -> Option<CarrierError> {
 /// Maps a Kuaidi100 `returnCode` and `message` to a typed error (carriers.md §2.2).
 pub fn classify(code: Option<&str>, message: &str) -> CarrierError {
     let shown = shared::normalise::keywords::mask_phones(message.trim()).replace(['\n', '\r'], " ");
+    let shown = shared::clip::clip(&shown).to_string();
     let shown = match code {
         Some(c) => format!("returnCode {}: {shown}", c.trim()),
         None => shown,

@@ -613,7 +613,8 @@ pub(crate) fn failure(
     NormaliseError::CarrierFailure {
         provider,
         code: code.map(|c| show(&c)),
-        reason: keywords::mask_phones(reason).replace(['\n', '\r'], " "),
+        reason: crate::clip::clip(&keywords::mask_phones(reason).replace(['\n', '\r'], " "))
+            .to_string(),
     }
 }
 
@@ -762,6 +763,10 @@ mod tests {
             failure("kdniao", None, "手机号13812345678不正确").to_string(),
             "kdniao reports a failure: 手机号138****5678不正确"
         );
+        // A provider's failure text is clipped like any echoed value.
+        let long = failure("kdniao", None, &"错".repeat(100_000)).to_string();
+        assert!(long.ends_with("… (100000 chars)"), "{}", &long[..200]);
+        assert!(long.chars().count() < 150);
         assert_eq!(
             NormaliseError::MultipleParcels(3).to_string(),
             "the push holds 3 parcels; expected exactly one"
