@@ -29,7 +29,7 @@ use crate::schedule::PollPolicy;
 
 /// A configuration error: which variable, which token, and why.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{var}: bad value {token:?}: {reason}")]
+#[error("{var}: bad value {:?}: {reason}", crate::clip::clip(.token))]
 pub struct ConfigError {
     pub var: &'static str,
     pub token: String,

@@ -16,6 +16,7 @@
 //! functions and the `sentinel` CLI only wire adapters to these.
 
 pub mod bus;
+pub mod clip;
 pub mod clock;
 pub mod config;
 pub mod digest;

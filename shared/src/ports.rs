@@ -53,7 +53,7 @@ pub enum StoreError {
     /// The backend failed (I/O, connection, throttling...).
     #[error("store backend error: {0}")]
     Backend(String),
-    #[error("bad list cursor {0:?}")]
+    #[error("bad list cursor {:?}", crate::clip::clip(.0))]
     BadCursor(String),
 }
 

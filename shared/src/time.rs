@@ -15,7 +15,7 @@ pub fn china() -> FixedOffset {
 
 /// Why a time string could not be read.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("cannot parse time {value:?}: {reason}")]
+#[error("cannot parse time {:?}: {reason}", crate::clip::clip(.value))]
 pub struct TimeError {
     pub value: String,
     pub reason: &'static str,

@@ -14,7 +14,7 @@ use super::http::Http;
 use super::{sign, Secret};
 use shared::domain::{CarrierCode, Shipment, Status};
 use shared::normalise;
-use shared::normalise::{Format, NormaliseError};
+use shared::normalise::{Format, NormaliseError, Verdict};
 use shared::ports::{CarrierError, CarrierReply};
 
 /// Which instant-query product the account has.
@@ -219,38 +219,18 @@ pub(crate) fn parse_json(body: &str) -> Result<Value, CarrierError> {
     })
 }
 
-/// `Success` as a real boolean or a string.
-fn success(v: &Value) -> Option<bool> {
-    match v.get("Success")? {
-        Value::Bool(b) => Some(*b),
-        Value::String(s) => match s.trim().to_ascii_lowercase().as_str() {
-            "true" => Some(true),
-            "false" => Some(false),
-            _ => None,
-        },
-        _ => None,
-    }
-}
-
-fn text(v: &Value, key: &str) -> Option<String> {
-    match v.get(key)? {
-        Value::String(s) => Some(s.clone()),
-        Value::Number(n) => Some(n.to_string()),
-        _ => None,
-    }
-}
-
-/// The error a `Success=false` reply stands for, if it is one.
+/// The error a reply stands for, if it is one, judged by the normaliser's
+/// [`normalise::kdniao_verdict`] (carriers.md §7: never by `Success` alone).
 fn failure_of(v: &Value) -> Option<CarrierError> {
     if !v.is_object() {
         return Some(CarrierError::Malformed("reply is not a JSON object".into()));
     }
-    if success(v) == Some(false) {
-        let reason = text(v, "Reason").unwrap_or_default();
-        let code = text(v, "Code").or_else(|| text(v, "ResultCode"));
-        return Some(classify(&reason, code.as_deref()));
+    match normalise::kdniao_verdict(v) {
+        Ok(Verdict::Answer) => None,
+        Ok(Verdict::NotFound { reason }) => Some(CarrierError::NoTraces(reason)),
+        Ok(Verdict::Failure { code, reason }) => Some(classify(&reason, code.as_deref())),
+        Err(e) => Some(CarrierError::Malformed(format!("kdniao: {e}"))),
     }
-    None
 }
 
 /// Maps a Kdniao failure (`Reason`, and `Code` where present) to a typed error.
@@ -259,6 +239,7 @@ fn failure_of(v: &Value) -> Option<CarrierError> {
 pub fn classify(reason: &str, code: Option<&str>) -> CarrierError {
     let has = |words: &[&str]| words.iter().any(|w| reason.contains(w));
     let shown = shared::normalise::keywords::mask_phones(reason.trim()).replace(['\n', '\r'], " ");
+    let shown = shared::clip::clip(&shown).to_string();
     let shown = if shown.is_empty() {
         format!(
             "Success=false{}",
@@ -400,6 +381,38 @@ mod tests {
         assert_eq!(failure_of(&serde_json::json!({"Success": true})), None);
         assert!(failure_of(&serde_json::json!({"Success": "false", "Reason": "x"})).is_some());
         assert!(failure_of(&serde_json::json!([1])).is_some());
+    }
+
+    /// carriers.md §7: the client judges a reply as the normaliser does, not by
+    /// one boolean alone.
+    #[test]
+    fn success_flags_that_lie_do_not_refuse_a_good_reply() {
+        use serde_json::json;
+        let good = json!({"ShipperCode": "圆通速递", "shipperCode": "YTO",
+            "LogisticCode": "YT0000000000001", "Success": false, "success": true,
+            "Reason": null, "State": "2", "Traces": [
+                {"AcceptTime": "2024-05-01 09:12:00", "AcceptStation": "【杭州市】快件已揽收", "Action": "1"}]});
+        assert_eq!(failure_of(&good), None);
+        let r = normalise::parse_value(&good, Some(Format::Kdniao)).unwrap();
+        assert_eq!(r.events.len(), 1);
+        assert_eq!(
+            r.carrier.map(|c| c.as_str().to_string()),
+            Some("YTO".into())
+        );
+        // Real failures keep their typed errors, whatever the other spelling says.
+        let bad = json!({"Success": false, "success": true, "Reason": "业务错误[没有可用套餐]"});
+        assert!(matches!(
+            failure_of(&bad),
+            Some(CarrierError::BadCredentials(_))
+        ));
+        let limited = json!({"Success": false, "Code": "405", "Reason": ""});
+        assert!(matches!(
+            failure_of(&limited),
+            Some(CarrierError::RateLimited(_))
+        ));
+        let none =
+            json!({"Success": false, "success": false, "Reason": "暂无轨迹信息", "State": "0"});
+        assert!(matches!(failure_of(&none), Some(CarrierError::NoTraces(_))));
     }
 
     proptest::proptest! {

@@ -14,7 +14,7 @@ use super::kdniao::parse_json;
 use super::{sign, Secret};
 use shared::domain::Shipment;
 use shared::normalise;
-use shared::normalise::{carriers, Format, NormaliseError};
+use shared::normalise::{carriers, Format, NormaliseError, Verdict};
 use shared::ports::{CarrierError, CarrierReply};
 
 #[derive(Clone, Debug, PartialEq)]
@@ -119,7 +119,7 @@ impl Kuaidi100 {
                 let body = self.http.post_form(url, &fields).await?;
                 let v = parse_json(&body)?;
                 match failure_of(&v) {
-                    Some(CarrierError::NoTraces(_)) | None => Ok(v),
+                    None => Ok(v),
                     Some(e) => Err(Failure::from(e)),
                 }
             })
@@ -168,35 +168,24 @@ impl Kuaidi100 {
     }
 }
 
-fn text(v: &Value, key: &str) -> Option<String> {
-    match v.get(key)? {
-        Value::String(s) => Some(s.clone()),
-        Value::Number(n) => Some(n.to_string()),
-        Value::Bool(b) => Some(b.to_string()),
-        _ => None,
-    }
-}
-
-/// The error a `result=false` (or non-200 `returnCode`) reply stands for.
+/// The error a reply stands for, if it is one, judged by the normaliser's
+/// [`normalise::kuaidi100_verdict`] (carriers.md §7: never by `result` alone). "No
+/// result yet" is passed on: the normaliser makes it an empty answer.
 fn failure_of(v: &Value) -> Option<CarrierError> {
     if !v.is_object() {
         return Some(CarrierError::Malformed("reply is not a JSON object".into()));
     }
-    let result_false = text(v, "result").is_some_and(|r| r.trim().eq_ignore_ascii_case("false"));
-    let code = text(v, "returnCode");
-    let bad_code = code.as_deref().is_some_and(|c| c.trim() != "200");
-    if result_false || bad_code {
-        return Some(classify(
-            code.as_deref(),
-            &text(v, "message").unwrap_or_default(),
-        ));
+    match normalise::kuaidi100_verdict(v) {
+        Ok(Verdict::Answer | Verdict::NotFound { .. }) => None,
+        Ok(Verdict::Failure { code, reason }) => Some(classify(code.as_deref(), &reason)),
+        Err(e) => Some(CarrierError::Malformed(format!("kuaidi100: {e}"))),
     }
-    None
 }
 
 /// Maps a Kuaidi100 `returnCode` and `message` to a typed error (carriers.md §2.2).
 pub fn classify(code: Option<&str>, message: &str) -> CarrierError {
     let shown = shared::normalise::keywords::mask_phones(message.trim()).replace(['\n', '\r'], " ");
+    let shown = shared::clip::clip(&shown).to_string();
     let shown = match code {
         Some(c) => format!("returnCode {}: {shown}", c.trim()),
         None => shown,
@@ -289,6 +278,39 @@ mod tests {
                 &serde_json::json!({"result": "false", "returnCode": "503", "message": "x"})
             ),
             Some(CarrierError::BadCredentials(_))
+        ));
+    }
+
+    /// carriers.md §7: `result: false` and `returnCode: null` beside status 200,
+    /// message ok and traces is a good reply, for the client as for the normaliser.
+    #[test]
+    fn a_lying_result_flag_does_not_refuse_a_good_reply() {
+        use serde_json::json;
+        let good = json!({"result": false, "returnCode": null, "message": "ok",
+            "nu": "YT0000000000001", "com": "yuantong", "status": "200", "state": "0",
+            "ischeck": "0", "data": [
+                {"ftime": "2024-05-01 09:12:00", "context": "【杭州市】快件已揽收", "statusCode": "1"}]});
+        assert_eq!(failure_of(&good), None);
+        let r = normalise::parse_value(&good, Some(Format::Kuaidi100)).unwrap();
+        assert_eq!(r.events.len(), 1);
+        // Not found, re-serialised: passed on as an empty answer, not an error.
+        let none = json!({"result": false, "returnCode": null, "status": "201",
+            "message": "单号不存在或者已经过期", "data": []});
+        assert_eq!(failure_of(&none), None);
+        assert!(normalise::parse_value(&none, Some(Format::Kuaidi100))
+            .unwrap()
+            .knows_nothing());
+        // Real failures keep their typed errors.
+        let bad = json!({"result": false, "returnCode": "601", "message": "key已过期",
+            "status": null, "data": null});
+        assert!(matches!(
+            failure_of(&bad),
+            Some(CarrierError::BadCredentials(_))
+        ));
+        let busy = json!({"result": false, "returnCode": "502", "message": "服务器繁忙"});
+        assert!(matches!(
+            failure_of(&busy),
+            Some(CarrierError::Transient(_))
         ));
     }
 }

@@ -25,9 +25,9 @@ pub enum PushError {
     MissingField(&'static str),
     #[error("the callback's signature does not match")]
     BadSignature,
-    #[error("the callback is for EBusinessID {0:?}, not ours")]
+    #[error("the callback is for EBusinessID {:?}, not ours", shared::clip::clip(.0))]
     UnknownSender(String),
-    #[error("unexpected RequestType {0:?} (expected 101 or 102)")]
+    #[error("unexpected RequestType {:?} (expected 101 or 102)", shared::clip::clip(.0))]
     BadRequestType(String),
     #[error("the callback body cannot be read: {0}")]
     Malformed(String),

@@ -1,7 +1,9 @@
 //! The schema and opening a store: the migrations that create and upgrade the
 //! tables, the schema version kept in `PRAGMA user_version`, and
 //! [`SqliteStore::open`] / [`SqliteStore::in_memory`], which set the busy timeout,
-//! switch a file to WAL, and create or migrate the schema (refusing a newer one).
+//! look at what the file holds *before writing anything* ([`check_file`]: a newer
+//! schema or another application's database is refused and left byte for byte as
+//! it was), then switch a file to WAL and create or migrate the schema.
 
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
@@ -90,6 +92,7 @@ impl SqliteStore {
     fn init(mut conn: Connection, path: Option<PathBuf>) -> Result<Self, StoreError> {
         conn.busy_timeout(BUSY_TIMEOUT).ctx("set busy timeout")?;
         conn.set_prepared_statement_cache_capacity(32);
+        check_file(&conn)?;
         if path.is_some() {
             set_wal(&conn)?;
         }
@@ -100,6 +103,53 @@ impl SqliteStore {
             conn: Mutex::new(conn),
             path,
         })
+    }
+}
+
+/// The tables every Sentinel schema version has.
+const OUR_TABLES: &[&str] = &["shipments", "alerts"];
+
+/// Refuses, before anything is written (no WAL switch, no table), a file this
+/// build must not touch:
+/// - a schema newer than [`SCHEMA_VERSION`] (a newer Sentinel wrote it);
+/// - another application's database: tables but no Sentinel schema version
+///   (`user_version` 0), or a version without Sentinel's tables.
+///
+/// An empty file, or a database without tables, is initialised by [`migrate`].
+/// Only reads happen here, so a refused file stays byte for byte as it was.
+fn check_file(conn: &Connection) -> Result<(), StoreError> {
+    let version: i64 = conn
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .ctx("read schema version")?;
+    let tables: Vec<String> = conn
+        .prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name")
+        .and_then(|mut st| st.query_map([], |r| r.get(0))?.collect())
+        .ctx("read the tables")?;
+    let ours = OUR_TABLES.iter().all(|t| tables.iter().any(|n| n == t));
+    let foreign = || {
+        let mut listed = tables
+            .iter()
+            .take(5)
+            .cloned()
+            .collect::<Vec<_>>()
+            .join(", ");
+        if tables.len() > 5 {
+            listed.push_str(&format!(" and {} more", tables.len() - 5));
+        }
+        StoreError::Backend(format!(
+            "the file is not a Parcel Sentinel store: it holds other tables ({listed}) \
+             with schema version {version}; refusing to add Sentinel's tables to it \
+             (use another --db file)"
+        ))
+    };
+    match version {
+        0 if tables.is_empty() => Ok(()),
+        v if v > SCHEMA_VERSION && ours => Err(StoreError::Backend(format!(
+            "sqlite store has schema version {v}, newer than this build knows \
+             (up to {SCHEMA_VERSION}); use a newer sentinel (the file was not changed)"
+        ))),
+        v if (1..=SCHEMA_VERSION).contains(&v) && ours => Ok(()),
+        _ => Err(foreign()),
     }
 }
 
@@ -277,5 +327,95 @@ mod tests {
             SqliteStore::open(&path),
             Err(StoreError::Backend(_))
         ));
+    }
+
+    /// The bytes and modification time of a file, to prove it was left alone.
+    fn snapshot(path: &Path) -> (Vec<u8>, std::time::SystemTime) {
+        (
+            std::fs::read(path).unwrap(),
+            std::fs::metadata(path).unwrap().modified().unwrap(),
+        )
+    }
+
+    /// A database written by someone else, in rollback-journal mode (as most
+    /// SQLite files are), closed.
+    fn write_db(path: &Path, sql: &str, user_version: i64) {
+        let conn = Connection::open(path).unwrap();
+        conn.execute_batch(sql).unwrap();
+        conn.pragma_update(None, "user_version", user_version)
+            .unwrap();
+    }
+
+    #[test]
+    fn a_newer_schema_is_refused_before_anything_is_written() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("future.db");
+        write_db(
+            &path,
+            "CREATE TABLE shipments (carrier TEXT, tracking_number TEXT);
+             CREATE TABLE alerts (carrier TEXT);
+             CREATE TABLE whatever_comes_next (x);",
+            SCHEMA_VERSION + 1,
+        );
+        let before = snapshot(&path);
+        std::thread::sleep(Duration::from_millis(20));
+        match SqliteStore::open(&path) {
+            Err(StoreError::Backend(msg)) => {
+                assert!(msg.contains("schema version"), "{msg}");
+                assert!(msg.contains("newer"), "{msg}");
+            }
+            other => panic!("expected a Backend error, got {other:?}"),
+        }
+        assert!(before == snapshot(&path), "the file was changed");
+        // Not switched to WAL: no log file beside it either.
+        assert!(!dir.path().join("future.db-wal").exists());
+    }
+
+    #[test]
+    fn a_foreign_sqlite_file_is_refused_and_left_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        // Someone else's tables, no schema version.
+        let path = dir.path().join("notes.db");
+        write_db(
+            &path,
+            "CREATE TABLE notes (id INTEGER PRIMARY KEY, body TEXT);
+             INSERT INTO notes (body) VALUES ('keep me');",
+            0,
+        );
+        let before = snapshot(&path);
+        std::thread::sleep(Duration::from_millis(20));
+        match SqliteStore::open(&path) {
+            Err(StoreError::Backend(msg)) => {
+                assert!(msg.contains("not a Parcel Sentinel store"), "{msg}");
+                assert!(msg.contains("notes"), "{msg}");
+            }
+            other => panic!("expected a Backend error, got {other:?}"),
+        }
+        assert!(before == snapshot(&path), "the file was changed");
+        // Another application's schema version, without our tables.
+        let path = dir.path().join("app.db");
+        write_db(&path, "CREATE TABLE settings (k TEXT, v TEXT);", 1);
+        let before = snapshot(&path);
+        match SqliteStore::open(&path) {
+            Err(StoreError::Backend(msg)) => {
+                assert!(msg.contains("not a Parcel Sentinel store"), "{msg}")
+            }
+            other => panic!("expected a Backend error, got {other:?}"),
+        }
+        assert!(before == snapshot(&path), "the file was changed");
+    }
+
+    #[test]
+    fn an_empty_file_is_initialised() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("empty.db");
+        std::fs::write(&path, b"").unwrap();
+        let store = SqliteStore::open(&path).unwrap();
+        assert_eq!(store.schema_version().unwrap(), SCHEMA_VERSION);
+        // An empty SQLite database (a header, no tables) too.
+        let path = dir.path().join("blank.db");
+        write_db(&path, "CREATE TABLE t (x); DROP TABLE t;", 0);
+        let store = SqliteStore::open(&path).unwrap();
+        assert_eq!(store.schema_version().unwrap(), SCHEMA_VERSION);
     }
 }

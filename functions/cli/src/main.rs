@@ -6,6 +6,7 @@
 
 mod bench;
 mod bench_table;
+mod bounded;
 mod check;
 mod console;
 mod demo;

@@ -18,8 +18,10 @@ use sentinel_carriers::Provider;
 use shared::config::Settings;
 use shared::schedule::TrackingMode;
 
+use crate::bounded::{RecordCap, RecordTooLong, MAX_FIELD_BYTES, MAX_RECORD_BYTES};
 use crate::live::{subscriber, tracking_mode};
 use crate::{DbArg, Failure};
+use shared::clip::clip;
 
 pub fn open_store(path: &Path) -> Result<SqliteStore, Failure> {
     SqliteStore::open(path)
@@ -158,11 +160,13 @@ pub struct ImportArgs {
 /// good rows are kept), 2 when the file itself is unusable.
 pub async fn import(a: ImportArgs) -> Result<u8, Failure> {
     let file = a.file.display().to_string();
+    let opened =
+        std::fs::File::open(&a.file).map_err(|e| Failure::input(format!("{file}: {e}")))?;
+    // Bounded: a record longer than MAX_RECORD_BYTES ends the import there.
     let mut reader = csv::ReaderBuilder::new()
         .flexible(true)
         .trim(csv::Trim::All)
-        .from_path(&a.file)
-        .map_err(|e| Failure::input(format!("{file}: {e}")))?;
+        .from_reader(RecordCap::new(opened, MAX_RECORD_BYTES));
     let headers = reader
         .headers()
         .map_err(|e| Failure::input(format!("{file}: cannot read the header: {e}")))?
@@ -176,7 +180,7 @@ pub async fn import(a: ImportArgs) -> Result<u8, Failure> {
         return Err(Failure::input(format!(
             "{file}: the header must name the columns carrier and tracking_number \
              (and optionally order_id, shipped_at, promised_at, phone); got {:?}",
-            headers.iter().collect::<Vec<_>>()
+            headers.iter().take(10).map(clip).collect::<Vec<_>>()
         )));
     };
     let (c_order, c_shipped, c_promised, c_phone) = (
@@ -191,6 +195,15 @@ pub async fn import(a: ImportArgs) -> Result<u8, Failure> {
     for record in reader.records() {
         let record = match record {
             Ok(r) => r,
+            // A record too long, or the file cannot be read on: stop there
+            // (the rows before are kept).
+            Err(e) if RecordTooLong::of(&e).is_some() || e.is_io_error() => {
+                println!("imported {imported} parcels, rejected {rejected} rows");
+                return Err(Failure::input(match RecordTooLong::of(&e) {
+                    Some(long) => format!("{file}: {long}"),
+                    None => format!("{file}: cannot read on: {e}"),
+                }));
+            }
             Err(e) => {
                 let line = e.position().map(|p| p.line()).unwrap_or(0);
                 eprintln!("{file}: line {line}: {e}");
@@ -200,6 +213,21 @@ pub async fn import(a: ImportArgs) -> Result<u8, Failure> {
         };
         let line = record.position().map(|p| p.line()).unwrap_or(0);
         if record.iter().all(|f| f.is_empty()) {
+            continue;
+        }
+        if let Some((i, f)) = record
+            .iter()
+            .enumerate()
+            .find(|(_, f)| f.len() > MAX_FIELD_BYTES)
+        {
+            let column = headers.get(i).map_or(format!("column {}", i + 1), |h| {
+                clip(h.trim_start_matches('\u{feff}')).to_string()
+            });
+            eprintln!(
+                "{file}: line {line}: {column}: {} bytes long; at most {MAX_FIELD_BYTES}",
+                f.len()
+            );
+            rejected += 1;
             continue;
         }
         let get = |c: Option<usize>| c.and_then(|i| record.get(i));

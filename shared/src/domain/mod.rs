@@ -14,18 +14,20 @@ use std::fmt;
 
 pub mod alert;
 
+use crate::clip::clip;
+
 pub use alert::{AlertKind, AlertRecord, AlertState, Audience, Notification, Rule, Severity};
 
 /// Why a value cannot be part of the domain.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum DomainError {
-    #[error("bad carrier code {0:?}: expected 1-16 ASCII letters or digits, e.g. SF, ZTO, JTSD")]
+    #[error("bad carrier code {:?}: expected 1-16 ASCII letters or digits, e.g. SF, ZTO, JTSD", clip(.0))]
     BadCarrier(String),
-    #[error("bad tracking number {0:?}: expected 5-40 ASCII letters, digits or '-'")]
+    #[error("bad tracking number {:?}: expected 5-40 ASCII letters, digits or '-'", clip(.0))]
     BadTrackingNumber(String),
-    #[error("bad phone number {0:?}: expected 7-20 digits")]
+    #[error("bad phone number {:?}: expected 7-20 digits", clip(.0))]
     BadPhone(String),
-    #[error("unknown status {0:?}")]
+    #[error("unknown status {:?}", clip(.0))]
     BadStatus(String),
 }
 

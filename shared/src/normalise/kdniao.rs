@@ -7,9 +7,9 @@
 use serde_json::{Map, Value};
 
 use super::{
-    add_warning, as_object, bool_value, classify_traces, code_value, describe, failure, get,
-    non_terminal, opt_array, opt_text, raw_state, reply_status, show, text_value, time_error,
-    time_of, CodeMeaning, CodeStatus, NormaliseError, RawTrace,
+    add_warning, as_object, carriers, classify_traces, code_value, describe, failure, field, flags,
+    non_terminal, opt_array, opt_text, raw_state, reply_status, show, spellings, text_value,
+    time_error, time_of, CodeMeaning, CodeStatus, NormaliseError, RawTrace, Verdict,
 };
 use crate::domain::{CarrierCode, Status};
 use crate::ports::CarrierReply;
@@ -111,8 +111,84 @@ fn top_status(
     fine.or(coarse)
 }
 
+/// `Reason` texts that say the call went well; not an error message.
+const SUCCESS_TEXTS: &[&str] = &["成功", "查询成功", "ok", "success"];
+
+/// Judges a Kdniao reply (carriers.md §7): a reply that went through an SDK or a
+/// model class can carry `Success` *and* `success`, disagreeing, or a `false`
+/// that is only a default. One boolean alone never decides:
+/// - no flag, or every flag true: an answer (as Kdniao means it);
+/// - some flag false: an error code (`Code`/`ResultCode` other than 100) or an
+///   error message (a `Reason` that is neither a success nor a "no trace yet"
+///   text) makes it a failure — **decision:** even beside traces, since traces the
+///   carrier itself disowns must not be merged (the parcel keeps its last good
+///   state and is checked again); else traces, a `true` in the other spelling,
+///   or a state code other than `0` make it an answer; else a "no trace yet"
+///   `Reason` makes it not found; else the flag stands: a failure.
+pub(crate) fn verdict(obj: &Map<String, Value>, prefix: &str) -> Result<Verdict, NormaliseError> {
+    let flags = flags(obj, "Success", prefix)?;
+    if flags.iter().all(|&b| b) {
+        return Ok(Verdict::Answer);
+    }
+    let reason = text_value(field(obj, "Reason"))
+        .map(|r| r.trim().to_string())
+        .unwrap_or_default();
+    let code = code_value(field(obj, "Code"), &format!("{prefix}Code"))
+        .ok()
+        .flatten()
+        .or_else(|| {
+            code_value(field(obj, "ResultCode"), &format!("{prefix}ResultCode"))
+                .ok()
+                .flatten()
+        });
+    let not_found = NOT_FOUND.iter().any(|p| reason.contains(p));
+    let error_message = !reason.is_empty()
+        && !not_found
+        && !SUCCESS_TEXTS.iter().any(|t| reason.eq_ignore_ascii_case(t));
+    let error_code = code.as_deref().is_some_and(|c| c != "100");
+    if error_message || error_code {
+        return Ok(Verdict::Failure { code, reason });
+    }
+    let has_traces = matches!(field(obj, "Traces"), Some(Value::Array(a)) if !a.is_empty());
+    let state = code_value(field(obj, "State"), &format!("{prefix}State"))?;
+    if has_traces || flags.contains(&true) || state.as_deref().is_some_and(|s| s != "0") {
+        return Ok(Verdict::Answer);
+    }
+    if not_found {
+        return Ok(Verdict::NotFound { reason });
+    }
+    Ok(Verdict::Failure { code, reason })
+}
+
+/// The carrier a reply names in `ShipperCode` (either spelling): a code, or a
+/// name the carrier table knows (圆通速递 → YTO). Of two spellings, the first
+/// the table knows wins, else the first well-formed code.
+fn shipper(obj: &Map<String, Value>, warnings: &mut Vec<String>) -> Option<CarrierCode> {
+    let names: Vec<String> = spellings(obj, "ShipperCode")
+        .filter_map(|(_, v)| opt_text(Some(v)))
+        .collect();
+    let known = names
+        .iter()
+        .find_map(|n| carriers::canonical(n))
+        .and_then(|c| CarrierCode::parse(c).ok());
+    if known.is_some() {
+        return known;
+    }
+    if let Some(code) = names.iter().find_map(|n| CarrierCode::parse(n).ok()) {
+        return Some(code);
+    }
+    if let Some(n) = names.first() {
+        add_warning(
+            warnings,
+            format!("kdniao ShipperCode {:?} is not a carrier code", show(n)),
+        );
+    }
+    None
+}
+
 /// One query-shaped reply (an instant query, or one element of a push's `Data`);
-/// `prefix` is prepended to field paths in errors (`Data[0].`).
+/// `prefix` is prepended to field paths in errors (`Data[0].`). Every field is
+/// read in either spelling (`ShipperCode` or `shipperCode`).
 pub(crate) fn parse_query(
     obj: &Map<String, Value>,
     prefix: &str,
@@ -120,35 +196,26 @@ pub(crate) fn parse_query(
     let path = |name: &str| format!("{prefix}{name}");
     let mut warnings = Vec::new();
 
-    let success = bool_value(get(obj, "Success"), &path("Success"))?.unwrap_or(true);
-    let reason = text_value(get(obj, "Reason")).unwrap_or_default();
-    let state = code_value(get(obj, "State"), &path("State"))?;
-    let state_ex = code_value(get(obj, "StateEx"), &path("StateEx"))?;
+    let verdict = verdict(obj, prefix)?;
+    let state = code_value(field(obj, "State"), &path("State"))?;
+    let state_ex = code_value(field(obj, "StateEx"), &path("StateEx"))?;
 
-    let carrier = opt_text(get(obj, "ShipperCode")).and_then(|c| match CarrierCode::parse(&c) {
-        Ok(code) => Some(code),
-        Err(_) => {
-            add_warning(
-                &mut warnings,
-                format!("kdniao ShipperCode {:?} is not a carrier code", show(&c)),
-            );
-            None
-        }
-    });
+    let carrier = shipper(obj, &mut warnings);
     let mut reply = CarrierReply {
         carrier,
-        tracking_number: opt_text(get(obj, "LogisticCode")),
+        tracking_number: opt_text(field(obj, "LogisticCode")),
         raw_state: raw_state(&[("State", &state), ("StateEx", &state_ex)]),
         ..CarrierReply::default()
     };
 
-    if !success {
-        if NOT_FOUND.iter().any(|p| reason.contains(p)) {
+    match verdict {
+        Verdict::Answer => {}
+        Verdict::NotFound { .. } => {
             reply.status = Some(Status::Pending);
             reply.warnings = warnings;
             return Ok(reply);
         }
-        return Err(failure("kdniao", None, &reason));
+        Verdict::Failure { code, reason } => return Err(failure("kdniao", code, &reason)),
     }
 
     let top = top_status(state.as_deref(), state_ex.as_deref(), &mut warnings);
@@ -157,9 +224,9 @@ pub(crate) fn parse_query(
     for (i, t) in traces.iter().enumerate() {
         let tp = path(&format!("Traces[{i}]"));
         let t = as_object(t, &tp)?;
-        let at =
-            time_of(get(t, "AcceptTime")).map_err(|p| time_error(p, format!("{tp}.AcceptTime")))?;
-        let code = code_value(get(t, "Action"), &format!("{tp}.Action"))?;
+        let at = time_of(field(t, "AcceptTime"))
+            .map_err(|p| time_error(p, format!("{tp}.AcceptTime")))?;
+        let code = code_value(field(t, "Action"), &format!("{tp}.Action"))?;
         let code_status = match code.as_deref() {
             None => CodeStatus::Absent,
             Some(c) => match action_meaning(c) {
@@ -178,8 +245,8 @@ pub(crate) fn parse_query(
         };
         raw.push(RawTrace {
             at,
-            text: text_value(get(t, "AcceptStation")).unwrap_or_default(),
-            location: opt_text(get(t, "Location")),
+            text: text_value(field(t, "AcceptStation")).unwrap_or_default(),
+            location: opt_text(field(t, "Location")),
             hub_scan: code.as_deref().is_some_and(is_hub_scan),
             code,
             code_status,
@@ -195,7 +262,7 @@ pub(crate) fn parse_query(
 /// A push's `RequestData`: `{EBusinessID, PushTime, Count, Data: [...]}`.
 pub(crate) fn parse_push(v: &Value) -> Result<Vec<CarrierReply>, NormaliseError> {
     let obj = as_object(v, "$")?;
-    let data = match get(obj, "Data") {
+    let data = match field(obj, "Data") {
         None => {
             return Err(NormaliseError::MissingField {
                 field: "Data".to_string(),
@@ -735,5 +802,177 @@ mod tests {
             parse_kdniao_push(&json!([])).unwrap_err(),
             NormaliseError::BadValue { ref field, .. } if field == "$"
         ));
+    }
+
+    // -- carriers.md §7: success flags that lie ------------------------------------
+    //
+    // Replies that went through an SDK or an app's model class carry every field of
+    // that class: `Success` and `success` side by side (disagreeing), keys in two
+    // spellings (`ShipperCode` and `shipperCode`), the Chinese carrier name as the
+    // `ShipperCode`. Success is judged by the state code and the traces, an error
+    // by an error code or message, never by one boolean alone.
+
+    const TWO_TRACES: &str = r#"[
+        {"AcceptTime":"2024-05-01 09:12:00","AcceptStation":"【杭州市】快件已揽收","Action":"1"},
+        {"AcceptTime":"2024-05-02 07:40:00","AcceptStation":"【杭州市】快件派送中","Action":"202"}]"#;
+
+    fn traces() -> Value {
+        serde_json::from_str(TWO_TRACES).unwrap()
+    }
+
+    #[test]
+    fn section7_success_and_success_disagree_traces_decide() {
+        // The carrier's `Success` true, the model class's `success` false.
+        for (big, small) in [(json!(true), json!(false)), (json!(false), json!(true))] {
+            let r = parse(json!({"EBusinessID": "1000000", "ShipperCode": "YTO",
+                "LogisticCode": "YT0000000000001", "Success": big, "success": small,
+                "Reason": null, "State": "2", "Traces": traces()}))
+            .unwrap_or_else(|e| panic!("Success {big} success {small}: {e}"));
+            assert_eq!(r.status, Some(OutForDelivery));
+            assert_eq!(r.events.len(), 2);
+            assert_eq!(r.tracking_number.as_deref(), Some("YT0000000000001"));
+        }
+        // Both flags false (the model's defaults) but a state code and traces and
+        // no error code or message: a good reply.
+        let r = parse(
+            json!({"ShipperCode": "YTO", "LogisticCode": "YT0000000000001",
+            "Success": false, "success": false, "Reason": "", "State": "2",
+            "Traces": traces()}),
+        )
+        .unwrap();
+        assert_eq!(r.status, Some(OutForDelivery));
+        assert_eq!(r.events.len(), 2);
+        // A lone false flag beside a state code (no traces yet in this reply, no
+        // error): the state code decides.
+        let r = parse(json!({"Success": false, "Reason": null, "State": "3"})).unwrap();
+        assert_eq!(r.status, Some(Delivered));
+    }
+
+    #[test]
+    fn section7_keys_in_two_spellings() {
+        // Both spellings, one of them null or empty (the model's default).
+        let r = parse(json!({"ShipperCode": "YTO", "shipperCode": null,
+            "LogisticCode": "", "logisticCode": "YT0000000000001",
+            "Success": true, "success": false, "State": "2", "state": null,
+            "Traces": traces(), "traces": []}))
+        .unwrap();
+        assert_eq!(r.carrier.as_ref().map(|c| c.as_str()), Some("YTO"));
+        assert_eq!(r.tracking_number.as_deref(), Some("YT0000000000001"));
+        assert_eq!(r.events.len(), 2);
+        assert_eq!(r.status, Some(OutForDelivery));
+        assert!(r.warnings.is_empty(), "{:?}", r.warnings);
+        // Only the camelCase spelling (the whole reply went through a model class),
+        // detected as Kdniao and read like the PascalCase one.
+        let body = r#"{"success":true,"shipperCode":"YTO","logisticCode":"YT0000000000001",
+            "state":"2","reason":null,"traces":[
+            {"acceptTime":"2024-05-01 09:12:00","acceptStation":"【杭州市】快件已揽收","action":"1","location":"杭州市"},
+            {"acceptTime":"2024-05-02 07:40:00","acceptStation":"【杭州市】快件派送中","action":"202"}]}"#;
+        let r = parse_reply(body, None).unwrap();
+        assert_eq!(r.carrier.as_ref().map(|c| c.as_str()), Some("YTO"));
+        assert_eq!(r.tracking_number.as_deref(), Some("YT0000000000001"));
+        assert_eq!(r.status, Some(OutForDelivery));
+        assert_eq!(r.events[0].location.as_deref(), Some("杭州市"));
+        assert_eq!(r.events[1].code.as_deref(), Some("202"));
+        assert_eq!(r.raw_state.as_deref(), Some("State=2"));
+        // The same key twice in one spelling is no error either (the last wins).
+        let body = r#"{"Success":true,"ShipperCode":"YTO","ShipperCode":"YTO",
+            "LogisticCode":"YT0000000000001","State":"0"}"#;
+        let r = parse_reply(body, Some(Format::Kdniao)).unwrap();
+        assert_eq!(r.carrier.as_ref().map(|c| c.as_str()), Some("YTO"));
+    }
+
+    #[test]
+    fn section7_shipper_code_as_the_chinese_name() {
+        let r = parse(
+            json!({"ShipperCode": "圆通速递", "LogisticCode": "YT0000000000001",
+            "Success": true, "State": "2", "Traces": traces()}),
+        )
+        .unwrap();
+        assert_eq!(r.carrier.as_ref().map(|c| c.as_str()), Some("YTO"));
+        assert!(r.warnings.is_empty(), "{:?}", r.warnings);
+        // Name in one spelling, code in the other: both say YTO.
+        let r = parse(json!({"ShipperCode": "圆通速递", "shipperCode": "YTO",
+            "Success": true, "State": "0"}))
+        .unwrap();
+        assert_eq!(r.carrier.as_ref().map(|c| c.as_str()), Some("YTO"));
+        assert!(r.warnings.is_empty(), "{:?}", r.warnings);
+        // A name the carrier table does not know stays a warning.
+        let r = parse(json!({"ShipperCode": "某某快运", "Success": true})).unwrap();
+        assert_eq!(r.carrier, None);
+        assert_eq!(r.warnings.len(), 1, "{:?}", r.warnings);
+    }
+
+    #[test]
+    fn section7_real_failures_and_not_found_stay_what_they_are() {
+        // A real failure re-serialised by a model class: still a failure, whatever
+        // the other flag says (an error message decides).
+        for small in [json!(false), json!(true), json!(null)] {
+            let e = parse(json!({"ShipperCode": "YTO", "LogisticCode": "YT1",
+                "Success": false, "success": small, "Reason": "业务错误[没有可用套餐]",
+                "State": "0", "Traces": []}))
+            .unwrap_err();
+            assert_eq!(
+                e,
+                NormaliseError::CarrierFailure {
+                    provider: "kdniao",
+                    code: None,
+                    reason: "业务错误[没有可用套餐]".into()
+                },
+                "success {small}"
+            );
+        }
+        // An error code with a false flag: a failure, the code kept.
+        let e = parse(json!({"Success": false, "success": true, "Code": "405",
+            "Reason": "查询次数超过限制"}))
+        .unwrap_err();
+        assert!(
+            matches!(e, NormaliseError::CarrierFailure { ref code, .. } if code.as_deref() == Some("405")),
+            "{e:?}"
+        );
+        // Decision: an explicit error (message or code) beside traces is a failure;
+        // traces the carrier itself disowns are never merged.
+        let e = parse(
+            json!({"Success": false, "Reason": "非法参数[请核实ID和key是否正确]",
+            "State": "2", "Traces": traces()}),
+        )
+        .unwrap_err();
+        assert!(matches!(e, NormaliseError::CarrierFailure { .. }), "{e:?}");
+        // A lone false flag, nothing else: a failure (nothing contradicts it).
+        assert!(matches!(
+            parse(json!({"Success": false, "success": false, "State": "0"})).unwrap_err(),
+            NormaliseError::CarrierFailure { .. }
+        ));
+        // Not found, with the model's extra flag: still "the carrier knows nothing".
+        for small in [json!(false), json!(true)] {
+            let r = parse(json!({"ShipperCode": "YTO", "LogisticCode": "YT1234567",
+                "Success": true, "success": small, "Reason": "暂无轨迹信息", "State": "0",
+                "Traces": [], "traces": null}))
+            .unwrap();
+            assert!(r.knows_nothing());
+            assert_eq!(r.status, Some(Pending));
+            let r = parse(json!({"ShipperCode": "YTO", "LogisticCode": "YT1234567",
+                "Success": false, "success": small, "Reason": "暂无轨迹信息", "State": "0"}))
+            .unwrap();
+            assert!(r.knows_nothing());
+            assert_eq!(r.status, Some(Pending));
+        }
+        // A flag that is not a boolean is still bad input, naming the key.
+        let e = parse(json!({"Success": true, "success": "maybe"})).unwrap_err();
+        assert!(
+            matches!(e, NormaliseError::BadValue { ref field, .. } if field == "success"),
+            "{e:?}"
+        );
+    }
+
+    #[test]
+    fn section7_push_elements_with_lying_flags() {
+        let v = json!({"EBusinessID": "1000000", "PushTime": "2024-05-02 08:00:00", "Count": "1",
+            "Data": [{"ShipperCode": "圆通速递", "shipperCode": "YTO",
+                      "LogisticCode": "YT0000000000001", "Success": false, "success": true,
+                      "State": "2", "Traces": traces()}]});
+        let replies = parse_kdniao_push(&v).unwrap();
+        assert_eq!(replies.len(), 1);
+        assert_eq!(replies[0].status, Some(OutForDelivery));
+        assert_eq!(replies[0].carrier.as_ref().map(|c| c.as_str()), Some("YTO"));
     }
 }

@@ -10,9 +10,9 @@
 use serde_json::{Map, Value};
 
 use super::{
-    add_warning, as_object, bool_value, classify_traces, code_value, failure, get, non_terminal,
+    add_warning, as_object, classify_traces, code_value, failure, field, flags, get, non_terminal,
     opt_array, opt_text, raw_state, reply_status, show, text_value, time_error, time_of,
-    CodeMeaning, CodeStatus, NormaliseError, RawTrace, TimeProblem,
+    CodeMeaning, CodeStatus, NormaliseError, RawTrace, TimeProblem, Verdict,
 };
 use crate::domain::{CarrierCode, Status};
 use crate::normalise::carriers;
@@ -114,8 +114,73 @@ fn code_status(code: Option<&str>, what: &str, warnings: &mut Vec<String>) -> Co
     }
 }
 
+/// `message` texts that say the call went well; not an error message.
+const SUCCESS_TEXTS: &[&str] = &["ok", "成功", "查询成功", "提交成功", "success"];
+
+/// Judges a Kuaidi100 reply (carriers.md §7): a successful reply that went through
+/// an SDK or a model class can carry `result: false` and `returnCode: null` beside
+/// `status` 200, `message` ok and its traces. One boolean alone never decides:
+/// - an error code (`returnCode` other than 200) decides first: 500 is "no result
+///   yet" (not found), the others failures — **decision:** even beside traces or
+///   `result: true`, since traces the carrier itself disowns must not be merged
+///   (the parcel keeps its last good state and is checked again);
+/// - without traces, the communication `status` decides next: 201 is not found,
+///   another non-200 code a failure;
+/// - `result: false` (in no spelling true): an error message (neither ok nor
+///   another success text) makes it a failure; else `status` 200 or traces make
+///   it an answer; else the flag stands: a failure;
+/// - otherwise an answer.
+pub(crate) fn verdict(obj: &Map<String, Value>, prefix: &str) -> Result<Verdict, NormaliseError> {
+    let path = |name: &str| format!("{prefix}{name}");
+    let flags = flags(obj, "result", prefix)?;
+    let return_code = code_value(field(obj, "returnCode"), &path("returnCode"))?;
+    let message = text_value(field(obj, "message"))
+        .map(|m| m.trim().to_string())
+        .unwrap_or_default();
+    let status = code_value(field(obj, "status"), &path("status"))?;
+    let has_data = matches!(field(obj, "data"), Some(Value::Array(a)) if !a.is_empty());
+
+    if let Some(code) = return_code.filter(|c| c != "200") {
+        return Ok(if code == "500" {
+            Verdict::NotFound { reason: message }
+        } else {
+            Verdict::Failure {
+                code: Some(code),
+                reason: message,
+            }
+        });
+    }
+    if !has_data {
+        match status.as_deref() {
+            Some("201") => return Ok(Verdict::NotFound { reason: message }),
+            Some(s) if s != "200" && s.bytes().all(|b| b.is_ascii_digit()) => {
+                return Ok(Verdict::Failure {
+                    code: status,
+                    reason: message,
+                })
+            }
+            _ => {}
+        }
+    }
+    if !flags.is_empty() && !flags.contains(&true) {
+        let error_message = !message.is_empty()
+            && !SUCCESS_TEXTS
+                .iter()
+                .any(|t| message.eq_ignore_ascii_case(t));
+        let says_success = status.as_deref() == Some("200") || has_data;
+        if error_message || !says_success {
+            return Ok(Verdict::Failure {
+                code: None,
+                reason: message,
+            });
+        }
+    }
+    Ok(Verdict::Answer)
+}
+
 /// One query-shaped reply (a query, or a push's `lastResult`); `prefix` is
-/// prepended to field paths in errors (`lastResult.`).
+/// prepended to field paths in errors (`lastResult.`). Fields are read in either
+/// spelling (`returnCode` or `ReturnCode`).
 pub(crate) fn parse_query(
     obj: &Map<String, Value>,
     prefix: &str,
@@ -123,14 +188,11 @@ pub(crate) fn parse_query(
     let path = |name: &str| format!("{prefix}{name}");
     let mut warnings = Vec::new();
 
-    let result = bool_value(get(obj, "result"), &path("result"))?;
-    let return_code = code_value(get(obj, "returnCode"), &path("returnCode"))?;
-    let message = text_value(get(obj, "message")).unwrap_or_default();
-    let status = code_value(get(obj, "status"), &path("status"))?;
-    let state = code_value(get(obj, "state"), &path("state"))?;
-    let ischeck = code_value(get(obj, "ischeck"), &path("ischeck"))?;
+    let verdict = verdict(obj, prefix)?;
+    let state = code_value(field(obj, "state"), &path("state"))?;
+    let ischeck = code_value(field(obj, "ischeck"), &path("ischeck"))?;
 
-    let carrier = opt_text(get(obj, "com")).and_then(|com| {
+    let carrier = opt_text(field(obj, "com")).and_then(|com| {
         let code = carriers::from_kuaidi100(&com)
             .map(str::to_string)
             .unwrap_or_else(|| com.to_ascii_uppercase());
@@ -147,33 +209,22 @@ pub(crate) fn parse_query(
     });
     let mut reply = CarrierReply {
         carrier,
-        tracking_number: opt_text(get(obj, "nu")),
+        tracking_number: opt_text(field(obj, "nu")),
         raw_state: raw_state(&[("state", &state), ("ischeck", &ischeck)]),
         ..CarrierReply::default()
     };
 
-    let not_found = |mut reply: CarrierReply, warnings: Vec<String>| {
-        reply.status = Some(Status::Pending);
-        reply.warnings = warnings;
-        Ok(reply)
-    };
-    if result == Some(false) {
-        if return_code.as_deref() == Some("500") {
-            return not_found(reply, warnings);
+    match verdict {
+        Verdict::Answer => {}
+        Verdict::NotFound { .. } => {
+            reply.status = Some(Status::Pending);
+            reply.warnings = warnings;
+            return Ok(reply);
         }
-        return Err(failure("kuaidi100", return_code, &message));
+        Verdict::Failure { code, reason } => return Err(failure("kuaidi100", code, &reason)),
     }
 
     let data = opt_array(obj, "data", &path("data"))?;
-    if data.is_empty() {
-        match status.as_deref() {
-            Some("201") => return not_found(reply, warnings),
-            Some(s) if s != "200" && s.bytes().all(|b| b.is_ascii_digit()) => {
-                return Err(failure("kuaidi100", status, &message));
-            }
-            _ => {}
-        }
-    }
 
     let top = match code_status(state.as_deref(), "state", &mut warnings) {
         CodeStatus::Specific(s) | CodeStatus::Generic(s) => Some(s),
@@ -186,9 +237,9 @@ pub(crate) fn parse_query(
     for (i, d) in data.iter().enumerate() {
         let dp = path(&format!("data[{i}]"));
         let d = as_object(d, &dp)?;
-        let at = match time_of(get(d, "ftime")) {
+        let at = match time_of(field(d, "ftime")) {
             Ok(t) => t,
-            Err(ftime_problem) => match (time_of(get(d, "time")), ftime_problem) {
+            Err(ftime_problem) => match (time_of(field(d, "time")), ftime_problem) {
                 (Ok(t), _) => t,
                 // ftime present but bad: report it, the primary field.
                 (Err(_), p @ TimeProblem::Bad(_)) => {
@@ -200,14 +251,14 @@ pub(crate) fn parse_query(
                 (Err(p), TimeProblem::Missing) => return Err(time_error(p, format!("{dp}.time"))),
             },
         };
-        let code = code_value(get(d, "statusCode"), &format!("{dp}.statusCode"))?;
+        let code = code_value(field(d, "statusCode"), &format!("{dp}.statusCode"))?;
         raw.push(RawTrace {
             at,
-            text: text_value(get(d, "context")).unwrap_or_default(),
-            location: opt_text(get(d, "location")).or_else(|| opt_text(get(d, "areaName"))),
+            text: text_value(field(d, "context")).unwrap_or_default(),
+            location: opt_text(field(d, "location")).or_else(|| opt_text(field(d, "areaName"))),
             code_status: code_status(code.as_deref(), "statusCode", &mut warnings),
             code,
-            hint: text_value(get(d, "status")).and_then(|n| status_name(&n)),
+            hint: text_value(field(d, "status")).and_then(|n| status_name(&n)),
             hub_scan: false,
         });
     }
@@ -732,5 +783,127 @@ mod tests {
         assert_eq!(statuses, vec![InTransit, Delivered, PickedUp, InTransit]);
         assert_eq!(r.events[0].hub.as_deref(), Some("杭州转运中心"));
         assert_eq!(r.events[3].hub, None);
+    }
+
+    // -- carriers.md §7: success flags that lie ------------------------------------
+    //
+    // A successful reply that went through an SDK or an app's model class carries
+    // the error class's fields too: `result: false` and `returnCode: null` beside
+    // `status` 200, `message` ok and the traces. Success is judged by the status
+    // code and the traces, an error by an error code or message.
+
+    fn lying(data: Value) -> Value {
+        json!({"result": false, "returnCode": null, "message": "ok", "nu": "YT0000000000001",
+            "ischeck": "0", "condition": "00", "com": "yuantong", "status": "200", "state": "5",
+            "data": data})
+    }
+
+    fn two_events() -> Value {
+        json!([
+            {"time": "2024-05-02 07:40:00", "ftime": "2024-05-02 07:40:00", "context": "【杭州市】快件派送中", "statusCode": "5"},
+            {"time": "2024-05-01 09:12:00", "ftime": "2024-05-01 09:12:00", "context": "【杭州市】快件已揽收", "statusCode": "1"}])
+    }
+
+    #[test]
+    fn section7_result_false_beside_status_200_and_traces_is_a_good_reply() {
+        let r = parse(lying(two_events())).unwrap();
+        assert_eq!(r.status, Some(OutForDelivery));
+        assert_eq!(r.events.len(), 2);
+        assert_eq!(r.carrier.as_ref().map(|c| c.as_str()), Some("YTO"));
+        assert_eq!(r.tracking_number.as_deref(), Some("YT0000000000001"));
+        // Detected from the body too, `result` as a string.
+        let mut v = lying(two_events());
+        v["result"] = json!("false");
+        let r = parse_reply(&v.to_string(), None).unwrap();
+        assert_eq!(r.status, Some(OutForDelivery));
+        // Status 200 and message ok but no traces yet: a good reply without events
+        // (the state code decides), not a failure.
+        let r = parse(lying(json!([]))).unwrap();
+        assert!(r.knows_nothing());
+        assert_eq!(r.status, Some(OutForDelivery));
+        // Traces but no status code at all, no error code or message: good.
+        let r = parse(json!({"result": false, "returnCode": null, "message": "ok",
+            "data": two_events()}))
+        .unwrap();
+        assert_eq!(r.events.len(), 2);
+    }
+
+    #[test]
+    fn section7_lying_push() {
+        let v = json!({"status": "polling", "billstatus": "change", "message": "",
+            "lastResult": lying(two_events())});
+        let r = parse_kuaidi100_push(&v).unwrap();
+        assert_eq!(r.status, Some(OutForDelivery));
+        assert_eq!(r.events.len(), 2);
+    }
+
+    #[test]
+    fn section7_not_found_with_result_false_stays_not_found() {
+        let r = parse(json!({"result": false, "returnCode": null,
+            "message": "单号不存在或者已经过期", "nu": "", "com": "", "status": "201",
+            "state": "0", "ischeck": "0", "data": []}))
+        .unwrap();
+        assert!(r.knows_nothing());
+        assert_eq!(r.status, Some(Pending));
+    }
+
+    #[test]
+    fn section7_real_failures_stay_failures() {
+        // Error codes decide, with or without the success-looking fields a model
+        // class adds (`status`, `data`: null or empty).
+        for (code, message) in [
+            ("400", "找不到对应公司"),
+            ("601", "没有可用单量"),
+            ("503", "验证签名失败"),
+        ] {
+            for extra in [
+                json!({}),
+                json!({"status": null, "data": null, "state": null}),
+                json!({"status": "200", "data": []}),
+            ] {
+                let mut v = json!({"result": false, "returnCode": code, "message": message});
+                for (k, x) in extra.as_object().unwrap() {
+                    v[k] = x.clone();
+                }
+                assert_eq!(
+                    parse(v.clone()).unwrap_err(),
+                    NormaliseError::CarrierFailure {
+                        provider: "kuaidi100",
+                        code: Some(code.into()),
+                        reason: message.into()
+                    },
+                    "{v}"
+                );
+            }
+        }
+        // 500 stays "no result yet".
+        let r = parse(json!({"result": false, "returnCode": "500",
+            "message": "查询无结果，请隔段时间再查", "status": null, "data": null}))
+        .unwrap();
+        assert!(r.knows_nothing());
+        assert_eq!(r.status, Some(Pending));
+        // Decision: an error code beside traces is a failure; traces the carrier
+        // itself disowns are never merged.
+        let mut v = lying(two_events());
+        v["returnCode"] = json!("601");
+        v["message"] = json!("key已过期");
+        assert!(matches!(
+            parse(v).unwrap_err(),
+            NormaliseError::CarrierFailure { ref code, .. } if code.as_deref() == Some("601")
+        ));
+        // An error message with `result: false` and no error code: a failure, even
+        // beside a status 200 a model class filled in.
+        let mut v = lying(two_events());
+        v["message"] = json!("提交的数据不完整，或者贵公司没授权");
+        assert!(matches!(
+            parse(v).unwrap_err(),
+            NormaliseError::CarrierFailure { code: None, .. }
+        ));
+        // `result: false` alone with "ok": nothing says success (no status code, no
+        // traces), so the flag stands.
+        assert!(matches!(
+            parse(json!({"result": false, "returnCode": null, "message": "ok"})).unwrap_err(),
+            NormaliseError::CarrierFailure { .. }
+        ));
     }
 }

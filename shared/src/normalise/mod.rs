@@ -14,7 +14,12 @@
 //!   `returnCode 500`) is an empty reply with status Pending, not an error; other
 //!   provider failures are [`NormaliseError::CarrierFailure`];
 //! - nothing the carrier said is lost: top-level codes go to `raw_state`, per-event
-//!   codes to `TrackingEvent::code`; what could not be mapped becomes a warning.
+//!   codes to `TrackingEvent::code`; what could not be mapped becomes a warning;
+//! - success flags that lie (section 7: replies re-serialised by an SDK or an app's
+//!   model class) are judged, not believed: [`Verdict`] weighs the status code,
+//!   the traces, the error code and the error message against `Success`/`success`
+//!   or `result`, and every field is read in either spelling (`ShipperCode` or
+//!   `shipperCode`, see [`field`]).
 //!
 //! **Classification of one event.** The per-event code (Kdniao `Action`, Kuaidi100
 //! `statusCode`) is looked up in the carrier's table and the text is classified by
@@ -142,7 +147,16 @@ const KUAIDI100_KEYS: &[&str] = &[
 pub fn detect_format(v: &Value) -> Option<Format> {
     let obj = v.as_object()?;
     let count = |keys: &[&str]| keys.iter().filter(|k| obj.contains_key(**k)).count();
-    let (kd, k100) = (count(KDNIAO_KEYS), count(KUAIDI100_KEYS));
+    // A Kdniao key counts in its camelCase spelling too (a reply that went through
+    // a model class, section 7), except `Data`, whose other spelling is
+    // Kuaidi100's `data`.
+    let kd = KDNIAO_KEYS
+        .iter()
+        .filter(|k| {
+            obj.contains_key(**k) || (**k != "Data" && obj.contains_key(&other_spelling(k)))
+        })
+        .count();
+    let k100 = count(KUAIDI100_KEYS);
     match (kd, k100) {
         (0, 0) => None,
         (kd, k100) if kd >= k100 => Some(Format::Kdniao),
@@ -205,6 +219,34 @@ pub fn parse_kdniao_push(v: &Value) -> Result<Vec<CarrierReply>, NormaliseError>
 /// warning carrying its message.
 pub fn parse_kuaidi100_push(v: &Value) -> Result<CarrierReply, NormaliseError> {
     kuaidi100::parse_push(v)
+}
+
+/// What a reply says about itself, judged from all its fields (carriers.md §7):
+/// the clients use it to tell a failure from an answer before normalising, the
+/// normaliser to decide whether there is a timeline to read.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Verdict {
+    /// The carrier answered: read its state code and traces (there may be none).
+    Answer,
+    /// The carrier knows nothing yet about the parcel (an empty reply, not an error).
+    NotFound { reason: String },
+    /// The provider reports a failure.
+    Failure {
+        code: Option<String>,
+        reason: String,
+    },
+}
+
+/// The [`Verdict`] on a Kdniao query-shaped reply (a query, a subscription or
+/// recognition reply, or one element of a push's `Data`).
+pub fn kdniao_verdict(v: &Value) -> Result<Verdict, NormaliseError> {
+    kdniao::verdict(as_object(v, "$")?, "")
+}
+
+/// The [`Verdict`] on a Kuaidi100 query-shaped reply (a query or subscription
+/// reply, or a push's `lastResult`).
+pub fn kuaidi100_verdict(v: &Value) -> Result<Verdict, NormaliseError> {
+    kuaidi100::verdict(as_object(v, "$")?, "")
 }
 
 // ---------------------------------------------------------------------------------
@@ -377,6 +419,68 @@ pub(crate) fn get<'a>(obj: &'a Map<String, Value>, key: &str) -> Option<&'a Valu
     obj.get(key).filter(|v| !v.is_null())
 }
 
+/// `key` with the case of its first letter flipped: `ShipperCode` ↔ `shipperCode`.
+pub(crate) fn other_spelling(key: &str) -> String {
+    let mut chars = key.chars();
+    match chars.next() {
+        Some(c) if c.is_ascii_uppercase() => c.to_ascii_lowercase().to_string() + chars.as_str(),
+        Some(c) if c.is_ascii_lowercase() => c.to_ascii_uppercase().to_string() + chars.as_str(),
+        _ => key.to_string(),
+    }
+}
+
+/// Empty for the purpose of choosing between two spellings: `""`, `[]`, `{}`.
+fn is_blank(v: &Value) -> bool {
+    match v {
+        Value::String(s) => s.trim().is_empty(),
+        Value::Array(a) => a.is_empty(),
+        Value::Object(o) => o.is_empty(),
+        _ => false,
+    }
+}
+
+/// A field in either spelling (section 7: a reply re-serialised by a model class
+/// can carry `ShipperCode` *and* `shipperCode`, one of them its default). The
+/// first spelling with a value wins, as named before the other spelling; a blank
+/// value (`""`, `[]`) counts only when neither spelling has more. Null = absent.
+pub(crate) fn field<'a>(obj: &'a Map<String, Value>, key: &str) -> Option<&'a Value> {
+    let other = other_spelling(key);
+    let found = [get(obj, key), get(obj, &other)];
+    found
+        .iter()
+        .flatten()
+        .find(|v| !is_blank(v))
+        .or_else(|| found.iter().flatten().next())
+        .copied()
+}
+
+/// Every present spelling of a field, with the key it was found under.
+pub(crate) fn spellings<'a>(
+    obj: &'a Map<String, Value>,
+    key: &str,
+) -> impl Iterator<Item = (&'a str, &'a Value)> {
+    let (key, other) = (key.to_string(), other_spelling(key));
+    obj.iter()
+        .filter(move |(k, v)| (**k == key || **k == other) && !v.is_null())
+        .map(|(k, v)| (k.as_str(), v))
+}
+
+/// The boolean flags of a field in all its spellings (`Success`, `success`);
+/// a value that is not a boolean is bad input naming its key.
+pub(crate) fn flags(
+    obj: &Map<String, Value>,
+    key: &str,
+    prefix: &str,
+) -> Result<Vec<bool>, NormaliseError> {
+    let mut out = Vec::new();
+    for (k, v) in spellings(obj, key) {
+        if let Some(b) = bool_value(Some(v), &format!("{prefix}{k}"))? {
+            out.push(b);
+        }
+    }
+    Ok(out)
+}
+
 pub(crate) fn as_object<'a>(
     v: &'a Value,
     field: &str,
@@ -388,17 +492,17 @@ pub(crate) fn as_object<'a>(
     })
 }
 
-/// An optional array (absent or null = empty).
+/// An optional array in either spelling (absent or null = empty).
 pub(crate) fn opt_array<'a>(
     obj: &'a Map<String, Value>,
     key: &str,
-    field: &str,
+    path: &str,
 ) -> Result<&'a [Value], NormaliseError> {
-    match get(obj, key) {
+    match field(obj, key) {
         None => Ok(&[]),
         Some(Value::Array(a)) => Ok(a),
         Some(other) => Err(NormaliseError::BadValue {
-            field: field.to_string(),
+            field: path.to_string(),
             value: describe(other),
             reason: "expected an array".to_string(),
         }),
@@ -509,7 +613,8 @@ pub(crate) fn failure(
     NormaliseError::CarrierFailure {
         provider,
         code: code.map(|c| show(&c)),
-        reason: keywords::mask_phones(reason).replace(['\n', '\r'], " "),
+        reason: crate::clip::clip(&keywords::mask_phones(reason).replace(['\n', '\r'], " "))
+            .to_string(),
     }
 }
 
@@ -658,6 +763,10 @@ mod tests {
             failure("kdniao", None, "手机号13812345678不正确").to_string(),
             "kdniao reports a failure: 手机号138****5678不正确"
         );
+        // A provider's failure text is clipped like any echoed value.
+        let long = failure("kdniao", None, &"错".repeat(100_000)).to_string();
+        assert!(long.ends_with("… (100000 chars)"), "{}", &long[..200]);
+        assert!(long.chars().count() < 150);
         assert_eq!(
             NormaliseError::MultipleParcels(3).to_string(),
             "the push holds 3 parcels; expected exactly one"
