@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Installs the deploy and emulator toolchain (infra/requirements.txt: moto, cfn-lint,
-# SAM CLI, cargo-lambda, zig, awscli) into ./.venv at the repository root.
+# SAM CLI, cargo-lambda, zig, awscli) into ./.venv at the repository root, and the
+# policy linter (infra/requirements-checkov.txt: checkov) into ./.venv/checkov, a
+# virtualenv of its own because its pins conflict with the SAM CLI's.
 #
 # Idempotent and quiet: the install is skipped when .venv/.requirements.sha256 matches
 # the requirements file, so calling it before every test run costs a few milliseconds.
@@ -14,6 +16,9 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 VENV="$ROOT/.venv"
 REQ="$ROOT/infra/requirements.txt"
 STAMP="$VENV/.requirements.sha256"
+CHECKOV_VENV="$VENV/checkov"
+CHECKOV_REQ="$ROOT/infra/requirements-checkov.txt"
+CHECKOV_STAMP="$CHECKOV_VENV/.requirements.sha256"
 PYTHON="${PYTHON:-python3}"
 
 say() { echo "infra/setup.sh: $*" >&2; }
@@ -64,8 +69,20 @@ if [ "$want" != "$have" ]; then
   echo "$want" >"$STAMP"
 fi
 
+want="$("$PYTHON" -c 'import hashlib, sys; print(hashlib.sha256(open(sys.argv[1], "rb").read()).hexdigest())' "$CHECKOV_REQ")"
+have="$(cat "$CHECKOV_STAMP" 2>/dev/null || true)"
+if [ "$want" != "$have" ] || ! [ -x "$CHECKOV_VENV/bin/python" ]; then
+  say "installing checkov (infra/requirements-checkov.txt) into .venv/checkov"
+  rm -rf "$CHECKOV_VENV"
+  "$PYTHON" -m venv "$CHECKOV_VENV" >/dev/null 2>&1 || die "python3 -m venv $CHECKOV_VENV failed"
+  "$CHECKOV_VENV/bin/python" -m pip install -q --disable-pip-version-check --upgrade pip
+  "$CHECKOV_VENV/bin/python" -m pip install -q --disable-pip-version-check -r "$CHECKOV_REQ"
+  echo "$want" >"$CHECKOV_STAMP"
+fi
+
 for tool in sam cfn-lint moto_server aws cargo-lambda; do
   [ -x "$VENV/bin/$tool" ] || die "$VENV/bin/$tool is missing; delete $STAMP and run again"
 done
-say "tools in $VENV/bin (sam, cfn-lint, moto_server, aws, cargo-lambda, zig via python -m ziglang);" \
-  "for sam build: export PATH=\"$VENV/bin:\$PATH\""
+[ -x "$CHECKOV_VENV/bin/checkov" ] || die "$CHECKOV_VENV/bin/checkov is missing; delete $CHECKOV_STAMP and run again"
+say "tools in $VENV/bin (sam, cfn-lint, moto_server, aws, cargo-lambda, zig via python -m ziglang)" \
+  "and $CHECKOV_VENV/bin (checkov); for sam build: export PATH=\"$VENV/bin:\$PATH\""

@@ -3,7 +3,9 @@
 //! - [`dynamo::DynamoStore`]: the [`shared::ports::Store`] on one DynamoDB table;
 //! - [`bus::Bus`]: the [`shared::ports::TrackBus`] on the project's EventBridge bus;
 //! - [`sns`]: notifications published to the SNS topic with filterable
-//!   message attributes.
+//!   message attributes;
+//! - [`secrets`]: secret variables read at cold start from SSM Parameter Store
+//!   (`X_PARAMETER` names the parameter that holds `X`).
 //!
 //! Functions read their configuration once at cold start with [`env`](mod@env): a missing or
 //! bad variable stops the function before it takes any event, with one line naming
@@ -12,6 +14,7 @@
 pub mod bus;
 pub mod dynamo;
 pub mod env;
+pub mod secrets;
 pub mod sns;
 
 /// The SDK configuration from the environment (region, credentials, and

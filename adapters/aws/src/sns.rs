@@ -98,6 +98,18 @@ impl SmsSender for SnsSms {
     }
 }
 
+/// An SMS sender that sends nothing: for a function that may not text phone
+/// numbers (the api, whose role has no direct-SMS permission). A customer notice
+/// handed to it fails and stays in the outbox, for the scheduler to send.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct NoSms;
+
+impl SmsSender for NoSms {
+    async fn send_sms(&self, _to: &str, _text: &str) -> Result<(), String> {
+        Err("this function sends no SMS: the notice stays in the outbox for the scheduler".into())
+    }
+}
+
 /// Ops alerts to the topic; customer notices through the SMS sender `S`.
 #[derive(Clone, Debug)]
 pub struct AlertTopic<S = SnsSms> {

@@ -23,6 +23,10 @@
 //! | `CARRIER_CONCURRENCY` | parcels checked at once | 16 |
 //!
 //! Keys and salts are [`Secret`]s: they never appear in `Debug`, logs or errors.
+//! On AWS the functions may read them from SSM Parameter Store instead
+//! ([`SECRET_VARIABLES`]; `KDNIAO_API_KEY_PARAMETER` names the parameter holding
+//! `KDNIAO_API_KEY`, and so on): `sentinel_aws::secrets` resolves them and passes
+//! them in through [`ProviderSettings::from_lookup`].
 
 use std::time::Duration;
 
@@ -105,6 +109,9 @@ pub const VARIABLES: [&str; 18] = [
     "CARRIER_RETRIES",
     "CARRIER_CONCURRENCY",
 ];
+
+/// The variables that hold secrets, which may also come from SSM parameters.
+pub const SECRET_VARIABLES: [&str; 3] = ["KDNIAO_API_KEY", "KUAIDI100_KEY", "KUAIDI100_SALT"];
 
 fn bad(var: &'static str, token: &str, reason: impl Into<String>) -> ConfigError {
     ConfigError {

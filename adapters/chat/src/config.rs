@@ -20,6 +20,18 @@ pub const VARIABLES: [&str; 9] = [
     "SLACK_WEBHOOK",
 ];
 
+/// The variables that hold secrets (a webhook URL carries the robot's token), which
+/// may also come from SSM parameters on AWS (`DINGTALK_WEBHOOK_PARAMETER` names the
+/// parameter holding `DINGTALK_WEBHOOK`, ...; see `sentinel_aws::secrets`).
+pub const SECRET_VARIABLES: [&str; 6] = [
+    "DINGTALK_WEBHOOK",
+    "DINGTALK_SECRET",
+    "WECOM_WEBHOOK",
+    "FEISHU_WEBHOOK",
+    "FEISHU_SECRET",
+    "SLACK_WEBHOOK",
+];
+
 /// DingTalk robot settings.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct DingTalkSettings {

@@ -65,7 +65,7 @@ pub mod wecom;
 
 pub use config::{
     channels_from_env, channels_from_lookup, ChannelSettings, DingTalkSettings, FeishuSettings,
-    WeComSettings, VARIABLES,
+    WeComSettings, SECRET_VARIABLES, VARIABLES,
 };
 pub use dingtalk::DingTalk;
 pub use dispatch::{Dispatcher, Outcome};

@@ -16,7 +16,7 @@ use serde_json::{json, Value};
 use chrono::{DateTime, Utc};
 use sentinel_carriers::push;
 use sentinel_carriers::push::{Ack, Handled};
-use shared::domain::Rule;
+use shared::domain::{Audience, Rule};
 use shared::domain::{CarrierCode, Shipment, ShipmentId, Status};
 use shared::ports::{
     AlertLog, CarrierSubscribe, Lease, ListFilter, ShipmentQuery, ShipmentReader, ShipmentWriter,
@@ -567,8 +567,14 @@ async fn callback<S: TrackerStore, C, P: AlertPublisher>(
     ack_response(ack)
 }
 
-/// Hands the alerts a push raised to the publisher; what it does not take stays
-/// in the outbox for the scheduler's next tick.
+/// Hands the ops alerts a push raised to the publisher; what it does not take
+/// stays in the outbox for the scheduler's next tick.
+///
+/// Customer notices are left in the outbox on purpose: the api is the
+/// internet-facing function, and it may not send SMS to arbitrary phone numbers
+/// (its role has no `sns:Publish` outside the alerts topic). The scheduler sends
+/// them on its next tick, once the outbox grace (`OUTBOX_GRACE_SECONDS`) has
+/// passed — minutes later, as for a notice held through quiet hours.
 async fn publish<S: AlertLog, C, P: AlertPublisher>(
     deps: &Deps<S, C, P>,
     provider: &str,
@@ -576,15 +582,16 @@ async fn publish<S: AlertLog, C, P: AlertPublisher>(
     lease: &Lease,
     now: DateTime<Utc>,
 ) {
-    let notifications: Vec<_> = h
+    let (notifications, notices): (Vec<_>, Vec<_>) = h
         .outcomes
         .into_iter()
         .flat_map(|o| o.notifications)
-        .collect();
+        .partition(|n| n.audience() == Audience::Ops);
     tracing::info!(
         provider,
         unknown_parcels = h.unknown,
         alerts = notifications.len(),
+        customer_notices_for_the_scheduler = notices.len(),
         "callback taken"
     );
     match shared::outbox::deliver(&deps.store, &deps.publisher, &notifications, lease, now).await {

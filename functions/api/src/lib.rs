@@ -97,8 +97,10 @@
 //! provider expects and its status (200 taken, 400 malformed, 401 bad signature,
 //! 500 temporary failure — the provider pushes again). Kdniao needs
 //! `KDNIAO_EBUSINESS_ID` + `KDNIAO_API_KEY`, Kuaidi100 `KUAIDI100_SALT`; without
-//! them the callback answers **503** with the provider's failure body. Alerts the
-//! pushed news raises are handed to the [`handler::AlertPublisher`].
+//! them the callback answers **503** with the provider's failure body. Ops alerts
+//! the pushed news raises are handed to the [`handler::AlertPublisher`]; customer
+//! notices stay in the outbox for the scheduler (this internet-facing function
+//! sends no SMS, and its role may not).
 //!
 //! Any other path is **404** `{"error": "no route for GET /x"}`; a known path with
 //! the wrong method is **405** with an `allow` header.

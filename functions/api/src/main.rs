@@ -8,9 +8,10 @@
 //! | variable | meaning |
 //! |---|---|
 //! | `TABLE_NAME` | the DynamoDB table (required) |
-//! | `TOPIC_ARN` | the alerts topic: alerts raised by carrier pushes are published there (required) |
+//! | `TOPIC_ARN` | the alerts topic: ops alerts raised by carrier pushes are published there; customer notices are left in the outbox for the scheduler (required) |
 //! | rule variables | see `shared::config` (findings in `GET /shipments/{carrier}/{number}`, pushes) |
 //! | provider variables | see `sentinel_carriers` (`TRACKING_MODE=push` subscribes new parcels; callback credentials) |
+//! | `KDNIAO_API_KEY_PARAMETER`, `KUAIDI100_KEY_PARAMETER`, `KUAIDI100_SALT_PARAMETER` | SSM parameters holding those secrets, read once here (`sentinel_aws::secrets`; the parameter wins over a plain value) |
 
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -20,26 +21,32 @@ use serde_json::Value;
 
 use sentinel_api::{handle, CallbackKeys, Deps};
 use sentinel_aws::dynamo::DynamoStore;
-use sentinel_aws::sns::AlertTopic;
+use sentinel_aws::secrets::Secrets;
+use sentinel_aws::sns::{AlertTopic, NoSms};
 use sentinel_carriers::{Provider, ProviderSettings};
 use shared::clock::SystemClock;
 use shared::config::Settings;
 
-async fn deps() -> Result<Deps<DynamoStore, Provider, AlertTopic>, String> {
+async fn deps() -> Result<Deps<DynamoStore, Provider, AlertTopic<NoSms>>, String> {
     let config = |e: shared::config::ConfigError| format!("sentinel-api: configuration: {e}");
     let table = sentinel_aws::env::required("TABLE_NAME").map_err(config)?;
     let topic = sentinel_aws::env::required("TOPIC_ARN").map_err(config)?;
     let settings = Settings::from_env().map_err(config)?;
-    let providers = ProviderSettings::from_env().map_err(config)?;
+    let sdk = sentinel_aws::sdk_config().await;
+    let secrets = Secrets::from_env(&sentinel_carriers::SECRET_VARIABLES)
+        .await
+        .map_err(|e| format!("sentinel-api: configuration: {e}"))?;
+    let providers = ProviderSettings::from_lookup(secrets.lookup()).map_err(config)?;
     let subscriber = Provider::subscriber(&providers)
         .map_err(|e| format!("sentinel-api: configuration: CARRIER_PROVIDER: {e}"))?;
     let messages = sentinel_aws::sns::MessageSettings::from_env().map_err(config)?;
-    let sdk = sentinel_aws::sdk_config().await;
     let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), table);
     Ok(Deps {
         store,
         subscriber,
-        publisher: AlertTopic::new(aws_sdk_sns::Client::new(&sdk), topic, messages),
+        // The api sends no SMS (customer notices a push raises are left to the
+        // scheduler), so its role needs no direct-SMS permission.
+        publisher: AlertTopic::with_sms(aws_sdk_sns::Client::new(&sdk), topic, messages, NoSms),
         settings,
         mode: providers.mode,
         callbacks: CallbackKeys::from_settings(&providers),

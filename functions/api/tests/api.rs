@@ -18,7 +18,7 @@ use shared::clock::ManualClock;
 use shared::config::Settings;
 use shared::domain::AlertRecord;
 use shared::domain::Notification;
-use shared::domain::Rule;
+use shared::domain::{Audience, Rule};
 use shared::domain::{Shipment, ShipmentId, Status};
 use shared::ports::{
     AlertLog, Committed, DueIndex, Lease, ListFilter, Page, ShipmentQuery, ShipmentReader,
@@ -782,6 +782,44 @@ async fn kdniao_callbacks_are_verified_merged_and_alerted() {
     let r = call(&deps, e).await;
     assert_eq!(r.status, 400);
     assert_eq!(r.body["Success"], false);
+}
+
+/// The api sends no SMS: a customer notice a push raises stays in the outbox for
+/// the scheduler (its role may only publish to the alerts topic); the ops alert
+/// is published at once.
+#[tokio::test]
+async fn customer_notices_raised_by_a_push_are_left_to_the_scheduler() {
+    let mut deps = deps_with(TrackingMode::Push, RecordingCarrier::default(), true);
+    deps.settings = Settings::from_lookup(|k| match k {
+        "CUSTOMER_NOTICE_RULES" => Some("refused".to_string()),
+        "QUIET_HOURS" => Some("off".to_string()),
+        _ => None,
+    })
+    .unwrap();
+    let r = post(
+        &deps,
+        &json!({"carrier": "YTO", "tracking_number": "YT0000000000002", "phone": "13812345678"})
+            .to_string(),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let data = [kdniao_render(&refused_parcel("YT0000000000002"), "102")];
+    let body = kdniao_push_form(EBID, APP_KEY, "102", &data);
+    let r = call(&deps, with_body(fixture("callback_kdniao.json"), &body)).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+
+    let published = deps.publisher.published.lock().unwrap().clone();
+    assert_eq!(published.len(), 1, "{published:?}");
+    assert_eq!(published[0].audience(), Audience::Ops);
+    assert_eq!(published[0].record.rule, Rule::Refused);
+    let pending = deps
+        .store
+        .pending_alerts(now() + Duration::days(1), 10)
+        .await
+        .unwrap();
+    assert_eq!(pending.len(), 1, "{pending:?}");
+    assert_eq!(pending[0].audience(), Audience::Customer);
+    assert_eq!(pending[0].rule, Rule::Refused);
 }
 
 #[tokio::test]

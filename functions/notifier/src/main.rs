@@ -6,7 +6,10 @@
 //! takes any event, naming the variable): `DINGTALK_WEBHOOK`, `DINGTALK_SECRET`,
 //! `DINGTALK_AT_MOBILES`, `DINGTALK_KEYWORD`, `WECOM_WEBHOOK`, `WECOM_AT_MOBILES`,
 //! `FEISHU_WEBHOOK`, `FEISHU_SECRET`, `SLACK_WEBHOOK` (`sentinel_chat`; with none,
-//! alerts are only logged), `ALERT_LANGUAGE` and the template variables
+//! alerts are only logged; each secret among them may instead be an SSM
+//! parameter named by `<VARIABLE>_PARAMETER`, read once here with
+//! `sentinel_aws::secrets`, the parameter winning over a plain value),
+//! `ALERT_LANGUAGE` and the template variables
 //! (`shared::message`), `SEND_BUDGET_SECONDS` (default 40: how long one batch may
 //! wait for pacing before deferring the rest).
 
@@ -17,7 +20,8 @@ use std::sync::Arc;
 use aws_lambda_events::sqs::SqsEvent;
 use lambda_runtime::{service_fn, LambdaEvent};
 use sentinel_aws::env::{number, or_fail};
-use sentinel_chat::channels_from_env;
+use sentinel_aws::secrets::Secrets;
+use sentinel_chat::channels_from_lookup;
 use sentinel_chat::ChatSink;
 use shared::clock::SystemClock;
 use shared::message::Templates;
@@ -25,7 +29,8 @@ use shared::message::Templates;
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
     lambda_runtime::tracing::init_default_subscriber();
-    let channels = or_fail(channels_from_env());
+    let secrets = or_fail(Secrets::from_env(&sentinel_chat::SECRET_VARIABLES).await);
+    let channels = or_fail(channels_from_lookup(secrets.lookup()));
     let templates = or_fail(Templates::from_env());
     let budget = or_fail(number("SEND_BUDGET_SECONDS", 40, 1, 840));
     let delivery = ChatSink::new(channels, templates, Arc::new(SystemClock))
