@@ -71,9 +71,42 @@ pub struct ListFilter {
 pub struct Page<T> {
     pub items: Vec<T>,
     pub next: Option<String>,
+    /// Stored items in this page's range that could not be decoded: skipped, and
+    /// named here (they are also set aside, see [`ShipmentQuery::unreadable`]).
+    pub unreadable: Vec<Unreadable>,
 }
 
-/// Read one shipment.
+/// A stored item that could not be decoded (a corrupt row, an item written by
+/// hand): it is **set aside** where it is found — taken out of the due index and
+/// the outbox, its bytes kept for a human — so one bad item never stops the loop,
+/// the outbox, a listing or a report, and it is named from then on by
+/// [`ShipmentQuery::unreadable`].
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Unreadable {
+    /// The store's key of the item, naming its carrier and number where the key
+    /// holds them (e.g. `shipment ZTO:75312345678901`).
+    pub key: String,
+    /// Why it could not be decoded (clipped).
+    pub reason: String,
+}
+
+impl Unreadable {
+    pub fn new(key: impl Into<String>, reason: impl AsRef<str>) -> Self {
+        Self {
+            key: crate::clip::clip(&key.into()).to_string(),
+            reason: crate::clip::clip(reason.as_ref()).to_string(),
+        }
+    }
+}
+
+impl std::fmt::Display for Unreadable {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.key, self.reason)
+    }
+}
+
+/// Read one shipment. A stored shipment that cannot be decoded is set aside (see
+/// [`Unreadable`]) and reported as [`StoreError::Corrupt`] naming it.
 pub trait ShipmentReader: Send + Sync {
     fn get_shipment(
         &self,
@@ -96,7 +129,8 @@ pub trait ShipmentWriter: Send + Sync {
 /// The due index: shipments whose `next_check_at` has come.
 pub trait DueIndex: Send + Sync {
     /// Up to `limit` shipments with `next_check_at <= now`, earliest first.
-    /// Shipments with no `next_check_at` (finished) are never due.
+    /// Shipments with no `next_check_at` (finished, or set aside as unreadable)
+    /// are never due.
     fn due_shipments(
         &self,
         now: DateTime<Utc>,
@@ -156,7 +190,8 @@ pub trait AlertLog: Send + Sync {
 
     /// Up to `limit` pending records free at `due_by` (their
     /// [`AlertRecord::deliver_at`] and any lease on them have passed), earliest
-    /// first.
+    /// first. A record that cannot be decoded is set aside (it leaves the outbox,
+    /// see [`Unreadable`]) and skipped, here and in the other queries.
     fn pending_alerts(
         &self,
         due_by: DateTime<Utc>,
@@ -219,6 +254,14 @@ pub trait ShipmentQuery: Send + Sync {
         cursor: Option<&str>,
         limit: usize,
     ) -> impl Future<Output = Result<Page<Shipment>, StoreError>> + Send;
+
+    /// Up to `limit` items set aside as unreadable (shipments and alert records,
+    /// by key), for the people who must repair or remove them. A store whose items
+    /// cannot be corrupt (the in-memory one) has none.
+    fn unreadable(
+        &self,
+        limit: usize,
+    ) -> impl Future<Output = Result<Vec<Unreadable>, StoreError>> + Send;
 }
 
 /// Everything a store offers.

@@ -9,7 +9,7 @@ use serde::Serialize;
 use crate::domain::{AlertKind, AlertRecord};
 use crate::domain::{Rule, Severity};
 use crate::domain::{Shipment, ShipmentId};
-use crate::ports::{ListFilter, ShipmentQuery, StoreError};
+use crate::ports::{ListFilter, ShipmentQuery, StoreError, Unreadable};
 
 /// Parcels by status and carrier, active alerts by rule.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
@@ -23,7 +23,13 @@ pub struct HealthSummary {
     pub parcels_with_alerts: u64,
     /// Parcels whose last carrier query failed.
     pub query_errors: u64,
+    /// Stored items that could not be decoded, set aside and skipped (at most
+    /// [`UNREADABLE_SHOWN`] named).
+    pub unreadable: Vec<Unreadable>,
 }
+
+/// How many unreadable items a summary names.
+pub const UNREADABLE_SHOWN: usize = 100;
 
 impl HealthSummary {
     pub fn add(&mut self, s: &Shipment) {
@@ -45,7 +51,8 @@ impl HealthSummary {
         self.query_errors += u64::from(s.consecutive_errors > 0);
     }
 
-    /// Pages through every shipment in the store.
+    /// Pages through every shipment in the store (skipping what cannot be read),
+    /// then names what the store has set aside as unreadable.
     pub async fn collect<S: ShipmentQuery>(store: &S) -> Result<Self, StoreError> {
         let mut summary = Self::default();
         let mut cursor: Option<String> = None;
@@ -56,7 +63,10 @@ impl HealthSummary {
             page.items.iter().for_each(|s| summary.add(s));
             match page.next {
                 Some(next) => cursor = Some(next),
-                None => return Ok(summary),
+                None => {
+                    summary.unreadable = store.unreadable(UNREADABLE_SHOWN).await?;
+                    return Ok(summary);
+                }
             }
         }
     }

@@ -230,7 +230,15 @@ impl<'a, S: TrackerStore, C> Tracker<'a, S, C> {
                         shipment.last_checked_at = Some(now);
                     }
                 }
-                Source::Pushed(reply) => absorb(&mut shipment, &mut outcome, reply.clone()),
+                Source::Pushed(reply) => {
+                    absorb(&mut shipment, &mut outcome, reply.clone());
+                    // Nothing the timeline lacked (a replay, or a re-push of what
+                    // we have): nothing to write. Time-based rules are the
+                    // scheduled checks' job.
+                    if !outcome.timeline_changed {
+                        return Ok(outcome);
+                    }
+                }
             }
             let transitions = self.apply(&mut shipment, now);
             let claims = self.claims(&shipment, &transitions, now).await?;
@@ -426,7 +434,10 @@ pub async fn check_batch<S: TrackerStore, C: CarrierQuery>(
 /// One scheduler tick on one machine: checks every due parcel, `batch` at a time
 /// (`tracker.concurrency` of them at once), and hands each check's notifications
 /// to `sink`. Only the due query itself fails the tick; a parcel's failed check
-/// is counted ([`TickStats::failed`]) and the tick goes on.
+/// is counted ([`TickStats::failed`]) and the tick goes on. A parcel that failed
+/// stays due, so it would head every later due query: the tick asks for that
+/// many more and passes over them, so no number of failing parcels keeps the
+/// others from their check.
 pub async fn run_due<S: TrackerStore + DueIndex, C: CarrierQuery>(
     tracker: &Tracker<'_, S, C>,
     now: DateTime<Utc>,
@@ -434,17 +445,22 @@ pub async fn run_due<S: TrackerStore + DueIndex, C: CarrierQuery>(
     mut sink: impl FnMut(Vec<Notification>),
 ) -> Result<TickStats, TrackerError> {
     let mut stats = TickStats::default();
+    let mut tried: std::collections::HashSet<ShipmentId> = std::collections::HashSet::new();
     loop {
-        let due = tracker.store.due_shipments(now, batch.max(1)).await?;
-        if due.is_empty() {
+        let want = batch.max(1).saturating_add(tried.len());
+        let due = tracker.store.due_shipments(now, want).await?;
+        let fresh: Vec<ShipmentId> = due.into_iter().filter(|id| !tried.contains(id)).collect();
+        if fresh.is_empty() {
             return Ok(stats);
         }
-        let s = check_batch(tracker, &due, now, &mut sink).await;
-        let checked = s.checked;
+        let s = check_batch(tracker, &fresh, now, &mut sink).await;
+        let progressed = s.checked + s.failed;
         stats.add(s);
-        if checked == 0 {
-            // Everything due was skipped (handled by someone else meanwhile) or
-            // failed (it stays due for a later tick): don't spin.
+        // What stays due after its check (failed, or rescheduled at once) is
+        // passed over from now on in this tick.
+        tried.extend(fresh);
+        if progressed == 0 {
+            // Everything due was skipped (handled by someone else meanwhile).
             return Ok(stats);
         }
     }

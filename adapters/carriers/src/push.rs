@@ -3,7 +3,11 @@
 //! acknowledgement body each provider expects.
 //!
 //! A callback with a wrong or missing signature is refused before anything is
-//! parsed or stored. A store failure while ingesting answers "failure", so the
+//! parsed or stored, and so is a signed one whose own time (Kdniao's `PushTime`)
+//! is more than [`PUSH_WINDOW`] from now: a replayed callback. A push that brings
+//! nothing new (no event the timeline lacks) writes nothing, so replaying a
+//! recent one costs a read, not a write. Kuaidi100's body carries no time of its
+//! own (only the events'), so its replays are absorbed by that second rule. A store failure while ingesting answers "failure", so the
 //! provider pushes again later (Kuaidi100 retries after about 30 minutes) and
 //! nothing is lost; a push about a parcel we do not track is acknowledged and
 //! ignored.
@@ -33,7 +37,20 @@ pub enum PushError {
     Malformed(String),
     #[error("push callbacks need {0}")]
     NotConfigured(&'static str),
+    /// The body's own time (Kdniao `PushTime`) is outside [`PUSH_WINDOW`] of now:
+    /// a replay of an old callback, or a clock far off. Nothing is stored.
+    #[error("the callback's PushTime {0} is more than {PUSH_WINDOW_HOURS} h from now (a replay?)")]
+    Stale(String),
 }
+
+/// How far a push's own time (where the body carries one: Kdniao's `PushTime`)
+/// may be from now, either way, before the push is refused as a replay. Kdniao
+/// re-pushes a refused callback for a while and every push carries the full
+/// timeline, so refusing an old one loses nothing a later push does not bring.
+pub const PUSH_WINDOW_HOURS: i64 = 24;
+
+/// [`PUSH_WINDOW_HOURS`] as a duration.
+pub const PUSH_WINDOW: chrono::Duration = chrono::Duration::hours(PUSH_WINDOW_HOURS);
 
 /// The HTTP answer to a callback (always JSON).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -42,10 +59,12 @@ pub struct Ack {
     pub body: String,
 }
 
-/// A verified Kdniao push: its RequestType and one reply per parcel.
+/// A verified Kdniao push: its RequestType, its `PushTime` (China time) when
+/// given and readable, and one reply per parcel.
 #[derive(Clone, Debug, PartialEq)]
 pub struct KdniaoPush {
     pub request_type: String,
+    pub push_time: Option<DateTime<Utc>>,
     pub replies: Vec<CarrierReply>,
 }
 
@@ -87,8 +106,13 @@ pub fn verify_kdniao(
         .map_err(|e| PushError::Malformed(format!("RequestData is not JSON: {e}")))?;
     let replies =
         normalise::parse_kdniao_push(&v).map_err(|e| PushError::Malformed(e.to_string()))?;
+    let push_time = v
+        .get("PushTime")
+        .and_then(Value::as_str)
+        .and_then(|t| shared::time::parse_carrier_time(t).ok());
     Ok(KdniaoPush {
         request_type,
+        push_time,
         replies,
     })
 }
@@ -183,7 +207,11 @@ pub async fn handle_kdniao<S: TrackerStore, C>(
     app_key: &Secret,
     now: DateTime<Utc>,
 ) -> (Ack, Result<Handled, String>) {
-    let push = match verify_kdniao(body, ebusiness_id, app_key) {
+    let verified = verify_kdniao(body, ebusiness_id, app_key).and_then(|p| match p.push_time {
+        Some(t) if (now - t).abs() > PUSH_WINDOW => Err(PushError::Stale(local_carrier_format(t))),
+        _ => Ok(p),
+    });
+    let push = match verified {
         Ok(p) => p,
         Err(e) => {
             let mut ack = kdniao_ack(ebusiness_id, now, Err(&e.to_string()));
@@ -337,5 +365,70 @@ mod tests {
         );
         let a = kuaidi100_ack(Err("x"));
         assert_eq!(a.status, 500);
+    }
+
+    #[tokio::test]
+    async fn replayed_kdniao_pushes_write_nothing_and_old_ones_are_refused() {
+        use shared::config::Settings;
+        use shared::domain::{Shipment, ShipmentId};
+        use shared::ports::{ShipmentReader, ShipmentWriter};
+        use shared::store::memory::MemoryStore;
+
+        let pushed = shared::time::parse_carrier_time("2024-05-02 08:00:00").unwrap();
+        let store = MemoryStore::new();
+        let id = ShipmentId::parse("YTO", "YT0000000000001").unwrap();
+        let registered = pushed - chrono::Duration::days(2);
+        store
+            .put_shipment(&Shipment::new(id.clone(), registered))
+            .await
+            .unwrap();
+        let settings = Settings::default();
+        let tracker = Tracker::for_pushes(&store, &settings);
+        let key = Secret::new("k");
+        let body = kdniao_body(KDNIAO_PUSH, "k", "101");
+        let version = || async { store.get_shipment(&id).await.unwrap().unwrap().version };
+
+        // The first delivery is taken in and written.
+        let (ack, h) = handle_kdniao(&tracker, &body, "1000000", &key, pushed).await;
+        assert_eq!(ack.status, 200, "{}", ack.body);
+        assert!(h.unwrap().outcomes[0].written);
+        let v = version().await;
+        assert_eq!(v, 2);
+
+        // The same push again, within the window: acknowledged, nothing written.
+        let later = pushed + chrono::Duration::hours(3);
+        let (ack, h) = handle_kdniao(&tracker, &body, "1000000", &key, later).await;
+        assert_eq!(ack.status, 200, "{}", ack.body);
+        let h = h.unwrap();
+        assert!(h.outcomes[0].processed && !h.outcomes[0].written);
+        assert_eq!(version().await, v);
+
+        // A day and more after its PushTime, or far ahead of it: refused as a replay.
+        for now in [
+            pushed + PUSH_WINDOW + chrono::Duration::minutes(1),
+            pushed - PUSH_WINDOW - chrono::Duration::minutes(1),
+        ] {
+            let (ack, h) = handle_kdniao(&tracker, &body, "1000000", &key, now).await;
+            assert_eq!(ack.status, 400, "{}", ack.body);
+            assert!(h.unwrap_err().contains("PushTime"));
+        }
+        assert_eq!(version().await, v);
+
+        // A push with new events is written, of course.
+        let newer = KDNIAO_PUSH.replace(
+            r#"{"AcceptTime":"2024-05-01 09:12:00","AcceptStation":"【杭州市】快件已揽收"}"#,
+            r#"{"AcceptTime":"2024-05-01 09:12:00","AcceptStation":"【杭州市】快件已揽收"},{"AcceptTime":"2024-05-02 07:00:00","AcceptStation":"【杭州市】快件已发往上海"}"#,
+        );
+        let (ack, h) = handle_kdniao(
+            &tracker,
+            &kdniao_body(&newer, "k", "101"),
+            "1000000",
+            &key,
+            later,
+        )
+        .await;
+        assert_eq!(ack.status, 200, "{}", ack.body);
+        assert!(h.unwrap().outcomes[0].written);
+        assert_eq!(version().await, v + 1);
     }
 }

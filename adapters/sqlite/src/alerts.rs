@@ -11,6 +11,7 @@ use shared::domain::{AlertRecord, Shipment, ShipmentId};
 use shared::ports::{Committed, Lease, StoreError};
 use shared::store::alert_order;
 
+use crate::quarantine::Table;
 use crate::rows::{since_column, RawAlert};
 use crate::{Ctx, SqliteStore};
 
@@ -133,13 +134,14 @@ impl SqliteStore {
     }
 
     /// Alert rows selected by `sql` (whose columns are those of [`RawAlert`]),
-    /// read under the lock and decoded outside it.
+    /// read under the lock and decoded outside it; a row that does not decode is
+    /// set aside and skipped.
     fn select_alerts(
         &self,
         what: &str,
         sql: &str,
         args: impl rusqlite::Params,
-    ) -> Result<Vec<AlertRecord>, StoreError> {
+    ) -> Result<(Vec<AlertRecord>, usize), StoreError> {
         let conn = self.lock();
         let rows = conn
             .prepare_cached(sql)
@@ -149,7 +151,19 @@ impl SqliteStore {
             })
             .ctx(what)?;
         drop(conn);
-        rows.into_iter().map(RawAlert::decode).collect()
+        let mut out = Vec::with_capacity(rows.len());
+        let mut set_aside = 0;
+        for raw in rows {
+            let rowid = raw.rowid;
+            match raw.decode() {
+                Ok(r) => out.push(r),
+                Err(e) => {
+                    self.set_aside(Table::Alerts, rowid, &e);
+                    set_aside += 1;
+                }
+            }
+        }
+        Ok((out, set_aside))
     }
 
     pub(crate) fn pending(
@@ -158,23 +172,32 @@ impl SqliteStore {
         limit: usize,
     ) -> Result<Vec<AlertRecord>, StoreError> {
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-        let mut out = self.select_alerts(
-            "pending alerts",
-            "SELECT carrier, tracking_number, rule, since, kind, seq, data FROM alerts
-             WHERE pending_at IS NOT NULL AND pending_at <= ?1
-             ORDER BY pending_at, carrier, tracking_number, rule, since, kind, seq
-             LIMIT ?2",
-            params![due_by.timestamp_millis(), limit],
-        )?;
+        let mut attempts = 0;
+        let mut out = loop {
+            attempts += 1;
+            let (out, set_aside) = self.select_alerts(
+                "pending alerts",
+                "SELECT carrier, tracking_number, rule, since, kind, seq, data, rowid FROM alerts
+                 WHERE pending_at IS NOT NULL AND pending_at <= ?1
+                 ORDER BY pending_at, carrier, tracking_number, rule, since, kind, seq
+                 LIMIT ?2",
+                params![due_by.timestamp_millis(), limit],
+            )?;
+            // Unreadable rows left the outbox: read again for a full batch (a
+            // few times at most, should setting them aside fail).
+            if set_aside == 0 || attempts >= 4 {
+                break out;
+            }
+        };
         // The column is truncated to milliseconds: apply the exact bound.
         out.retain(|r| r.deliver_at() <= due_by);
         Ok(out)
     }
 
     pub(crate) fn alerts_of(&self, id: &ShipmentId) -> Result<Vec<AlertRecord>, StoreError> {
-        let mut out = self.select_alerts(
+        let (mut out, _) = self.select_alerts(
             "alerts for shipment",
-            "SELECT carrier, tracking_number, rule, since, kind, seq, data FROM alerts
+            "SELECT carrier, tracking_number, rule, since, kind, seq, data, rowid FROM alerts
              WHERE carrier = ?1 AND tracking_number = ?2
              ORDER BY at, rule, since, kind, seq",
             params![id.carrier.as_str(), id.tracking_number.as_str()],
@@ -193,9 +216,9 @@ impl SqliteStore {
         }
         // The column is truncated to milliseconds: select a superset, then apply the
         // exact bounds.
-        let mut out = self.select_alerts(
+        let (mut out, _) = self.select_alerts(
             "alerts between",
-            "SELECT carrier, tracking_number, rule, since, kind, seq, data FROM alerts
+            "SELECT carrier, tracking_number, rule, since, kind, seq, data, rowid FROM alerts
              WHERE at >= ?1 AND at <= ?2
              ORDER BY at, carrier, tracking_number, rule, since, kind, seq",
             params![from.timestamp_millis(), to.timestamp_millis()],

@@ -33,10 +33,13 @@
 //!   timeout, WAL, version check and migration);
 //! - `rows`: the row codec (columns written for shipments, alert records and
 //!   times; rows read back and decoded, corrupt rows as `StoreError::Corrupt`);
+//! - `quarantine`: unreadable rows set aside where they are found (out of the due
+//!   index and the outbox, marked with why) and listed for people;
 //! - `shipments`: the `shipments` queries (get, conditional put, due, list);
 //! - `alerts`: the `alerts` queries (insert if absent, outbox, by shipment, by time).
 
 mod alerts;
+mod quarantine;
 mod rows;
 mod schema;
 mod shipments;
@@ -52,7 +55,7 @@ use rusqlite::Connection;
 use shared::domain::{AlertRecord, Shipment, ShipmentId};
 use shared::ports::{
     AlertLog, Committed, DueIndex, Lease, ListFilter, Page, ShipmentQuery, ShipmentReader,
-    ShipmentWriter, StoreError,
+    ShipmentWriter, StoreError, Unreadable,
 };
 
 /// A [`Store`](shared::ports::Store) in one SQLite file (or in memory).
@@ -188,6 +191,10 @@ impl ShipmentQuery for SqliteStore {
         limit: usize,
     ) -> Result<Page<Shipment>, StoreError> {
         self.list(filter, cursor, limit)
+    }
+
+    async fn unreadable(&self, limit: usize) -> Result<Vec<Unreadable>, StoreError> {
+        self.unreadable_rows(limit)
     }
 }
 

@@ -66,8 +66,10 @@ pub(crate) fn parse_id(
 
 /// A shipment row as read, decoded outside the lock.
 pub(crate) struct RawShipment {
-    carrier: Option<String>,
-    tracking: Option<String>,
+    /// The row's `rowid` (column 4), to set it aside if it does not decode.
+    pub(crate) rowid: i64,
+    pub(crate) carrier: Option<String>,
+    pub(crate) tracking: Option<String>,
     version: Option<i64>,
     data: Option<Vec<u8>>,
 }
@@ -75,6 +77,7 @@ pub(crate) struct RawShipment {
 impl RawShipment {
     pub(crate) fn from_row(r: &Row<'_>) -> rusqlite::Result<Self> {
         Ok(Self {
+            rowid: r.get(4)?,
             carrier: text_col(r, 0)?,
             tracking: text_col(r, 1)?,
             version: int_col(r, 2)?,
@@ -109,6 +112,8 @@ impl RawShipment {
 
 /// An alert row as read, decoded outside the lock.
 pub(crate) struct RawAlert {
+    /// The row's `rowid` (column 7), to set it aside if it does not decode.
+    pub(crate) rowid: i64,
     key: [Option<String>; 5],
     seq: Option<i64>,
     data: Option<Vec<u8>>,
@@ -117,6 +122,7 @@ pub(crate) struct RawAlert {
 impl RawAlert {
     pub(crate) fn from_row(r: &Row<'_>) -> rusqlite::Result<Self> {
         Ok(Self {
+            rowid: r.get(7)?,
             key: [
                 text_col(r, 0)?,
                 text_col(r, 1)?,
@@ -219,9 +225,25 @@ mod tests {
                 Value::Blob(vec![0xff, 0xfe, 0x00]),
             ),
         ];
+        // A good neighbour, listed and due throughout.
+        let neighbour = Shipment::new(sid("SF", "SF9999999999"), t0());
+        store.put_shipment(&neighbour).await.unwrap();
         for (tracking, version, data) in cases {
             raw_insert(&store, "SF", tracking, version, data);
             let id = sid("SF", tracking);
+            // Listing skips it and names it.
+            let list = store
+                .list_shipments(&ListFilter::default(), None, 100)
+                .await
+                .unwrap();
+            assert_eq!(
+                list.items.iter().map(|s| s.id.clone()).collect::<Vec<_>>(),
+                vec![neighbour.id.clone()],
+                "{tracking}"
+            );
+            assert_eq!(list.unreadable.len(), 1, "{tracking}: {list:?}");
+            assert!(list.unreadable[0].key.contains(tracking), "{list:?}");
+            // Reading it is an error naming it...
             match store.get_shipment(&id).await {
                 Err(StoreError::Corrupt { key, reason }) => {
                     assert!(key.contains(tracking), "{key}");
@@ -229,24 +251,19 @@ mod tests {
                 }
                 other => panic!("{tracking}: expected Corrupt, got {other:?}"),
             }
-            let list = store
-                .list_shipments(&ListFilter::default(), None, 100)
-                .await;
-            assert!(matches!(list, Err(StoreError::Corrupt { .. })), "{list:?}");
-            // Listing by a filter that excludes the corrupt rows still works.
-            let other_carrier = ListFilter {
-                carrier: Some(sid("ZTO", "ZT1234567").carrier),
-                ..ListFilter::default()
-            };
-            assert!(store
-                .list_shipments(&other_carrier, None, 100)
-                .await
-                .unwrap()
-                .items
-                .is_empty());
-            // The due query only reads the key columns.
-            assert!(store.due_shipments(t0(), 100).await.unwrap().contains(&id));
-            store.lock().execute("DELETE FROM shipments", []).unwrap();
+            // ...and it is set aside: never due again, named by `unreadable`.
+            let due = store.due_shipments(t0(), 100).await.unwrap();
+            assert_eq!(due, vec![neighbour.id.clone()], "{tracking}");
+            let named = store.unreadable(10).await.unwrap();
+            assert_eq!(named.len(), 1, "{named:?}");
+            assert!(named[0].key.contains(tracking), "{named:?}");
+            store
+                .lock()
+                .execute(
+                    "DELETE FROM shipments WHERE tracking_number = ?1",
+                    [tracking],
+                )
+                .unwrap();
         }
 
         // A corrupt row cannot be overwritten blindly either.
@@ -263,8 +280,14 @@ mod tests {
             store.put_shipment(&s).await,
             Err(StoreError::Corrupt { .. })
         ));
-        // Bad key columns in the due query.
-        store.lock().execute("DELETE FROM shipments", []).unwrap();
+        // Bad key columns in the due query: skipped and set aside, the rest due.
+        store
+            .lock()
+            .execute(
+                "DELETE FROM shipments WHERE tracking_number = 'SF1111111111'",
+                [],
+            )
+            .unwrap();
         raw_insert(
             &store,
             "s f",
@@ -272,31 +295,80 @@ mod tests {
             Value::Integer(1),
             Value::Text("{}".into()),
         );
-        assert!(matches!(
-            store.due_shipments(t0(), 10).await,
-            Err(StoreError::Corrupt { .. })
-        ));
+        assert_eq!(
+            store.due_shipments(t0(), 10).await.unwrap(),
+            vec![neighbour.id.clone()]
+        );
+        assert!(store
+            .unreadable(10)
+            .await
+            .unwrap()
+            .iter()
+            .any(|u| u.key.contains("s f:x")));
+        let flagged: i64 = store
+            .lock()
+            .query_row(
+                "SELECT COUNT(*) FROM shipments WHERE next_check_at IS NULL AND unreadable IS NOT NULL",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(flagged, 1);
     }
 
     #[tokio::test]
-    async fn corrupt_alert_rows_are_corrupt_errors() {
+    async fn corrupt_alert_rows_are_skipped_and_set_aside() {
         let store = SqliteStore::in_memory().unwrap();
         let id = sid("ZTO", "ZT1234567890");
+        let good = AlertRecord {
+            shipment: id.clone(),
+            rule: shared::domain::Rule::Stalled,
+            since: t0(),
+            kind: shared::domain::AlertKind::Fired,
+            seq: 0,
+            severity: shared::domain::Severity::Warning,
+            at: t0(),
+            hold_until: None,
+        };
+        assert!(store.insert_alert_if_absent(&good).await.unwrap());
+        // A pending row whose data is not a record, due before the good one.
         store
             .lock()
             .execute(
-                "INSERT INTO alerts (carrier, tracking_number, rule, since, kind, seq, severity, at, data)
-                 VALUES ('ZTO', 'ZT1234567890', 'stalled', 'x', 'fired', 0, 'warning', 0, '{\"oops\":1}')",
+                "INSERT INTO alerts (carrier, tracking_number, rule, since, kind, seq, severity, at, data, pending_at)
+                 VALUES ('ZTO', 'ZT1234567890', 'stalled', 'x', 'fired', 0, 'warning', 0, '{\"oops\":1}', 0)",
                 [],
             )
             .unwrap();
-        assert!(matches!(
-            store.alerts_for(&id).await,
-            Err(StoreError::Corrupt { .. })
-        ));
-        assert!(matches!(
-            store.alerts_between(DateTime::UNIX_EPOCH, t0()).await,
-            Err(StoreError::Corrupt { .. })
-        ));
+        // The outbox delivers past it, and it leaves the outbox.
+        let later = t0() + chrono::Duration::hours(1);
+        assert_eq!(
+            store.pending_alerts(later, 1).await.unwrap(),
+            vec![good.clone()]
+        );
+        let pending: i64 = store
+            .lock()
+            .query_row(
+                "SELECT COUNT(*) FROM alerts WHERE pending_at IS NOT NULL",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(pending, 1);
+        // The other queries skip it; it is named.
+        assert_eq!(store.alerts_for(&id).await.unwrap(), vec![good.clone()]);
+        assert_eq!(
+            store
+                .alerts_between(DateTime::UNIX_EPOCH, later)
+                .await
+                .unwrap(),
+            vec![good]
+        );
+        let named = store.unreadable(10).await.unwrap();
+        assert_eq!(named.len(), 1, "{named:?}");
+        assert!(
+            named[0].key.starts_with("alert ZTO:ZT1234567890/stalled/x"),
+            "{named:?}"
+        );
     }
 }

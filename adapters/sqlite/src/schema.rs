@@ -67,6 +67,13 @@ const MIGRATIONS: &[&str] = &[
     "
     ALTER TABLE alerts ADD COLUMN lease_owner TEXT;
     ",
+    // 4: quarantine. A row that cannot be decoded is set aside where it is found:
+    // `unreadable` says why, and it leaves the due index (`next_check_at`) or the
+    // outbox (`pending_at`); its bytes stay for a human.
+    "
+    ALTER TABLE shipments ADD COLUMN unreadable TEXT;
+    ALTER TABLE alerts ADD COLUMN unreadable TEXT;
+    ",
 ];
 
 /// The schema version this build writes.

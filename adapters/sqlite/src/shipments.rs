@@ -10,6 +10,7 @@ use shared::domain::{Shipment, ShipmentId};
 use shared::ports::{ListFilter, Page, StoreError};
 use shared::store::{decode_cursor, encode_cursor};
 
+use crate::quarantine::{unreadable_of, Table};
 use crate::rows::{active_rules_column, int_col, parse_id, shipment_key, text_col, RawShipment};
 use crate::{Ctx, SqliteStore};
 
@@ -18,7 +19,7 @@ impl SqliteStore {
         let conn = self.lock();
         let mut st = conn
             .prepare_cached(
-                "SELECT carrier, tracking_number, version, data FROM shipments
+                "SELECT carrier, tracking_number, version, data, rowid FROM shipments
                  WHERE carrier = ?1 AND tracking_number = ?2",
             )
             .ctx("get shipment")?;
@@ -31,7 +32,11 @@ impl SqliteStore {
             .ctx("get shipment")?;
         drop(st);
         drop(conn);
-        raw.map(RawShipment::decode).transpose()
+        let Some(raw) = raw else { return Ok(None) };
+        let rowid = raw.rowid;
+        raw.decode().map(Some).inspect_err(|e| {
+            self.set_aside(Table::Shipments, rowid, e);
+        })
     }
 
     pub(crate) fn put(&self, shipment: &Shipment) -> Result<u64, StoreError> {
@@ -117,7 +122,7 @@ impl SqliteStore {
                 let changed = tx
                     .prepare_cached(
                         "UPDATE shipments SET version = ?3, status = ?4, next_check_at = ?5,
-                             registered_at = ?6, active_rules = ?7, data = ?8
+                             registered_at = ?6, active_rules = ?7, data = ?8, unreadable = NULL
                          WHERE carrier = ?1 AND tracking_number = ?2 AND version = ?9",
                     )
                     .and_then(|mut st| {
@@ -156,7 +161,7 @@ impl SqliteStore {
         let conn = self.lock();
         let mut st = conn
             .prepare_cached(
-                "SELECT carrier, tracking_number FROM shipments
+                "SELECT carrier, tracking_number, rowid FROM shipments
                  WHERE next_check_at IS NOT NULL AND next_check_at <= ?1
                  ORDER BY next_check_at, carrier, tracking_number
                  LIMIT ?2",
@@ -164,15 +169,20 @@ impl SqliteStore {
             .ctx("due shipments")?;
         let rows = st
             .query_map(params![now.timestamp_millis(), limit], |r| {
-                Ok((text_col(r, 0)?, text_col(r, 1)?))
+                Ok((text_col(r, 0)?, text_col(r, 1)?, r.get::<_, i64>(2)?))
             })
             .and_then(|rows| rows.collect::<rusqlite::Result<Vec<_>>>())
             .ctx("due shipments")?;
         drop(st);
         drop(conn);
-        rows.into_iter()
-            .map(|(c, t)| parse_id(c.as_deref(), t.as_deref()))
-            .collect()
+        let mut out = Vec::with_capacity(rows.len());
+        for (c, t, rowid) in rows {
+            match parse_id(c.as_deref(), t.as_deref()) {
+                Ok(id) => out.push(id),
+                Err(e) => self.set_aside(Table::Shipments, rowid, &e),
+            }
+        }
+        Ok(out)
     }
 
     pub(crate) fn list(
@@ -186,7 +196,7 @@ impl SqliteStore {
         let limit = limit.max(1);
 
         let mut sql = String::from(
-            "SELECT carrier, tracking_number, version, data FROM shipments WHERE 1 = 1",
+            "SELECT carrier, tracking_number, version, data, rowid FROM shipments WHERE 1 = 1",
         );
         let mut args: Vec<Value> = Vec::new();
         if let Some(after) = &after {
@@ -225,16 +235,33 @@ impl SqliteStore {
 
         let more = rows.len() > limit;
         rows.truncate(limit);
-        let items = rows
-            .into_iter()
-            .map(RawShipment::decode)
-            .collect::<Result<Vec<_>, _>>()?;
+        // The cursor is the last row's key, readable or not.
+        let last = rows
+            .last()
+            .and_then(|r| parse_id(r.carrier.as_deref(), r.tracking.as_deref()).ok());
+        let mut items = Vec::with_capacity(rows.len());
+        let mut unreadable = Vec::new();
+        for raw in rows {
+            let rowid = raw.rowid;
+            match raw.decode() {
+                Ok(s) => items.push(s),
+                Err(e) => {
+                    self.set_aside(Table::Shipments, rowid, &e);
+                    unreadable.push(unreadable_of(e));
+                }
+            }
+        }
         let next = if more {
-            items.last().map(|s| encode_cursor(&s.id))
+            last.or_else(|| items.last().map(|s| s.id.clone()))
+                .map(|id| encode_cursor(&id))
         } else {
             None
         };
-        Ok(Page { items, next })
+        Ok(Page {
+            items,
+            next,
+            unreadable,
+        })
     }
 }
 

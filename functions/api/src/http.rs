@@ -65,7 +65,18 @@ fn error(status: u16, message: impl Into<String>) -> ApiGatewayV2httpResponse {
 
 fn store_unavailable(e: &StoreError) -> ApiGatewayV2httpResponse {
     tracing::error!(error = %e, "store failure");
-    error(503, "the store is temporarily unavailable; try again")
+    match e {
+        // Not worth a retry: the item was set aside for a human.
+        StoreError::Corrupt { key, .. } => json_response(
+            500,
+            &json!({
+                "error": "a stored item is unreadable; it was set aside for an operator to \
+                          repair or delete",
+                "unreadable": shared::clip::clip(key).to_string(),
+            }),
+        ),
+        _ => error(503, "the store is temporarily unavailable; try again"),
+    }
 }
 
 fn not_allowed(method: &Method, path: &str, allow: &'static str) -> ApiGatewayV2httpResponse {
@@ -415,6 +426,7 @@ async fn list_shipments<S: ShipmentQuery, C, P>(
             &json!({
                 "items": page.items.iter().map(summary).collect::<Vec<_>>(),
                 "next_cursor": page.next,
+                "unreadable": page.unreadable,
             }),
         ),
         Err(StoreError::BadCursor(_)) => error(

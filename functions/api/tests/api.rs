@@ -11,9 +11,7 @@ use chrono::{DateTime, Duration, Utc};
 use serde_json::{json, Value};
 
 use sentinel_api::{handle, AlertPublisher, CallbackKeys, Deps, HandlerError, Output};
-use sentinel_fakes::{
-    kdniao_push_form, kdniao_render, kuaidi100_push_form, kuaidi100_push_param, Event, Parcel,
-};
+use sentinel_fakes::{kdniao_render, kuaidi100_push_form, kuaidi100_push_param, Event, Parcel};
 use shared::clock::ManualClock;
 use shared::config::Settings;
 use shared::domain::AlertRecord;
@@ -22,7 +20,7 @@ use shared::domain::{Audience, Rule};
 use shared::domain::{Shipment, ShipmentId, Status};
 use shared::ports::{
     AlertLog, Committed, DueIndex, Lease, ListFilter, Page, ShipmentQuery, ShipmentReader,
-    ShipmentWriter, StoreError,
+    ShipmentWriter, StoreError, Unreadable,
 };
 use shared::ports::{CarrierError, CarrierSubscribe};
 use shared::registration::NewShipment;
@@ -33,6 +31,17 @@ use shared::store::memory::MemoryStore;
 const EBID: &str = "1000001";
 const APP_KEY: &str = "test-app-key-0001";
 const SALT: &str = "SALT0001";
+
+/// A Kdniao push form sent at the test's `now()`.
+fn pushed_at_now(ebid: &str, key: &str, request_type: &str, data: &[Value]) -> String {
+    sentinel_fakes::kdniao_push_form_at(
+        ebid,
+        key,
+        request_type,
+        data,
+        &shared::time::local_carrier_format(now()),
+    )
+}
 
 fn now() -> DateTime<Utc> {
     DateTime::parse_from_rfc3339("2024-05-02T00:00:00Z")
@@ -182,6 +191,11 @@ impl ShipmentQuery for FlakyStore {
     ) -> Result<Page<Shipment>, StoreError> {
         self.check()?;
         self.inner.list_shipments(f, cursor, limit).await
+    }
+
+    async fn unreadable(&self, limit: usize) -> Result<Vec<Unreadable>, StoreError> {
+        self.check()?;
+        self.inner.unreadable(limit).await
     }
 }
 
@@ -547,7 +561,7 @@ async fn get_one_parcel_with_timeline_findings_and_alerts() {
     let parcel = Parcel::new("ZTO", "75312345678901")
         .event(Event::new("2024-05-01 12:00:00", "【杭州市】快件已揽收").codes("1", "1"))
         .event(Event::new("2024-05-01 20:00:00", "快件已被收件人拒收").codes("404", "14"));
-    let body = kdniao_push_form(EBID, APP_KEY, "102", &[kdniao_render(&parcel, "102")]);
+    let body = pushed_at_now(EBID, APP_KEY, "102", &[kdniao_render(&parcel, "102")]);
     let r = call(&deps, with_body(fixture("callback_kdniao.json"), &body)).await;
     assert_eq!(r.status, 200, "{}", r.text);
 
@@ -743,7 +757,7 @@ async fn kdniao_callbacks_are_verified_merged_and_alerted() {
     let data = [kdniao_render(&refused_parcel("YT0000000000001"), "102")];
 
     // Wrong key: 401, Kdniao's failure body, nothing changes.
-    let body = kdniao_push_form(EBID, "not-the-key", "102", &data);
+    let body = pushed_at_now(EBID, "not-the-key", "102", &data);
     let r = call(&deps, with_body(fixture("callback_kdniao.json"), &body)).await;
     assert_eq!(r.status, 401, "{}", r.text);
     assert_eq!(r.body["Success"], false);
@@ -754,7 +768,7 @@ async fn kdniao_callbacks_are_verified_merged_and_alerted() {
     );
 
     // Good signature: merged, acknowledged, the refusal alert published.
-    let body = kdniao_push_form(EBID, APP_KEY, "102", &data);
+    let body = pushed_at_now(EBID, APP_KEY, "102", &data);
     let r = call(&deps, with_body(fixture("callback_kdniao.json"), &body)).await;
     assert_eq!(r.status, 200, "{}", r.text);
     assert_eq!(
@@ -804,7 +818,7 @@ async fn customer_notices_raised_by_a_push_are_left_to_the_scheduler() {
     .await;
     assert_eq!(r.status, 200, "{}", r.text);
     let data = [kdniao_render(&refused_parcel("YT0000000000002"), "102")];
-    let body = kdniao_push_form(EBID, APP_KEY, "102", &data);
+    let body = pushed_at_now(EBID, APP_KEY, "102", &data);
     let r = call(&deps, with_body(fixture("callback_kdniao.json"), &body)).await;
     assert_eq!(r.status, 200, "{}", r.text);
 
@@ -870,7 +884,7 @@ async fn kuaidi100_callbacks_are_verified_with_the_salt() {
 async fn callbacks_without_credentials_answer_503() {
     let deps = deps_with(TrackingMode::Push, RecordingCarrier::default(), false);
     let data = [kdniao_render(&refused_parcel("YT0000000000001"), "102")];
-    let body = kdniao_push_form(EBID, APP_KEY, "102", &data);
+    let body = pushed_at_now(EBID, APP_KEY, "102", &data);
     let r = call(&deps, with_body(fixture("callback_kdniao.json"), &body)).await;
     assert_eq!(r.status, 503);
     assert_eq!(r.body["Success"], false);

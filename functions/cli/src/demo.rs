@@ -239,6 +239,16 @@ pub fn summary_tables(
         "\nParcels: {}   with an active alert: {}   last query failed: {}",
         summary.parcels, summary.parcels_with_alerts, summary.query_errors
     );
+    if !summary.unreadable.is_empty() {
+        let _ = writeln!(
+            out,
+            "Unreadable stored items, set aside and skipped (repair or delete them): {}",
+            summary.unreadable.len()
+        );
+        for u in &summary.unreadable {
+            let _ = writeln!(out, "  {u}");
+        }
+    }
     let _ = writeln!(out, "\nBy status                    parcels");
     for st in shared::domain::Status::ALL {
         if let Some(n) = summary.by_status.get(st.as_str()) {

@@ -12,8 +12,9 @@ use shared::config::Settings;
 use shared::domain::{CarrierCode, Phone, Shipment, ShipmentId, Timeline, TrackingNumber};
 use shared::message::describe_zh;
 use shared::normalise::carriers::name_zh;
-use shared::ports::CarrierQuery;
 use shared::ports::Clock;
+use shared::ports::{CarrierQuery, ShipmentQuery};
+use shared::report::UNREADABLE_SHOWN;
 use shared::tracker::{run_due, Tracker};
 
 use crate::console::{deliver_tick, lease_owner, Console};
@@ -232,6 +233,7 @@ pub async fn run(a: RunArgs) -> Result<u8, Failure> {
         a.db.db.display()
     );
     let sink = Console::from_env(true)?;
+    let mut unreadable_told = 0;
     loop {
         let now = Utc::now();
         let mut fresh = Vec::new();
@@ -250,8 +252,22 @@ pub async fn run(a: RunArgs) -> Result<u8, Failure> {
         );
         if let Some(e) = &stats.first_failure {
             eprintln!(
-                "  {} parcels could not be checked and stay due (first: {e})",
+                "  {} parcels could not be checked (first: {e}); unreadable ones are set aside, \
+                 the others stay due",
                 stats.failed
+            );
+        }
+        let unreadable = store.unreadable(UNREADABLE_SHOWN).await?;
+        if unreadable.len() != unreadable_told {
+            unreadable_told = unreadable.len();
+            eprintln!(
+                "  {} unreadable stored items are set aside and skipped (sentinel report names \
+                 them; repair or delete them){}",
+                unreadable.len(),
+                unreadable
+                    .first()
+                    .map(|u| format!("; first: {u}"))
+                    .unwrap_or_default()
             );
         }
         if a.once {

@@ -353,8 +353,11 @@ pub async fn list(a: ListArgs) -> Result<u8, Failure> {
                 );
             }
         }
+        for u in &page.unreadable {
+            eprintln!("skipped an unreadable stored item (set aside; repair or delete it): {u}");
+        }
         match page.next {
-            Some(n) if !page.items.is_empty() => cursor = Some(n),
+            Some(n) if Some(&n) != cursor.as_ref() => cursor = Some(n),
             _ => break,
         }
     }
@@ -372,13 +375,14 @@ pub struct ReportArgs {
 
 pub async fn report(a: ReportArgs) -> Result<u8, Failure> {
     let store = open_store(&a.db.db)?;
-    let summary = HealthSummary::collect(&store).await?;
+    // The alert log first: what it finds unreadable is named in the summary.
     let records = store
         .alerts_between(
             chrono::DateTime::<Utc>::MIN_UTC,
             chrono::DateTime::<Utc>::MAX_UTC,
         )
         .await?;
+    let summary = HealthSummary::collect(&store).await?;
     let by_rule = alerts_by_rule(&records);
     if a.json {
         let notified: serde_json::Map<String, serde_json::Value> = by_rule

@@ -12,7 +12,7 @@ use chrono::{DateTime, Utc};
 use crate::domain::{AlertKind, AlertRecord, Rule, Shipment, ShipmentId};
 use crate::ports::{
     AlertLog, Committed, DueIndex, Lease, ListFilter, Page, ShipmentQuery, ShipmentReader,
-    ShipmentWriter, StoreError,
+    ShipmentWriter, StoreError, Unreadable,
 };
 
 /// The unique key of an alert record within one shipment.
@@ -146,7 +146,11 @@ impl MemoryStore {
         } else {
             None
         };
-        Ok(Page { items, next })
+        Ok(Page {
+            items,
+            next,
+            unreadable: Vec::new(),
+        })
     }
 }
 
@@ -294,6 +298,11 @@ impl ShipmentQuery for MemoryStore {
         limit: usize,
     ) -> Result<Page<Shipment>, StoreError> {
         self.list(filter, cursor, limit)
+    }
+
+    /// Typed values cannot be unreadable: none.
+    async fn unreadable(&self, _limit: usize) -> Result<Vec<Unreadable>, StoreError> {
+        Ok(Vec::new())
     }
 }
 

@@ -16,7 +16,7 @@ use shared::domain::{Rule, Severity};
 use shared::domain::{Shipment, ShipmentId, Status};
 use shared::ports::{
     AlertLog, Committed, DueIndex, Lease, ListFilter, Page, ShipmentQuery, ShipmentReader,
-    ShipmentWriter, StoreError,
+    ShipmentWriter, StoreError, Unreadable,
 };
 use shared::ports::{CarrierError, CarrierQuery, CarrierReply, CarrierSubscribe};
 use shared::rules::RuleConfig;
@@ -215,6 +215,13 @@ impl<S: ShipmentQuery> ShipmentQuery for CountingStore<S> {
         limit: usize,
     ) -> impl Future<Output = Result<Page<Shipment>, StoreError>> + Send {
         self.inner.list_shipments(filter, cursor, limit)
+    }
+
+    fn unreadable(
+        &self,
+        limit: usize,
+    ) -> impl Future<Output = Result<Vec<Unreadable>, StoreError>> + Send {
+        self.inner.unreadable(limit)
     }
 }
 

@@ -19,7 +19,7 @@ use shared::domain::{
 use shared::outbox::{deliver, deliver_pending};
 use shared::ports::{
     AlertLog, AlertSink, CarrierError, CarrierQuery, CarrierReply, Committed, DueIndex, Lease,
-    ListFilter, Page, ShipmentQuery, ShipmentReader, ShipmentWriter, Store, StoreError,
+    ListFilter, Page, ShipmentQuery, ShipmentReader, ShipmentWriter, Store, StoreError, Unreadable,
 };
 use shared::tracker::{Tracker, DEFAULT_LEASE};
 
@@ -168,6 +168,10 @@ impl<S: Store> ShipmentQuery for FaultyStore<'_, S> {
         limit: usize,
     ) -> Result<Page<Shipment>, StoreError> {
         self.inner.list_shipments(filter, cursor, limit).await
+    }
+
+    async fn unreadable(&self, limit: usize) -> Result<Vec<Unreadable>, StoreError> {
+        self.inner.unreadable(limit).await
     }
 }
 

@@ -474,8 +474,14 @@ pub fn kdniao_form(
 
 /// The `RequestData` JSON of a push, as a string: `{"EBusinessID","PushTime",
 /// "Count","Data"}` with `Count` a string and each `Data` element given an
-/// `EBusinessID` if it has none.
+/// `EBusinessID` if it has none. `PushTime` is now (China time).
 pub fn kdniao_push_request_data(ebusiness_id: &str, data: &[Value]) -> String {
+    kdniao_push_request_data_at(ebusiness_id, data, &china_now())
+}
+
+/// [`kdniao_push_request_data`] pushed at `push_time` (`yyyy-MM-dd HH:mm:ss`, China
+/// time), for tests on a virtual clock.
+pub fn kdniao_push_request_data_at(ebusiness_id: &str, data: &[Value], push_time: &str) -> String {
     let data: Vec<Value> = data
         .iter()
         .map(|d| {
@@ -489,7 +495,7 @@ pub fn kdniao_push_request_data(ebusiness_id: &str, data: &[Value]) -> String {
         .collect();
     json!({
         "EBusinessID": ebusiness_id,
-        "PushTime": china_now(),
+        "PushTime": push_time,
         "Count": data.len().to_string(),
         "Data": data,
     })
@@ -511,6 +517,22 @@ pub fn kdniao_push_form(
         app_key,
         request_type,
         &kdniao_push_request_data(ebusiness_id, data),
+    )
+}
+
+/// [`kdniao_push_form`] pushed at `push_time` (`yyyy-MM-dd HH:mm:ss`, China time).
+pub fn kdniao_push_form_at(
+    ebusiness_id: &str,
+    app_key: &str,
+    request_type: &str,
+    data: &[Value],
+    push_time: &str,
+) -> String {
+    kdniao_form(
+        ebusiness_id,
+        app_key,
+        request_type,
+        &kdniao_push_request_data_at(ebusiness_id, data, push_time),
     )
 }
 

@@ -56,8 +56,8 @@ pub use demo::{
     DEMO_KDNIAO_EBUSINESS_ID, DEMO_KUAIDI100_CUSTOMER, DEMO_KUAIDI100_KEY,
 };
 pub use kdniao::{
-    kdniao_form, kdniao_push_form, kdniao_push_request_data, kdniao_render, FakeKdniao,
-    KdniaoConfig,
+    kdniao_form, kdniao_push_form, kdniao_push_form_at, kdniao_push_request_data,
+    kdniao_push_request_data_at, kdniao_render, FakeKdniao, KdniaoConfig,
 };
 pub use kuaidi100::{
     kuaidi100_push_form, kuaidi100_push_param, kuaidi100_query_form, kuaidi100_render,

@@ -180,7 +180,12 @@ pub(super) fn outbox_key(at: DateTime<Utc>, pk: &str, sk: &str) -> String {
 }
 
 pub(super) fn decode_alert(item: &Item) -> Result<AlertRecord, StoreError> {
-    let key = text(item, "sk").unwrap_or("?");
+    let key = format!(
+        "{}/{}",
+        text(item, "pk").unwrap_or("?"),
+        text(item, "sk").unwrap_or("?")
+    );
+    let key = key.as_str();
     let doc = text(item, "doc").ok_or_else(|| corrupt(key, "no doc attribute"))?;
     serde_json::from_str(doc).map_err(|e| corrupt(key, format!("bad alert doc: {e}")))
 }

@@ -7,6 +7,7 @@
 //! | shipment | `SHIP#{carrier}#{number}` | `SHIP` | `doc` (the shipment, JSON), `version`, `carrier`, `number`, `status`, `active_rules` (string set, absent when none), `due_shard` + `due_key` (only while a check is scheduled), `expires_at` (TTL, only once terminal) |
 //! | alert record | `SHIP#{carrier}#{number}` | `ALERT#{rule}#{since ms}#{kind}#{seq}` | `doc`, `alert_day`, `alert_at`, `outbox_shard` + `outbox_key` (only while pending delivery), `lease_owner` (the last delivery lease holder) |
 //! | carrier registry | `META` | `CARRIERS` | `codes` (string set of every carrier ever stored) |
+//! | unreadable registry | `META` | `UNREADABLE#{pk}#{sk}` | `name`, `reason`: an item that did not decode, set aside (see `quarantine.rs`); the item itself keeps its `doc`, gains `unreadable` and loses its due or outbox attributes |
 //!
 //! # Indexes (all global, sparse where it matters)
 //!
@@ -48,7 +49,8 @@
 //! - this file: the store — the table's definition ([`DynamoStore::create_table`])
 //!   and the port implementations, with their queries and conditional writes;
 //! - `item.rs`: the item mapping — keys, shards and sort keys, and the encoding of
-//!   shipments and alert records to and from items.
+//!   shipments and alert records to and from items;
+//! - `quarantine.rs`: unreadable items set aside where they are found, and named.
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Mutex;
@@ -68,16 +70,18 @@ use shared::domain::{Shipment, ShipmentId};
 use shared::normalise::carriers;
 use shared::ports::{
     AlertLog, Committed, DueIndex, Lease, ListFilter, Page, ShipmentQuery, ShipmentReader,
-    ShipmentWriter, StoreError,
+    ShipmentWriter, StoreError, Unreadable,
 };
 use shared::store::{alert_order, decode_cursor, encode_cursor};
 
 mod item;
+mod quarantine;
 
 use item::{
     alert_item, alert_sk, corrupt, decode_alert, id_from_pk, ms, n, outbox_key, s, text, Item,
 };
 pub use item::{due_shard, expires_at, outbox_shard, shipment_pk};
+use quarantine::Index;
 
 /// Partitions of the due index.
 pub const DUE_SHARDS: u32 = 16;
@@ -360,7 +364,16 @@ impl ShipmentReader for DynamoStore {
             .send()
             .await
             .map_err(|e| backend("GetItem", e))?;
-        out.item().map(Self::decode_shipment).transpose()
+        let Some(item) = out.item() else {
+            return Ok(None);
+        };
+        match Self::decode_shipment(item) {
+            Ok(sh) => Ok(Some(sh)),
+            Err(e) => {
+                self.set_aside(item, Index::Due, &e).await;
+                Err(e)
+            }
+        }
     }
 }
 
@@ -520,7 +533,7 @@ impl DueIndex for DynamoStore {
         // Everything due at `now`: due_key <= "{now ms}#~" ('~' sorts after any
         // identity character).
         let upper = format!("{:015}#~", ms(now));
-        let mut keys: Vec<String> = Vec::new();
+        let mut keys: Vec<(String, Item)> = Vec::new();
         for shard in 0..DUE_SHARDS {
             let shard = format!("due#{shard:02}");
             let query = self
@@ -534,22 +547,29 @@ impl DueIndex for DynamoStore {
                 .limit(i32::try_from(limit).unwrap_or(i32::MAX));
             for item in first_items(query, limit).await? {
                 if let Some(k) = text(&item, "due_key") {
-                    keys.push(k.to_string());
+                    keys.push((k.to_string(), item));
                 }
             }
         }
-        keys.sort();
+        keys.sort_by(|a, b| a.0.cmp(&b.0));
         keys.truncate(limit);
-        keys.iter()
-            .map(|k| {
-                let mut parts = k.splitn(3, '#');
-                let (_, carrier, number) = (parts.next(), parts.next(), parts.next());
-                carrier
-                    .zip(number)
-                    .and_then(|(c, n)| ShipmentId::parse(c, n).ok())
-                    .ok_or_else(|| corrupt(k, "bad due_key"))
-            })
-            .collect()
+        let mut out = Vec::with_capacity(keys.len());
+        for (k, item) in &keys {
+            let mut parts = k.splitn(3, '#');
+            let (_, carrier, number) = (parts.next(), parts.next(), parts.next());
+            match carrier
+                .zip(number)
+                .and_then(|(c, n)| ShipmentId::parse(c, n).ok())
+            {
+                Some(id) => out.push(id),
+                None => {
+                    let key = text(item, "pk").unwrap_or(k);
+                    self.set_aside(item, Index::Due, &corrupt(key, "bad due_key"))
+                        .await;
+                }
+            }
+        }
+        Ok(out)
     }
 }
 
@@ -675,7 +695,11 @@ impl AlertLog for DynamoStore {
                 .limit(i32::try_from(limit).unwrap_or(i32::MAX));
             for item in first_items(query, limit).await? {
                 let key = text(&item, "outbox_key").unwrap_or_default().to_string();
-                found.push((key, decode_alert(&item)?));
+                match decode_alert(&item) {
+                    Ok(r) => found.push((key, r)),
+                    // Out of the outbox from now on; this batch is one short.
+                    Err(e) => self.set_aside(&item, Index::Outbox, &e).await,
+                }
             }
         }
         found.sort_by(|a, b| a.0.cmp(&b.0));
@@ -702,10 +726,7 @@ impl AlertLog for DynamoStore {
             .try_collect()
             .await
             .map_err(|e| backend("Query alerts", e))?;
-        let mut out = items
-            .iter()
-            .map(decode_alert)
-            .collect::<Result<Vec<_>, _>>()?;
+        let mut out = self.readable_alerts(&items).await;
         out.sort_by(alert_order);
         Ok(out)
     }
@@ -747,9 +768,7 @@ impl AlertLog for DynamoStore {
                 .try_collect()
                 .await
                 .map_err(|e| backend("Query alert-time-index", e))?;
-            for item in &items {
-                out.push(decode_alert(item)?);
-            }
+            out.extend(self.readable_alerts(&items).await);
             let Some(next) = day.succ_opt() else { break };
             day = next;
         }
@@ -852,10 +871,19 @@ impl ShipmentQuery for DynamoStore {
         pks.truncate(limit);
         let mut items = self.batch_get(&pks).await?;
         let mut out = Vec::with_capacity(pks.len());
+        let mut unreadable = Vec::new();
         for pk in &pks {
             // Gone since the index was read (never deleted today): skip.
             if let Some(item) = items.remove(pk) {
-                out.push(Self::decode_shipment(&item)?);
+                match Self::decode_shipment(&item) {
+                    Ok(sh) => out.push(sh),
+                    Err(e) => {
+                        self.set_aside(&item, Index::Due, &e).await;
+                        if let StoreError::Corrupt { key, reason } = e {
+                            unreadable.push(Unreadable::new(key, reason));
+                        }
+                    }
+                }
             }
         }
         let next = if more {
@@ -865,6 +893,28 @@ impl ShipmentQuery for DynamoStore {
         } else {
             None
         };
-        Ok(Page { items: out, next })
+        Ok(Page {
+            items: out,
+            next,
+            unreadable,
+        })
+    }
+
+    async fn unreadable(&self, limit: usize) -> Result<Vec<Unreadable>, StoreError> {
+        self.unreadable_items(limit).await
+    }
+}
+
+impl DynamoStore {
+    /// The records among `items` that decode; the others are set aside.
+    async fn readable_alerts(&self, items: &[Item]) -> Vec<AlertRecord> {
+        let mut out = Vec::with_capacity(items.len());
+        for item in items {
+            match decode_alert(item) {
+                Ok(r) => out.push(r),
+                Err(e) => self.set_aside(item, Index::Outbox, &e).await,
+            }
+        }
+        out
     }
 }
