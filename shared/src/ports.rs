@@ -312,9 +312,11 @@ impl CarrierReply {
                 .collect::<String>()
                 .to_ascii_uppercase();
             if !folded.is_empty() && folded != id.tracking_number.as_str() {
+                // The reply's number is outside input of any length: clipped.
                 let shown = crate::domain::mask_digits(&folded);
                 return Some(CarrierError::WrongParcel(format!(
-                    "number {shown}, asked about {}",
+                    "number {}, asked about {}",
+                    crate::clip::clip(&shown),
                     crate::domain::mask_digits(id.tracking_number.as_str())
                 )));
             }

@@ -102,3 +102,21 @@ async fn replies_naming_the_parcel_in_the_providers_spelling_are_merged() {
         assert_eq!(stored.timeline.len(), 1);
     }
 }
+
+/// Found by the fuzz harness (`shared/tests/fuzz`, reply_mutations): a reply
+/// naming a huge number gave a `WrongParcel` error echoing all of it (masked,
+/// not clipped), stored as the parcel's last error and logged.
+#[test]
+fn a_reply_naming_a_huge_number_is_refused_with_a_clipped_error() {
+    let number = format!("{}1", "A".repeat(100_000));
+    let body = serde_json::json!({"message": "ok", "status": "200", "state": "0",
+        "com": "zhongtong", "nu": number, "data": []});
+    let reply = shared::normalise::parse_value(&body, None).unwrap();
+    let id = ShipmentId::parse("ZTO", "75312345678901").unwrap();
+    let e = reply.wrong_parcel(&id).expect("another parcel");
+    assert_eq!(e.kind(), "wrong_parcel");
+    let shown = e.to_string();
+    assert!(shown.chars().count() < 200, "{}", &shown[..300]);
+    assert!(shown.contains("(100001 chars)"), "{shown}");
+    assert!(shown.ends_with("asked about 753*******8901"), "{shown}");
+}

@@ -238,12 +238,12 @@ fn failure_of(v: &Value) -> Option<CarrierError> {
 /// replies and SDKs use (carriers.md §1.2, §1.6, §1.10).
 pub fn classify(reason: &str, code: Option<&str>) -> CarrierError {
     let has = |words: &[&str]| words.iter().any(|w| reason.contains(w));
-    let shown = shared::normalise::keywords::mask_phones(reason.trim()).replace(['\n', '\r'], " ");
-    let shown = shared::clip::clip(&shown).to_string();
+    let shown = crate::echo(reason);
     let shown = if shown.is_empty() {
         format!(
             "Success=false{}",
-            code.map(|c| format!(", Code {c}")).unwrap_or_default()
+            code.map(|c| format!(", Code {}", crate::echo(c)))
+                .unwrap_or_default()
         )
     } else {
         shown
@@ -374,6 +374,21 @@ mod tests {
         // Phones in reasons are masked.
         let e = classify("收件人13812345678无法联系", None);
         assert!(!e.to_string().contains("13812345678"), "{e}");
+    }
+
+    /// Found by the fuzz harness (tests/fuzz, client_failures): without a
+    /// reason the reply's `Code` was echoed as sent, whole and unmasked.
+    #[test]
+    fn failure_codes_are_echoed_masked_and_clipped() {
+        let e = classify("", Some("13812345678"));
+        assert_eq!(
+            e.to_string(),
+            "provider error: Success=false, Code 138****5678"
+        );
+        let e = classify(" ", Some(&"9".repeat(100_000)));
+        let shown = e.to_string();
+        assert!(shown.ends_with("… (100000 chars)"), "{}", &shown[..100]);
+        assert!(shown.chars().count() < 150);
     }
 
     #[test]

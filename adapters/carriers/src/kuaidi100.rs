@@ -184,10 +184,9 @@ fn failure_of(v: &Value) -> Option<CarrierError> {
 
 /// Maps a Kuaidi100 `returnCode` and `message` to a typed error (carriers.md §2.2).
 pub fn classify(code: Option<&str>, message: &str) -> CarrierError {
-    let shown = shared::normalise::keywords::mask_phones(message.trim()).replace(['\n', '\r'], " ");
-    let shown = shared::clip::clip(&shown).to_string();
+    let shown = crate::echo(message);
     let shown = match code {
-        Some(c) => format!("returnCode {}: {shown}", c.trim()),
+        Some(c) => format!("returnCode {}: {shown}", crate::echo(c)),
         None => shown,
     };
     match code.map(str::trim) {
@@ -279,6 +278,22 @@ mod tests {
             ),
             Some(CarrierError::BadCredentials(_))
         ));
+    }
+
+    /// Found by the fuzz harness (tests/fuzz, client_failures): the failure's
+    /// `returnCode` (or communication `status`) was echoed as sent, whole and
+    /// unmasked.
+    #[test]
+    fn failure_codes_are_echoed_masked_and_clipped() {
+        let e = classify(Some("13812345678"), "业务错误[没有可用套餐]");
+        assert_eq!(
+            e.to_string(),
+            "provider error: returnCode 138****5678: 业务错误[没有可用套餐]"
+        );
+        let e = classify(Some(&"9".repeat(100_000)), "");
+        let shown = e.to_string();
+        assert!(shown.contains("… (100000 chars)"), "{}", &shown[..100]);
+        assert!(shown.chars().count() < 150);
     }
 
     /// carriers.md §7: `result: false` and `returnCode: null` beside status 200,

@@ -50,6 +50,13 @@ pub use kuaidi100::{Kuaidi100, Kuaidi100Config};
 use sentinel_resilience::RetryPolicy;
 pub use shared::secret::Secret;
 
+/// A provider's text (a failure reason, an error code) as an error shows it: on
+/// one line, phone numbers masked, clipped ([`shared::clip`]).
+pub(crate) fn echo(text: &str) -> String {
+    let line = shared::normalise::keywords::mask_phones(text.trim()).replace(['\n', '\r'], " ");
+    shared::clip::clip(&line).to_string()
+}
+
 /// Which provider answers carrier queries.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ProviderKind {

@@ -15,6 +15,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use sentinel_carriers::ProviderSettings;
+use shared::clip::{clip, Clipped};
 use shared::config::Settings;
 use shared::domain::Shipment;
 use shared::ports::{
@@ -230,7 +231,8 @@ fn is_eventbridge(event: &Value) -> bool {
 fn describe(event: &Value) -> String {
     match event {
         Value::Object(m) => {
-            let keys: Vec<&str> = m.keys().take(8).map(String::as_str).collect();
+            // Keys are outside input of any length: each clipped.
+            let keys: Vec<Clipped<'_>> = m.keys().take(8).map(|k| clip(k)).collect();
             format!("an object with keys {keys:?}")
         }
         other => format!(
@@ -254,18 +256,25 @@ pub async fn handle<S: ApiStore, C: CarrierSubscribe, P: AlertPublisher>(
 ) -> Result<Output, HandlerError> {
     if is_http(&event) {
         let request: ApiGatewayV2httpRequest = serde_json::from_value(event).map_err(|e| {
-            HandlerError::Unrecognised(format!("an HTTP API request that cannot be read: {e}"))
+            HandlerError::Unrecognised(format!(
+                "an HTTP API request that cannot be read: {}",
+                clip(&e.to_string())
+            ))
         })?;
         return Ok(Output::Http(crate::http::respond(deps, request).await));
     }
     if is_eventbridge(&event) {
         let event: EventBridgeEvent<Value> = serde_json::from_value(event).map_err(|e| {
-            HandlerError::Unrecognised(format!("an EventBridge event that cannot be read: {e}"))
+            HandlerError::Unrecognised(format!(
+                "an EventBridge event that cannot be read: {}",
+                clip(&e.to_string())
+            ))
         })?;
         if event.detail_type != SHIPMENT_REGISTERED {
             return Err(HandlerError::Unrecognised(format!(
                 "EventBridge detail-type {:?} from {:?} (this function takes {SHIPMENT_REGISTERED})",
-                event.detail_type, event.source
+                clip(&event.detail_type),
+                clip(&event.source)
             )));
         }
         return shipment_registered(deps, &event)

@@ -82,7 +82,10 @@ fn store_unavailable(e: &StoreError) -> ApiGatewayV2httpResponse {
 fn not_allowed(method: &Method, path: &str, allow: &'static str) -> ApiGatewayV2httpResponse {
     let mut r = error(
         405,
-        format!("method {method} is not allowed on {path}; allowed: {allow}"),
+        format!(
+            "method {method} is not allowed on {}; allowed: {allow}",
+            clip(path, 200)
+        ),
     );
     r.headers.insert(ALLOW, HeaderValue::from_static(allow));
     r

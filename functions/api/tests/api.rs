@@ -735,6 +735,14 @@ async fn unknown_routes_and_wrong_methods() {
     assert_eq!((r.status, r.headers["allow"].as_str()), (405, Some("POST")));
     let r = call(&deps, request("POST", "/summary", "", Some("{}"))).await;
     assert_eq!(r.status, 405);
+    // Found by the fuzz harness (tests/fuzz, api_any_request): a 405 echoed
+    // the whole path; it is clipped like a 404's.
+    let long = format!("/shipments/ZTO/{}", "7".repeat(100_000));
+    let r = call(&deps, request("POST", &long, "", Some("{}"))).await;
+    assert_eq!(r.status, 405);
+    let e = r.body["error"].as_str().unwrap();
+    assert!(e.chars().count() < 300, "{}", &e[..300]);
+    assert!(e.ends_with("…; allowed: GET"), "{e}");
     // A named stage's prefix and a trailing slash are not part of the route.
     let mut e = request("GET", "/prod/summary/", "", None);
     e["requestContext"]["stage"] = json!("prod");
@@ -968,6 +976,20 @@ async fn invalid_and_unknown_events_fail_the_invocation() {
         assert!(matches!(e, HandlerError::Unrecognised(_)), "{event}: {e}");
         let d: lambda_runtime::Diagnostic = e.into();
         assert_eq!(d.error_type, "UnrecognisedEvent");
+    }
+
+    // Found by the fuzz harness (tests/fuzz, api_any_event): the error echoed
+    // an unknown event's keys, detail-type and source whole; now clipped.
+    let huge = "A".repeat(100_000);
+    let mut other = fixture("shipment_registered.json");
+    other["detail-type"] = json!(huge);
+    other["source"] = json!(huge);
+    for event in [json!({ huge.clone(): 1, "b": 2 }), other] {
+        let e = handle(&deps, event).await.unwrap_err();
+        assert!(matches!(e, HandlerError::Unrecognised(_)), "{e}");
+        let shown = e.to_string();
+        assert!(shown.chars().count() < 400, "{}", &shown[..400]);
+        assert!(shown.contains("(100000 chars)"), "{shown}");
     }
 
     // A store failure is retryable.

@@ -9,8 +9,11 @@ mod bench_table;
 mod bounded;
 mod check;
 mod console;
+mod csv_lines;
 mod demo;
 mod duration;
+#[cfg(test)]
+mod import_fuzz;
 mod live;
 mod parcels;
 

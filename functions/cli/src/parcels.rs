@@ -19,6 +19,7 @@ use shared::config::Settings;
 use shared::schedule::TrackingMode;
 
 use crate::bounded::{RecordCap, RecordTooLong, MAX_FIELD_BYTES, MAX_RECORD_BYTES};
+use crate::csv_lines::BlankLines;
 use crate::live::{subscriber, tracking_mode};
 use crate::{DbArg, Failure};
 use shared::clip::clip;
@@ -156,6 +157,153 @@ pub struct ImportArgs {
     pub db: DbArg,
 }
 
+/// The columns of an import file, found by their header names.
+struct Columns {
+    carrier: usize,
+    number: usize,
+    order_id: Option<usize>,
+    shipped_at: Option<usize>,
+    promised_at: Option<usize>,
+    phone: Option<usize>,
+}
+
+/// One step of reading an import file.
+#[derive(Debug)]
+pub(crate) enum Row {
+    /// A parcel to register, and the line its record began on.
+    Parcel { line: u64, shipment: Box<Shipment> },
+    /// A row that cannot be registered, and why (the field, the reason).
+    Rejected { line: u64, why: String },
+    /// The file cannot be read on (a record too long, an I/O error): the rows
+    /// before it stand, nothing after it is read.
+    Stop(String),
+}
+
+/// The rows of a CSV file of parcels, as `sentinel import` reads them, without
+/// the store: bounded ([`RecordCap`], [`MAX_FIELD_BYTES`]), columns found by
+/// header name, every row built through the shared registration rules. Blank
+/// rows are skipped (and the lines after them numbered right: [`BlankLines`]);
+/// the iteration ends after a [`Row::Stop`].
+pub(crate) struct CsvParcels<R: std::io::Read> {
+    records: csv::StringRecordsIntoIter<BlankLines<RecordCap<R>>>,
+    headers: csv::StringRecord,
+    columns: Columns,
+    stopped: bool,
+}
+
+impl<R: std::io::Read> CsvParcels<R> {
+    /// Reads the header; the error says why the file is unusable.
+    pub(crate) fn new(input: R) -> Result<Self, String> {
+        let mut reader = csv::ReaderBuilder::new()
+            .flexible(true)
+            .trim(csv::Trim::All)
+            .from_reader(BlankLines::new(RecordCap::new(input, MAX_RECORD_BYTES)));
+        let headers = reader
+            .headers()
+            .map_err(|e| format!("cannot read the header: {e}"))?
+            .clone();
+        let col = |name: &str| {
+            headers
+                .iter()
+                .position(|h| h.trim_start_matches('\u{feff}').eq_ignore_ascii_case(name))
+        };
+        let (Some(carrier), Some(number)) = (col("carrier"), col("tracking_number")) else {
+            return Err(format!(
+                "the header must name the columns carrier and tracking_number \
+                 (and optionally order_id, shipped_at, promised_at, phone); got {:?}",
+                headers.iter().take(10).map(clip).collect::<Vec<_>>()
+            ));
+        };
+        let columns = Columns {
+            carrier,
+            number,
+            order_id: col("order_id"),
+            shipped_at: col("shipped_at"),
+            promised_at: col("promised_at"),
+            phone: col("phone"),
+        };
+        Ok(Self {
+            records: reader.into_records(),
+            headers,
+            columns,
+            stopped: false,
+        })
+    }
+}
+
+impl<R: std::io::Read> Iterator for CsvParcels<R> {
+    type Item = Row;
+
+    fn next(&mut self) -> Option<Row> {
+        if self.stopped {
+            return None;
+        }
+        loop {
+            let record = match self.records.next()? {
+                Ok(r) => r,
+                // A record too long, or the file cannot be read on: stop there
+                // (the rows before are kept).
+                Err(e) if RecordTooLong::of(&e).is_some() || e.is_io_error() => {
+                    self.stopped = true;
+                    return Some(Row::Stop(match RecordTooLong::of(&e) {
+                        Some(long) => long.to_string(),
+                        None => format!("cannot read on: {e}"),
+                    }));
+                }
+                Err(e) => {
+                    let line = e.position().map(|p| p.line()).unwrap_or(0);
+                    return Some(Row::Rejected {
+                        line,
+                        why: e.to_string(),
+                    });
+                }
+            };
+            let line = record.position().map(|p| p.line()).unwrap_or(0);
+            if record.iter().all(|f| f.is_empty()) {
+                continue;
+            }
+            if let Some((i, f)) = record
+                .iter()
+                .enumerate()
+                .find(|(_, f)| f.len() > MAX_FIELD_BYTES)
+            {
+                let column = self
+                    .headers
+                    .get(i)
+                    .map_or(format!("column {}", i + 1), |h| {
+                        clip(h.trim_start_matches('\u{feff}')).to_string()
+                    });
+                return Some(Row::Rejected {
+                    line,
+                    why: format!(
+                        "{column}: {} bytes long; at most {MAX_FIELD_BYTES}",
+                        f.len()
+                    ),
+                });
+            }
+            let c = &self.columns;
+            let get = |i: Option<usize>| i.and_then(|i| record.get(i));
+            let built = build(
+                get(Some(c.carrier)).unwrap_or(""),
+                get(Some(c.number)).unwrap_or(""),
+                ParcelFields {
+                    order_id: get(c.order_id),
+                    shipped_at: get(c.shipped_at),
+                    promised_at: get(c.promised_at),
+                    phone: get(c.phone),
+                },
+            );
+            return Some(match built {
+                Ok(shipment) => Row::Parcel {
+                    line,
+                    shipment: Box::new(shipment),
+                },
+                Err(why) => Row::Rejected { line, why },
+            });
+        }
+    }
+}
+
 /// Exit code 0 when every row was imported, 1 when some rows were rejected (the
 /// good rows are kept), 2 when the file itself is unusable.
 pub async fn import(a: ImportArgs) -> Result<u8, Failure> {
@@ -163,90 +311,21 @@ pub async fn import(a: ImportArgs) -> Result<u8, Failure> {
     let opened =
         std::fs::File::open(&a.file).map_err(|e| Failure::input(format!("{file}: {e}")))?;
     // Bounded: a record longer than MAX_RECORD_BYTES ends the import there.
-    let mut reader = csv::ReaderBuilder::new()
-        .flexible(true)
-        .trim(csv::Trim::All)
-        .from_reader(RecordCap::new(opened, MAX_RECORD_BYTES));
-    let headers = reader
-        .headers()
-        .map_err(|e| Failure::input(format!("{file}: cannot read the header: {e}")))?
-        .clone();
-    let col = |name: &str| {
-        headers
-            .iter()
-            .position(|h| h.trim_start_matches('\u{feff}').eq_ignore_ascii_case(name))
-    };
-    let (Some(c_carrier), Some(c_number)) = (col("carrier"), col("tracking_number")) else {
-        return Err(Failure::input(format!(
-            "{file}: the header must name the columns carrier and tracking_number \
-             (and optionally order_id, shipped_at, promised_at, phone); got {:?}",
-            headers.iter().take(10).map(clip).collect::<Vec<_>>()
-        )));
-    };
-    let (c_order, c_shipped, c_promised, c_phone) = (
-        col("order_id"),
-        col("shipped_at"),
-        col("promised_at"),
-        col("phone"),
-    );
+    let rows = CsvParcels::new(opened).map_err(|e| Failure::input(format!("{file}: {e}")))?;
     let how = Registrar::from_env()?;
     let store = open_store(&a.db.db)?;
     let (mut imported, mut rejected, mut unsubscribed) = (0u64, 0u64, 0u64);
-    for record in reader.records() {
-        let record = match record {
-            Ok(r) => r,
-            // A record too long, or the file cannot be read on: stop there
-            // (the rows before are kept).
-            Err(e) if RecordTooLong::of(&e).is_some() || e.is_io_error() => {
+    for row in rows {
+        match row {
+            Row::Stop(why) => {
                 println!("imported {imported} parcels, rejected {rejected} rows");
-                return Err(Failure::input(match RecordTooLong::of(&e) {
-                    Some(long) => format!("{file}: {long}"),
-                    None => format!("{file}: cannot read on: {e}"),
-                }));
+                return Err(Failure::input(format!("{file}: {why}")));
             }
-            Err(e) => {
-                let line = e.position().map(|p| p.line()).unwrap_or(0);
-                eprintln!("{file}: line {line}: {e}");
-                rejected += 1;
-                continue;
-            }
-        };
-        let line = record.position().map(|p| p.line()).unwrap_or(0);
-        if record.iter().all(|f| f.is_empty()) {
-            continue;
-        }
-        if let Some((i, f)) = record
-            .iter()
-            .enumerate()
-            .find(|(_, f)| f.len() > MAX_FIELD_BYTES)
-        {
-            let column = headers.get(i).map_or(format!("column {}", i + 1), |h| {
-                clip(h.trim_start_matches('\u{feff}')).to_string()
-            });
-            eprintln!(
-                "{file}: line {line}: {column}: {} bytes long; at most {MAX_FIELD_BYTES}",
-                f.len()
-            );
-            rejected += 1;
-            continue;
-        }
-        let get = |c: Option<usize>| c.and_then(|i| record.get(i));
-        let built = build(
-            get(Some(c_carrier)).unwrap_or(""),
-            get(Some(c_number)).unwrap_or(""),
-            ParcelFields {
-                order_id: get(c_order),
-                shipped_at: get(c_shipped),
-                promised_at: get(c_promised),
-                phone: get(c_phone),
-            },
-        );
-        match built {
-            Err(why) => {
+            Row::Rejected { line, why } => {
                 eprintln!("{file}: line {line}: {why}");
                 rejected += 1;
             }
-            Ok(s) => match store_new(&store, &s, &how).await? {
+            Row::Parcel { line, shipment: s } => match store_new(&store, &s, &how).await? {
                 Ok(true) => imported += 1,
                 Ok(false) => {
                     eprintln!("{file}: line {line}: {} is already registered", s.id);

@@ -150,6 +150,50 @@ fn import_keeps_good_rows_and_reports_bad_ones_by_line() {
     assert_eq!(o.status.code(), Some(2));
 }
 
+/// Found by the fuzz harness (src/import_fuzz.rs, import_roundtrip): after a
+/// blank line, and on every row of a file with CRLF line ends (a spreadsheet
+/// export), a rejected row was reported one or more lines early (the csv
+/// crate's positions, rust-csv#208).
+#[test]
+fn rejected_rows_are_named_by_their_line_after_blank_lines_and_in_crlf_files() {
+    let dir = tempfile::tempdir().unwrap();
+    for (name, nl) in [("lf.csv", "\n"), ("crlf.csv", "\r\n")] {
+        let db = dir.path().join(format!("{name}.db"));
+        let csv = dir.path().join(name);
+        let rows = [
+            "carrier,tracking_number,order_id",
+            "ZTO,75312345678901,DD1",
+            "",
+            "",
+            "XX YY,123456789,DD2",
+            "SF,SF1234567890123,\"two\nlines\"",
+            "",
+            "YTO,YT1234567890123,DD4",
+            "ZTO,75312345678901,again",
+        ];
+        std::fs::write(&csv, rows.join(nl) + nl).unwrap();
+        let o = sentinel(&db, &["import", csv.to_str().unwrap()]);
+        assert_eq!(o.status.code(), Some(1), "{name}");
+        let err = text(&o.stderr);
+        assert!(err.contains("line 5: carrier"), "{name}: {err}");
+        assert!(
+            err.contains("line 10: ZTO:75312345678901 is already registered"),
+            "{name}: {err}"
+        );
+        assert_eq!(
+            text(&o.stdout).trim(),
+            "imported 3 parcels, rejected 2 rows",
+            "{name}"
+        );
+        // The quoted newline is the order id's, whatever the file's line ends.
+        let o = sentinel(&db, &["list", "--json", "--carrier", "SF"]);
+        assert!(
+            text(&o.stdout).contains(r#""order_id":"two\nlines""#),
+            "{name}"
+        );
+    }
+}
+
 #[test]
 fn demo_runs_and_refuses_a_file_with_real_parcels() {
     let dir = tempfile::tempdir().unwrap();
