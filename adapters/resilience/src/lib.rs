@@ -9,6 +9,7 @@
 //! clock of async code: tests pause it and advance it by hand, so the limiter and
 //! breaker are checked on virtual time, exactly.
 
+use std::collections::VecDeque;
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -19,6 +20,13 @@ use tokio::time::Instant;
 /// second at most `qps` calls start. Waiters queue in arrival order of their
 /// reservations, so the limiter is fair and never over-admits under concurrency.
 ///
+/// Slots are reserved ahead, so waiters whose slots passed while the process was
+/// not running (descheduled, its runtime busy) wake together. They may catch up,
+/// but only as far as the limit allows: a call starts only when the `burst`-th
+/// call before it started at least `burst` intervals ago (for a whole number
+/// `qps`, `burst = qps`: never more than `qps` starts in any second, with the
+/// headroom to spare).
+///
 /// The configured QPS is a ceiling the provider enforces on *arrivals*, which
 /// network jitter bunches; so the spacing is [`HEADROOM`] wider than `1/qps`, and
 /// a provider counting requests per second never sees more than `qps`.
@@ -26,7 +34,15 @@ use tokio::time::Instant;
 pub struct RateLimiter {
     interval: Duration,
     next: Mutex<Option<Instant>>,
+    /// `qps` rounded down (at least 1), and the time that many intervals take.
+    burst: usize,
+    window: Duration,
+    /// When the last `burst` calls actually started, oldest first.
+    starts: Mutex<VecDeque<Instant>>,
 }
+
+/// The resolution of tokio's timer: a sleep may end this much after its deadline.
+const TIMER_TICK: Duration = Duration::from_millis(1);
 
 /// The share of the configured QPS actually used (the rest absorbs jitter).
 pub const HEADROOM: f64 = 0.98;
@@ -40,9 +56,14 @@ impl RateLimiter {
         } else {
             1.0
         };
+        let interval = Duration::from_secs_f64(1.0 / (qps * HEADROOM));
+        let burst = (qps.floor() as usize).max(1);
         Self {
-            interval: Duration::from_secs_f64(1.0 / (qps * HEADROOM)),
+            interval,
             next: Mutex::new(None),
+            burst,
+            window: interval * burst as u32,
+            starts: Mutex::new(VecDeque::with_capacity(burst)),
         }
     }
 
@@ -63,6 +84,31 @@ impl RateLimiter {
             slot
         };
         tokio::time::sleep_until(slot).await;
+        loop {
+            let wait = {
+                let mut starts = self.starts.lock().unwrap_or_else(|p| p.into_inner());
+                let now = Instant::now();
+                match starts.front() {
+                    // (To the timer's resolution, which would otherwise add up.)
+                    Some(&first)
+                        if starts.len() >= self.burst && now + TIMER_TICK < first + self.window =>
+                    {
+                        Some(first + self.window)
+                    }
+                    _ => {
+                        if starts.len() >= self.burst {
+                            starts.pop_front();
+                        }
+                        starts.push_back(now);
+                        None
+                    }
+                }
+            };
+            match wait {
+                Some(t) => tokio::time::sleep_until(t).await,
+                None => return,
+            }
+        }
     }
 }
 
@@ -219,6 +265,52 @@ mod tests {
                 assert!(
                     in_window <= 20,
                     "{in_window} calls in the second after {t:?}"
+                );
+            }
+        });
+    }
+
+    /// Found by the CLI's load test (`functions/cli/tests/load.rs`) on a busy
+    /// machine: the provider saw 51 requests within one second at a limit of 50,
+    /// after waiters whose slots had passed while the process was not running all
+    /// started at once.
+    #[test]
+    fn waiters_woken_late_never_exceed_the_limit() {
+        rt().block_on(async {
+            let l = Arc::new(RateLimiter::new(5.0));
+            let start = Instant::now();
+            let mut handles = Vec::new();
+            for _ in 0..15 {
+                let l = l.clone();
+                handles.push(tokio::spawn(async move {
+                    l.acquire().await;
+                    Instant::now() - start
+                }));
+            }
+            // Each reserves its slot (0, 204 ms, 408 ms...), the first starts;
+            // then the runtime does not run for three seconds.
+            tokio::task::yield_now().await;
+            tokio::time::advance(Duration::from_secs(3)).await;
+            let mut times = Vec::new();
+            for h in handles {
+                times.push(h.await.unwrap());
+            }
+            times.sort();
+            // They catch up (five at once after the pause), but never more
+            // than five start within a second.
+            assert_eq!(
+                times.iter().filter(|t| **t == times[1]).count(),
+                5,
+                "{times:?}"
+            );
+            for (i, t) in times.iter().enumerate() {
+                let in_window = times[i..]
+                    .iter()
+                    .filter(|u| **u < *t + Duration::from_secs(1))
+                    .count();
+                assert!(
+                    in_window <= 5,
+                    "{in_window} in the second after {t:?}: {times:?}"
                 );
             }
         });

@@ -13,7 +13,7 @@ use shared::config::Settings;
 use shared::domain::Audience;
 use shared::domain::Notification;
 use shared::message::Templates;
-use shared::outbox::{deliver, deliver_pending, DeliveryReport};
+use shared::outbox::{deliver, deliver_pending, notification, DeliveryReport};
 use shared::ports::{AlertLog, AlertSink, Lease, ShipmentReader};
 use shared::time::local_minutes;
 use shared::tracker::DEFAULT_LEASE;
@@ -103,24 +103,92 @@ impl AlertSink for Console {
 
 /// Delivers one tick's notifications, then whatever the outbox holds that is free
 /// (failed earlier, claimed by a process that died, or held through quiet hours).
-/// `fresh` are held under `lease` (the tracker's, [`Tracker::lease_at`]); what the
-/// sink refuses is handed back, and tried again next tick.
+/// `now` is the time of the delivery (not the tick's start); `fresh` were claimed
+/// under `lease` (the tracker's, [`Tracker::lease_at`]); what the sink refuses is
+/// handed back, and tried again next tick.
+///
+/// The tracker's lease runs from the start of the tick, and a tick may outlast it
+/// (many parcels, a slow provider): another deliverer (a second `sentinel run` on
+/// the store) may then have taken, and delivered, some of the fresh claims. So each
+/// is leased anew, from `now`, just before it is handed over; one that cannot be
+/// is someone else's to deliver, and is left to them.
+///
+/// The terminal takes notifications one at a time: each is printed and marked
+/// delivered before the next is printed, so a process killed while it prints
+/// prints again, later, at most the one alert it was printing. Robots take a
+/// tick's alerts together, as digests (a crash between a digest and its marks
+/// sends that digest again).
 ///
 /// [`Tracker::lease_at`]: shared::tracker::Tracker::lease_at
-pub async fn deliver_tick<S: ShipmentReader + AlertLog, K: AlertSink>(
+pub async fn deliver_tick<S: ShipmentReader + AlertLog>(
     store: &S,
-    sink: &K,
+    sink: &Console,
     settings: &Settings,
     now: DateTime<Utc>,
     fresh: &[Notification],
     lease: &Lease,
 ) -> Result<DeliveryReport, shared::ports::StoreError> {
-    let mut d = deliver(store, sink, fresh, lease, now).await?;
-    let lease = Lease::new(lease_owner(), now, DEFAULT_LEASE);
-    let later = deliver_pending(store, sink, settings, now, &lease, OUTBOX_PER_TICK).await?;
-    d.delivered += later.delivered;
-    d.failed += later.failed;
-    d.first_error = d.first_error.or(later.first_error);
+    let step = if sink.chat.is_some() { usize::MAX } else { 1 };
+    let ours = Lease::new(lease.owner.clone(), now, DEFAULT_LEASE);
+    let mut d = DeliveryReport::default();
+    for chunk in fresh.chunks(step) {
+        let mut held = Vec::with_capacity(chunk.len());
+        for n in chunk {
+            if store.take_lease(&n.record, lease.until, &ours).await? {
+                held.push(n.clone());
+            }
+        }
+        add(&mut d, deliver(store, sink, &held, &ours, now).await?);
+    }
+    let later = if step == 1 {
+        deliver_pending_one_by_one(store, sink, settings, now, &ours, OUTBOX_PER_TICK).await?
+    } else {
+        deliver_pending(store, sink, settings, now, &ours, OUTBOX_PER_TICK).await?
+    };
+    add(&mut d, later);
+    Ok(d)
+}
+
+fn add(d: &mut DeliveryReport, more: DeliveryReport) {
+    d.delivered += more.delivered;
+    d.failed += more.failed;
+    if d.first_error.is_none() {
+        d.first_error = more.first_error;
+    }
+}
+
+/// [`deliver_pending`] for a sink taken one notification at a time: each record
+/// is leased, handed over and marked before the next is leased.
+async fn deliver_pending_one_by_one<S: ShipmentReader + AlertLog>(
+    store: &S,
+    sink: &Console,
+    settings: &Settings,
+    due_by: DateTime<Utc>,
+    lease: &Lease,
+    limit: usize,
+) -> Result<DeliveryReport, shared::ports::StoreError> {
+    let mut d = DeliveryReport::default();
+    for record in store.pending_alerts(due_by, limit).await? {
+        if !store.take_lease(&record, due_by, lease).await? {
+            // Another deliverer took it since the query.
+            continue;
+        }
+        match store.get_shipment(&record.shipment).await? {
+            Some(shipment) => {
+                let n = notification(record, &shipment, settings);
+                add(
+                    &mut d,
+                    deliver(store, sink, std::slice::from_ref(&n), lease, due_by).await?,
+                );
+            }
+            None => {
+                // The parcel is gone (expired): nothing left to say.
+                tracing::warn!(shipment = %record.shipment, rule = record.rule.as_str(),
+                    "pending notification of a parcel no longer stored: dropped from the outbox");
+                store.mark_delivered(&record).await?;
+            }
+        }
+    }
     Ok(d)
 }
 

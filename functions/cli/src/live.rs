@@ -239,7 +239,9 @@ pub async fn run(a: RunArgs) -> Result<u8, Failure> {
         let mut fresh = Vec::new();
         let stats = run_due(&tracker, now, a.batch, |ns| fresh.extend(ns)).await?;
         let lease = tracker.lease_at(now);
-        let delivery = deliver_tick(&store, &sink, &settings, now, &fresh, &lease).await?;
+        // Delivered as of now: the tick may have taken a while.
+        let delivered_at = Utc::now();
+        let delivery = deliver_tick(&store, &sink, &settings, delivered_at, &fresh, &lease).await?;
         let alerts = delivery.delivered;
         eprintln!(
             "[{}] checked {}, queries {} ({} failed), writes {}, alerts {}",
