@@ -216,7 +216,7 @@ class Iam(unittest.TestCase):
         expected = {
             "SchedulerFunction": {
                 "dynamodb:Query", "dynamodb:GetItem", "dynamodb:UpdateItem",
-                "events:PutEvents", "sns:Publish",
+                "dynamodb:PutItem", "events:PutEvents", "sns:Publish",
             },
             "TrackerFunction": {
                 "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Query",
@@ -253,18 +253,26 @@ class Iam(unittest.TestCase):
         (_, q), = actions("SchedulerFunction")["dynamodb:Query"]
         self.assertEqual(resources(q), [index("due-index"), index("outbox-index")])
 
-    def test_updates_touch_only_the_outbox_and_registry_attributes(self):
-        attrs = {
-            "SchedulerFunction": ["pk", "sk", "outbox_shard", "outbox_key"],
-            "TrackerFunction": ["pk", "sk", "outbox_shard", "outbox_key"],
-            "ApiFunction": ["pk", "sk", "codes", "outbox_shard", "outbox_key"],
-        }
-        for fn, want in attrs.items():
+    def test_updates_touch_exactly_the_attributes_the_store_updates(self):
+        # The DynamoDB store's list, which its own unit test keeps equal to the
+        # attributes its update expressions name; only the api registers carriers.
+        updated = rust_strings("adapters/aws/src/dynamo/mod.rs", "UPDATED_ATTRIBUTES")
+        self.assertIn("lease_owner", updated)
+        for fn in ["SchedulerFunction", "TrackerFunction", "ApiFunction"]:
+            want = ["pk", "sk"] + [a for a in updated if a != "codes" or fn == "ApiFunction"]
             (cond, s), = actions(fn)["dynamodb:UpdateItem"]
             self.assertIsNone(cond)
             c = s["Condition"]
-            self.assertEqual(c["ForAllValues:StringEquals"]["dynamodb:Attributes"], want)
+            got = c["ForAllValues:StringEquals"]["dynamodb:Attributes"]
+            self.assertEqual(sorted(got), sorted(want), fn)
             self.assertEqual(c["StringEqualsIfExists"]["dynamodb:ReturnValues"], "NONE")
+
+    def test_the_scheduler_puts_only_into_the_registry_partition(self):
+        (cond, s), = actions("SchedulerFunction")["dynamodb:PutItem"]
+        self.assertIsNone(cond)
+        self.assertEqual(resources(s), [TABLE])
+        keys = s["Condition"]["ForAllValues:StringEquals"]["dynamodb:LeadingKeys"]
+        self.assertEqual(keys, ["META"])
 
     def test_sms_only_where_notices_are_sent_and_never_the_api(self):
         topic = {"Ref": "AlertsTopic"}
@@ -321,11 +329,12 @@ class Iam(unittest.TestCase):
 # ------------------------------------------------------------------ variables
 
 
-def rust_array(path, const):
+def rust_strings(path, const):
+    """The string literals of a `pub const NAME: [&str; N] = [...]`."""
     text = (ROOT / path).read_text(encoding="utf-8")
     m = re.search(rf"pub const {const}: \[&str; \d+\] = \[(.*?)\];", text, re.S)
     assert m, f"{const} not found in {path}"
-    return re.findall(r'"([A-Z0-9_]+)"', m.group(1))
+    return re.findall(r'"([^"]+)"', m.group(1))
 
 
 def env(fn):
@@ -334,8 +343,8 @@ def env(fn):
 
 class Variables(unittest.TestCase):
     def test_every_provider_variable_reaches_the_tracker_and_the_api(self):
-        code = set(rust_array("adapters/carriers/src/lib.rs", "VARIABLES"))
-        secrets = rust_array("adapters/carriers/src/lib.rs", "SECRET_VARIABLES")
+        code = set(rust_strings("adapters/carriers/src/lib.rs", "VARIABLES"))
+        secrets = rust_strings("adapters/carriers/src/lib.rs", "SECRET_VARIABLES")
         want = code | {f"{v}_PARAMETER" for v in secrets}
         self.assertIn("KDNIAO_API_URL", code)
         self.assertEqual(set(env("TrackerFunction")) & (want | {"CARRIER_PROVIDER"}), want)
@@ -346,8 +355,8 @@ class Variables(unittest.TestCase):
             self.assertTrue(extra <= {"RETENTION_DAYS"}, f"{fn} passes unread {extra}")
 
     def test_every_chat_variable_reaches_the_notifier(self):
-        code = set(rust_array("adapters/chat/src/config.rs", "VARIABLES"))
-        secrets = rust_array("adapters/chat/src/config.rs", "SECRET_VARIABLES")
+        code = set(rust_strings("adapters/chat/src/config.rs", "VARIABLES"))
+        secrets = rust_strings("adapters/chat/src/config.rs", "SECRET_VARIABLES")
         want = code | {f"{v}_PARAMETER" for v in secrets} | {"SEND_BUDGET_SECONDS"}
         self.assertEqual(set(env("NotifierFunction")), want)
 

@@ -517,3 +517,107 @@ fn bad_configuration_stops_the_binary_at_init() {
         assert!(line.contains(token), "{bin}: {line}");
     }
 }
+
+/// An SNS publish that fails (here: the topic is gone; in production a throttle
+/// or an outage) loses nothing: the tracker's claim stays in the outbox, handed
+/// back at once, and the next outbox pass, through a working topic, publishes it
+/// exactly once.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_failed_sns_publish_stays_in_the_outbox_and_is_sent_once_later() {
+    use sentinel_aws::sns::{AlertTopic, MessageSettings};
+    use shared::config::Settings;
+    use shared::domain::{AlertKind, AlertRecord, Rule, Severity, Shipment};
+    use shared::outbox::{deliver, deliver_pending, notification};
+    use shared::ports::{Lease, ShipmentWriter};
+    use shared::store::memory::MemoryStore;
+
+    let sdk = emulator().await;
+    let sns = aws_sdk_sns::Client::new(&sdk);
+    let sqs = aws_sdk_sqs::Client::new(&sdk);
+    let topic = sns
+        .create_topic()
+        .name(unique("outbox"))
+        .send()
+        .await
+        .unwrap()
+        .topic_arn
+        .unwrap();
+    let q = queue(&sqs, "outbox").await;
+    sns.subscribe()
+        .topic_arn(&topic)
+        .protocol("sqs")
+        .endpoint(&q.arn)
+        .send()
+        .await
+        .unwrap();
+    let gone = format!("{topic}-gone");
+
+    let now = Utc::now();
+    let store = MemoryStore::new();
+    let parcel = ShipmentId::parse("ZTO", "75412345678901").unwrap();
+    store
+        .put_shipment(&Shipment::new(
+            parcel.clone(),
+            now - chrono::Duration::days(3),
+        ))
+        .await
+        .unwrap();
+    let record = AlertRecord {
+        shipment: parcel.clone(),
+        rule: Rule::Stalled,
+        since: now - chrono::Duration::days(2),
+        kind: AlertKind::Fired,
+        seq: 0,
+        severity: Severity::Warning,
+        at: now,
+        hold_until: None,
+    };
+    let settings = Settings::default();
+    let tracker = Lease::new("tracker", now, chrono::Duration::minutes(5));
+    let shipment = store.get_shipment(&parcel).await.unwrap().unwrap();
+    let committed = store
+        .commit_check(&shipment, std::slice::from_ref(&record), &tracker)
+        .await
+        .unwrap();
+    assert_eq!(committed.inserted, vec![true]);
+    let n = notification(record.clone(), &shipment, &settings);
+
+    // The tracker publishes to a topic that is not there: refused, handed back.
+    let broken = AlertTopic::new(sns.clone(), &gone, MessageSettings::default());
+    let d = deliver(&store, &broken, std::slice::from_ref(&n), &tracker, now)
+        .await
+        .unwrap();
+    assert_eq!((d.delivered, d.failed), (0, 1), "{d:?}");
+    let e = d.first_error.unwrap_or_default();
+    assert!(e.contains("SNS Publish"), "{e}");
+    assert_eq!(
+        store.pending_alerts(now, 10).await.unwrap(),
+        vec![record.clone()],
+        "the refused alert is pending and free again at once"
+    );
+
+    // The next outbox pass (the scheduler's) publishes it through the topic, once;
+    // a pass after that finds nothing to send.
+    let working = AlertTopic::new(sns.clone(), &topic, MessageSettings::default());
+    for pass in 0..2 {
+        let at = now + chrono::Duration::seconds(pass);
+        let lease = Lease::new("outbox", at, chrono::Duration::minutes(5));
+        let d = deliver_pending(&store, &working, &settings, at, &lease, 10)
+            .await
+            .unwrap();
+        assert_eq!(
+            (d.delivered, d.failed),
+            (1 - pass as usize, 0),
+            "pass {pass}: {d:?}"
+        );
+    }
+    assert!(store
+        .pending_alerts(now + chrono::Duration::hours(1), 10)
+        .await
+        .unwrap()
+        .is_empty());
+    let got = drain(&sqs, &q).await;
+    assert_eq!(got.len(), 1, "{got:?}");
+    let message = got[0]["Message"].as_str().unwrap_or_default();
+    assert!(message.contains("75412345678901"), "{message}");
+}

@@ -15,8 +15,8 @@ use sentinel_carriers::{
     Provider,
 };
 use sentinel_fakes::{
-    kdniao_push_form, kdniao_render, kuaidi100_push_form, kuaidi100_push_param, Behaviour, Event,
-    FakeKdniao, FakeKuaidi100, KdniaoConfig as FakeKdniaoConfig,
+    kdniao_push_form_at, kdniao_render, kuaidi100_push_form, kuaidi100_push_param, Behaviour,
+    Event, FakeKdniao, FakeKuaidi100, KdniaoConfig as FakeKdniaoConfig,
     Kuaidi100Config as FakeKuaidi100Config, Parcel, Scenario, Target,
 };
 use sentinel_resilience::RetryPolicy;
@@ -572,6 +572,9 @@ async fn tracker_polls_registered_parcels_through_the_real_client() {
 
 // ------------------------------------------------------------------------------ push
 
+/// When the pushes below were sent (China time): the test's `now`, so they are fresh.
+const PUSHED_AT: &str = "2024-05-02 08:00:00";
+
 #[tokio::test(flavor = "multi_thread")]
 async fn kdniao_push_with_good_and_bad_signatures() {
     let store = MemoryStore::new();
@@ -585,7 +588,7 @@ async fn kdniao_push_with_good_and_bad_signatures() {
     let data = [kdniao_render(&yto_parcel(), "102")];
 
     // Wrong key: refused, nothing changes.
-    let body = kdniao_push_form(EBID, "not-the-key", "102", &data);
+    let body = kdniao_push_form_at(EBID, "not-the-key", "102", &data, PUSHED_AT);
     let (ack, outcome) = handle_kdniao(&tracker, &body, EBID, &Secret::new(APP_KEY), now).await;
     assert_eq!(ack.status, 401);
     assert!(outcome.is_err());
@@ -596,7 +599,7 @@ async fn kdniao_push_with_good_and_bad_signatures() {
     let unsigned: String = form_urlencoded::Serializer::new(String::new())
         .append_pair(
             "RequestData",
-            &sentinel_fakes::kdniao_push_request_data(EBID, &data),
+            &sentinel_fakes::kdniao_push_request_data_at(EBID, &data, PUSHED_AT),
         )
         .append_pair("RequestType", "102")
         .finish();
@@ -605,7 +608,7 @@ async fn kdniao_push_with_good_and_bad_signatures() {
     assert_eq!(store.get_shipment(&s.id).await.unwrap().unwrap(), before);
 
     // Good signature: merged and acknowledged as Kdniao expects.
-    let body = kdniao_push_form(EBID, APP_KEY, "102", &data);
+    let body = kdniao_push_form_at(EBID, APP_KEY, "102", &data, PUSHED_AT);
     let (ack, outcome) = handle_kdniao(&tracker, &body, EBID, &Secret::new(APP_KEY), now).await;
     assert_eq!(ack.status, 200);
     let v: serde_json::Value = serde_json::from_str(&ack.body).unwrap();

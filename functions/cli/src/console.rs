@@ -101,8 +101,8 @@ impl AlertSink for Console {
     }
 }
 
-/// Delivers one tick's notifications, then whatever the outbox holds that is free
-/// (failed earlier, claimed by a process that died, or held through quiet hours).
+/// Delivers whatever the outbox holds that is free (failed earlier, claimed by a
+/// process that died, or held through quiet hours), then one tick's notifications.
 /// `now` is the time of the delivery (not the tick's start); `fresh` were claimed
 /// under `lease` (the tracker's, [`Tracker::lease_at`]); what the sink refuses is
 /// handed back, and tried again next tick.
@@ -130,7 +130,14 @@ pub async fn deliver_tick<S: ShipmentReader + AlertLog>(
 ) -> Result<DeliveryReport, shared::ports::StoreError> {
     let step = if sink.chat.is_some() { usize::MAX } else { 1 };
     let ours = Lease::new(lease.owner.clone(), now, DEFAULT_LEASE);
-    let mut d = DeliveryReport::default();
+    // The outbox first (the oldest), then this tick's claims: what the sink
+    // refuses now is handed back free, and left for the next tick rather than
+    // offered again at once to a sink that has just refused it.
+    let mut d = if step == 1 {
+        deliver_pending_one_by_one(store, sink, settings, now, &ours, OUTBOX_PER_TICK).await?
+    } else {
+        deliver_pending(store, sink, settings, now, &ours, OUTBOX_PER_TICK).await?
+    };
     for chunk in fresh.chunks(step) {
         let mut held = Vec::with_capacity(chunk.len());
         for n in chunk {
@@ -140,12 +147,6 @@ pub async fn deliver_tick<S: ShipmentReader + AlertLog>(
         }
         add(&mut d, deliver(store, sink, &held, &ours, now).await?);
     }
-    let later = if step == 1 {
-        deliver_pending_one_by_one(store, sink, settings, now, &ours, OUTBOX_PER_TICK).await?
-    } else {
-        deliver_pending(store, sink, settings, now, &ours, OUTBOX_PER_TICK).await?
-    };
-    add(&mut d, later);
     Ok(d)
 }
 

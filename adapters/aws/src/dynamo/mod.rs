@@ -89,6 +89,22 @@ pub const DUE_INDEX: &str = "due-index";
 pub const CARRIER_INDEX: &str = "carrier-index";
 pub const ALERT_INDEX: &str = "alert-time-index";
 pub const OUTBOX_INDEX: &str = "outbox-index";
+
+/// Every attribute an UpdateItem of this store names, besides the key: the carrier
+/// registry's `codes`, the outbox and lease attributes, and what setting an item
+/// aside changes. The template lets each function's UpdateItem touch exactly these
+/// (IAM `dynamodb:Attributes`, checked by `infra/template_test.py`), so an update
+/// naming another attribute would be refused in AWS, though not by the emulator:
+/// the test below keeps the list and the code's update expressions together.
+pub const UPDATED_ATTRIBUTES: [&str; 7] = [
+    "codes",
+    "outbox_shard",
+    "outbox_key",
+    "lease_owner",
+    "unreadable",
+    "due_shard",
+    "due_key",
+];
 /// BatchGetItem's limit of keys per call.
 const BATCH_GET: usize = 100;
 
@@ -916,5 +932,51 @@ impl DynamoStore {
             }
         }
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::UPDATED_ATTRIBUTES;
+
+    /// The update expressions written in this store's sources: every string
+    /// literal that starts with an update clause.
+    fn update_expressions() -> Vec<&'static str> {
+        let mut found = Vec::new();
+        for source in [include_str!("mod.rs"), include_str!("quarantine.rs")] {
+            for clause in ["\"SET ", "\"REMOVE ", "\"ADD "] {
+                for (at, _) in source.match_indices(clause) {
+                    let rest = &source[at + 1..];
+                    let literal = &rest[..rest.find('"').unwrap_or(rest.len())];
+                    // (Not this test's own clause words.)
+                    if literal.trim() != clause.trim_matches(['"', ' ']) {
+                        found.push(literal);
+                    }
+                }
+            }
+        }
+        found
+    }
+
+    #[test]
+    fn every_updated_attribute_is_one_the_template_allows() {
+        let expressions = update_expressions();
+        // The registry, the lease, the delivered mark, two ways of setting aside.
+        assert!(expressions.len() >= 5, "{expressions:?}");
+        for e in &expressions {
+            for word in e.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == ':')) {
+                if word.is_empty()
+                    || word.starts_with(':')
+                    || ["SET", "REMOVE", "ADD"].contains(&word)
+                {
+                    continue;
+                }
+                assert!(
+                    UPDATED_ATTRIBUTES.contains(&word),
+                    "{word:?} (in {e:?}) is not in UPDATED_ATTRIBUTES: the IAM condition \
+                     in template.yaml would refuse it"
+                );
+            }
+        }
     }
 }

@@ -34,9 +34,9 @@ impl DynamoStore {
         };
         tracing::warn!(item = %u.key, reason = %u.reason,
             "unreadable stored item set aside (skipped from now on; repair or delete it)");
-        let remove = match index {
-            Index::Due => "due_shard, due_key",
-            Index::Outbox => "outbox_shard, outbox_key",
+        let update = match index {
+            Index::Due => "SET unreadable = :r REMOVE due_shard, due_key",
+            Index::Outbox => "SET unreadable = :r REMOVE outbox_shard, outbox_key",
         };
         let marked = self
             .client
@@ -44,7 +44,7 @@ impl DynamoStore {
             .table_name(&self.table)
             .key("pk", s(pk))
             .key("sk", s(sk))
-            .update_expression(format!("SET unreadable = :r REMOVE {remove}"))
+            .update_expression(update)
             .condition_expression("attribute_exists(pk)")
             .expression_attribute_values(":r", s(&u.reason))
             .send()
