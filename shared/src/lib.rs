@@ -8,7 +8,7 @@
 //! ([`config`]).
 //!
 //! The use cases tie them together: check a parcel ([`tracker`]), deliver the
-//! outbox ([`outbox`]), register a parcel ([`registration`]). They talk to the
+//! outbox ([`outbox`]), register a parcel ([`registration`]), act on a problem ([`problems`]). They talk to the
 //! outside world only through the traits in [`ports`], which the adapter crates
 //! beside this one implement (`sentinel-sqlite`, `sentinel-carriers`,
 //! `sentinel-chat`, `sentinel-aws`), and through the in-process adapters kept here
@@ -26,6 +26,7 @@ pub mod message;
 pub mod normalise;
 pub mod outbox;
 pub mod ports;
+pub mod problems;
 pub mod registration;
 pub mod report;
 pub mod rules;

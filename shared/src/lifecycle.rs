@@ -14,7 +14,7 @@ use chrono::{DateTime, Duration, Utc};
 use std::collections::BTreeMap;
 
 use crate::domain::AlertKind;
-use crate::domain::AlertState;
+use crate::domain::{AlertState, Workflow};
 use crate::domain::{Rule, Severity};
 use crate::rules::{Finding, PastEvent};
 
@@ -52,12 +52,14 @@ pub fn reconcile(
         };
         match alerts.get_mut(&f.rule) {
             Some(a) if a.is_active() && a.since == f.since => {
-                if f.severity > a.severity {
+                if a.workflow.is_closed() {
+                    // Closed by hand: silent until the condition clears.
+                } else if f.severity > a.severity {
                     out.push(notify(AlertKind::Escalated, a.notifications));
                     a.severity = f.severity;
                     a.last_notified_at = now;
                     a.notifications += 1;
-                } else if now - a.last_notified_at >= repeat {
+                } else if !a.workflow.silences_repeats(now) && now - a.last_notified_at >= repeat {
                     out.push(notify(AlertKind::Repeated, a.notifications));
                     a.last_notified_at = now;
                     a.notifications += 1;
@@ -75,6 +77,8 @@ pub fn reconcile(
                         last_notified_at: now,
                         notifications: 1,
                         resolved_at: None,
+                        workflow: Workflow::Open,
+                        history: Vec::new(),
                     },
                 );
             }
@@ -82,7 +86,11 @@ pub fn reconcile(
     }
     for a in alerts.values_mut() {
         if a.is_active() && !findings.iter().any(|f| f.rule == a.rule) {
-            out.push(resolve(a, now));
+            let t = resolve(a, now);
+            // A problem closed by hand was already over for the team.
+            if !a.workflow.is_closed() {
+                out.push(t);
+            }
         }
     }
     out.sort_by_key(|t| t.rule);
@@ -114,6 +122,8 @@ pub fn tell_past(
             last_notified_at: now,
             notifications: 1,
             resolved_at: None,
+            workflow: Workflow::Open,
+            history: Vec::new(),
         };
         out.push(Transition {
             rule: p.rule,
@@ -191,6 +201,133 @@ mod tests {
             [(Rule::Stalled, AlertKind::Repeated, Severity::Warning, 1)]
         );
         assert!(reconcile(&mut a, &f, t(80.0), repeat).is_empty());
+    }
+
+    fn set(a: &mut BTreeMap<Rule, AlertState>, w: Workflow) {
+        a.get_mut(&Rule::Stalled).unwrap().workflow = w;
+    }
+
+    #[test]
+    fn an_acknowledged_problem_stops_repeating_but_still_escalates() {
+        let mut a = BTreeMap::new();
+        let repeat = hours(24.0);
+        let warning = [stalled(Severity::Warning, 0.0)];
+        reconcile(&mut a, &warning, t(48.0), repeat);
+        let by = "张三".to_string();
+        set(
+            &mut a,
+            Workflow::Acknowledged {
+                by: by.clone(),
+                at: t(50.0),
+            },
+        );
+        assert!(reconcile(&mut a, &warning, t(72.0), repeat).is_empty());
+        assert!(reconcile(&mut a, &warning, t(200.0), repeat).is_empty());
+        let up = reconcile(
+            &mut a,
+            &[stalled(Severity::Critical, 0.0)],
+            t(201.0),
+            repeat,
+        );
+        assert_eq!(
+            kinds(&up),
+            [(Rule::Stalled, AlertKind::Escalated, Severity::Critical, 1)]
+        );
+        assert_eq!(
+            a[&Rule::Stalled].workflow,
+            Workflow::Acknowledged { by, at: t(50.0) }
+        );
+        // Resolution is still told.
+        let gone = reconcile(&mut a, &[], t(202.0), repeat);
+        assert_eq!(
+            kinds(&gone),
+            [(Rule::Stalled, AlertKind::Resolved, Severity::Critical, 2)]
+        );
+    }
+
+    #[test]
+    fn a_snoozed_problem_repeats_again_once_the_snooze_ends() {
+        let mut a = BTreeMap::new();
+        let repeat = hours(24.0);
+        let f = [stalled(Severity::Warning, 0.0)];
+        reconcile(&mut a, &f, t(48.0), repeat);
+        set(
+            &mut a,
+            Workflow::Snoozed {
+                by: "ops".into(),
+                at: t(49.0),
+                until: t(100.0),
+            },
+        );
+        assert!(reconcile(&mut a, &f, t(72.0), repeat).is_empty());
+        assert!(reconcile(&mut a, &f, t(99.9), repeat).is_empty());
+        let again = reconcile(&mut a, &f, t(100.0), repeat);
+        assert_eq!(
+            kinds(&again),
+            [(Rule::Stalled, AlertKind::Repeated, Severity::Warning, 1)]
+        );
+    }
+
+    #[test]
+    fn a_problem_closed_by_hand_is_silent_until_it_returns_as_a_new_episode() {
+        let mut a = BTreeMap::new();
+        let repeat = hours(24.0);
+        reconcile(&mut a, &[stalled(Severity::Warning, 0.0)], t(48.0), repeat);
+        set(
+            &mut a,
+            Workflow::Closed {
+                by: "ops".into(),
+                at: t(49.0),
+            },
+        );
+        assert!(reconcile(&mut a, &[stalled(Severity::Warning, 0.0)], t(100.0), repeat).is_empty());
+        assert!(reconcile(
+            &mut a,
+            &[stalled(Severity::Critical, 0.0)],
+            t(101.0),
+            repeat
+        )
+        .is_empty());
+        // The condition clears: resolved, silently (it was over for the team).
+        assert!(reconcile(&mut a, &[], t(102.0), repeat).is_empty());
+        assert_eq!(a[&Rule::Stalled].resolved_at, Some(t(102.0)));
+        // It comes back: a new episode, open, told.
+        let back = reconcile(
+            &mut a,
+            &[stalled(Severity::Warning, 102.5)],
+            t(150.0),
+            repeat,
+        );
+        assert_eq!(
+            kinds(&back),
+            [(Rule::Stalled, AlertKind::Fired, Severity::Warning, 0)]
+        );
+        assert!(a[&Rule::Stalled].workflow.is_open());
+    }
+
+    #[test]
+    fn the_stored_form_of_an_open_problem_is_unchanged() {
+        let mut a = BTreeMap::new();
+        reconcile(
+            &mut a,
+            &[stalled(Severity::Warning, 0.0)],
+            t(48.0),
+            hours(24.0),
+        );
+        let open = serde_json::to_value(&a[&Rule::Stalled]).unwrap();
+        assert!(open.get("workflow").is_none(), "{open}");
+        set(
+            &mut a,
+            Workflow::Snoozed {
+                by: "ops".into(),
+                at: t(49.0),
+                until: t(60.0),
+            },
+        );
+        let snoozed = serde_json::to_value(&a[&Rule::Stalled]).unwrap();
+        assert_eq!(snoozed["workflow"]["state"], "snoozed", "{snoozed}");
+        let back: AlertState = serde_json::from_value(snoozed).unwrap();
+        assert_eq!(back, a[&Rule::Stalled]);
     }
 
     #[test]

@@ -64,6 +64,8 @@ pub struct ListFilter {
     pub carrier: Option<CarrierCode>,
     /// Only shipments with an active alert for this rule.
     pub rule: Option<Rule>,
+    /// Only shipments with at least one active alert (the problem queue).
+    pub alerting: bool,
 }
 
 /// One page of a listing; `next` is an opaque cursor for the following page.

@@ -216,6 +216,9 @@ impl SqliteStore {
             sql.push_str(" AND instr(active_rules, ?) > 0");
             args.push(Value::Text(format!(",{},", rule.as_str())));
         }
+        if filter.alerting {
+            sql.push_str(" AND active_rules <> ','");
+        }
         sql.push_str(" ORDER BY carrier, tracking_number LIMIT ?");
         // One more than a page, to know whether there is a next page.
         args.push(Value::Integer(

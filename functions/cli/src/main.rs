@@ -16,6 +16,7 @@ mod duration;
 mod import_fuzz;
 mod live;
 mod parcels;
+mod problems;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -68,6 +69,15 @@ enum Command {
     /// provider (CARRIER_PROVIDER, KDNIAO_*, KUAIDI100_*).
     Run(live::RunArgs),
     Bench(bench::BenchArgs),
+    /// The problem queue: parcels with open alert episodes, oldest first, with
+    /// who has taken each.
+    Problems(problems::ProblemsArgs),
+    /// Take a problem (or snooze it): no more repeats; an escalation still
+    /// notifies.
+    Ack(problems::AckArgs),
+    /// Close a problem by hand (handled outside): nothing more is notified for
+    /// this episode.
+    Close(problems::CloseArgs),
 }
 
 /// A command failure: the message for stderr and the exit code.
@@ -158,6 +168,9 @@ fn main() -> ExitCode {
             Command::Track(a) => live::track(a).await,
             Command::Run(a) => live::run(a).await,
             Command::Bench(a) => bench::run(a).await,
+            Command::Problems(a) => problems::list(a).await,
+            Command::Ack(a) => problems::ack(a).await,
+            Command::Close(a) => problems::close(a).await,
         }
     });
     match result {

@@ -390,6 +390,7 @@ pub async fn list(a: ListArgs) -> Result<u8, Failure> {
                 Rule::parse(r).ok_or_else(|| Failure::input(format!("--rule: unknown rule {r:?}")))
             })
             .transpose()?,
+        alerting: false,
     };
     let store = open_store(&a.db.db)?;
     let mut shown = 0usize;

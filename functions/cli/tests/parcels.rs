@@ -1,7 +1,10 @@
-//! `sentinel add | import | list | report | demo` against a real SQLite file.
+//! `sentinel add | import | list | report | demo | problems | ack | close` against a
+//! real SQLite file.
 
 use std::path::Path;
 use std::process::{Command, Output};
+
+use serde_json::Value;
 
 fn sentinel(db: &Path, args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_sentinel"))
@@ -18,7 +21,9 @@ fn text(b: &[u8]) -> String {
 
 #[test]
 fn every_command_has_help() {
-    for cmd in ["demo", "check", "add", "import", "list", "report"] {
+    for cmd in [
+        "demo", "check", "add", "import", "list", "report", "problems", "ack", "close",
+    ] {
         let o = Command::new(env!("CARGO_BIN_EXE_sentinel"))
             .args([cmd, "--help"])
             .output()
@@ -368,4 +373,217 @@ fn a_closed_pipe_ends_the_output_quietly() {
         .unwrap();
     assert!(!err.contains("panicked"), "{err}");
     assert_eq!(status.signal(), Some(libc::SIGPIPE), "{status:?}: {err}");
+}
+
+// The problem queue, on the data `sentinel demo --db` leaves.
+
+fn queue(db: &Path, args: &[&str]) -> Vec<Value> {
+    let mut all = vec!["problems", "--json"];
+    all.extend_from_slice(args);
+    let o = sentinel(db, &all);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    text(&o.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect()
+}
+
+fn demo(dir: &Path) -> std::path::PathBuf {
+    let db = dir.join("d.db");
+    let o = Command::new(env!("CARGO_BIN_EXE_sentinel"))
+        .args(["demo", "--parcels", "300", "--days", "4", "--quiet", "--db"])
+        .arg(&db)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    db
+}
+
+fn key(item: &Value) -> (String, String) {
+    (
+        item["carrier"].as_str().unwrap().to_string(),
+        item["tracking_number"].as_str().unwrap().to_string(),
+    )
+}
+
+fn rules(item: &Value) -> Vec<&str> {
+    item["problems"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["rule"].as_str().unwrap())
+        .collect()
+}
+
+#[test]
+fn the_queue_is_oldest_first_and_filters() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = demo(dir.path());
+    let open = queue(&db, &[]);
+    assert!(open.len() >= 5, "the demo leaves open problems: {open:?}");
+    let since = |i: &Value| {
+        i["problems"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p["since"].as_str().unwrap().to_string())
+            .min()
+            .unwrap()
+    };
+    let firsts: Vec<String> = open.iter().map(since).collect();
+    let mut sorted = firsts.clone();
+    sorted.sort();
+    assert_eq!(firsts, sorted, "oldest first");
+    for item in &open {
+        for p in item["problems"].as_array().unwrap() {
+            assert_eq!(p["state"], "open");
+        }
+    }
+    // Each parcel once; a rule filter keeps only that rule's problems.
+    let keys: std::collections::BTreeSet<_> = open.iter().map(key).collect();
+    assert_eq!(keys.len(), open.len());
+    let rule = rules(&open[0])[0].to_string();
+    let by_rule = queue(&db, &["--rule", &rule]);
+    assert!(!by_rule.is_empty());
+    assert!(by_rule.iter().all(|i| rules(i) == [rule.as_str()]));
+    let carrier = key(&open[0]).0;
+    assert!(queue(&db, &["--carrier", &carrier])
+        .iter()
+        .all(|i| key(i).0 == carrier));
+    // Bad filters are input errors naming the flag.
+    for (flag, bad) in [
+        ("--state", "later"),
+        ("--rule", "slowish"),
+        ("--carrier", "?"),
+    ] {
+        let o = sentinel(&db, &["problems", flag, bad]);
+        assert_eq!(o.status.code(), Some(2), "{flag} {bad}");
+        assert!(!text(&o.stderr).is_empty());
+    }
+}
+
+#[test]
+fn ack_close_and_snooze_move_problems_between_states() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = demo(dir.path());
+    let open = queue(&db, &[]);
+    let with_two = open
+        .iter()
+        .find(|i| rules(i).len() >= 2)
+        .expect("a parcel with two problems");
+    let (carrier, number) = key(with_two);
+
+    // `all` takes every open problem of the parcel, the carrier found in the store.
+    let o = sentinel(
+        &db,
+        &[
+            "ack",
+            &number,
+            "all",
+            "--by",
+            "张三",
+            "--note",
+            "已联系网点",
+        ],
+    );
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    assert!(
+        text(&o.stdout).contains("acknowledged"),
+        "{}",
+        text(&o.stdout)
+    );
+    assert!(!queue(&db, &[])
+        .iter()
+        .any(|i| key(i) == (carrier.clone(), number.clone())));
+    let acked = queue(&db, &["--state", "acknowledged"]);
+    let item = acked
+        .iter()
+        .find(|i| key(i) == (carrier.clone(), number.clone()))
+        .expect("in the acknowledged queue");
+    for p in item["problems"].as_array().unwrap() {
+        assert_eq!(p["by"], "张三");
+        assert_eq!(p["history"][0]["action"], "ack");
+        assert_eq!(p["history"][0]["note"], "已联系网点");
+    }
+
+    // A second ack is told who has it (exit 3), and changes nothing.
+    let first = rules(with_two)[0];
+    let o = sentinel(
+        &db,
+        &["ack", &number, first, "--carrier", &carrier, "--by", "李四"],
+    );
+    assert_eq!(o.status.code(), Some(3), "{}", text(&o.stderr));
+    assert!(
+        text(&o.stderr).contains("already acknowledged by 张三"),
+        "{}",
+        text(&o.stderr)
+    );
+
+    // Close needs a note; then the parcel is in the closed queue only.
+    let o = sentinel(&db, &["close", &number, first, "--by", "李四"]);
+    assert_eq!(o.status.code(), Some(2));
+    let o = sentinel(
+        &db,
+        &["close", &number, first, "--by", "李四", "--note", "已重发"],
+    );
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let closed = queue(&db, &["--state", "closed"]);
+    let item = closed
+        .iter()
+        .find(|i| key(i) == (carrier.clone(), number.clone()))
+        .expect("in the closed queue");
+    assert_eq!(rules(item), [first]);
+    let history = item["problems"][0]["history"].as_array().unwrap();
+    let actions: Vec<&str> = history
+        .iter()
+        .map(|e| e["action"].as_str().unwrap())
+        .collect();
+    assert_eq!(actions, ["ack", "close"]);
+
+    // Snooze another parcel's problem.
+    let other = open
+        .iter()
+        .find(|i| key(i) != (carrier.clone(), number.clone()))
+        .unwrap();
+    let (c2, n2) = key(other);
+    let r2 = rules(other)[0];
+    let o = sentinel(
+        &db,
+        &[
+            "ack",
+            &n2,
+            r2,
+            "--carrier",
+            &c2,
+            "--by",
+            "ops",
+            "--snooze",
+            "4h",
+        ],
+    );
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    assert!(text(&o.stdout).contains("snoozed until"));
+    let snoozed = queue(&db, &["--state", "snoozed"]);
+    assert!(snoozed.iter().any(|i| key(i) == (c2.clone(), n2.clone())));
+
+    // Unknown parcels, rules and bad names are input errors.
+    for args in [
+        vec!["ack", "999999999999", "stalled", "--by", "ops"],
+        vec!["ack", &number, "slowish", "--by", "ops"],
+        vec!["ack", &number, "all", "--by", " "],
+        vec![
+            "ack",
+            &n2,
+            r2,
+            "--carrier",
+            &c2,
+            "--by",
+            "ops",
+            "--snooze",
+            "0h",
+        ],
+    ] {
+        let o = sentinel(&db, &args);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {}", text(&o.stderr));
+    }
 }

@@ -168,11 +168,73 @@ pub struct AlertState {
     /// if the condition comes back.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub resolved_at: Option<DateTime<Utc>>,
+    /// What people did about this episode (the problem): open until someone
+    /// acknowledges, snoozes or closes it. Absent from the stored form while open.
+    #[serde(default, skip_serializing_if = "Workflow::is_open")]
+    pub workflow: Workflow,
+    /// Every action people took on this episode, oldest first (the newest
+    /// [`HISTORY_KEPT`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub history: Vec<ProblemEvent>,
+}
+
+/// How many actions of one episode are kept.
+pub const HISTORY_KEPT: usize = 50;
+
+/// One action on a problem: who did what, when, with which note.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProblemEvent {
+    pub at: DateTime<Utc>,
+    pub by: String,
+    /// `ack`, `snooze`, `close` or `note`.
+    pub action: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
 }
 
 impl AlertState {
     pub fn is_active(&self) -> bool {
         self.resolved_at.is_none()
+    }
+}
+
+/// The problem workflow of one alert episode (issue 16; see
+/// [`crate::lifecycle::reconcile`] for what each state silences).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "state", rename_all = "snake_case")]
+pub enum Workflow {
+    /// Nobody has taken it: repeats every repeat interval.
+    #[default]
+    Open,
+    /// Someone has it: no repeats; an escalation still notifies.
+    Acknowledged { by: String, at: DateTime<Utc> },
+    /// No repeats before `until`; then open again.
+    Snoozed {
+        by: String,
+        at: DateTime<Utc>,
+        until: DateTime<Utc>,
+    },
+    /// Closed by hand (handled outside, e.g. re-shipped): the episode is over for
+    /// the team; nothing more is notified until the condition clears and returns.
+    Closed { by: String, at: DateTime<Utc> },
+}
+
+impl Workflow {
+    pub fn is_open(&self) -> bool {
+        matches!(self, Workflow::Open)
+    }
+
+    /// Whether repeats of the episode are silenced at `now`.
+    pub fn silences_repeats(&self, now: DateTime<Utc>) -> bool {
+        match self {
+            Workflow::Open => false,
+            Workflow::Snoozed { until, .. } => now < *until,
+            Workflow::Acknowledged { .. } | Workflow::Closed { .. } => true,
+        }
+    }
+
+    pub fn is_closed(&self) -> bool {
+        matches!(self, Workflow::Closed { .. })
     }
 }
 

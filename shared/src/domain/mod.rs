@@ -16,7 +16,10 @@ pub mod alert;
 
 use crate::clip::clip;
 
-pub use alert::{AlertKind, AlertRecord, AlertState, Audience, Notification, Rule, Severity};
+pub use alert::{
+    AlertKind, AlertRecord, AlertState, Audience, Notification, ProblemEvent, Rule, Severity,
+    Workflow, HISTORY_KEPT,
+};
 
 /// Why a value cannot be part of the domain.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

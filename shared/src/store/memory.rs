@@ -159,6 +159,7 @@ pub(crate) fn matches_filter(s: &Shipment, filter: &ListFilter) -> bool {
     filter.status.is_none_or(|st| s.status == st)
         && filter.carrier.as_ref().is_none_or(|c| &s.id.carrier == c)
         && filter.rule.is_none_or(|r| s.active_rules().any(|a| a == r))
+        && (!filter.alerting || s.active_rules().next().is_some())
 }
 
 impl ShipmentReader for MemoryStore {

@@ -27,15 +27,19 @@ use std::future::Future;
 
 mod claims;
 pub mod faults;
+mod problems;
 
 pub use claims::{commit_check_is_atomic, leases_are_exclusive, racing_lease_takers};
 pub use faults::a_failed_write_at_every_step_loses_nothing;
+pub use problems::{
+    an_acknowledged_problem_stops_repeating_but_escalates, concurrent_acks_have_one_winner,
+};
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
 
 use shared::domain::{
     AlertKind, AlertRecord, AlertState, Phone, Rule, Severity, Shipment, ShipmentId, Status,
-    Timeline, TrackingEvent,
+    Timeline, TrackingEvent, Workflow,
 };
 use shared::ports::{ListFilter, Store, StoreError};
 
@@ -69,6 +73,8 @@ pub const CHECKS: &[&str] = &[
     "leases_are_exclusive",
     "racing_lease_takers",
     "a_failed_write_at_every_step_loses_nothing",
+    "concurrent_acks_have_one_winner",
+    "an_acknowledged_problem_stops_repeating_but_escalates",
 ];
 
 /// Runs every check, each on a store made by `fresh` (which must return an empty
@@ -113,6 +119,8 @@ where
     leases_are_exclusive(&fresh().await).await;
     racing_lease_takers(&fresh().await).await;
     a_failed_write_at_every_step_loses_nothing(&fresh().await).await;
+    concurrent_acks_have_one_winner(&fresh().await).await;
+    an_acknowledged_problem_stops_repeating_but_escalates(&fresh().await).await;
 }
 
 // ---------------------------------------------------------------------------------
@@ -164,6 +172,8 @@ fn alert_state(rule: Rule, severity: Severity, since: i64, resolved: Option<i64>
         last_notified_at: t(since + 90),
         notifications: 2,
         resolved_at: resolved.map(t),
+        workflow: Workflow::Open,
+        history: Vec::new(),
     }
 }
 
@@ -217,10 +227,19 @@ fn full_shipment() -> Shipment {
     s.last_checked_at = Some(t(960) + Duration::nanoseconds(123_456_789));
     s.consecutive_errors = 2;
     s.last_error = Some("carrier timeout after 10s \"quoted\" \\ 'x'".to_string());
-    s.alerts.insert(
-        Rule::HubDwell,
-        alert_state(Rule::HubDwell, Severity::Critical, 120, None),
-    );
+    // An acknowledged problem: its workflow survives the round trip.
+    let mut hub = alert_state(Rule::HubDwell, Severity::Critical, 120, None);
+    hub.workflow = Workflow::Acknowledged {
+        by: "张三 <ops>".to_string(),
+        at: t(200) + Duration::milliseconds(5),
+    };
+    hub.history.push(shared::domain::ProblemEvent {
+        at: t(200) + Duration::milliseconds(5),
+        by: "张三 <ops>".to_string(),
+        action: "ack".to_string(),
+        note: Some("已联系网点 \"quoted\"".to_string()),
+    });
+    s.alerts.insert(Rule::HubDwell, hub);
     s.alerts.insert(
         Rule::Stalled,
         alert_state(Rule::Stalled, Severity::Warning, 300, Some(900)),
@@ -1051,6 +1070,23 @@ pub async fn list_filter_rule<S: Store>(store: &S) {
     assert!(all
         .iter()
         .any(|s| s.alerts.get(&Rule::Stalled).is_some_and(|a| !a.is_active())));
+
+    // Any active alert at all (the problem queue's listing).
+    let alerting = ListFilter {
+        alerting: true,
+        ..ListFilter::default()
+    };
+    let expected: Vec<ShipmentId> = all
+        .iter()
+        .filter(|s| s.alerts.values().any(AlertState::is_active))
+        .map(|s| s.id.clone())
+        .collect();
+    assert!(!expected.is_empty() && expected.len() < all.len());
+    assert_eq!(
+        ids(&list_all(store, &alerting, 100).await),
+        expected,
+        "alerting"
+    );
 }
 
 /// All set filters must match.
@@ -1061,6 +1097,7 @@ pub async fn list_combined_filters<S: Store>(store: &S) {
         status: Some(Status::InTransit),
         carrier: Some(code.clone()),
         rule: Some(Rule::Stalled),
+        alerting: true,
     };
     let expected: Vec<ShipmentId> = all
         .iter()
@@ -1255,6 +1292,8 @@ macro_rules! store_contract_tests {
             leases_are_exclusive,
             racing_lease_takers,
             a_failed_write_at_every_step_loses_nothing,
+            concurrent_acks_have_one_winner,
+            an_acknowledged_problem_stops_repeating_but_escalates,
         );
     };
     ($fresh:expr) => {

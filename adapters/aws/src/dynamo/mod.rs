@@ -862,6 +862,9 @@ impl ShipmentQuery for DynamoStore {
                     filters.push("contains(active_rules, :r)");
                     q = q.expression_attribute_values(":r", s(r.as_str()));
                 }
+                if filter.alerting {
+                    filters.push("attribute_exists(active_rules)");
+                }
                 if !filters.is_empty() {
                     q = q.filter_expression(filters.join(" AND "));
                 }
