@@ -10,6 +10,8 @@
 use chrono::{DateTime, Duration, Utc};
 use serde::Serialize;
 
+use crate::time::{serialize_rfc3339 as rfc3339, serialize_rfc3339_opt as rfc3339_opt};
+
 use crate::clip::clip;
 use crate::domain::{
     AlertState, CarrierCode, ProblemEvent, Rule, Severity, Shipment, ShipmentId, Status,
@@ -324,25 +326,43 @@ impl QueueFilter {
     }
 }
 
-/// One problem of a parcel, as shown to people (CLI `problems --json`, the api).
+/// One problem of a parcel, as shown to people (CLI `problems --json`, the
+/// console API). Times are RFC 3339 in China time.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct ProblemView {
     pub rule: Rule,
     pub severity: Severity,
+    #[serde(serialize_with = "rfc3339")]
     pub since: DateTime<Utc>,
+    #[serde(serialize_with = "rfc3339")]
     pub fired_at: DateTime<Utc>,
     pub notifications: u32,
     pub state: &'static str,
     /// Who acknowledged, snoozed or closed it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub by: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "rfc3339_opt"
+    )]
     pub at: Option<DateTime<Utc>>,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "rfc3339_opt"
+    )]
     pub until: Option<DateTime<Utc>>,
+    pub history: Vec<EventView>,
+}
+
+/// One entry of a problem's history, as shown to people.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct EventView {
+    #[serde(serialize_with = "rfc3339")]
+    pub at: DateTime<Utc>,
+    pub by: String,
+    pub action: String,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub resolved_at: Option<DateTime<Utc>>,
-    pub history: Vec<ProblemEvent>,
+    pub note: Option<String>,
 }
 
 impl ProblemView {
@@ -364,10 +384,27 @@ impl ProblemView {
             by,
             at,
             until,
-            resolved_at: a.resolved_at,
-            history: a.history.clone(),
+            history: a
+                .history
+                .iter()
+                .map(|e| EventView {
+                    at: e.at,
+                    by: e.by.clone(),
+                    action: e.action.clone(),
+                    note: e.note.clone(),
+                })
+                .collect(),
         }
     }
+}
+
+/// Every active problem of a parcel (closed ones included), by rule.
+pub fn views(s: &Shipment, now: DateTime<Utc>) -> Vec<ProblemView> {
+    s.alerts
+        .values()
+        .filter(|a| a.is_active())
+        .map(|a| ProblemView::new(a, now))
+        .collect()
 }
 
 /// One item of work: a parcel with its problems (one parcel's concurrent

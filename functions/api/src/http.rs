@@ -19,11 +19,8 @@ use sentinel_carriers::push::{Ack, Handled};
 use shared::domain::{Audience, Rule};
 use shared::domain::{CarrierCode, Shipment, ShipmentId, Status};
 use shared::ports::{
-    AlertLog, CarrierSubscribe, Lease, ListFilter, ShipmentQuery, ShipmentReader, ShipmentWriter,
-    StoreError,
+    AlertLog, CarrierSubscribe, Lease, ListFilter, ShipmentQuery, ShipmentWriter, StoreError,
 };
-use shared::report::HealthSummary;
-use shared::rules;
 use shared::time::rfc3339;
 use shared::tracker::{Tracker, TrackerStore};
 
@@ -130,25 +127,6 @@ fn route_path(req: &ApiGatewayV2httpRequest) -> String {
     }
 }
 
-/// Percent-decodes one path segment.
-fn decode_segment(seg: &str) -> Option<String> {
-    let b = seg.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        if b[i] == b'%' {
-            let hex = b.get(i + 1..i + 3)?;
-            let s = std::str::from_utf8(hex).ok()?;
-            out.push(u8::from_str_radix(s, 16).ok()?);
-            i += 3;
-        } else {
-            out.push(b[i]);
-            i += 1;
-        }
-    }
-    String::from_utf8(out).ok()
-}
-
 /// The request body as bytes (base64-decoded when API Gateway encoded it).
 fn body_bytes(req: &ApiGatewayV2httpRequest) -> Result<Vec<u8>, String> {
     match &req.body {
@@ -167,34 +145,36 @@ pub(crate) async fn respond<S: ApiStore, C: CarrierSubscribe, P: AlertPublisher>
 ) -> ApiGatewayV2httpResponse {
     let method = req.request_context.http.method.clone();
     let path = route_path(&req);
-    let segments: Option<Vec<String>> = path
-        .split('/')
-        .filter(|s| !s.is_empty())
-        .map(decode_segment)
-        .collect();
-    let Some(segments) = segments else {
+    let Some(segments) = sentinel_console::segments(&path) else {
         return error(
             400,
             format!("bad percent-encoding in the path {}", clip(&path, 200)),
         );
     };
     let segs: Vec<&str> = segments.iter().map(String::as_str).collect();
+    // A body that is not valid base64 reads as empty here (the console's POST
+    // then answers 400); the callbacks answer it in their provider's own format.
+    let body = body_bytes(&req).unwrap_or_default();
+    let call = sentinel_console::Call {
+        method: method.as_str(),
+        segments: &segs,
+        query: req.raw_query_string.as_deref().unwrap_or(""),
+        body: &body,
+        now: deps.now(),
+    };
+    if let Some(reply) = sentinel_console::route(&deps.store, &deps.settings.rules, &call).await {
+        let mut resp = json_response(reply.status, &reply.body);
+        if let Some(allow) = reply.allow {
+            resp.headers.insert(ALLOW, HeaderValue::from_static(allow));
+        }
+        tracing::info!(method = %method, path = %clip(&path, 200), status = resp.status_code, "http");
+        return resp;
+    }
     let resp = match segs.as_slice() {
         ["shipments"] => match method {
             Method::POST => post_shipments(deps, &req).await,
             Method::GET => list_shipments(deps, &req).await,
             _ => not_allowed(&method, &path, "GET, POST"),
-        },
-        ["shipments", carrier, number] => match method {
-            Method::GET => get_shipment(deps, carrier, number).await,
-            _ => not_allowed(&method, &path, "GET"),
-        },
-        ["summary"] => match method {
-            Method::GET => match HealthSummary::collect(&deps.store).await {
-                Ok(s) => json_response(200, &s),
-                Err(e) => store_unavailable(&e),
-            },
-            _ => not_allowed(&method, &path, "GET"),
         },
         ["callbacks", provider @ ("kdniao" | "kuaidi100")] => match method {
             Method::POST => callback(deps, provider, &req).await,
@@ -440,95 +420,6 @@ async fn list_shipments<S: ShipmentQuery, C, P>(
     }
 }
 
-fn detail(
-    s: &Shipment,
-    findings: &[rules::Finding],
-    alerts: &[shared::domain::AlertRecord],
-) -> Value {
-    let timeline: Vec<Value> = s
-        .timeline
-        .effective_statuses()
-        .map(|(e, status)| {
-            json!({
-                "at": rfc3339(e.at),
-                "text": e.text,
-                "location": e.location,
-                "status": status.as_str(),
-                "code": e.code,
-            })
-        })
-        .collect();
-    let findings: Vec<Value> = findings
-        .iter()
-        .map(|f| {
-            json!({
-                "rule": f.rule.as_str(),
-                "severity": f.severity.as_str(),
-                "since": rfc3339(f.since),
-            })
-        })
-        .collect();
-    let alerts: Vec<Value> = alerts
-        .iter()
-        .map(|a| {
-            json!({
-                "rule": a.rule.as_str(),
-                "kind": a.kind.as_str(),
-                "severity": a.severity.as_str(),
-                "since": rfc3339(a.since),
-                "at": rfc3339(a.at),
-                "seq": a.seq,
-            })
-        })
-        .collect();
-    json!({
-        "carrier": s.id.carrier.as_str(),
-        "tracking_number": s.id.tracking_number.as_str(),
-        "order_id": s.order_id,
-        "tags": s.tags,
-        "status": s.status.as_str(),
-        "raw_state": s.raw_state,
-        "phone_masked": s.phone.as_ref().map(|p| p.masked()),
-        "registered_at": rfc3339(s.registered_at),
-        "shipped_at": s.shipped_at.map(rfc3339),
-        "promised_at": s.promised_at.map(rfc3339),
-        "next_check_at": s.next_check_at.map(rfc3339),
-        "last_checked_at": s.last_checked_at.map(rfc3339),
-        "last_error": s.last_error,
-        "timeline": timeline,
-        "findings": findings,
-        "alerts": alerts,
-    })
-}
-
-async fn get_shipment<S: ShipmentReader + AlertLog, C, P>(
-    deps: &Deps<S, C, P>,
-    carrier: &str,
-    number: &str,
-) -> ApiGatewayV2httpResponse {
-    let id = match ShipmentId::parse(carrier, number) {
-        Ok(id) => id,
-        Err(e) => {
-            let field = match e {
-                shared::domain::DomainError::BadCarrier(_) => "carrier",
-                _ => "tracking_number",
-            };
-            return error(400, format!("{field}: {e}"));
-        }
-    };
-    let shipment = match deps.store.get_shipment(&id).await {
-        Ok(Some(s)) => s,
-        Ok(None) => return error(404, format!("no parcel {id} is registered")),
-        Err(e) => return store_unavailable(&e),
-    };
-    let alerts = match deps.store.alerts_for(&id).await {
-        Ok(a) => a,
-        Err(e) => return store_unavailable(&e),
-    };
-    let findings = rules::evaluate(&shipment, &deps.settings.rules, deps.now());
-    json_response(200, &detail(&shipment, &findings, &alerts))
-}
-
 fn ack_response(ack: Ack) -> ApiGatewayV2httpResponse {
     response(ack.status, ack.body)
 }
@@ -620,15 +511,6 @@ async fn publish<S: AlertLog, C, P: AlertPublisher>(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn segments_are_percent_decoded() {
-        assert_eq!(decode_segment("SF%31%32").as_deref(), Some("SF12"));
-        assert_eq!(decode_segment("%E4%B8%AD").as_deref(), Some("中"));
-        for bad in ["%", "%4", "%zz", "%FF"] {
-            assert_eq!(decode_segment(bad), None, "{bad}");
-        }
-    }
 
     #[test]
     fn list_queries() {

@@ -91,6 +91,13 @@
 //! `{"parcels", "by_status": {...}, "by_carrier": {...}, "active_alerts": {rule:
 //! n}, "parcels_with_alerts", "query_errors"}` ([`shared::report::HealthSummary`]).
 //!
+//! ### The console routes: `GET /problems`, `POST /problems/{carrier}/{tracking_number}/{rule}`
+//!
+//! `GET /summary`, `GET /shipments/{carrier}/{tracking_number}` (which also
+//! carries the parcel's `problems`) and the problem routes are answered by
+//! `sentinel_console`, the same code `sentinel serve` serves under `/api/` (its
+//! crate docs hold their contract).
+//!
 //! ### `POST /callbacks/kdniao`, `POST /callbacks/kuaidi100`
 //!
 //! The providers' push callbacks, answered with the acknowledgement body each

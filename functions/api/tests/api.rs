@@ -581,6 +581,7 @@ async fn get_one_parcel_with_timeline_findings_and_alerts() {
             "next_check_at",
             "order_id",
             "phone_masked",
+            "problems",
             "promised_at",
             "raw_state",
             "registered_at",
@@ -593,6 +594,9 @@ async fn get_one_parcel_with_timeline_findings_and_alerts() {
     );
     assert_eq!(v["carrier"], "ZTO");
     assert_eq!(v["status"], "Refused");
+    // The refusal is an open problem, nobody has it yet.
+    assert_eq!(v["problems"][0]["rule"], "refused", "{v}");
+    assert_eq!(v["problems"][0]["state"], "open");
     assert_eq!(v["order_id"], "DD20240501-1");
     assert_eq!(v["registered_at"], "2024-05-02T08:00:00+08:00");
     assert_eq!(v["shipped_at"], "2024-05-01T10:00:00+08:00");
@@ -633,6 +637,90 @@ async fn get_one_parcel_with_timeline_findings_and_alerts() {
     assert_eq!(r.status, 200);
     let r = get(&deps, "/shipments/ZTO/%zz", "").await;
     assert_eq!(r.status, 400);
+
+    // The problem queue and the actions on it (the console API, issue 16).
+    let r = get(&deps, "/problems", "").await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let items = r.body["items"].as_array().unwrap();
+    assert_eq!(items.len(), 1, "{}", r.text);
+    assert_eq!(items[0]["tracking_number"], "75312345678901");
+    assert_eq!(items[0]["problems"][0]["state"], "open");
+    let act = |body: &str| {
+        request(
+            "POST",
+            "/problems/ZTO/75312345678901/refused",
+            "",
+            Some(body),
+        )
+    };
+    let r = call(
+        &deps,
+        act(r#"{"action":"ack","by":"张三","note":"已联系网点"}"#),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.body["acted_on"], json!(["refused"]));
+    assert_eq!(r.body["problems"][0]["state"], "acknowledged");
+    assert_eq!(r.body["problems"][0]["history"][0]["note"], "已联系网点");
+    // The second person is told who has it.
+    let r = call(&deps, act(r#"{"action":"ack","by":"李四"}"#)).await;
+    assert_eq!(r.status, 409, "{}", r.text);
+    assert_eq!(r.body["by"], "张三");
+    assert_eq!(r.body["state"], "acknowledged");
+    // It has left the open queue, and is in the acknowledged one.
+    let r = get(&deps, "/problems", "state=open").await;
+    assert_eq!(r.body["items"], json!([]), "{}", r.text);
+    let r = get(
+        &deps,
+        "/problems",
+        "state=acknowledged&rule=refused&carrier=zto",
+    )
+    .await;
+    assert_eq!(r.body["items"].as_array().unwrap().len(), 1, "{}", r.text);
+    let r = get(&deps, "/shipments/ZTO/75312345678901", "").await;
+    assert_eq!(r.body["problems"][0]["by"], "张三");
+    // Bad requests name what is wrong.
+    for (body, says) in [
+        ("{", "not JSON"),
+        (r#"{"action":"take","by":"x"}"#, "action"),
+        (r#"{"action":"ack"}"#, "by"),
+        (r#"{"action":"close","by":"x"}"#, "note"),
+        (r#"{"action":"snooze","by":"x"}"#, "hours"),
+        (r#"{"action":"snooze","by":"x","hours":-1}"#, "hours"),
+        (r#"{"action":"ack","by":"x","hours":2}"#, "hours"),
+        (r#"{"action":"ack","by":5}"#, "by"),
+    ] {
+        let r = call(&deps, act(body)).await;
+        assert_eq!(r.status, 400, "{body}: {}", r.text);
+        let e = r.body["error"].as_str().unwrap();
+        assert!(e.contains(says), "{body}: {e}");
+    }
+    let r = call(
+        &deps,
+        request(
+            "POST",
+            "/problems/ZTO/75312345678901/late",
+            "",
+            Some(r#"{"action":"ack","by":"x"}"#),
+        ),
+    )
+    .await;
+    assert_eq!(r.status, 404, "no open problem for late: {}", r.text);
+    for q in [
+        "state=later",
+        "rule=slow",
+        "limit=0",
+        "limit=1&limit=2",
+        "colour=red",
+    ] {
+        assert_eq!(get(&deps, "/problems", q).await.status, 400, "{q}");
+    }
+    let r = call(
+        &deps,
+        request("GET", "/problems/ZTO/75312345678901/late", "", None),
+    )
+    .await;
+    assert_eq!((r.status, r.headers["allow"].as_str()), (405, Some("POST")));
 }
 
 // ------------------------------------------------------------------ GET list, summary
@@ -742,7 +830,7 @@ async fn unknown_routes_and_wrong_methods() {
     assert_eq!(r.status, 405);
     let e = r.body["error"].as_str().unwrap();
     assert!(e.chars().count() < 300, "{}", &e[..300]);
-    assert!(e.ends_with("…; allowed: GET"), "{e}");
+    assert!(e.contains("…") && e.ends_with("; allowed: GET"), "{e}");
     // A named stage's prefix and a trailing slash are not part of the route.
     let mut e = request("GET", "/prod/summary/", "", None);
     e["requestContext"]["stage"] = json!("prod");

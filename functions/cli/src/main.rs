@@ -17,6 +17,7 @@ mod import_fuzz;
 mod live;
 mod parcels;
 mod problems;
+mod serve;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -78,6 +79,9 @@ enum Command {
     /// Close a problem by hand (handled outside): nothing more is notified for
     /// this episode.
     Close(problems::CloseArgs),
+    /// Serve the console API under /api/ (lookup, problem queue, fleet health)
+    /// on the store; loopback only unless a token is given.
+    Serve(serve::ServeArgs),
 }
 
 /// A command failure: the message for stderr and the exit code.
@@ -171,6 +175,7 @@ fn main() -> ExitCode {
             Command::Problems(a) => problems::list(a).await,
             Command::Ack(a) => problems::ack(a).await,
             Command::Close(a) => problems::close(a).await,
+            Command::Serve(a) => serve::run(a).await,
         }
     });
     match result {

@@ -4,6 +4,8 @@
 use std::path::Path;
 use std::process::{Command, Output};
 
+mod common;
+
 use serde_json::Value;
 
 fn sentinel(db: &Path, args: &[&str]) -> Output {
@@ -22,7 +24,7 @@ fn text(b: &[u8]) -> String {
 #[test]
 fn every_command_has_help() {
     for cmd in [
-        "demo", "check", "add", "import", "list", "report", "problems", "ack", "close",
+        "demo", "check", "add", "import", "list", "report", "problems", "ack", "close", "serve",
     ] {
         let o = Command::new(env!("CARGO_BIN_EXE_sentinel"))
             .args([cmd, "--help"])
@@ -388,17 +390,6 @@ fn queue(db: &Path, args: &[&str]) -> Vec<Value> {
         .collect()
 }
 
-fn demo(dir: &Path) -> std::path::PathBuf {
-    let db = dir.join("d.db");
-    let o = Command::new(env!("CARGO_BIN_EXE_sentinel"))
-        .args(["demo", "--parcels", "300", "--days", "4", "--quiet", "--db"])
-        .arg(&db)
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "{}", text(&o.stderr));
-    db
-}
-
 fn key(item: &Value) -> (String, String) {
     (
         item["carrier"].as_str().unwrap().to_string(),
@@ -418,7 +409,7 @@ fn rules(item: &Value) -> Vec<&str> {
 #[test]
 fn the_queue_is_oldest_first_and_filters() {
     let dir = tempfile::tempdir().unwrap();
-    let db = demo(dir.path());
+    let db = common::demo_db(dir.path());
     let open = queue(&db, &[]);
     assert!(open.len() >= 5, "the demo leaves open problems: {open:?}");
     let since = |i: &Value| {
@@ -465,7 +456,7 @@ fn the_queue_is_oldest_first_and_filters() {
 #[test]
 fn ack_close_and_snooze_move_problems_between_states() {
     let dir = tempfile::tempdir().unwrap();
-    let db = demo(dir.path());
+    let db = common::demo_db(dir.path());
     let open = queue(&db, &[]);
     let with_two = open
         .iter()

@@ -299,3 +299,16 @@ pub fn busiest_second_gaps(arrivals: &[std::time::Instant]) -> Vec<u128> {
         .map(|w| (w[1] - w[0]).as_millis())
         .collect()
 }
+
+/// A SQLite file in `dir` left by `sentinel demo` (300 parcels over 4 simulated
+/// days: open problems of most rules), for the problem and console tests.
+pub fn demo_db(dir: &Path) -> PathBuf {
+    let db = dir.join("d.db");
+    let o = Command::new(SENTINEL)
+        .args(["demo", "--parcels", "300", "--days", "4", "--quiet", "--db"])
+        .arg(&db)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    db
+}

@@ -1,0 +1,458 @@
+//! # The console API
+//!
+//! What people use (issue 16): look a parcel up with its timeline, findings and
+//! problems; work the problem queue; see the fleet's health. One router, free of
+//! any HTTP framework ([`route`] takes a method, path segments, a query string and
+//! a body, and returns a [`Reply`]), so the very same answers are served locally
+//! by `sentinel serve` under `/api/` and on AWS by the api function. Everything
+//! that decides is in `shared` ([`shared::problems`], [`shared::report`],
+//! [`shared::rules`]); this crate only reads requests and writes JSON.
+//!
+//! ## Routes (relative to `/api/` locally, to the HTTP API's root on AWS)
+//!
+//! - `GET summary`: [`shared::report::HealthSummary`].
+//! - `GET shipments/{carrier}/{tracking_number}`: the parcel ([`detail`]) with its
+//!   timeline (the carrier's words; times RFC 3339 China time), the rules that hold
+//!   now (`findings`), the notification log (`alerts`) and its `problems`
+//!   (each active episode's state, owner and history).
+//! - `GET problems?state=open&rule=…&carrier=…&limit=N`: the problem queue,
+//!   `{"items": [...]}`, one item per parcel with its problems, the oldest first
+//!   (`state` `open` by default; `all` for every state; `limit` 1 to 500,
+//!   default 100).
+//! - `POST problems/{carrier}/{tracking_number}/{rule}` with
+//!   `{"action": "ack"|"snooze"|"close"|"note", "by": "…", "note": "…", "hours": N}`
+//!   (`rule` may be `all`; `hours` only for `snooze`): **200**
+//!   `{"carrier", "tracking_number", "acted_on": [rules], "problems": [...]}`;
+//!   **409** `{"error", "state", "by", "at"}` when someone else was first;
+//!   **404** for an unknown parcel or no open problem; **400** naming the bad field.
+//!
+//! Every error is `{"error": "..."}`; a store failure is **503** (try again), an
+//! unreadable stored item **500** naming it.
+
+use chrono::{DateTime, Duration, Utc};
+use serde_json::{json, Value};
+
+use shared::clip::clip;
+use shared::domain::{AlertRecord, Rule, Shipment, ShipmentId};
+use shared::ports::{AlertLog, ShipmentQuery, ShipmentReader, ShipmentWriter, StoreError};
+use shared::problems::{self, Action, ProblemError, ProblemView, QueueFilter, Request, Target};
+use shared::report::HealthSummary;
+use shared::rules::{self, Finding, RuleConfig};
+use shared::time::rfc3339;
+
+/// What the console needs of a store.
+pub trait ConsoleStore: ShipmentReader + ShipmentWriter + AlertLog + ShipmentQuery {}
+impl<T: ShipmentReader + ShipmentWriter + AlertLog + ShipmentQuery> ConsoleStore for T {}
+
+/// Default and largest page of `GET problems`.
+pub const DEFAULT_QUEUE: usize = 100;
+pub const MAX_QUEUE: usize = 500;
+/// Largest request body taken.
+pub const MAX_BODY: usize = 16 * 1024;
+
+/// An answer: HTTP status and JSON body (and the `allow` header of a 405).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Reply {
+    pub status: u16,
+    pub body: Value,
+    pub allow: Option<&'static str>,
+}
+
+impl Reply {
+    fn ok(body: Value) -> Self {
+        Self {
+            status: 200,
+            body,
+            allow: None,
+        }
+    }
+
+    /// `{"error": message}` with `status`.
+    pub fn error(status: u16, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            body: json!({ "error": message.into() }),
+            allow: None,
+        }
+    }
+
+    fn not_allowed(call: &Call<'_>, allow: &'static str) -> Self {
+        let path = format!("/{}", call.segments.join("/"));
+        Self {
+            allow: Some(allow),
+            ..Self::error(
+                405,
+                format!(
+                    "method {} is not allowed on {}; allowed: {allow}",
+                    clip(call.method),
+                    clip(&path)
+                ),
+            )
+        }
+    }
+
+    /// The answer to a failed store call.
+    pub fn store_failed(e: &StoreError) -> Self {
+        tracing::error!(error = %e, "store failure");
+        match e {
+            // Not worth a retry: the item was set aside for a human.
+            StoreError::Corrupt { key, .. } => Self {
+                status: 500,
+                body: json!({
+                    "error": "a stored item is unreadable; it was set aside for an operator to \
+                              repair or delete",
+                    "unreadable": clip(key).to_string(),
+                }),
+                allow: None,
+            },
+            _ => Self::error(503, "the store is temporarily unavailable; try again"),
+        }
+    }
+}
+
+/// The segments of a request path, percent-decoded, empty ones dropped; `None`
+/// when a segment is not valid percent-encoded UTF-8.
+pub fn segments(path: &str) -> Option<Vec<String>> {
+    path.split('/')
+        .filter(|s| !s.is_empty())
+        .map(|s| {
+            if s.as_bytes()
+                .iter()
+                .enumerate()
+                .filter(|(_, b)| **b == b'%')
+                .any(|(i, _)| {
+                    !s.as_bytes()
+                        .get(i + 1..i + 3)
+                        .is_some_and(|h| h.iter().all(u8::is_ascii_hexdigit))
+                })
+            {
+                return None;
+            }
+            percent_encoding::percent_decode_str(s)
+                .decode_utf8()
+                .ok()
+                .map(|c| c.into_owned())
+        })
+        .collect()
+}
+
+/// One request to the console.
+#[derive(Clone, Copy, Debug)]
+pub struct Call<'a> {
+    pub method: &'a str,
+    /// The path's segments after the API's root, decoded ([`segments`]).
+    pub segments: &'a [&'a str],
+    /// The raw query string (without `?`).
+    pub query: &'a str,
+    pub body: &'a [u8],
+    pub now: DateTime<Utc>,
+}
+
+/// Answers `call` if it is a console route; `None` for any other path (the
+/// caller's own routes, or its 404).
+pub async fn route<S: ConsoleStore>(
+    store: &S,
+    rules: &RuleConfig,
+    call: &Call<'_>,
+) -> Option<Reply> {
+    let get = call.method.eq_ignore_ascii_case("GET");
+    let post = call.method.eq_ignore_ascii_case("POST");
+    Some(match call.segments {
+        ["summary"] if get => match HealthSummary::collect(store).await {
+            Ok(s) => serde_json::to_value(s).map_or_else(
+                |e| Reply::error(500, format!("cannot write the summary: {e}")),
+                Reply::ok,
+            ),
+            Err(e) => Reply::store_failed(&e),
+        },
+        ["shipments", carrier, number] if get => {
+            lookup(store, rules, carrier, number, call.now).await
+        }
+        ["problems"] if get => queue(store, call.query, call.now).await,
+        ["problems", carrier, number, rule] if post => {
+            act(store, carrier, number, rule, call.body, call.now).await
+        }
+        ["summary"] | ["shipments", _, _] | ["problems"] => Reply::not_allowed(call, "GET"),
+        ["problems", _, _, _] => Reply::not_allowed(call, "POST"),
+        _ => return None,
+    })
+}
+
+fn parse_id(carrier: &str, number: &str) -> Result<ShipmentId, Reply> {
+    ShipmentId::parse(carrier, number).map_err(|e| {
+        let field = match e {
+            shared::domain::DomainError::BadCarrier(_) => "carrier",
+            _ => "tracking_number",
+        };
+        Reply::error(400, format!("{field}: {e}"))
+    })
+}
+
+async fn lookup<S: ConsoleStore>(
+    store: &S,
+    rules: &RuleConfig,
+    carrier: &str,
+    number: &str,
+    now: DateTime<Utc>,
+) -> Reply {
+    let id = match parse_id(carrier, number) {
+        Ok(id) => id,
+        Err(r) => return r,
+    };
+    let shipment = match store.get_shipment(&id).await {
+        Ok(Some(s)) => s,
+        Ok(None) => return Reply::error(404, format!("no parcel {id} is registered")),
+        Err(e) => return Reply::store_failed(&e),
+    };
+    let alerts = match store.alerts_for(&id).await {
+        Ok(a) => a,
+        Err(e) => return Reply::store_failed(&e),
+    };
+    let findings = rules::evaluate(&shipment, rules, now);
+    Reply::ok(detail(&shipment, &findings, &alerts, now))
+}
+
+/// One parcel as people see it (the body of `GET shipments/{carrier}/{number}`).
+pub fn detail(
+    s: &Shipment,
+    findings: &[Finding],
+    alerts: &[AlertRecord],
+    now: DateTime<Utc>,
+) -> Value {
+    let timeline: Vec<Value> = s
+        .timeline
+        .effective_statuses()
+        .map(|(e, status)| {
+            json!({
+                "at": rfc3339(e.at),
+                "text": e.text,
+                "location": e.location,
+                "status": status.as_str(),
+                "code": e.code,
+            })
+        })
+        .collect();
+    let findings: Vec<Value> = findings
+        .iter()
+        .map(|f| {
+            json!({
+                "rule": f.rule.as_str(),
+                "severity": f.severity.as_str(),
+                "since": rfc3339(f.since),
+            })
+        })
+        .collect();
+    let alerts: Vec<Value> = alerts
+        .iter()
+        .map(|a| {
+            json!({
+                "rule": a.rule.as_str(),
+                "kind": a.kind.as_str(),
+                "severity": a.severity.as_str(),
+                "since": rfc3339(a.since),
+                "at": rfc3339(a.at),
+                "seq": a.seq,
+            })
+        })
+        .collect();
+    let problems = problems::views(s, now);
+    json!({
+        "carrier": s.id.carrier.as_str(),
+        "tracking_number": s.id.tracking_number.as_str(),
+        "order_id": s.order_id,
+        "tags": s.tags,
+        "status": s.status.as_str(),
+        "raw_state": s.raw_state,
+        "phone_masked": s.phone.as_ref().map(|p| p.masked()),
+        "registered_at": rfc3339(s.registered_at),
+        "shipped_at": s.shipped_at.map(rfc3339),
+        "promised_at": s.promised_at.map(rfc3339),
+        "next_check_at": s.next_check_at.map(rfc3339),
+        "last_checked_at": s.last_checked_at.map(rfc3339),
+        "last_error": s.last_error,
+        "timeline": timeline,
+        "findings": findings,
+        "alerts": alerts,
+        "problems": problems,
+    })
+}
+
+/// The `GET problems` query: its filter and limit, or the message naming the bad
+/// parameter.
+pub fn queue_query(query: &str) -> Result<(QueueFilter, usize), String> {
+    let mut filter = QueueFilter::default()
+        .with_state("open")
+        .map_err(|e| e.to_string())?;
+    let mut limit = DEFAULT_QUEUE;
+    let mut seen = std::collections::BTreeSet::new();
+    for (k, v) in form_urlencoded::parse(query.as_bytes()) {
+        if !seen.insert(k.to_string()) {
+            return Err(format!("{}: given twice", clip(&k)));
+        }
+        let v = v.trim();
+        if v.is_empty() {
+            continue;
+        }
+        match k.as_ref() {
+            "state" => filter = filter.with_state(v).map_err(|e| e.to_string())?,
+            "rule" => {
+                filter.rule = Some(
+                    Rule::parse(v).ok_or_else(|| format!("rule: unknown rule {:?}", clip(v)))?,
+                )
+            }
+            "carrier" => {
+                filter.carrier = Some(
+                    shared::domain::CarrierCode::parse(v).map_err(|e| format!("carrier: {e}"))?,
+                )
+            }
+            "limit" => {
+                limit = v
+                    .parse::<usize>()
+                    .ok()
+                    .filter(|n| (1..=MAX_QUEUE).contains(n))
+                    .ok_or_else(|| format!("limit: 1 to {MAX_QUEUE}, not {:?}", clip(v)))?
+            }
+            other => return Err(format!("unknown query parameter {:?}", clip(other))),
+        }
+    }
+    Ok((filter, limit))
+}
+
+async fn queue<S: ConsoleStore>(store: &S, query: &str, now: DateTime<Utc>) -> Reply {
+    let (filter, limit) = match queue_query(query) {
+        Ok(q) => q,
+        Err(why) => return Reply::error(400, why),
+    };
+    match problems::queue(store, &filter, now, limit).await {
+        Ok(items) => Reply::ok(json!({ "items": items })),
+        Err(e) => Reply::store_failed(&e),
+    }
+}
+
+/// The body of `POST problems/...`, as a checked [`Request`].
+pub fn action_request(rule: &str, body: &[u8], now: DateTime<Utc>) -> Result<Request, String> {
+    if body.len() > MAX_BODY {
+        return Err(format!("the body is over {MAX_BODY} bytes"));
+    }
+    let v: Value =
+        serde_json::from_slice(body).map_err(|e| format!("the body is not JSON: {e}"))?;
+    let Some(o) = v.as_object() else {
+        return Err("the body must be a JSON object".into());
+    };
+    let text = |k: &str| -> Result<Option<&str>, String> {
+        match o.get(k) {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::String(s)) => Ok(Some(s.as_str())),
+            Some(_) => Err(format!("{k}: must be a string")),
+        }
+    };
+    let target = match rule {
+        r if r.eq_ignore_ascii_case("all") => Target::All,
+        r => {
+            Target::Rule(Rule::parse(r).ok_or_else(|| format!("rule: unknown rule {:?}", clip(r)))?)
+        }
+    };
+    let hours = match o.get("hours") {
+        None | Some(Value::Null) => None,
+        Some(h) => Some(
+            h.as_f64()
+                .filter(|h| h.is_finite())
+                .ok_or("hours: must be a number")?,
+        ),
+    };
+    let action = match text("action")? {
+        Some("ack") if hours.is_none() => Action::Ack,
+        Some("snooze") => {
+            let h = hours.ok_or("snooze: hours is required")?;
+            let max = problems::MAX_SNOOZE_HOURS as f64;
+            if !(h > 0.0 && h <= max) {
+                return Err(format!("hours: more than 0 and at most {max}"));
+            }
+            Action::Snooze(Duration::seconds((h * 3600.0).round() as i64))
+        }
+        Some("close") if hours.is_none() => Action::Close,
+        Some("note") if hours.is_none() => Action::Note,
+        Some("ack" | "close" | "note") => return Err("hours: only for snooze".into()),
+        Some(other) => {
+            return Err(format!(
+                "action: one of ack, snooze, close, note, not {:?}",
+                clip(other)
+            ))
+        }
+        None => return Err("action: required (ack, snooze, close or note)".into()),
+    };
+    let by = text("by")?.unwrap_or("");
+    Request::new(target, action, by, text("note")?, now).map_err(|e| e.to_string())
+}
+
+async fn act<S: ConsoleStore>(
+    store: &S,
+    carrier: &str,
+    number: &str,
+    rule: &str,
+    body: &[u8],
+    now: DateTime<Utc>,
+) -> Reply {
+    let id = match parse_id(carrier, number) {
+        Ok(id) => id,
+        Err(r) => return r,
+    };
+    let req = match action_request(rule, body, now) {
+        Ok(r) => r,
+        Err(why) => return Reply::error(400, why),
+    };
+    match problems::act(store, &id, &req).await {
+        Ok(acted) => {
+            let problems: Vec<ProblemView> = match store.get_shipment(&id).await {
+                Ok(Some(s)) => problems::views(&s, now),
+                _ => Vec::new(),
+            };
+            Reply::ok(json!({
+                "carrier": id.carrier.as_str(),
+                "tracking_number": id.tracking_number.as_str(),
+                "acted_on": acted,
+                "problems": problems,
+            }))
+        }
+        Err(e) => problem_error(e),
+    }
+}
+
+fn problem_error(e: ProblemError) -> Reply {
+    match e {
+        ProblemError::Store(e) => Reply::store_failed(&e),
+        ProblemError::Invalid(why) => Reply::error(400, why),
+        ProblemError::NoParcel(_) | ProblemError::NoProblem { .. } => {
+            Reply::error(404, e.to_string())
+        }
+        ProblemError::Taken {
+            state, ref by, at, ..
+        } => Reply {
+            status: 409,
+            body: json!({
+                "error": e.to_string(),
+                "state": state,
+                "by": by,
+                "at": rfc3339(at),
+            }),
+            allow: None,
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn segments_are_percent_decoded() {
+        assert_eq!(
+            segments("/shipments/SF/SF%31%32/").unwrap(),
+            ["shipments", "SF", "SF12"]
+        );
+        assert_eq!(segments("%E4%B8%AD").unwrap(), ["中"]);
+        for bad in ["%", "%4", "a/%zz", "%FF", "x%"] {
+            assert_eq!(segments(bad), None, "{bad}");
+        }
+    }
+}
