@@ -6,6 +6,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# A one-shot build: incremental caches would only add gigabytes to the disk.
+export CARGO_INCREMENTAL="${CARGO_INCREMENTAL:-0}"
+
 # The toolchain pinned in rust-toolchain.toml, with rustfmt and clippy.
 if command -v rustup >/dev/null 2>&1; then
   rustup show active-toolchain >/dev/null 2>&1 || rustup toolchain install
@@ -52,8 +55,11 @@ echo "== AWS emulator"
 eval "$(./infra/emulator.sh start)"
 trap './infra/emulator.sh stop >/dev/null 2>&1 || true' EXIT
 
-echo "== cargo build (the native function binaries the end-to-end tests drive)"
-cargo build --workspace --bins --locked
+# One build of every target: the native function binaries the end-to-end tests drive
+# and the tests themselves, with the same (dev-dependency) features, so `cargo test`
+# below reuses it instead of building the AWS SDK a second time with other features.
+echo "== cargo build (every target, including the function binaries the end-to-end tests drive)"
+cargo build --workspace --all-targets --locked
 
 echo "== cargo test (unit, property, integration, end-to-end; benches run once as tests)"
 cargo test --workspace --all-targets --locked
