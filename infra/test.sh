@@ -2,7 +2,8 @@
 # The project's one test command (README): formatting, lints, the SAM template, and
 # every test, including the AWS adapters against the emulator. It installs what it
 # needs itself (Rust components, a Python virtualenv with moto, cfn-lint, SAM CLI and
-# cargo-lambda, and one with checkov), so it passes on a fresh machine.
+# cargo-lambda, and one with checkov; qemu-user, chromium and chromedriver from apt),
+# so it passes on a fresh machine.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -41,15 +42,32 @@ echo "== sam build (arm64 bootstraps, cargo-lambda)"
 rustup target add aarch64-unknown-linux-gnu >/dev/null 2>&1 || true
 PATH="$PWD/.venv/bin:$PATH" sam build --beta-features
 
-echo "== qemu-user (runs the arm64 bootstraps in the tests)"
-if ! command -v qemu-aarch64-static >/dev/null 2>&1 || [ ! -d /usr/aarch64-linux-gnu ]; then
+# Debian packages the tests use, installed when missing (as root, with apt-get);
+# otherwise the script says what to install.
+apt_need() { # apt_need "PACKAGES" CHECK...
+  local packages=$1
+  shift
+  "$@" && return 0
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
-    apt-get update -qq >/dev/null && apt-get install -y -qq qemu-user-static libc6-arm64-cross >/dev/null
+    [ -n "${apt_updated:-}" ] || { apt-get update -qq >/dev/null; apt_updated=1; }
+    # shellcheck disable=SC2086 # a list of packages
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $packages >/dev/null
   else
-    echo "qemu-aarch64-static and /usr/aarch64-linux-gnu are needed (apt-get install qemu-user-static libc6-arm64-cross)" >&2
+    echo "needed: apt-get install $packages" >&2
     exit 1
   fi
-fi
+}
+have_qemu() { command -v qemu-aarch64-static >/dev/null 2>&1 && [ -d /usr/aarch64-linux-gnu ]; }
+have_browser() {
+  command -v chromium >/dev/null 2>&1 && command -v chromedriver >/dev/null 2>&1 &&
+    [ -e /usr/share/fonts/truetype/wqy/wqy-microhei.ttc ]
+}
+
+echo "== qemu-user (runs the arm64 bootstraps in the tests)"
+apt_need "qemu-user-static libc6-arm64-cross" have_qemu
+
+echo "== chromium and chromedriver (the console page's browser test; a CJK font for its text)"
+apt_need "chromium chromium-driver fonts-wqy-microhei" have_browser
 
 echo "== AWS emulator"
 eval "$(./infra/emulator.sh start)"

@@ -10,12 +10,19 @@
 //!
 //! ## Routes (relative to `/api/` locally, to the HTTP API's root on AWS)
 //!
-//! - `GET summary`: [`shared::report::HealthSummary`].
+//! - `GET vocabulary`: the rules, statuses and severities with their Chinese
+//!   labels, the problem states and the carriers (what the page's menus show).
+//! - `GET summary`: [`shared::report::HealthSummary`] (parcels by status and
+//!   carrier, problems by rule, state and severity, the last 14 days, delivery
+//!   figures per carrier).
 //! - `GET shipments/{carrier}/{tracking_number}`: the parcel ([`detail`]) with its
 //!   timeline (the carrier's words; times RFC 3339 China time), the rules that hold
 //!   now (`findings`), the notification log (`alerts`) and its `problems`
 //!   (each active episode's state, owner and history).
-//! - `GET problems?state=open&rule=…&carrier=…&limit=N`: the problem queue,
+//! - `GET shipments/{tracking_number}`: the same, for the one parcel of that
+//!   number whatever its carrier; **300** `{"error", "carriers"}` when the number
+//!   is registered under several.
+//! - `GET problems?state=open&rule=…&carrier=…&severity=…&owner=…&limit=N`: the problem queue,
 //!   `{"items": [...]}`, one item per parcel with its problems, the oldest first
 //!   (`state` `open` by default; `all` for every state; `limit` 1 to 500,
 //!   default 100).
@@ -33,7 +40,7 @@ use chrono::{DateTime, Duration, Utc};
 use serde_json::{json, Value};
 
 use shared::clip::clip;
-use shared::domain::{AlertRecord, Rule, Shipment, ShipmentId};
+use shared::domain::{AlertRecord, Rule, Severity, Shipment, ShipmentId};
 use shared::ports::{AlertLog, ShipmentQuery, ShipmentReader, ShipmentWriter, StoreError};
 use shared::problems::{self, Action, ProblemError, ProblemView, QueueFilter, Request, Target};
 use shared::report::HealthSummary;
@@ -43,6 +50,67 @@ use shared::time::rfc3339;
 /// What the console needs of a store.
 pub trait ConsoleStore: ShipmentReader + ShipmentWriter + AlertLog + ShipmentQuery {}
 impl<T: ShipmentReader + ShipmentWriter + AlertLog + ShipmentQuery> ConsoleStore for T {}
+
+/// One file of the page.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Asset {
+    pub content_type: &'static str,
+    pub body: &'static str,
+}
+
+/// The page's files by path (`/`, `/console.js`, `/console.css`): one HTML page,
+/// its script and its style, built into the binary. They hold no data; the
+/// script reads the JSON API at `api/` beside the page.
+pub fn asset(path: &str) -> Option<Asset> {
+    let (content_type, body) = match path {
+        "/" | "/index.html" => (
+            "text/html; charset=utf-8",
+            include_str!("../page/index.html"),
+        ),
+        "/console.js" => (
+            "text/javascript; charset=utf-8",
+            include_str!("../page/console.js"),
+        ),
+        "/console.css" => (
+            "text/css; charset=utf-8",
+            include_str!("../page/console.css"),
+        ),
+        _ => return None,
+    };
+    Some(Asset { content_type, body })
+}
+
+/// The page's policy: its own script and style only, nothing framed, nothing
+/// sent elsewhere.
+pub const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; img-src 'self' data:; \
+    frame-ancestors 'none'; base-uri 'none'; form-action 'self'";
+
+/// The names the page shows: rules, statuses and severities with their Chinese
+/// labels, the problem states, the carriers.
+pub fn vocabulary() -> Value {
+    let rules: Vec<Value> = Rule::ALL
+        .iter()
+        .map(|r| json!({"code": r.as_str(), "zh": r.label_zh()}))
+        .collect();
+    let statuses: Vec<Value> = shared::domain::Status::ALL
+        .iter()
+        .map(|s| json!({"code": s.as_str(), "zh": s.label_zh()}))
+        .collect();
+    let severities: Vec<Value> = [Severity::Warning, Severity::Critical]
+        .iter()
+        .map(|s| json!({"code": s.as_str(), "zh": s.label_zh()}))
+        .collect();
+    let carriers: Vec<Value> = shared::normalise::carriers::codes()
+        .map(|c| json!({"code": c, "zh": shared::normalise::carriers::name_zh(c)}))
+        .collect();
+    json!({
+        "rules": rules,
+        "statuses": statuses,
+        "severities": severities,
+        "states": problems::STATES,
+        "carriers": carriers,
+    })
+}
 
 /// Default and largest page of `GET problems`.
 pub const DEFAULT_QUEUE: usize = 100;
@@ -158,7 +226,7 @@ pub async fn route<S: ConsoleStore>(
     let get = call.method.eq_ignore_ascii_case("GET");
     let post = call.method.eq_ignore_ascii_case("POST");
     Some(match call.segments {
-        ["summary"] if get => match HealthSummary::collect(store).await {
+        ["summary"] if get => match HealthSummary::collect(store, call.now).await {
             Ok(s) => serde_json::to_value(s).map_or_else(
                 |e| Reply::error(500, format!("cannot write the summary: {e}")),
                 Reply::ok,
@@ -168,11 +236,18 @@ pub async fn route<S: ConsoleStore>(
         ["shipments", carrier, number] if get => {
             lookup(store, rules, carrier, number, call.now).await
         }
+        ["shipments", number] if get => match problems::locate(store, number, None).await {
+            Ok(s) => show(store, rules, s, call.now).await,
+            Err(e) => problem_error(e),
+        },
         ["problems"] if get => queue(store, call.query, call.now).await,
         ["problems", carrier, number, rule] if post => {
             act(store, carrier, number, rule, call.body, call.now).await
         }
-        ["summary"] | ["shipments", _, _] | ["problems"] => Reply::not_allowed(call, "GET"),
+        ["vocabulary"] if get => Reply::ok(vocabulary()),
+        ["vocabulary"] | ["summary"] | ["shipments", _] | ["shipments", _, _] | ["problems"] => {
+            Reply::not_allowed(call, "GET")
+        }
         ["problems", _, _, _] => Reply::not_allowed(call, "POST"),
         _ => return None,
     })
@@ -204,7 +279,17 @@ async fn lookup<S: ConsoleStore>(
         Ok(None) => return Reply::error(404, format!("no parcel {id} is registered")),
         Err(e) => return Reply::store_failed(&e),
     };
-    let alerts = match store.alerts_for(&id).await {
+    show(store, rules, shipment, now).await
+}
+
+/// The parcel's detail with its notification log.
+async fn show<S: ConsoleStore>(
+    store: &S,
+    rules: &RuleConfig,
+    shipment: Shipment,
+    now: DateTime<Utc>,
+) -> Reply {
+    let alerts = match store.alerts_for(&shipment.id).await {
         Ok(a) => a,
         Err(e) => return Reply::store_failed(&e),
     };
@@ -305,6 +390,8 @@ pub fn queue_query(query: &str) -> Result<(QueueFilter, usize), String> {
                     shared::domain::CarrierCode::parse(v).map_err(|e| format!("carrier: {e}"))?,
                 )
             }
+            "severity" => filter = filter.with_severity(v).map_err(|e| e.to_string())?,
+            "owner" => filter = filter.with_owner(v),
             "limit" => {
                 limit = v
                     .parse::<usize>()
@@ -422,9 +509,14 @@ fn problem_error(e: ProblemError) -> Reply {
     match e {
         ProblemError::Store(e) => Reply::store_failed(&e),
         ProblemError::Invalid(why) => Reply::error(400, why),
-        ProblemError::NoParcel(_) | ProblemError::NoProblem { .. } => {
+        ProblemError::NoParcel(_) | ProblemError::NoProblem { .. } | ProblemError::NoNumber(_) => {
             Reply::error(404, e.to_string())
         }
+        ProblemError::Ambiguous { ref carriers, .. } => Reply {
+            status: 300,
+            body: json!({"error": e.to_string(), "carriers": carriers}),
+            allow: None,
+        },
         ProblemError::Taken {
             state, ref by, at, ..
         } => Reply {

@@ -67,6 +67,15 @@ pub enum ProblemError {
     Invalid(String),
     #[error("{0}: no such parcel")]
     NoParcel(ShipmentId),
+    /// [`locate`] found no parcel of that number.
+    #[error("{0}: no such parcel under any known carrier")]
+    NoNumber(TrackingNumber),
+    /// [`locate`] found that number under several carriers.
+    #[error("{number} is known under {}; say which carrier", .carriers.join(", "))]
+    Ambiguous {
+        number: TrackingNumber,
+        carriers: Vec<String>,
+    },
     #[error("{id}: no open problem{}", match .rule { Some(r) => format!(" for {r}"), None => String::new() })]
     NoProblem { id: ShipmentId, rule: Option<Rule> },
     /// Someone else got there first: acknowledged or closed by `by` at `at`.
@@ -305,6 +314,9 @@ pub struct QueueFilter {
     pub state: Option<&'static str>,
     pub rule: Option<Rule>,
     pub carrier: Option<CarrierCode>,
+    pub severity: Option<Severity>,
+    /// Who took it (acknowledged, snoozed or closed it), compared without case.
+    pub owner: Option<String>,
 }
 
 impl QueueFilter {
@@ -323,6 +335,23 @@ impl QueueFilter {
             }
         };
         Ok(self)
+    }
+
+    /// `severity` as given by a person (`warning` or `critical`).
+    pub fn with_severity(mut self, severity: &str) -> Result<Self, ProblemError> {
+        self.severity = Some(Severity::parse(severity).ok_or_else(|| {
+            ProblemError::Invalid(format!(
+                "severity: warning or critical, not {:?}",
+                clip(severity)
+            ))
+        })?);
+        Ok(self)
+    }
+
+    /// `owner` as given by a person (at most [`MAX_BY`] characters are compared).
+    pub fn with_owner(mut self, owner: &str) -> Self {
+        self.owner = Some(owner.trim().chars().take(MAX_BY).collect());
+        self
     }
 }
 
@@ -434,8 +463,15 @@ pub fn queue_item(s: &Shipment, filter: &QueueFilter, now: DateTime<Utc>) -> Opt
         .values()
         .filter(|a| a.is_active())
         .filter(|a| filter.rule.is_none_or(|r| r == a.rule))
+        .filter(|a| filter.severity.is_none_or(|v| v == a.severity))
         .map(|a| ProblemView::new(a, now))
         .filter(|p| filter.state.is_none_or(|st| st == p.state))
+        .filter(|p| {
+            filter.owner.as_deref().is_none_or(|o| {
+                p.by.as_deref()
+                    .is_some_and(|by| by.trim().eq_ignore_ascii_case(o.trim()))
+            })
+        })
         .collect();
     if problems.is_empty() {
         return None;
@@ -502,26 +538,28 @@ pub async fn locate<S: ShipmentReader>(
             .collect(),
     };
     let mut found = Vec::new();
-    for c in codes {
-        let id = ShipmentId::new(c, number.clone());
+    for c in &codes {
+        let id = ShipmentId::new(c.clone(), number.clone());
         if let Some(s) = store.get_shipment(&id).await? {
             found.push(s);
         }
     }
     match found.len() {
         1 => Ok(found.remove(0)),
-        0 => Err(ProblemError::Invalid(match carrier {
-            Some(c) => format!("{c} {number}: no such parcel"),
-            None => format!("{number}: no such parcel under any known carrier; give --carrier"),
-        })),
-        _ => Err(ProblemError::Invalid(format!(
-            "{number} is known under {}; say which with --carrier",
-            found
+        0 => Err(match carrier {
+            Some(_) => match codes.into_iter().next() {
+                Some(c) => ProblemError::NoParcel(ShipmentId::new(c, number)),
+                None => ProblemError::NoNumber(number),
+            },
+            None => ProblemError::NoNumber(number),
+        }),
+        _ => Err(ProblemError::Ambiguous {
+            number,
+            carriers: found
                 .iter()
-                .map(|s| s.id.carrier.as_str())
-                .collect::<Vec<_>>()
-                .join(", ")
-        ))),
+                .map(|s| s.id.carrier.as_str().to_string())
+                .collect(),
+        }),
     }
 }
 
@@ -704,18 +742,25 @@ mod tests {
         };
         assert!(matches!(
             locate(&store, "75312345678901", None).await,
-            Err(ProblemError::Invalid(m)) if m.contains("no such parcel")
+            Err(ProblemError::NoNumber(n)) if n.as_str() == "75312345678901"
+        ));
+        assert!(matches!(
+            locate(&store, "75312345678901", Some("SF")).await,
+            Err(ProblemError::NoParcel(id)) if id.carrier.as_str() == "SF"
         ));
         store.put_shipment(&put("ZTO")).await.unwrap();
         let found = locate(&store, " 75312345678901 ", None).await.unwrap();
         assert_eq!(found.id.carrier.as_str(), "ZTO");
         store.put_shipment(&put("YD")).await.unwrap();
         match locate(&store, "75312345678901", None).await {
-            Err(ProblemError::Invalid(m)) => {
-                assert!(
-                    m.contains("ZTO") && m.contains("YD") && m.contains("--carrier"),
-                    "{m}"
-                )
+            Err(e @ ProblemError::Ambiguous { .. }) => {
+                let m = e.to_string();
+                assert!(m.contains("ZTO") && m.contains("YD"), "{m}");
+                let ProblemError::Ambiguous { mut carriers, .. } = e else {
+                    unreachable!()
+                };
+                carriers.sort();
+                assert_eq!(carriers, ["YD", "ZTO"]);
             }
             other => panic!("{other:?}"),
         }

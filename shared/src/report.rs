@@ -3,16 +3,19 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, Days, Utc};
 use serde::Serialize;
 
 use crate::domain::{AlertKind, AlertRecord};
 use crate::domain::{Rule, Severity};
-use crate::domain::{Shipment, ShipmentId};
+use crate::domain::{Shipment, ShipmentId, Status};
 use crate::ports::{ListFilter, ShipmentQuery, StoreError, Unreadable};
+use crate::time::china;
 
-/// Parcels by status and carrier, active alerts by rule.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+/// The fleet's health at a glance (`sentinel report`, the console's `GET summary`):
+/// parcels by status and carrier, active alerts by rule, the problems by state and
+/// severity, the last [`DAYS`] days, and each carrier's delivery figures.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
 pub struct HealthSummary {
     pub parcels: u64,
     pub by_status: BTreeMap<String, u64>,
@@ -23,53 +26,179 @@ pub struct HealthSummary {
     pub parcels_with_alerts: u64,
     /// Parcels whose last carrier query failed.
     pub query_errors: u64,
+    /// Active alert episodes (problems) by workflow state (`open`, `acknowledged`,
+    /// `snoozed`, `closed`) and by severity (`warning`, `critical`).
+    pub problems_by_state: BTreeMap<String, u64>,
+    pub problems_by_severity: BTreeMap<String, u64>,
+    /// The last [`DAYS`] days (China dates), the oldest first, today last.
+    pub days: Vec<DayCount>,
+    /// Per carrier, from its delivered parcels.
+    pub delivery: BTreeMap<String, CarrierDelivery>,
     /// Stored items that could not be decoded, set aside and skipped (at most
     /// [`UNREADABLE_SHOWN`] named).
     pub unreadable: Vec<Unreadable>,
+    /// Delivered parcels' transit hours per carrier, gathered by [`Self::add`] and
+    /// summed up into `delivery` by [`Self::finish`].
+    #[serde(skip)]
+    transit: BTreeMap<String, Vec<i64>>,
+}
+
+/// How many days [`HealthSummary::days`] covers.
+pub const DAYS: usize = 14;
+
+/// One China calendar day.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct DayCount {
+    /// `YYYY-MM-DD`, China time.
+    pub date: String,
+    /// Parcels registered that day.
+    pub registered: u64,
+    /// Parcels delivered that day (the carrier's delivery scan).
+    pub delivered: u64,
+    /// Alert episodes that fired that day (each parcel's latest episode per rule:
+    /// an earlier, resolved episode of the same rule is not kept on the parcel).
+    pub alerts: u64,
+}
+
+/// One carrier's delivered parcels: how many, how many on time, transit time.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct CarrierDelivery {
+    pub delivered: u64,
+    /// Delivered parcels that had a promised date, and those delivered by it.
+    pub promised: u64,
+    pub on_time: u64,
+    /// `on_time / promised`; absent while no delivered parcel had a promise.
+    pub on_time_rate: Option<f64>,
+    /// Hours from shipping (else registration) to the delivery scan, nearest-rank
+    /// percentiles; absent while nothing is delivered.
+    pub transit_hours_p50: Option<f64>,
+    pub transit_hours_p90: Option<f64>,
 }
 
 /// How many unreadable items a summary names.
 pub const UNREADABLE_SHOWN: usize = 100;
 
 impl HealthSummary {
-    pub fn add(&mut self, s: &Shipment) {
+    /// An empty summary whose day columns end with `now`'s China date.
+    pub fn new(now: DateTime<Utc>) -> Self {
+        let today = now.with_timezone(&china()).date_naive();
+        let days = (0..DAYS as i64)
+            .rev()
+            .map(|back| DayCount {
+                date: (today - Days::new(back as u64)).to_string(),
+                ..DayCount::default()
+            })
+            .collect();
+        Self {
+            days,
+            ..Self::default()
+        }
+    }
+
+    /// Counts one shipment (call [`Self::finish`] after the last).
+    pub fn add(&mut self, s: &Shipment, now: DateTime<Utc>) {
         self.parcels += 1;
         *self
             .by_status
             .entry(s.status.as_str().to_string())
             .or_default() += 1;
-        *self.by_carrier.entry(s.id.carrier.to_string()).or_default() += 1;
+        let carrier = s.id.carrier.to_string();
+        *self.by_carrier.entry(carrier.clone()).or_default() += 1;
         let mut any = false;
-        for r in s.active_rules() {
+        for a in s.alerts.values() {
+            if let Some(day) = self.day(a.fired_at) {
+                day.alerts += 1;
+            }
+            if !a.is_active() {
+                continue;
+            }
+            any = true;
             *self
                 .active_alerts
-                .entry(r.as_str().to_string())
+                .entry(a.rule.as_str().to_string())
                 .or_default() += 1;
-            any = true;
+            let state = crate::problems::state_at(&a.workflow, now);
+            *self.problems_by_state.entry(state.to_string()).or_default() += 1;
+            *self
+                .problems_by_severity
+                .entry(a.severity.as_str().to_string())
+                .or_default() += 1;
         }
         self.parcels_with_alerts += u64::from(any);
         self.query_errors += u64::from(s.consecutive_errors > 0);
+        if let Some(day) = self.day(s.registered_at) {
+            day.registered += 1;
+        }
+        let Some(delivered_at) = delivered_at(s) else {
+            return;
+        };
+        if let Some(day) = self.day(delivered_at) {
+            day.delivered += 1;
+        }
+        let d = self.delivery.entry(carrier.clone()).or_default();
+        d.delivered += 1;
+        if let Some(promised) = s.promised_at {
+            d.promised += 1;
+            d.on_time += u64::from(delivered_at <= promised);
+        }
+        let minutes = (delivered_at - s.started_at()).num_minutes().max(0);
+        self.transit.entry(carrier).or_default().push(minutes);
+    }
+
+    /// Turns the gathered transit times into each carrier's rates and percentiles.
+    pub fn finish(&mut self) {
+        for (carrier, mut minutes) in std::mem::take(&mut self.transit) {
+            minutes.sort_unstable();
+            let hours = |p| percentile(&minutes, p).map(|m| (m as f64 / 6.0).round() / 10.0);
+            let d = self.delivery.entry(carrier).or_default();
+            d.transit_hours_p50 = hours(0.5);
+            d.transit_hours_p90 = hours(0.9);
+        }
+        for d in self.delivery.values_mut() {
+            d.on_time_rate = (d.promised > 0).then(|| d.on_time as f64 / d.promised as f64);
+        }
+    }
+
+    fn day(&mut self, t: DateTime<Utc>) -> Option<&mut DayCount> {
+        let date = t.with_timezone(&china()).date_naive().to_string();
+        self.days.iter_mut().find(|d| d.date == date)
     }
 
     /// Pages through every shipment in the store (skipping what cannot be read),
     /// then names what the store has set aside as unreadable.
-    pub async fn collect<S: ShipmentQuery>(store: &S) -> Result<Self, StoreError> {
-        let mut summary = Self::default();
+    pub async fn collect<S: ShipmentQuery>(
+        store: &S,
+        now: DateTime<Utc>,
+    ) -> Result<Self, StoreError> {
+        let mut summary = Self::new(now);
         let mut cursor: Option<String> = None;
         loop {
             let page = store
                 .list_shipments(&ListFilter::default(), cursor.as_deref(), 500)
                 .await?;
-            page.items.iter().for_each(|s| summary.add(s));
+            page.items.iter().for_each(|s| summary.add(s, now));
             match page.next {
                 Some(next) => cursor = Some(next),
                 None => {
+                    summary.finish();
                     summary.unreadable = store.unreadable(UNREADABLE_SHOWN).await?;
                     return Ok(summary);
                 }
             }
         }
     }
+}
+
+/// When the carrier scanned the parcel delivered (the first delivery scan of its
+/// timeline), if it is delivered.
+pub fn delivered_at(s: &Shipment) -> Option<DateTime<Utc>> {
+    if s.status != Status::Delivered {
+        return None;
+    }
+    s.timeline
+        .effective_statuses()
+        .find(|(_, status)| *status == Status::Delivered)
+        .map(|(e, _)| e.at)
 }
 
 /// Alert log records counted by rule and kind.
@@ -143,12 +272,14 @@ fn key(rule: Rule, severity: Severity) -> String {
     }
 }
 
-fn percentile(sorted: &[i64], p: f64) -> Option<i64> {
+/// Nearest-rank percentile of an ascending slice: the smallest value with at
+/// least `p` (0..=1) of the values at or below it.
+pub fn percentile(sorted: &[i64], p: f64) -> Option<i64> {
     if sorted.is_empty() {
         return None;
     }
-    let idx = ((sorted.len() - 1) as f64 * p).round() as usize;
-    sorted.get(idx).copied()
+    let rank = (p * sorted.len() as f64).ceil() as usize;
+    Some(sorted[rank.clamp(1, sorted.len()) - 1])
 }
 
 /// Scores the alert log against ground truth. An expectation is caught when the
@@ -264,6 +395,118 @@ mod tests {
             at: t(at),
             hold_until: None,
         }
+    }
+
+    fn scan(at: DateTime<Utc>, status: Status) -> crate::domain::TrackingEvent {
+        crate::domain::TrackingEvent {
+            at,
+            text: format!("{status}"),
+            location: None,
+            code: None,
+            status,
+            hub: None,
+        }
+    }
+
+    fn problem(rule: Rule, severity: Severity, fired: DateTime<Utc>) -> crate::domain::AlertState {
+        crate::domain::AlertState {
+            rule,
+            severity,
+            since: fired,
+            fired_at: fired,
+            last_notified_at: fired,
+            notifications: 1,
+            resolved_at: None,
+            workflow: crate::domain::Workflow::Open,
+            history: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn the_summary_counts_days_problems_and_delivery_per_carrier() {
+        // t(0) is 2024-05-01 08:00 in China; "now" is the 3rd, 20:00 China time.
+        let now = t(60.0);
+        let mut summary = HealthSummary::new(now);
+        assert_eq!(summary.days.len(), DAYS);
+        assert_eq!(summary.days[DAYS - 1].date, "2024-05-03");
+        assert_eq!(summary.days[0].date, "2024-04-20");
+
+        // Delivered 30 h after shipping, before its promise.
+        let mut a = Shipment::new(id("10001"), t(0.0));
+        a.promised_at = Some(t(48.0));
+        a.timeline = crate::domain::Timeline::from_events([
+            scan(t(2.0), Status::PickedUp),
+            scan(t(30.0), Status::Delivered),
+        ]);
+        a.status = Status::Delivered;
+        // Delivered 50 h after shipping (the 3rd, 10:00 China time), after its promise.
+        let mut b = Shipment::new(id("10002"), t(0.0));
+        b.promised_at = Some(t(48.0));
+        b.timeline = crate::domain::Timeline::from_events([scan(t(50.0), Status::Delivered)]);
+        b.status = Status::Delivered;
+        // Two problems: one acknowledged and critical, one resolved (not counted as
+        // a problem, but it fired that day).
+        let mut c = Shipment::new(ShipmentId::parse("SF", "SF1234567890").unwrap(), t(20.0));
+        c.status = Status::InTransit;
+        let mut stalled = problem(Rule::Stalled, Severity::Critical, t(40.0));
+        stalled.workflow = crate::domain::Workflow::Acknowledged {
+            by: "张三".into(),
+            at: t(41.0),
+        };
+        c.alerts.insert(Rule::Stalled, stalled);
+        let mut hub = problem(Rule::HubDwell, Severity::Warning, t(10.0));
+        hub.resolved_at = Some(t(12.0));
+        c.alerts.insert(Rule::HubDwell, hub);
+        for s in [&a, &b, &c] {
+            summary.add(s, now);
+        }
+        summary.finish();
+
+        let day = |d: &str| summary.days.iter().find(|x| x.date == d).unwrap().clone();
+        assert_eq!(day("2024-05-01").registered, 2);
+        assert_eq!(day("2024-05-02").registered, 1);
+        assert_eq!(day("2024-05-02").delivered, 1, "a: 2nd, 14:00 China time");
+        assert_eq!(day("2024-05-03").delivered, 1, "b: 3rd, 10:00");
+        assert_eq!(
+            day("2024-05-01").alerts,
+            1,
+            "hub_dwell fired the 1st, 18:00"
+        );
+        assert_eq!(day("2024-05-03").alerts, 1, "stalled fired the 3rd, 00:00");
+        assert_eq!(
+            summary.problems_by_state,
+            BTreeMap::from([("acknowledged".to_string(), 1)])
+        );
+        assert_eq!(
+            summary.problems_by_severity,
+            BTreeMap::from([("critical".to_string(), 1)])
+        );
+        assert_eq!(
+            summary.active_alerts,
+            BTreeMap::from([("stalled".to_string(), 1)])
+        );
+        let zto = &summary.delivery["ZTO"];
+        assert_eq!((zto.delivered, zto.promised, zto.on_time), (2, 2, 1));
+        assert_eq!(zto.on_time_rate, Some(0.5));
+        assert_eq!(zto.transit_hours_p50, Some(30.0));
+        assert_eq!(zto.transit_hours_p90, Some(50.0));
+        assert!(!summary.delivery.contains_key("SF"), "nothing delivered");
+        let json = serde_json::to_value(&summary).unwrap();
+        assert!(
+            json.get("transit").is_none(),
+            "the working set is not shown"
+        );
+        assert_eq!(json["delivery"]["ZTO"]["on_time_rate"], 0.5);
+    }
+
+    #[test]
+    fn nearest_rank_percentiles() {
+        let v: Vec<i64> = (1..=20).collect();
+        assert_eq!(percentile(&v, 0.5), Some(10));
+        assert_eq!(percentile(&v, 0.95), Some(19));
+        assert_eq!(percentile(&v, 1.0), Some(20));
+        assert_eq!(percentile(&[7], 0.95), Some(7));
+        assert_eq!(percentile(&[], 0.5), None);
     }
 
     #[test]

@@ -637,6 +637,15 @@ async fn get_one_parcel_with_timeline_findings_and_alerts() {
     assert_eq!(r.status, 200);
     let r = get(&deps, "/shipments/ZTO/%zz", "").await;
     assert_eq!(r.status, 400);
+    // By its number alone: the carrier is found in the store.
+    let r = get(&deps, "/shipments/75312345678901", "").await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.body["carrier"], "ZTO");
+    let r = get(&deps, "/shipments/75312345678999", "").await;
+    assert_eq!(r.status, 404, "{}", r.text);
+    let r = get(&deps, "/vocabulary", "").await;
+    assert_eq!(r.status, 200);
+    assert_eq!(r.body["rules"].as_array().unwrap().len(), 11);
 
     // The problem queue and the actions on it (the console API, issue 16).
     let r = get(&deps, "/problems", "").await;
@@ -805,7 +814,10 @@ async fn unknown_routes_and_wrong_methods() {
     let r = get(&deps, "/parcels", "").await;
     assert_eq!(r.status, 404);
     assert_eq!(r.body, json!({"error": "no route for GET /parcels"}));
+    // One segment is a tracking number (GET shipments/{number}): "ZTO" is not one.
     let r = get(&deps, "/shipments/ZTO", "").await;
+    assert_eq!(r.status, 400, "{}", r.text);
+    let r = get(&deps, "/shipments/ZTO/75312345678901/x", "").await;
     assert_eq!(r.status, 404);
     let r = call(
         &deps,

@@ -40,7 +40,7 @@ pub struct CheckArgs {
     pub carrier: Option<String>,
 }
 
-fn time_arg(flag: &str, raw: &Option<String>) -> Result<Option<DateTime<Utc>>, Failure> {
+pub(crate) fn time_arg(flag: &str, raw: &Option<String>) -> Result<Option<DateTime<Utc>>, Failure> {
     raw.as_deref()
         .map(|v| parse_user_time(v).map_err(|e| Failure::input(format!("--{flag}: {e}"))))
         .transpose()

@@ -174,7 +174,7 @@ pub async fn run(a: DemoArgs) -> Result<u8, Failure> {
     }
     bar.finish_and_clear();
 
-    let summary = HealthSummary::collect(&store).await?;
+    let summary = HealthSummary::collect(&store, end).await?;
     let records = store
         .alerts_between(start, end + Duration::minutes(1))
         .await?;
@@ -285,6 +285,39 @@ pub fn summary_tables(
             get(AlertKind::Resolved),
             rule.label_zh()
         );
+    }
+    if !summary.problems_by_state.is_empty() {
+        let count = |m: &BTreeMap<String, u64>, k: &str| m.get(k).copied().unwrap_or(0);
+        let _ = writeln!(
+            out,
+            "\nProblems: open {}   acknowledged {}   snoozed {}   closed {}   (warning {}, critical {})",
+            count(&summary.problems_by_state, "open"),
+            count(&summary.problems_by_state, "acknowledged"),
+            count(&summary.problems_by_state, "snoozed"),
+            count(&summary.problems_by_state, "closed"),
+            count(&summary.problems_by_severity, "warning"),
+            count(&summary.problems_by_severity, "critical"),
+        );
+    }
+    if !summary.delivery.is_empty() {
+        let _ = writeln!(
+            out,
+            "\nDelivered by carrier       delivered  on time   transit p50 h   p90 h"
+        );
+        let opt = |v: Option<f64>, scale: f64, unit: &str| {
+            v.map_or("-".to_string(), |x| format!("{:.1}{unit}", x * scale))
+        };
+        for (c, d) in &summary.delivery {
+            let _ = writeln!(
+                out,
+                "  {:<24} {:>9} {:>8}   {:>13} {:>7}",
+                c,
+                d.delivered,
+                opt(d.on_time_rate, 100.0, "%"),
+                opt(d.transit_hours_p50, 1.0, ""),
+                opt(d.transit_hours_p90, 1.0, ""),
+            );
+        }
     }
     out
 }

@@ -21,6 +21,7 @@ impl From<ProblemError> for Failure {
                 code: 3,
                 message: e.to_string(),
             },
+            e @ ProblemError::Ambiguous { .. } => Failure::input(format!("{e} with --carrier")),
             e => Failure::input(e.to_string()),
         }
     }
@@ -37,6 +38,12 @@ pub struct ProblemsArgs {
     /// Only this carrier.
     #[arg(long, value_name = "CODE")]
     pub carrier: Option<String>,
+    /// Only problems of this severity (warning or critical).
+    #[arg(long)]
+    pub severity: Option<String>,
+    /// Only problems this person took (acknowledged, snoozed or closed).
+    #[arg(long, value_name = "NAME")]
+    pub owner: Option<String>,
     /// At most this many parcels.
     #[arg(long, default_value_t = 100)]
     pub limit: usize,
@@ -65,6 +72,16 @@ pub async fn list(a: ProblemsArgs) -> Result<u8, Failure> {
     }
     .with_state(&a.state)
     .map_err(|e| Failure::input(format!("--{e}")))?;
+    let filter = match &a.severity {
+        Some(v) => filter
+            .with_severity(v)
+            .map_err(|e| Failure::input(format!("--{e}")))?,
+        None => filter,
+    };
+    let filter = match &a.owner {
+        Some(o) => filter.with_owner(o),
+        None => filter,
+    };
     let store = open_store(&a.db.db)?;
     let now = SystemClock.now();
     let items = problems::queue(&store, &filter, now, a.limit).await?;

@@ -1,5 +1,6 @@
-//! `sentinel serve`: the console API (`sentinel_console`) over HTTP on the
-//! SQLite store, for one machine and small teams. It binds to loopback by
+//! `sentinel serve`: the console (`sentinel_console`: the page at `/`, its JSON
+//! API under `/api/`) over HTTP on the SQLite store, for one machine and small
+//! teams. It binds to loopback by
 //! default; any other address needs a bearer token (`--token` or
 //! `SENTINEL_TOKEN`), which every request under `/api/` must then carry.
 
@@ -10,6 +11,7 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
+use chrono::{DateTime, Utc};
 use clap::Args;
 use serde_json::json;
 
@@ -36,12 +38,17 @@ pub struct ServeArgs {
     /// is loopback. Prefer the environment variable: a flag shows in `ps`.
     #[arg(long, env = "SENTINEL_TOKEN", hide_env_values = true)]
     pub token: Option<String>,
+    /// Serve as of this instant instead of the clock (RFC 3339; a time without
+    /// offset is China time): a demo database's parcels live in the demo's days.
+    #[arg(long, value_name = "TIME")]
+    pub now: Option<String>,
 }
 
 struct Served {
     store: SqliteStore,
     settings: Settings,
     token: Option<String>,
+    now: Option<DateTime<Utc>>,
 }
 
 pub async fn run(a: ServeArgs) -> Result<u8, Failure> {
@@ -61,6 +68,7 @@ pub async fn run(a: ServeArgs) -> Result<u8, Failure> {
         }
         _ => {}
     }
+    let now = crate::check::time_arg("now", &a.now)?;
     let settings = Settings::from_env()?;
     let store = open_store(&a.db.db)?;
     let listener = tokio::net::TcpListener::bind(a.addr)
@@ -73,16 +81,46 @@ pub async fn run(a: ServeArgs) -> Result<u8, Failure> {
         store,
         settings,
         token,
+        now,
     });
     let app = axum::Router::new().fallback(answer).with_state(state);
     println!(
-        "serving http://{bound}/api/ (the console API) from {}",
+        "serving http://{bound}/ (the console; its API under /api/) from {}",
         a.db.db.display()
     );
     axum::serve(listener, app)
         .await
         .map_err(|e| Failure::runtime(format!("server stopped: {e}")))?;
     Ok(0)
+}
+
+/// One file of the page (GET or HEAD), under the page's content policy.
+fn page(method: &Method, asset: sentinel_console::Asset) -> Response {
+    if method != Method::GET && method != Method::HEAD {
+        let mut r = json_reply(Reply::error(
+            405,
+            format!("{method} is not allowed here; use GET"),
+        ));
+        r.headers_mut()
+            .insert(header::ALLOW, HeaderValue::from_static("GET, HEAD"));
+        return r;
+    }
+    let mut r = asset.body.into_response();
+    let h = r.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static(asset.content_type),
+    );
+    h.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(sentinel_console::CONTENT_SECURITY_POLICY),
+    );
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    r
 }
 
 /// Compares without stopping at the first difference.
@@ -112,6 +150,9 @@ async fn answer(
         .strip_prefix("/api")
         .filter(|r| r.is_empty() || r.starts_with('/'))
     else {
+        if let Some(asset) = sentinel_console::asset(path) {
+            return page(&method, asset);
+        }
         return json_reply(Reply::error(
             404,
             format!("no route for {method} {}", shared::clip::clip(path)),
@@ -143,7 +184,7 @@ async fn answer(
         segments: &segs,
         query: uri.query().unwrap_or(""),
         body: &body,
-        now: SystemClock.now(),
+        now: s.now.unwrap_or_else(|| SystemClock.now()),
     };
     let reply = sentinel_console::route(&s.store, &s.settings.rules, &call)
         .await

@@ -35,8 +35,9 @@ use sentinel_fakes::chat::{FakeSlack, SlackConfig};
 fn concurrent_runs_on_one_store_print_each_alert_once() {
     let (scenario, csv) = fleet(300, Utc::now());
     let fake = kdniao(scenario);
-    // Slow enough that the three runs overlap for a good second.
-    fake.set_latency(Duration::from_millis(15));
+    // Slow enough that the three runs overlap even when starting a process takes
+    // a second on a loaded machine (one run alone needs 150 × 60 ms / 4 ≈ 2.3 s).
+    fake.set_latency(Duration::from_millis(60));
     let (_dir, db) = store();
     let env = env(&fake, &db, 1000, 4);
     let mut lines = csv.lines();

@@ -138,6 +138,13 @@ impl Severity {
         }
     }
 
+    /// `warning` or `critical` (any case).
+    pub fn parse(s: &str) -> Option<Severity> {
+        [Severity::Warning, Severity::Critical]
+            .into_iter()
+            .find(|v| v.as_str().eq_ignore_ascii_case(s.trim()))
+    }
+
     pub fn label_zh(self) -> &'static str {
         match self {
             Severity::Warning => "警告",

@@ -19,6 +19,7 @@ use shared::ports::{
     ShipmentWriter, StoreError, Unreadable,
 };
 use shared::ports::{CarrierError, CarrierQuery, CarrierReply, CarrierSubscribe};
+pub use shared::report::percentile;
 use shared::rules::RuleConfig;
 
 // ------------------------------------------------------------------ the store
@@ -443,16 +444,6 @@ impl Detection {
     }
 }
 
-/// Nearest-rank percentile of an ascending slice: the smallest value with at
-/// least `p` of the values at or below it.
-pub fn percentile(sorted: &[i64], p: f64) -> Option<i64> {
-    if sorted.is_empty() {
-        return None;
-    }
-    let rank = (p * sorted.len() as f64).ceil() as usize;
-    Some(sorted[rank.clamp(1, sorted.len()) - 1])
-}
-
 /// Detection per rule, and over all rules.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Scores {
@@ -543,16 +534,6 @@ pub fn reset_peak_rss() -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn nearest_rank_percentiles() {
-        let v: Vec<i64> = (1..=20).collect();
-        assert_eq!(percentile(&v, 0.5), Some(10));
-        assert_eq!(percentile(&v, 0.95), Some(19));
-        assert_eq!(percentile(&v, 1.0), Some(20));
-        assert_eq!(percentile(&[7], 0.95), Some(7));
-        assert_eq!(percentile(&[], 0.5), None);
-    }
 
     fn truth(parcel: u32, rule: Rule, since: i64, due: i64, required: bool) -> Truth {
         Truth {

@@ -1,0 +1,329 @@
+//! The console page in a real headless browser: Debian's chromium, driven through
+//! chromedriver (W3C WebDriver) with fantoccini, against `sentinel serve` on the
+//! data `sentinel demo` leaves. `./infra/test.sh` installs chromium,
+//! chromium-driver and a CJK font; without them this test fails and says so.
+
+use std::io::{BufRead, BufReader};
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use fantoccini::{elements::Element, Client, ClientBuilder, Locator};
+use serde_json::{json, Value};
+
+mod common;
+
+/// A child process killed when the test ends, however it ends.
+struct Killed(Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn find_program(name: &str) -> Option<PathBuf> {
+    std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths)
+            .map(|d| d.join(name))
+            .find(|p| p.is_file())
+    })
+}
+
+/// chromedriver on a free port, ready.
+async fn chromedriver() -> (Killed, String) {
+    let program = find_program("chromedriver").unwrap_or_else(|| {
+        panic!(
+            "chromedriver is not installed: run ./infra/test.sh, or \
+             apt-get install chromium chromium-driver fonts-wqy-microhei"
+        )
+    });
+    let port = free_port();
+    let child = Killed(
+        Command::new(program)
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let url = format!("http://127.0.0.1:{port}");
+    let c = reqwest::Client::new();
+    for _ in 0..200 {
+        if let Ok(r) = c.get(format!("{url}/status")).send().await {
+            if r.status().is_success() {
+                return (child, url);
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("chromedriver did not answer on {url}");
+}
+
+async fn browser(driver: &str) -> Client {
+    let mut options = json!({
+        "args": ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                 "--window-size=1400,1800", "--lang=zh-CN"]
+    });
+    if Path::new("/usr/bin/chromium").exists() {
+        options["binary"] = json!("/usr/bin/chromium");
+    }
+    let mut caps = serde_json::Map::new();
+    caps.insert("goog:chromeOptions".into(), options);
+    // Prompts stay open until the test answers them.
+    caps.insert("unhandledPromptBehavior".into(), json!("ignore"));
+    ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
+        .capabilities(caps)
+        .connect(driver)
+        .await
+        .expect("a chromium session")
+}
+
+/// `sentinel serve` on a free loopback port; its page URL.
+fn serve(db: &Path, extra: &[&str]) -> (Killed, String) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_sentinel"))
+        .args(["serve", "--addr", "127.0.0.1:0", "--db"])
+        .arg(db)
+        .args(extra)
+        .env_remove("SENTINEL_TOKEN")
+        .env_remove("RUST_LOG")
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let page = line
+        .split_whitespace()
+        .find(|w| w.starts_with("http://"))
+        .unwrap_or_else(|| panic!("no address in {line:?}"))
+        .to_string();
+    (Killed(child), page)
+}
+
+async fn api(c: &reqwest::Client, url: String) -> Value {
+    serde_json::from_str(&c.get(url).send().await.unwrap().text().await.unwrap()).unwrap()
+}
+
+async fn wait_for(b: &Client, css: &str) -> Element {
+    b.wait()
+        .at_most(Duration::from_secs(20))
+        .for_element(Locator::Css(css))
+        .await
+        .unwrap_or_else(|e| panic!("{css} never appeared: {e}"))
+}
+
+/// Waits until the element's text contains `want`.
+async fn wait_text(b: &Client, css: &str, want: &str) -> String {
+    let mut last = String::new();
+    for _ in 0..200 {
+        if let Ok(e) = b.find(Locator::Css(css)).await {
+            last = e.text().await.unwrap_or_default();
+            if last.contains(want) {
+                return last;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("{css} never said {want:?}; it says {last:?}");
+}
+
+// The demo fleet starts 2024-11-04 (China time) and runs four days.
+const DEMO_NOW: &str = "2024-11-07T18:00:00";
+
+#[tokio::test]
+async fn people_look_up_take_problems_and_see_the_fleet_in_a_browser() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = common::demo_db(dir.path());
+    let (_server, page) = serve(&db, &["--now", DEMO_NOW]);
+    let base = format!("{page}api/");
+    let (_driver, driver_url) = chromedriver().await;
+    let b = browser(&driver_url).await;
+    let http = reqwest::Client::new();
+
+    b.goto(&page).await.unwrap();
+    wait_for(&b, "#queue-table tbody tr").await;
+
+    // Fleet health: the figures, seven charts with bars, the delivery table.
+    let figures = wait_text(&b, "#health-figures", "300").await;
+    assert!(
+        figures.contains("包裹总数"),
+        "Chinese by default: {figures}"
+    );
+    let charts = b.find_all(Locator::Css("#charts svg")).await.unwrap();
+    assert_eq!(charts.len(), 7);
+    let bars = b.find_all(Locator::Css("#charts rect.bar")).await.unwrap();
+    assert!(bars.len() > 20, "{} bars", bars.len());
+    let summary = api(&http, format!("{base}summary")).await;
+    let rows = b
+        .find_all(Locator::Css("#delivery-table tbody tr"))
+        .await
+        .unwrap();
+    assert_eq!(rows.len(), summary["delivery"].as_object().unwrap().len());
+
+    // The queue shows what the API shows, oldest first.
+    let queue = api(&http, format!("{base}problems")).await;
+    let items = queue["items"].as_array().unwrap();
+    let rows = b
+        .find_all(Locator::Css("#queue-table tbody tr"))
+        .await
+        .unwrap();
+    assert_eq!(rows.len(), items.len());
+    let key = |i: &Value| format!("{}/{}", i["carrier"], i["tracking_number"]).replace('"', "");
+    assert_eq!(
+        rows[0].attr("data-parcel").await.unwrap().unwrap(),
+        key(&items[0])
+    );
+    // A parcel stalled after its first scans: it has a timeline to show.
+    let stalled = items
+        .iter()
+        .find(|i| i["problems"][0]["rule"] == "stalled")
+        .expect("the demo leaves stalled parcels");
+    let first = key(stalled);
+
+    // Acting without a name is refused on the page, before any request.
+    rows[0]
+        .find(Locator::Css("button[data-action=ack]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    wait_text(&b, "#message", "名字").await;
+
+    // Acknowledge the head of the queue in one click.
+    b.find(Locator::Css("#me"))
+        .await
+        .unwrap()
+        .send_keys("ops-wang")
+        .await
+        .unwrap();
+    let (carrier, number) = first.split_once('/').unwrap();
+    let row = b
+        .find(Locator::Css(&format!("tr[data-parcel='{first}']")))
+        .await
+        .unwrap();
+    let rule = row
+        .find(Locator::Css(".problem"))
+        .await
+        .unwrap()
+        .attr("data-rule")
+        .await
+        .unwrap()
+        .unwrap();
+    row.find(Locator::Css("button[data-action=ack]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    wait_text(&b, "#message", "已完成").await;
+    let parcel = api(&http, format!("{base}shipments/{carrier}/{number}")).await;
+    let problem = parcel["problems"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["rule"] == rule.as_str())
+        .unwrap();
+    assert_eq!(problem["state"], "acknowledged", "{parcel}");
+    assert_eq!(problem["by"], "ops-wang");
+
+    // Someone else takes the next one first: the page says who.
+    let second = items.iter().find(|i| key(i) != first).unwrap();
+    let (c2, n2) = (
+        second["carrier"].as_str().unwrap(),
+        second["tracking_number"].as_str().unwrap(),
+    );
+    let r2 = second["problems"][0]["rule"].as_str().unwrap();
+    let r = http
+        .post(format!("{base}problems/{c2}/{n2}/{r2}"))
+        .body(r#"{"action":"ack","by":"李四"}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    b.find(Locator::Css(&format!(
+        "tr[data-parcel='{c2}/{n2}'] .problem[data-rule='{r2}'] button[data-action=ack]"
+    )))
+    .await
+    .unwrap()
+    .click()
+    .await
+    .unwrap();
+    wait_text(&b, "#message", "李四").await;
+
+    // Look the first parcel up by its number alone: status, the whole timeline in
+    // the carrier's words, the problem with its history.
+    let input = b.find(Locator::Css("#number")).await.unwrap();
+    input.send_keys(number).await.unwrap();
+    b.find(Locator::Css("#lookup-form button[type=submit]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    wait_for(&b, "#parcel .timeline li").await;
+    let shown = b
+        .find_all(Locator::Css("#parcel .timeline li"))
+        .await
+        .unwrap();
+    let timeline = parcel["timeline"].as_array().unwrap();
+    assert_eq!(shown.len(), timeline.len());
+    let newest = timeline.last().unwrap()["text"].as_str().unwrap();
+    assert!(shown[0].text().await.unwrap().contains(newest));
+    let detail = wait_text(&b, "#parcel", "ops-wang").await;
+    assert!(detail.contains(number), "{detail}");
+    assert!(detail.contains("已认领"), "{detail}");
+
+    // The page of the fleet as people see it (docs/console.png is one of these).
+    let png = b.screenshot().await.unwrap();
+    assert!(png.starts_with(b"\x89PNG") && png.len() > 20_000);
+    std::fs::write(
+        Path::new(env!("CARGO_TARGET_TMPDIR")).join("console.png"),
+        &png,
+    )
+    .unwrap();
+
+    // English on request.
+    b.goto(&format!("{page}?lang=en")).await.unwrap();
+    wait_text(&b, "h1", "Parcel Sentinel").await;
+    wait_text(&b, "#health-figures", "Parcels").await;
+    b.close().await.unwrap();
+}
+
+#[tokio::test]
+async fn with_a_token_the_page_asks_for_it_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = common::demo_db(dir.path());
+    let token = "a-long-enough-token-for-ops";
+    let (_server, page) = serve(&db, &["--now", DEMO_NOW, "--token", token]);
+    let (_driver, driver_url) = chromedriver().await;
+    let b = browser(&driver_url).await;
+    b.goto(&page).await.unwrap();
+    let mut asked = false;
+    for _ in 0..100 {
+        if let Ok(text) = b.get_alert_text().await {
+            assert!(text.contains("令牌"), "{text}");
+            b.send_alert_text(token).await.unwrap();
+            b.accept_alert().await.unwrap();
+            asked = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(asked, "the page never asked for the token");
+    wait_text(&b, "#health-figures", "300").await;
+    wait_for(&b, "#queue-table tbody tr").await;
+    b.close().await.unwrap();
+}
