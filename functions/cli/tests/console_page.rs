@@ -3,7 +3,6 @@
 //! data `sentinel demo` leaves. `./infra/test.sh` installs chromium,
 //! chromium-driver and a CJK font; without them this test fails and says so.
 
-use std::io::{BufRead, BufReader};
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -100,15 +99,7 @@ fn serve(db: &Path, extra: &[&str]) -> (Killed, String) {
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let page = line
-        .split_whitespace()
-        .find(|w| w.starts_with("http://"))
-        .unwrap_or_else(|| panic!("no address in {line:?}"))
-        .to_string();
+    let page = common::served_url(&mut child);
     (Killed(child), page)
 }
 

@@ -1,7 +1,6 @@
 //! `sentinel serve`: the console API over HTTP on the data `sentinel demo --db`
 //! leaves, through a real socket; loopback by default, a token elsewhere.
 
-use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 
@@ -37,15 +36,7 @@ fn serve(db: &Path, args: &[&str], token: Option<&str>) -> Server {
         cmd.env("SENTINEL_TOKEN", t);
     }
     let mut child = cmd.spawn().unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let page = line
-        .split_whitespace()
-        .find(|w| w.starts_with("http://"))
-        .unwrap_or_else(|| panic!("no address in {line:?}"))
-        .to_string();
+    let page = common::served_url(&mut child);
     assert!(page.ends_with('/'), "{page}");
     let base = format!("{page}api/");
     Server { child, page, base }
