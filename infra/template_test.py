@@ -12,16 +12,30 @@ with the .venv's Python: `.venv/bin/python infra/template_test.py`).
   functions that send it, never the api; SSM parameters only those named).
 - The provider and chat variables: every variable the code reads is passed to the
   functions that read it, and the template passes nothing the code does not read.
+- Console sign-in: the Cognito pool, its public code-flow client and groups, the
+  ConsoleJwt authorizer, and the authorizer every route ends up with once SAM has
+  expanded the template (machine routes keep IAM, the page is public, /api/ takes a
+  token); the console and metrics variables of each function.
+- Metrics: the three alarms read the metric contract's totals and notify AlarmsTopic;
+  the dashboard body is JSON once substituted and shows every metric of the contract.
+- Dependencies: the expanded template has no cycle (the console client in particular
+  must not depend on the API whose authorizer names it).
 
 Offline: it parses the template with the SAM translator's YAML loader (from the SAM CLI
-in .venv), which turns !Ref and friends into their long forms.
+in .venv), which turns !Ref and friends into their long forms, and expands it with the
+SAM translator (no AWS call: the managed policy list is stubbed, it uses none).
 """
 
+import functools
+import json
+import os
 import re
 import sys
 import unittest
 from pathlib import Path
+from unittest import mock
 
+from samtranslator.translator.transform import transform
 from samtranslator.yaml_helper import yaml_parse
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -348,11 +362,17 @@ class Variables(unittest.TestCase):
         want = code | {f"{v}_PARAMETER" for v in secrets}
         self.assertIn("KDNIAO_API_URL", code)
         self.assertEqual(set(env("TrackerFunction")) & (want | {"CARRIER_PROVIDER"}), want)
-        # The api checks no parcel itself: everything but CARRIER_CONCURRENCY.
-        self.assertEqual(set(env("ApiFunction")), want - {"CARRIER_CONCURRENCY"})
-        for fn in ["TrackerFunction", "ApiFunction"]:
+        # The api checks no parcel itself: everything but CARRIER_CONCURRENCY, plus
+        # where the console signs people in.
+        self.assertEqual(
+            set(env("ApiFunction")), (want - {"CARRIER_CONCURRENCY"}) | CONSOLE_SIGN_IN
+        )
+        for fn, allowed in [
+            ("TrackerFunction", {"RETENTION_DAYS"}),
+            ("ApiFunction", {"RETENTION_DAYS"} | CONSOLE_SIGN_IN),
+        ]:
             extra = set(env(fn)) - want
-            self.assertTrue(extra <= {"RETENTION_DAYS"}, f"{fn} passes unread {extra}")
+            self.assertTrue(extra <= allowed, f"{fn} passes unread {extra}")
 
     def test_every_chat_variable_reaches_the_notifier(self):
         code = set(rust_strings("adapters/chat/src/config.rs", "VARIABLES"))
@@ -366,6 +386,526 @@ class Variables(unittest.TestCase):
             "CarrierTimeoutMs", "CarrierRetries", "CarrierConcurrency",
         ]:
             self.assertEqual(PARAMETERS[name]["Default"], "", name)
+
+
+
+# ------------------------------------------------------------------ values
+
+
+PSEUDO = {
+    "AWS::Region": "ap-southeast-1",
+    "AWS::AccountId": "123456789012",
+    "AWS::Partition": "aws",
+    "AWS::URLSuffix": "amazonaws.com",
+    "AWS::StackName": "parcel-sentinel",
+    "AWS::StackId": "arn:aws:cloudformation:ap-southeast-1:123456789012:stack/"
+    "parcel-sentinel/0f3c7a40-9e1d-11ef-8a2b-0a1b2c3d4e5f",
+}
+
+
+def placeholder(name):
+    """What a resource's Ref or attribute stands for when values are resolved."""
+    return "RESOURCE-" + name.replace(".", "-")
+
+
+def resolve(node, values):
+    """The value of a template expression for parameter `values` (pseudo parameters
+    as in PSEUDO, resources as placeholders): Ref, Fn::If over the template's
+    conditions, Fn::Sub, Fn::Join, Fn::Select, Fn::Split, Fn::GetAtt."""
+    if isinstance(node, (str, int, float, bool)):
+        return node
+    if isinstance(node, list):
+        return [resolve(n, values) for n in node]
+    (fn, arg), = node.items()
+    if fn == "Ref":
+        if arg in PSEUDO:
+            return PSEUDO[arg]
+        if arg in values:
+            return values[arg]
+        assert arg in RESOURCES, f"Ref to nothing: {arg}"
+        return placeholder(arg)
+    if fn == "Fn::GetAtt":
+        assert arg[0] in RESOURCES, arg
+        return placeholder(".".join(arg))
+    if fn == "Fn::If":
+        cond, yes, no = arg
+        return resolve(yes if truth(evaluate(TEMPLATE["Conditions"][cond], values)) else no, values)
+    if fn == "Fn::Join":
+        sep, items = arg
+        return sep.join(resolve(items, values))
+    if fn == "Fn::Select":
+        i, items = arg
+        return resolve(items, values)[int(i)]
+    if fn == "Fn::Split":
+        sep, s = arg
+        return resolve(s, values).split(sep)
+    if fn == "Fn::Sub":
+        text, extra = (arg, {}) if isinstance(arg, str) else arg
+        extra = {k: resolve(v, values) for k, v in extra.items()}
+
+        def one(m):
+            name = m.group(1)
+            if name.startswith("!"):
+                return "${" + name[1:] + "}"
+            if name in extra:
+                return str(extra[name])
+            if name in PSEUDO:
+                return PSEUDO[name]
+            if name in values:
+                return str(values[name])
+            assert name.split(".")[0] in RESOURCES, f"${{{name}}} names nothing"
+            return placeholder(name)
+
+        return re.sub(r"\$\{([^}]+)\}", one, text)
+    raise AssertionError(f"resolve does not know {fn}")
+
+
+def with_defaults(**overrides):
+    values = defaults()
+    for k in overrides:
+        assert k in PARAMETERS, f"unknown parameter {k}"
+    values.update(overrides)
+    return values
+
+
+def effective_env(fn):
+    """The function's variables with the Globals' (SAM merges them)."""
+    merged = dict(TEMPLATE["Globals"]["Function"]["Environment"]["Variables"])
+    merged.update(env(fn))
+    return merged
+
+
+@functools.lru_cache(maxsize=None)
+def expanded():
+    """The template as SAM expands it: plain CloudFormation (what `sam deploy` sends,
+    but for the code locations)."""
+    template = yaml_parse((ROOT / "template.yaml").read_text(encoding="utf-8"))
+    for r in template["Resources"].values():
+        if r["Type"] == "AWS::Serverless::Function":
+            r["Properties"]["CodeUri"] = "s3://bucket/key"
+    policies = mock.Mock()
+    policies.load.return_value = {}
+    with mock.patch.dict(os.environ, {"AWS_DEFAULT_REGION": "us-east-1"}):
+        return transform(template, {}, policies)
+
+
+# ------------------------------------------------------------------ console sign-in
+
+FUNCTIONS = ["SchedulerFunction", "TrackerFunction", "ApiFunction", "NotifierFunction"]
+CONSOLE_SIGN_IN = {"CONSOLE_AUTH_DOMAIN", "CONSOLE_CLIENT_ID"}
+# The routes from before the console, exactly (event name: method, path, authorizer).
+MACHINE_ROUTES = {
+    "RegisterShipments": ("POST", "/shipments", "AWS_IAM"),
+    "GetShipment": ("GET", "/shipments/{carrier}/{tracking_number}", "AWS_IAM"),
+    "ListShipments": ("GET", "/shipments", "AWS_IAM"),
+    "Summary": ("GET", "/summary", "AWS_IAM"),
+    "ListProblems": ("GET", "/problems", "AWS_IAM"),
+    "ActOnProblem": ("POST", "/problems/{carrier}/{tracking_number}/{rule}", "AWS_IAM"),
+    "FindShipment": ("GET", "/shipments/{tracking_number}", "AWS_IAM"),
+    "Vocabulary": ("GET", "/vocabulary", "AWS_IAM"),
+    "KdniaoCallback": ("POST", "/callbacks/kdniao", "NONE"),
+    "Kuaidi100Callback": ("POST", "/callbacks/kuaidi100", "NONE"),
+}
+CONSOLE_ROUTES = {
+    "ConsolePage": ("GET", "/", "NONE"),
+    "ConsoleScript": ("GET", "/console.js", "NONE"),
+    "ConsoleStyle": ("GET", "/console.css", "NONE"),
+    "ConsoleConfig": ("GET", "/console-config.json", "NONE"),
+    "ConsoleApiRead": ("GET", "/api/{proxy+}", "ConsoleJwt"),
+    "ConsoleApiAct": ("POST", "/api/{proxy+}", "ConsoleJwt"),
+}
+ISSUER = {"Fn::Sub": "https://cognito-idp.${AWS::Region}.amazonaws.com/${ConsoleUserPool}"}
+PREFIX_DEFAULT_RE = r"sentinel-[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
+# Cognito's own rule for a prefix domain.
+COGNITO_DOMAIN_RE = r"[a-z0-9](?:[a-z0-9\-]{0,61}[a-z0-9])?"
+
+
+def http_routes(fn):
+    out = {}
+    for name, e in props(fn).get("Events", {}).items():
+        if e["Type"] == "HttpApi":
+            p = e["Properties"]
+            assert p["ApiId"] == {"Ref": "HttpApi"}, name
+            out[name] = (p["Method"], p["Path"], p["Auth"]["Authorizer"])
+    return out
+
+
+class ConsoleSignIn(unittest.TestCase):
+    def test_the_jwt_authorizer_takes_the_pools_tokens_for_the_console_client(self):
+        auth = props("HttpApi")["Auth"]
+        # Adding an authorizer changes neither the default nor IAM.
+        self.assertEqual(auth["DefaultAuthorizer"], "AWS_IAM")
+        self.assertIs(auth["EnableIamAuthorizer"], True)
+        self.assertEqual(list(auth["Authorizers"]), ["ConsoleJwt"])
+        jwt = auth["Authorizers"]["ConsoleJwt"]
+        self.assertEqual(jwt["IdentitySource"], "$request.header.Authorization")
+        self.assertEqual(jwt["JwtConfiguration"]["issuer"], ISSUER)
+        self.assertEqual(jwt["JwtConfiguration"]["audience"], [{"Ref": "ConsoleUserPoolClient"}])
+
+    def test_every_route_and_its_authorizer(self):
+        # Every route from before kept as it was, and the six console routes.
+        self.assertEqual(http_routes("ApiFunction"), {**MACHINE_ROUTES, **CONSOLE_ROUTES})
+        for fn in FUNCTIONS:
+            if fn != "ApiFunction":
+                self.assertEqual(http_routes(fn), {}, fn)
+
+    def test_the_expanded_api_gives_each_route_its_authorizer(self):
+        # What API Gateway receives: the OpenAPI body SAM writes, where a default
+        # authorizer would show if it had been applied to a route.
+        api = expanded()["Resources"]["HttpApi"]
+        self.assertEqual(api["Type"], "AWS::ApiGatewayV2::Api")
+        body = api["Properties"]["Body"]
+        got = {}
+        for path, ops in body["paths"].items():
+            for method, op in ops.items():
+                (security,) = op["security"]
+                got[(method.upper(), path)] = list(security)
+        want = {(m, p): [a] for m, p, a in {**MACHINE_ROUTES, **CONSOLE_ROUTES}.values()}
+        self.assertEqual(got, want)
+        jwt = body["components"]["securitySchemes"]["ConsoleJwt"]["x-amazon-apigateway-authorizer"]
+        self.assertEqual(jwt["type"], "jwt")
+        self.assertEqual(jwt["jwtConfiguration"]["issuer"], ISSUER)
+        self.assertEqual(jwt["jwtConfiguration"]["audience"], [{"Ref": "ConsoleUserPoolClient"}])
+
+    def test_the_pool_admits_only_people_an_administrator_created(self):
+        pool = RESOURCES["ConsoleUserPool"]
+        self.assertEqual(pool["Type"], "AWS::Cognito::UserPool")
+        p = pool["Properties"]
+        self.assertIs(p["AdminCreateUserConfig"]["AllowAdminCreateUserOnly"], True)
+        self.assertEqual(p["UsernameAttributes"], ["email"])
+        pw = p["Policies"]["PasswordPolicy"]
+        self.assertGreaterEqual(pw["MinimumLength"], 12)
+        for k in ["RequireLowercase", "RequireUppercase", "RequireNumbers", "RequireSymbols"]:
+            self.assertIs(pw[k], True, k)
+        self.assertEqual(p["MfaConfiguration"], "OPTIONAL")
+        self.assertEqual(p["EnabledMfas"], ["SOFTWARE_TOKEN_MFA"])
+
+    def test_the_groups_ops_and_viewer(self):
+        groups = {
+            r["Properties"]["GroupName"]: r["Properties"]
+            for r in RESOURCES.values()
+            if r["Type"] == "AWS::Cognito::UserPoolGroup"
+        }
+        self.assertEqual(set(groups), {"ops", "viewer"})
+        for g in groups.values():
+            self.assertEqual(g["UserPoolId"], {"Ref": "ConsoleUserPool"})
+        self.assertIn("acknowledge", groups["ops"]["Description"])
+        self.assertIn("Read only", groups["viewer"]["Description"])
+
+    def test_the_client_is_public_and_uses_the_code_flow_only(self):
+        c = props("ConsoleUserPoolClient")
+        self.assertEqual(c["UserPoolId"], {"Ref": "ConsoleUserPool"})
+        self.assertIs(c["GenerateSecret"], False)
+        self.assertIs(c["AllowedOAuthFlowsUserPoolClient"], True)
+        self.assertEqual(c["AllowedOAuthFlows"], ["code"])
+        self.assertEqual(sorted(c["AllowedOAuthScopes"]), ["email", "openid", "profile"])
+        self.assertEqual(c["SupportedIdentityProviders"], ["COGNITO"])
+        self.assertEqual(c["PreventUserExistenceErrors"], "ENABLED")
+        # No flow that sends the password itself.
+        self.assertFalse([f for f in c["ExplicitAuthFlows"] if "PASSWORD" in f])
+        units = c["TokenValidityUnits"]
+        self.assertEqual((c["IdTokenValidity"], units["IdToken"]), (1, "hours"))
+        self.assertEqual((c["AccessTokenValidity"], units["AccessToken"]), (1, "hours"))
+        self.assertLessEqual(c["RefreshTokenValidity"], 24)
+        self.assertEqual(units["RefreshToken"], "hours")
+
+    def test_the_callback_is_console_url_when_set(self):
+        c = props("ConsoleUserPoolClient")
+        url = "https://abc123.execute-api.ap-southeast-1.amazonaws.com/"
+        for key in ["CallbackURLs", "LogoutURLs"]:
+            self.assertEqual(resolve(c[key], with_defaults(ConsoleUrl=url)), [url], key)
+            # Until the second deploy: a placeholder (sign-in does not work yet).
+            self.assertEqual(resolve(c[key], with_defaults()), ["http://localhost:8080/"], key)
+
+    def test_one_sign_in_domain_everywhere(self):
+        domain = props("ConsoleUserPoolDomain")
+        self.assertEqual(domain["UserPoolId"], {"Ref": "ConsoleUserPool"})
+        page = effective_env("ApiFunction")["CONSOLE_AUTH_DOMAIN"]
+        output = TEMPLATE["Outputs"]["ConsoleSignInDomain"]["Value"]
+        for values, prefix in [
+            (with_defaults(), None),
+            (with_defaults(ConsoleAuthDomainPrefix="myshop-ops"), "myshop-ops"),
+        ]:
+            got = resolve(domain["Domain"], values)
+            if prefix is None:
+                self.assertRegex(got, "^" + PREFIX_DEFAULT_RE + "$")
+                self.assertTrue(PSEUDO["AWS::StackId"].endswith(got[len("sentinel-"):]))
+            else:
+                self.assertEqual(got, prefix)
+            self.assertRegex(got, "^" + COGNITO_DOMAIN_RE + "$")
+            want = f"https://{got}.auth.{PSEUDO['AWS::Region']}.amazoncognito.com"
+            self.assertEqual(resolve(page, values), want)
+            self.assertEqual(resolve(output, values), want)
+
+    def test_the_parameters_patterns(self):
+        prefix = PARAMETERS["ConsoleAuthDomainPrefix"]["AllowedPattern"]
+        for ok in ["", "myshop-ops", "ops2"]:
+            self.assertRegex(ok, prefix)
+        for bad in ["MyShop", "-ops", "ops-", "my_shop", "a" * 64]:
+            self.assertNotRegex(bad, prefix)
+        url = PARAMETERS["ConsoleUrl"]["AllowedPattern"]
+        for ok in ["", "https://abc123.execute-api.ap-southeast-1.amazonaws.com/", "http://localhost:8080/"]:
+            self.assertRegex(ok, url)
+        # What shared/src/message/link.rs refuses at cold start is refused at deploy time.
+        for bad in [
+            "http://example.com/", "https://x.example.com/#top", "ftp://x/", "https:///",
+            "https://x.example.com/(a)", "https://x.example.com/{a}", "https://x.example.com/é",
+            "https://x.example.com/a b", 'https://x.example.com/"', "https://x.example.com/|",
+        ]:
+            self.assertNotRegex(bad, url)
+        self.assertEqual(PARAMETERS["ConsoleUrl"]["MaxLength"], 512)
+        self.assertEqual(PARAMETERS["ConsoleUrl"]["Default"], "")
+        self.assertEqual(PARAMETERS["ConsoleAuthDomainPrefix"]["Default"], "")
+
+    def test_console_and_metrics_variables(self):
+        # Every function renders messages (tracker, scheduler and api: the SNS SMS and
+        # e-mail texts; notifier: the chat digests), so every one links the console,
+        # and every one writes metrics.
+        for fn in FUNCTIONS:
+            e = effective_env(fn)
+            self.assertEqual(e["CONSOLE_URL"], {"Ref": "ConsoleUrl"}, fn)
+            self.assertEqual(e["METRICS_NAMESPACE"], {"Ref": "MetricsNamespace"}, fn)
+            main = (ROOT / props(fn)["CodeUri"] / "src" / "main.rs").read_text(encoding="utf-8")
+            self.assertTrue("MessageSettings" in main or "Templates" in main, fn)
+        # Only the api serves the page its sign-in settings.
+        for fn in FUNCTIONS:
+            has = CONSOLE_SIGN_IN & set(effective_env(fn))
+            self.assertEqual(has, CONSOLE_SIGN_IN if fn == "ApiFunction" else set(), fn)
+        self.assertEqual(env("ApiFunction")["CONSOLE_CLIENT_ID"], {"Ref": "ConsoleUserPoolClient"})
+
+    def test_outputs(self):
+        outputs = TEMPLATE["Outputs"]
+        for name in ["ApiUrl", "ConsoleUserPoolId", "ConsoleUserPoolClientId", "ConsoleSignInDomain"]:
+            self.assertIn(name, outputs)
+        self.assertEqual(outputs["ConsoleUserPoolId"]["Value"], {"Ref": "ConsoleUserPool"})
+        self.assertEqual(outputs["ConsoleUserPoolClientId"]["Value"], {"Ref": "ConsoleUserPoolClient"})
+        api = resolve(outputs["ApiUrl"]["Value"], defaults())
+        self.assertEqual(resolve(outputs["ConsolePageUrl"]["Value"], defaults()), api + "/")
+        self.assertRegex(api + "/", PARAMETERS["ConsoleUrl"]["AllowedPattern"])
+
+
+# ------------------------------------------------------------------ metrics
+
+# The functions' Embedded Metric Format contract: each metric is written without
+# dimensions (the total) and with these dimensions (none: the total only).
+METRICS = {
+    "ParcelsChecked": [],
+    "CarrierQueries": ["Provider", "Carrier"],
+    "CarrierErrors": ["Provider", "Carrier"],
+    "Alerts": ["Rule", "Severity"],
+    "NotificationsSent": ["Channel"],
+    "NotificationsFailed": ["Channel"],
+    "OutboxOldestAgeSeconds": [],
+}
+NAMESPACE = {"Ref": "MetricsNamespace"}
+ALARMS_TOPIC = [{"Ref": "AlarmsTopic"}]
+
+
+def metric_stats(alarm):
+    """{id: (metric name, stat, period)} of a metric-math alarm, checking that each
+    reads a total (no dimensions) of the project's namespace."""
+    out = {}
+    for q in props(alarm)["Metrics"]:
+        if "MetricStat" in q:
+            m = q["MetricStat"]["Metric"]
+            assert m["Namespace"] == NAMESPACE, alarm
+            assert "Dimensions" not in m, alarm
+            assert q["ReturnData"] is False, alarm
+            out[q["Id"]] = (m["MetricName"], q["MetricStat"]["Stat"], q["MetricStat"]["Period"])
+    return out
+
+
+def expression(alarm):
+    (q,) = [q for q in props(alarm)["Metrics"] if "Expression" in q]
+    assert q["ReturnData"] is True
+    return q["Expression"]
+
+
+class Metrics(unittest.TestCase):
+    def test_the_namespace_parameter(self):
+        p = PARAMETERS["MetricsNamespace"]
+        self.assertEqual(p["Default"], "ParcelSentinel")
+        for ok in ["ParcelSentinel", "Shop.Ops/Sentinel-1_a"]:
+            self.assertRegex(ok, p["AllowedPattern"])
+        for bad in ["", "with space", 'q"uote', "a{b}"]:
+            self.assertNotRegex(bad, p["AllowedPattern"])
+
+    def test_every_alarm_notifies_the_alarms_topic(self):
+        alarms = [n for n, r in RESOURCES.items() if r["Type"] == "AWS::CloudWatch::Alarm"]
+        for a in ["CarrierErrorRateAlarm", "OutboxAgeAlarm", "NotificationFailuresAlarm"]:
+            self.assertIn(a, alarms)
+        for name in alarms:
+            p = props(name)
+            self.assertEqual(p["AlarmActions"], ALARMS_TOPIC, name)
+            self.assertEqual(p["OKActions"], ALARMS_TOPIC, name)
+            self.assertEqual(p["TreatMissingData"], "notBreaching", name)
+
+    def test_the_carrier_error_rate_alarm(self):
+        self.assertEqual(
+            metric_stats("CarrierErrorRateAlarm"),
+            {"queries": ("CarrierQueries", "Sum", 300), "errors": ("CarrierErrors", "Sum", 300)},
+        )
+        self.assertEqual(expression("CarrierErrorRateAlarm"), "IF(queries >= 20, errors / queries, 0)")
+        p = props("CarrierErrorRateAlarm")
+        self.assertEqual(p["Threshold"], {"Ref": "CarrierErrorRateAlarmThreshold"})
+        self.assertEqual(p["ComparisonOperator"], "GreaterThanThreshold")
+        self.assertEqual((p["EvaluationPeriods"], p["DatapointsToAlarm"]), (3, 2))
+        t = PARAMETERS["CarrierErrorRateAlarmThreshold"]
+        self.assertEqual((t["Type"], t["Default"], t["MinValue"], t["MaxValue"]), ("Number", 0.2, 0, 1))
+
+    def test_the_outbox_age_alarm(self):
+        self.assertEqual(
+            metric_stats("OutboxAgeAlarm"), {"age": ("OutboxOldestAgeSeconds", "Maximum", 300)}
+        )
+        # Seconds to minutes, so that the threshold is the parameter as given.
+        self.assertEqual(expression("OutboxAgeAlarm"), "age / 60")
+        p = props("OutboxAgeAlarm")
+        self.assertEqual(p["Threshold"], {"Ref": "OutboxAgeAlarmMinutes"})
+        self.assertEqual(p["ComparisonOperator"], "GreaterThanThreshold")
+        self.assertEqual(p["EvaluationPeriods"], 2)
+        m = PARAMETERS["OutboxAgeAlarmMinutes"]
+        self.assertEqual((m["Type"], m["Default"], m["MinValue"]), ("Number", 30, 5))
+
+    def test_the_notification_failures_alarm(self):
+        p = props("NotificationFailuresAlarm")
+        self.assertEqual((p["Namespace"], p["MetricName"]), (NAMESPACE, "NotificationsFailed"))
+        self.assertNotIn("Dimensions", p)
+        self.assertEqual((p["Statistic"], p["Period"], p["Threshold"]), ("Sum", 300, 0))
+        self.assertEqual(p["ComparisonOperator"], "GreaterThanThreshold")
+        self.assertEqual((p["EvaluationPeriods"], p["DatapointsToAlarm"]), (3, 2))
+
+    def test_alarms_read_only_metrics_of_the_contract(self):
+        for name, r in RESOURCES.items():
+            if r["Type"] != "AWS::CloudWatch::Alarm":
+                continue
+            p = r["Properties"]
+            if p.get("Namespace") == NAMESPACE:
+                self.assertIn(p["MetricName"], METRICS, name)
+            for q in p.get("Metrics", []):
+                if "MetricStat" in q:
+                    self.assertIn(q["MetricStat"]["Metric"]["MetricName"], METRICS, name)
+
+    def dashboard(self, **overrides):
+        d = RESOURCES["Dashboard"]
+        self.assertEqual(d["Type"], "AWS::CloudWatch::Dashboard")
+        values = with_defaults(**overrides)
+        self.assertEqual(resolve(d["Properties"]["DashboardName"], values), "parcel-sentinel-sentinel")
+        return json.loads(resolve(d["Properties"]["DashboardBody"], values)), values["MetricsNamespace"]
+
+    def test_the_dashboard_is_json_and_shows_every_metric_of_the_contract(self):
+        for ns in ["ParcelSentinel", "Shop.Ops/Sentinel-1_a"]:
+            body, ns = self.dashboard(MetricsNamespace=ns)
+            plain, searched, alarms = set(), set(), []
+            for w in body["widgets"]:
+                self.assertLessEqual(w["x"] + w["width"], 24)
+                p = w["properties"]
+                if w["type"] == "alarm":
+                    alarms += p["alarms"]
+                if w["type"] != "metric":
+                    continue
+                self.assertEqual(p["region"], PSEUDO["AWS::Region"])
+                for row in p["metrics"]:
+                    if isinstance(row[0], dict):
+                        m = re.fullmatch(
+                            r"SEARCH\('\{\"(.+)\",([A-Za-z,]+)\} MetricName=\"(\w+)\"', '(\w+)', 300\)",
+                            row[0]["expression"],
+                        )
+                        if m:
+                            self.assertEqual(m.group(1), ns)
+                            searched.add((m.group(3), tuple(m.group(2).split(","))))
+                    elif row[0] == ns:
+                        self.assertIn(row[1], METRICS)
+                        # Totals only: no dimension name/value pairs.
+                        self.assertTrue(len(row) == 2 or isinstance(row[2], dict), row)
+                        plain.add(row[1])
+            self.assertEqual(plain, set(METRICS))
+            self.assertEqual(
+                searched, {(name, tuple(dims)) for name, dims in METRICS.items() if dims}
+            )
+            for a in ["CarrierErrorRateAlarm", "OutboxAgeAlarm", "NotificationFailuresAlarm"]:
+                self.assertIn(placeholder(a + ".Arn"), alarms)
+
+    def test_the_dashboard_draws_the_alarm_thresholds(self):
+        body, _ = self.dashboard(CarrierErrorRateAlarmThreshold="0.35", OutboxAgeAlarmMinutes="45")
+        lines = [
+            h["value"]
+            for w in body["widgets"]
+            for h in w["properties"].get("annotations", {}).get("horizontal", [])
+        ]
+        self.assertEqual(sorted(lines), [0.35, 45])
+        # The error rate graph computes what the alarm computes.
+        exprs = [
+            row[0]["expression"]
+            for w in body["widgets"] if w["type"] == "metric"
+            for row in w["properties"]["metrics"] if isinstance(row[0], dict)
+        ]
+        self.assertIn(expression("CarrierErrorRateAlarm"), exprs)
+        self.assertIn(expression("OutboxAgeAlarm"), exprs)
+
+
+# ------------------------------------------------------------------ dependencies
+
+
+def references(node, resources, sub_names=()):
+    """The resources an expanded template value refers to."""
+    out = set()
+    if isinstance(node, list):
+        for n in node:
+            out |= references(n, resources)
+    elif isinstance(node, dict):
+        for k, v in node.items():
+            if k == "Ref" and v in resources:
+                out.add(v)
+            elif k == "Fn::GetAtt":
+                name = v[0] if isinstance(v, list) else v.split(".")[0]
+                out.add(name)
+            elif k == "Fn::Sub":
+                text, extra = (v, {}) if isinstance(v, str) else v
+                for name in re.findall(r"\$\{([^}!][^}]*)\}", text):
+                    name = name.split(".")[0]
+                    if name in resources and name not in extra:
+                        out.add(name)
+                out |= references(extra, resources)
+            else:
+                out |= references(v, resources)
+    return out
+
+
+def dependencies():
+    resources = expanded()["Resources"]
+    graph = {}
+    for name, r in resources.items():
+        deps = references(r.get("Properties", {}), resources)
+        d = r.get("DependsOn", [])
+        deps |= set([d] if isinstance(d, str) else d)
+        graph[name] = deps
+    return graph
+
+
+def reachable(graph, start):
+    seen, todo = set(), [start]
+    while todo:
+        for d in graph[todo.pop()]:
+            if d not in seen:
+                seen.add(d)
+                todo.append(d)
+    return seen
+
+
+class Dependencies(unittest.TestCase):
+    def test_no_cycle(self):
+        graph = dependencies()
+        for name in graph:
+            self.assertNotIn(name, reachable(graph, name), f"{name} depends on itself")
+
+    def test_the_console_client_does_not_depend_on_the_api(self):
+        # The API's authorizer names the client, so the client (and the pool) may not
+        # wait for the API: that is why ConsoleUrl is a parameter.
+        graph = dependencies()
+        self.assertIn("ConsoleUserPoolClient", reachable(graph, "HttpApi"))
+        for name in ["ConsoleUserPoolClient", "ConsoleUserPool", "ConsoleUserPoolDomain"]:
+            deps = reachable(graph, name)
+            self.assertFalse({"HttpApi", "ApiFunction"} & deps, f"{name}: {deps}")
 
 
 if __name__ == "__main__":

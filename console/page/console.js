@@ -24,6 +24,8 @@ const TEXT = {
     by_state: '问题（按处理状态）', alerts_per_day: '每日告警（14天）', flow_per_day: '每日揽收登记与签收（14天）',
     registered: '登记', refreshed: '刷新于', taken: '已被他人处理：', done: '已完成', choose_carrier: '该单号在多个快递下登记，请选择：',
     promised: '承诺送达', order: '订单', phone: '手机', last_error: '最近查询错误', severity_warning: '警告', severity_critical: '严重',
+    notify: '通知客户', notify_confirm: '确定给收件人发送该问题的通知短信吗？', queued: '已加入发送队列，发送时间：',
+    sign_in_failed: '登录失败，请刷新页面重试', signed_in_as: '已登录：',
   },
   en: {
     title: 'Parcel Sentinel', you: 'My name', lookup: 'Look up', number_hint: 'Tracking number',
@@ -41,6 +43,8 @@ const TEXT = {
     registered: 'Registered', refreshed: 'Refreshed', taken: 'Someone else was first: ', done: 'Done',
     choose_carrier: 'This number is registered under several carriers; choose one:', promised: 'Promised by', order: 'Order',
     phone: 'Phone', last_error: 'Last query error', severity_warning: 'warning', severity_critical: 'critical',
+    notify: 'Tell the customer', notify_confirm: "Send the recipient this problem's notice by SMS?", queued: 'Queued; it goes out at ',
+    sign_in_failed: 'Sign-in failed; reload the page to try again', signed_in_as: 'Signed in as ',
   },
 }[LANG];
 
@@ -78,12 +82,74 @@ function say(text, info) {
   m.hidden = !text;
 }
 
+// ---------- sign-in ----------
+// On AWS the page signs people in through the Cognito hosted sign-in
+// (console-config.json says where): the authorization code flow with PKCE; the ID
+// token goes with every API call and says who acts and what they may do. On one
+// machine there is no sign-in: loopback, or the bearer token `sentinel serve
+// --token` asks for.
+
+let SIGN_IN = null;
+const REDIRECT = location.origin + location.pathname;
+
+function b64url(bytes) {
+  return btoa(String.fromCharCode(...bytes)).replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '');
+}
+
+async function signIn() {
+  const verifier = b64url(crypto.getRandomValues(new Uint8Array(32)));
+  const state = b64url(crypto.getRandomValues(new Uint8Array(16)));
+  sessionStorage.setItem('sentinel.pkce', JSON.stringify({ verifier, state, back: location.search }));
+  const digest = await crypto.subtle.digest('SHA-256', new TextEncoder().encode(verifier));
+  const q = new URLSearchParams({
+    response_type: 'code', client_id: SIGN_IN.client_id, redirect_uri: REDIRECT, scope: 'openid email profile',
+    state, code_challenge: b64url(new Uint8Array(digest)), code_challenge_method: 'S256',
+  });
+  location.assign(`${SIGN_IN.domain}/oauth2/authorize?${q}`);
+  return new Promise(() => {}); // the page is leaving
+}
+
+// Back from the sign-in page with ?code=…&state=…: trade the code for tokens.
+async function finishSignIn() {
+  const code = PARAMS.get('code');
+  if (!code) return;
+  const saved = JSON.parse(sessionStorage.getItem('sentinel.pkce') || 'null');
+  sessionStorage.removeItem('sentinel.pkce');
+  history.replaceState(null, '', REDIRECT + ((saved && saved.back) || ''));
+  if (!saved || PARAMS.get('state') !== saved.state) { say(TEXT.sign_in_failed); return; }
+  const res = await fetch(`${SIGN_IN.domain}/oauth2/token`, {
+    method: 'POST',
+    headers: { 'Content-Type': 'application/x-www-form-urlencoded' },
+    body: new URLSearchParams({
+      grant_type: 'authorization_code', client_id: SIGN_IN.client_id, code, redirect_uri: REDIRECT, code_verifier: saved.verifier,
+    }),
+  });
+  const tokens = res.ok ? await res.json() : {};
+  if (tokens.id_token) sessionStorage.setItem('sentinel.id_token', tokens.id_token);
+  else say(TEXT.sign_in_failed);
+}
+
+// Who the ID token names (shown in the header; the server reads the token itself).
+function signedInName() {
+  const token = sessionStorage.getItem('sentinel.id_token');
+  if (!token) return '';
+  try {
+    const claims = JSON.parse(atob(token.split('.')[1].replace(/-/g, '+').replace(/_/g, '/')));
+    return claims.email || claims['cognito:username'] || '';
+  } catch (_) { return ''; }
+}
+
 async function call(method, path, body) {
   const headers = { Accept: 'application/json' };
-  const token = localStorage.getItem('sentinel.token');
+  const token = SIGN_IN ? sessionStorage.getItem('sentinel.id_token') : localStorage.getItem('sentinel.token');
+  if (SIGN_IN && !token) await signIn();
   if (token) headers.Authorization = 'Bearer ' + token;
   if (body !== undefined) headers['Content-Type'] = 'application/json';
   const res = await fetch(API + path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
+  if (res.status === 401 && SIGN_IN) {
+    sessionStorage.removeItem('sentinel.id_token');
+    await signIn();
+  }
   if (res.status === 401) {
     const given = prompt(TEXT.token_prompt);
     if (given) {
@@ -111,6 +177,16 @@ async function start() {
   const me = $('#me');
   me.value = localStorage.getItem('sentinel.me') || '';
   me.addEventListener('change', () => localStorage.setItem('sentinel.me', me.value.trim()));
+  try {
+    const c = await fetch('console-config.json', { headers: { Accept: 'application/json' } });
+    if (c.ok) SIGN_IN = (await c.json()).sign_in || null;
+  } catch (_) { SIGN_IN = null; }
+  if (SIGN_IN) {
+    await finishSignIn();
+    // The token names who acts: no name to type.
+    me.closest('label').hidden = true;
+    $('#refreshed').before(el('span', { id: 'who', class: 'muted' }, TEXT.signed_in_as + signedInName()));
+  }
 
   const v = await call('GET', 'vocabulary');
   if (v.status === 200) vocabulary = v.body;
@@ -211,12 +287,14 @@ function actions(parcel, rule, state) {
   if (state === 'open' || state === 'snoozed') box.append(button('ack', TEXT.ack));
   if (state !== 'closed') box.append(button('snooze', TEXT.snooze), button('close', TEXT.close));
   box.append(button('note', TEXT.note));
+  if (state !== 'closed' && parcel.phone_masked) box.append(button('notify', TEXT.notify));
   return box;
 }
 
 async function act(parcel, rule, action, button) {
-  const by = $('#me').value.trim();
-  if (!by) { say(TEXT.name_first); $('#me').focus(); return; }
+  const by = SIGN_IN ? signedInName() : $('#me').value.trim();
+  if (!by && !SIGN_IN) { say(TEXT.name_first); $('#me').focus(); return; }
+  if (action === 'notify' && !confirm(TEXT.notify_confirm)) return;
   const body = { action, by };
   if (action === 'snooze') body.hours = 4;
   if (action === 'note' || action === 'close') {
@@ -229,6 +307,7 @@ async function act(parcel, rule, action, button) {
   const r = await call('POST', path, body);
   button.disabled = false;
   if (r.status === 409) say(TEXT.taken + r.body.error);
+  else if (r.status === 202) say(TEXT.queued + when(r.body.notice.deliver_at), true);
   else if (r.status !== 200) say(r.body.error || String(r.status));
   else say(TEXT.done, true);
   await refreshQueue();

@@ -32,14 +32,24 @@
 //!   `{"carrier", "tracking_number", "acted_on": [rules], "problems": [...]}`;
 //!   **409** `{"error", "state", "by", "at"}` when someone else was first;
 //!   **404** for an unknown parcel or no open problem; **400** naming the bad field.
+//!   `"action": "notify"` tells the recipient by hand
+//!   ([`shared::problems::notify`]): **202** `{"carrier", "tracking_number",
+//!   "notice": {"rule", "at", "deliver_at"}}` (sent by the next outbox pass, after
+//!   quiet hours); **409** `{"error", "state": "notified", "at"}` when the
+//!   recipient was already told of that rule; **422** without a phone number.
+//!   A signed-in caller acts under their own name (the body's `by` is ignored);
+//!   a `viewer` gets **403** ([`Caller`]).
 //!
 //! Every error is `{"error": "..."}`; a store failure is **503** (try again), an
 //! unreadable stored item **500** naming it.
+
+pub mod report_html;
 
 use chrono::{DateTime, Duration, Utc};
 use serde_json::{json, Value};
 
 use shared::clip::clip;
+use shared::config::Settings;
 use shared::domain::{AlertRecord, Rule, Severity, Shipment, ShipmentId};
 use shared::ports::{AlertLog, ShipmentQuery, ShipmentReader, ShipmentWriter, StoreError};
 use shared::problems::{self, Action, ProblemError, ProblemView, QueueFilter, Request, Target};
@@ -85,6 +95,92 @@ pub fn asset(path: &str) -> Option<Asset> {
 pub const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; img-src 'self' data:; \
     frame-ancestors 'none'; base-uri 'none'; form-action 'self'";
 
+/// Where people sign in to the console on AWS (the Cognito hosted sign-in of the
+/// template's user pool): `CONSOLE_AUTH_DOMAIN` and `CONSOLE_CLIENT_ID`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SignIn {
+    /// `https://{prefix}.auth.{region}.amazoncognito.com`, no trailing slash.
+    pub domain: String,
+    pub client_id: String,
+}
+
+/// The sign-in variables.
+pub const SIGN_IN_VARIABLES: [&str; 2] = ["CONSOLE_AUTH_DOMAIN", "CONSOLE_CLIENT_ID"];
+
+impl SignIn {
+    /// Both variables, or neither (`None`: no sign-in, as on one machine). A
+    /// domain that is not an `https://` host, or a client id that is not the
+    /// 1–128 letters and digits Cognito issues, is refused naming the variable.
+    pub fn from_lookup(
+        get: impl Fn(&str) -> Option<String>,
+    ) -> Result<Option<Self>, shared::config::ConfigError> {
+        let get = |k: &str| {
+            get(k)
+                .map(|v| v.trim().to_string())
+                .filter(|v| !v.is_empty())
+        };
+        let bad = |var: &'static str, token: &str, reason: &str| shared::config::ConfigError {
+            var,
+            token: token.to_string(),
+            reason: reason.to_string(),
+        };
+        let [dv, cv] = SIGN_IN_VARIABLES;
+        match (get(dv), get(cv)) {
+            (None, None) => Ok(None),
+            (Some(d), Some(c)) => {
+                let host = d.strip_prefix("https://").unwrap_or("");
+                let host = host.strip_suffix('/').unwrap_or(host);
+                let host_ok = !host.is_empty()
+                    && host.len() <= 253
+                    && host
+                        .bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-');
+                if !host_ok {
+                    return Err(bad(
+                        dv,
+                        &d,
+                        "expected https://HOST, e.g. https://x.auth.cn-north-1.amazoncognito.com",
+                    ));
+                }
+                if c.is_empty() || c.len() > 128 || !c.bytes().all(|b| b.is_ascii_alphanumeric()) {
+                    return Err(bad(
+                        cv,
+                        &c,
+                        "expected the app client id (letters and digits)",
+                    ));
+                }
+                Ok(Some(Self {
+                    domain: format!("https://{host}"),
+                    client_id: c,
+                }))
+            }
+            (Some(_), None) => Err(bad(cv, "", "required with CONSOLE_AUTH_DOMAIN")),
+            (None, Some(_)) => Err(bad(dv, "", "required with CONSOLE_CLIENT_ID")),
+        }
+    }
+
+    /// The page's policy when it signs in here: it may also talk to the sign-in
+    /// domain (the token endpoint) and be sent there.
+    pub fn content_security_policy(sign_in: Option<&SignIn>) -> String {
+        match sign_in {
+            None => CONTENT_SECURITY_POLICY.to_string(),
+            Some(s) => format!(
+                "default-src 'self'; img-src 'self' data:; connect-src 'self' {d}; \
+                 frame-ancestors 'none'; base-uri 'none'; form-action 'self' {d}",
+                d = s.domain
+            ),
+        }
+    }
+
+    /// `GET console-config.json`: where the page signs in (`{"sign_in": null}`
+    /// without sign-in).
+    pub fn page_config(sign_in: Option<&SignIn>) -> Value {
+        json!({
+            "sign_in": sign_in.map(|s| json!({"domain": s.domain, "client_id": s.client_id})),
+        })
+    }
+}
+
 /// The names the page shows: rules, statuses and severities with their Chinese
 /// labels, the problem states, the carriers.
 pub fn vocabulary() -> Value {
@@ -127,7 +223,7 @@ pub struct Reply {
 }
 
 impl Reply {
-    fn ok(body: Value) -> Self {
+    pub fn ok(body: Value) -> Self {
         Self {
             status: 200,
             body,
@@ -214,15 +310,73 @@ pub struct Call<'a> {
     pub query: &'a str,
     pub body: &'a [u8],
     pub now: DateTime<Utc>,
+    /// Who calls, as the deployment authenticated them.
+    pub caller: Caller<'a>,
+}
+
+/// Who calls the console and what they may do. On one machine (`sentinel serve`)
+/// and on the machine routes (IAM) a caller may act and names themself in the
+/// body's `by`; through the sign-in on AWS the identity and the permission come
+/// from the token's claims ([`Caller::from_claims`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Caller<'a> {
+    /// The signed-in person; `None`: the body's `by` says who acts.
+    pub name: Option<&'a str>,
+    /// May acknowledge, snooze, close, annotate and notify (`ops`); otherwise
+    /// read only (`viewer`).
+    pub may_act: bool,
+}
+
+impl Caller<'static> {
+    /// A caller trusted by where it came from (loopback, a bearer token, IAM).
+    pub const TRUSTED: Caller<'static> = Caller {
+        name: None,
+        may_act: true,
+    };
+}
+
+/// The group whose members may act on problems.
+pub const OPS_GROUP: &str = "ops";
+/// The group whose members may only read.
+pub const VIEWER_GROUP: &str = "viewer";
+
+impl<'a> Caller<'a> {
+    /// A signed-in person from a Cognito token's claims: `cognito:groups` (as API
+    /// Gateway passes a list claim: `[ops viewer]`, or one name) decides; the name
+    /// is `email`, else `cognito:username`, else `username`, else `sub`. `None`
+    /// when the caller is in neither group (signed in, but nobody gave them a
+    /// role) or names nobody.
+    pub fn from_claims(claim: impl Fn(&str) -> Option<&'a str>) -> Option<Self> {
+        let groups = claim("cognito:groups").unwrap_or("");
+        let member = |g: &str| {
+            groups
+                .trim_matches(|c| c == '[' || c == ']')
+                .split([' ', ','])
+                .map(|x| x.trim().trim_matches('"'))
+                .any(|x| x == g)
+        };
+        let may_act = member(OPS_GROUP);
+        if !may_act && !member(VIEWER_GROUP) {
+            return None;
+        }
+        let name = ["email", "cognito:username", "username", "sub"]
+            .into_iter()
+            .find_map(|k| claim(k).map(str::trim).filter(|v| !v.is_empty()))?;
+        Some(Self {
+            name: Some(name),
+            may_act,
+        })
+    }
 }
 
 /// Answers `call` if it is a console route; `None` for any other path (the
 /// caller's own routes, or its 404).
 pub async fn route<S: ConsoleStore>(
     store: &S,
-    rules: &RuleConfig,
+    settings: &Settings,
     call: &Call<'_>,
 ) -> Option<Reply> {
+    let rules = &settings.rules;
     let get = call.method.eq_ignore_ascii_case("GET");
     let post = call.method.eq_ignore_ascii_case("POST");
     Some(match call.segments {
@@ -241,8 +395,12 @@ pub async fn route<S: ConsoleStore>(
             Err(e) => problem_error(e),
         },
         ["problems"] if get => queue(store, call.query, call.now).await,
+        ["problems", _, _, _] if post && !call.caller.may_act => Reply::error(
+            403,
+            format!("read only: only the {OPS_GROUP} group may act on problems"),
+        ),
         ["problems", carrier, number, rule] if post => {
-            act(store, carrier, number, rule, call.body, call.now).await
+            act(store, settings, carrier, number, rule, call).await
         }
         ["vocabulary"] if get => Reply::ok(vocabulary()),
         ["vocabulary"] | ["summary"] | ["shipments", _] | ["shipments", _, _] | ["problems"] => {
@@ -416,8 +574,14 @@ async fn queue<S: ConsoleStore>(store: &S, query: &str, now: DateTime<Utc>) -> R
     }
 }
 
-/// The body of `POST problems/...`, as a checked [`Request`].
-pub fn action_request(rule: &str, body: &[u8], now: DateTime<Utc>) -> Result<Request, String> {
+/// The body of `POST problems/...`, as a checked [`Request`]. `who` (a signed-in
+/// caller) is who acts, whatever the body's `by` says.
+pub fn action_request(
+    rule: &str,
+    body: &[u8],
+    who: Option<&str>,
+    now: DateTime<Utc>,
+) -> Result<Request, String> {
     if body.len() > MAX_BODY {
         return Err(format!("the body is over {MAX_BODY} bytes"));
     }
@@ -459,35 +623,58 @@ pub fn action_request(rule: &str, body: &[u8], now: DateTime<Utc>) -> Result<Req
         }
         Some("close") if hours.is_none() => Action::Close,
         Some("note") if hours.is_none() => Action::Note,
-        Some("ack" | "close" | "note") => return Err("hours: only for snooze".into()),
+        Some("notify") if hours.is_none() => Action::Notify,
+        Some("ack" | "close" | "note" | "notify") => return Err("hours: only for snooze".into()),
         Some(other) => {
             return Err(format!(
-                "action: one of ack, snooze, close, note, not {:?}",
+                "action: one of ack, snooze, close, note, notify, not {:?}",
                 clip(other)
             ))
         }
-        None => return Err("action: required (ack, snooze, close or note)".into()),
+        None => return Err("action: required (ack, snooze, close, note or notify)".into()),
     };
-    let by = text("by")?.unwrap_or("");
+    let by = match who {
+        Some(name) => name,
+        None => text("by")?.unwrap_or(""),
+    };
     Request::new(target, action, by, text("note")?, now).map_err(|e| e.to_string())
 }
 
 async fn act<S: ConsoleStore>(
     store: &S,
+    settings: &Settings,
     carrier: &str,
     number: &str,
     rule: &str,
-    body: &[u8],
-    now: DateTime<Utc>,
+    call: &Call<'_>,
 ) -> Reply {
+    let now = call.now;
     let id = match parse_id(carrier, number) {
         Ok(id) => id,
         Err(r) => return r,
     };
-    let req = match action_request(rule, body, now) {
+    let req = match action_request(rule, call.body, call.caller.name, now) {
         Ok(r) => r,
         Err(why) => return Reply::error(400, why),
     };
+    if req.action == Action::Notify {
+        return match problems::notify(store, &settings.quiet_hours, &id, &req).await {
+            Ok(record) => Reply {
+                status: 202,
+                body: json!({
+                    "carrier": id.carrier.as_str(),
+                    "tracking_number": id.tracking_number.as_str(),
+                    "notice": {
+                        "rule": record.rule,
+                        "at": rfc3339(record.at),
+                        "deliver_at": rfc3339(record.deliver_at()),
+                    },
+                }),
+                allow: None,
+            },
+            Err(e) => problem_error(e),
+        };
+    }
     match problems::act(store, &id, &req).await {
         Ok(acted) => {
             let problems: Vec<ProblemView> = match store.get_shipment(&id).await {
@@ -517,6 +704,12 @@ fn problem_error(e: ProblemError) -> Reply {
             body: json!({"error": e.to_string(), "carriers": carriers}),
             allow: None,
         },
+        ProblemError::AlreadyTold { at, .. } => Reply {
+            status: 409,
+            body: json!({"error": e.to_string(), "state": "notified", "at": rfc3339(at)}),
+            allow: None,
+        },
+        ProblemError::NoPhone(_) => Reply::error(422, e.to_string()),
         ProblemError::Taken {
             state, ref by, at, ..
         } => Reply {
@@ -535,6 +728,78 @@ fn problem_error(e: ProblemError) -> Reply {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn callers_from_claims() {
+        let claims = |groups: &'static str| {
+            move |k: &str| match k {
+                "cognito:groups" => Some(groups),
+                "email" => Some("li@example.cn"),
+                "cognito:username" => Some("lisi"),
+                _ => None,
+            }
+        };
+        for (groups, may_act) in [
+            ("[ops]", true),
+            ("[viewer ops]", true),
+            ("ops", true),
+            ("[\"ops\",\"viewer\"]", true),
+            ("[viewer]", false),
+            ("viewer", false),
+        ] {
+            let c = Caller::from_claims(claims(groups)).unwrap();
+            assert_eq!(c.may_act, may_act, "{groups}");
+            assert_eq!(c.name, Some("li@example.cn"));
+        }
+        for groups in ["", "[]", "[opsx]", "[admins]", "operations"] {
+            assert_eq!(Caller::from_claims(claims(groups)), None, "{groups}");
+        }
+        // No e-mail in the token: the user name.
+        let c = Caller::from_claims(|k| match k {
+            "cognito:groups" => Some("[ops]"),
+            "cognito:username" => Some("lisi"),
+            _ => None,
+        })
+        .unwrap();
+        assert_eq!(c.name, Some("lisi"));
+    }
+
+    #[test]
+    fn sign_in_needs_both_variables_and_checks_them() {
+        let with = |d: Option<&str>, c: Option<&str>| {
+            SignIn::from_lookup(|k| match k {
+                "CONSOLE_AUTH_DOMAIN" => d.map(str::to_string),
+                "CONSOLE_CLIENT_ID" => c.map(str::to_string),
+                _ => None,
+            })
+        };
+        assert_eq!(with(None, None).unwrap(), None);
+        let s = with(
+            Some("https://x.auth.cn-north-1.amazoncognito.com/"),
+            Some("abc123"),
+        )
+        .unwrap()
+        .unwrap();
+        assert_eq!(s.domain, "https://x.auth.cn-north-1.amazoncognito.com");
+        assert_eq!(
+            SignIn::page_config(Some(&s)),
+            json!({"sign_in": {"domain": s.domain, "client_id": "abc123"}})
+        );
+        assert_eq!(SignIn::page_config(None), json!({"sign_in": null}));
+        for (d, c, var) in [
+            (Some("http://x.example"), Some("abc"), "CONSOLE_AUTH_DOMAIN"),
+            (
+                Some("https://x.example/'; script"),
+                Some("abc"),
+                "CONSOLE_AUTH_DOMAIN",
+            ),
+            (Some("https://x.example"), Some("a b"), "CONSOLE_CLIENT_ID"),
+            (Some("https://x.example"), None, "CONSOLE_CLIENT_ID"),
+            (None, Some("abc"), "CONSOLE_AUTH_DOMAIN"),
+        ] {
+            assert_eq!(with(d, c).unwrap_err().var, var, "{d:?} {c:?}");
+        }
+    }
 
     #[test]
     fn segments_are_percent_decoded() {

@@ -24,6 +24,7 @@ use chrono::{DateTime, Duration, NaiveTime, Timelike, Utc};
 
 use crate::domain::Rule;
 use crate::domain::{CarrierCode, Status};
+use crate::inhibit::Inhibitions;
 use crate::rules::{hours, RuleConfig};
 use crate::schedule::PollPolicy;
 
@@ -46,6 +47,8 @@ pub struct Settings {
     pub quiet_hours: QuietHours,
     /// How often a parcel is queried in poll mode, by status (`POLL_INTERVALS`).
     pub poll: PollPolicy,
+    /// Which active alerts keep which others quiet (`ALERT_INHIBIT`).
+    pub inhibit: Inhibitions,
 }
 
 impl Default for Settings {
@@ -55,6 +58,7 @@ impl Default for Settings {
             alert_repeat: hours(24.0),
             quiet_hours: QuietHours::default(),
             poll: PollPolicy::default(),
+            inhibit: Inhibitions::default(),
         }
     }
 }
@@ -158,7 +162,7 @@ const THRESHOLD_VARS: [(&str, Rule); 6] = [
 ];
 
 /// Every variable this module reads.
-pub const VARIABLES: [&str; 13] = [
+pub const VARIABLES: [&str; 14] = [
     "NO_PICKUP_HOURS",
     "STALLED_HOURS",
     "STALLED_CRITICAL_HOURS",
@@ -172,6 +176,7 @@ pub const VARIABLES: [&str; 13] = [
     "ALERT_REPEAT_HOURS",
     "QUIET_HOURS",
     "POLL_INTERVALS",
+    crate::inhibit::VAR,
 ];
 
 impl Settings {
@@ -239,11 +244,16 @@ impl Settings {
                 poll.set_interval(status, d);
             }
         }
+        let inhibit = match get(crate::inhibit::VAR) {
+            Some(v) => Inhibitions::parse(&v)?,
+            None => Inhibitions::default(),
+        };
         Ok(Self {
             rules,
             alert_repeat,
             quiet_hours,
             poll,
+            inhibit,
         })
     }
 }

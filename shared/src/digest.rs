@@ -9,11 +9,17 @@
 //! 1. active critical, 2. repeated critical, 3. active warning,
 //! 4. repeated warning, 5. resolved;
 //!
-//! and within one rank the biggest group first, then in rule order. Each group
-//! shows its count, its first `top` parcels (escalated ones first, then the oldest
-//! `since`), one line each — carrier, tracking number, order, since when, the
-//! newest trace with phones masked — and "…及另外 N 件" / "… and N more" for the
-//! rest.
+//! and within one rank the biggest group first, then in rule order. One parcel is
+//! one line (one item of work): its alerts of the batch are listed under the worst
+//! of them, the line naming the others ("另有：未揽收" / "also: …"), and the
+//! problems inhibition kept quiet ([`Notification::silenced`]). Resolutions stay
+//! with the resolutions. Each group shows its count of parcels, its first `top`
+//! parcels (escalated ones first, then the oldest `since`), one line each —
+//! carrier, tracking number, order, since when, the newest trace with phones
+//! masked, the parcel's other problems, who has taken it ("已认领：张三"), and a
+//! link to its page in the console when `CONSOLE_URL` is set (a markdown link
+//! where the channel reads markdown) — and "…及另外 N 件" / "… and N more" for
+//! the rest.
 //!
 //! Messages are cut to `max_text_bytes` (UTF-8 bytes, never inside a character): a
 //! group that does not fit continues in the next message under its header marked
@@ -22,10 +28,12 @@
 //! "and N more" line of that same digest.
 
 use std::cmp::Reverse;
+use std::collections::HashMap;
 use std::fmt::Write;
 
 use crate::domain::AlertKind;
 use crate::domain::Notification;
+use crate::domain::ShipmentId;
 use crate::domain::{Rule, Severity};
 use crate::message::{
     carrier_display, rule_label, severity_label, trace_text, truncate_bytes, Language, Templates,
@@ -115,7 +123,51 @@ fn rank_of(n: &Notification) -> u8 {
 struct Group {
     rank: u8,
     rule: Rule,
-    members: Vec<usize>,
+    /// One per parcel.
+    members: Vec<Line>,
+}
+
+/// One parcel's line: its worst alert (`lead`) and the parcel's other alerts of
+/// the batch (`extras`), which the line names ("另有：…") — one parcel, one item
+/// of work. Resolutions are kept apart from news.
+struct Line {
+    lead: usize,
+    extras: Vec<usize>,
+}
+
+impl Line {
+    fn alerts(&self) -> impl Iterator<Item = usize> + '_ {
+        std::iter::once(self.lead).chain(self.extras.iter().copied())
+    }
+}
+
+/// The batch's alerts, one line per (parcel, resolved or not), in input order.
+fn lines(notifications: &[Notification]) -> Vec<Line> {
+    let mut out: Vec<Line> = Vec::new();
+    let mut at: HashMap<(&ShipmentId, bool), usize> = HashMap::new();
+    let order = |i: usize| (rank_of(&notifications[i]), notifications[i].record.rule);
+    for (i, n) in notifications.iter().enumerate() {
+        let key = (&n.record.shipment, n.record.kind == AlertKind::Resolved);
+        match at.get(&key) {
+            Some(&k) => {
+                let line = &mut out[k];
+                if order(i) < order(line.lead) {
+                    line.extras.push(line.lead);
+                    line.lead = i;
+                } else {
+                    line.extras.push(i);
+                }
+            }
+            None => {
+                at.insert(key, out.len());
+                out.push(Line {
+                    lead: i,
+                    extras: Vec::new(),
+                });
+            }
+        }
+    }
+    out
 }
 
 /// A line and the alerts it accounts for.
@@ -132,22 +184,27 @@ struct Section {
 
 fn groups(notifications: &[Notification]) -> Vec<Group> {
     let mut groups: Vec<Group> = Vec::new();
-    for (i, n) in notifications.iter().enumerate() {
+    for line in lines(notifications) {
+        let n = &notifications[line.lead];
         let (r, rule) = (rank_of(n), n.record.rule);
         match groups.iter_mut().find(|g| g.rank == r && g.rule == rule) {
-            Some(g) => g.members.push(i),
+            Some(g) => g.members.push(line),
             None => groups.push(Group {
                 rank: r,
                 rule,
-                members: vec![i],
+                members: vec![line],
             }),
         }
     }
     groups.sort_by_key(|g| (g.rank, Reverse(g.members.len()), g.rule));
     for g in &mut groups {
-        g.members.sort_by_key(|&i| {
-            let n = &notifications[i];
-            (n.record.kind != AlertKind::Escalated, n.record.since, i)
+        g.members.sort_by_key(|l| {
+            let n = &notifications[l.lead];
+            (
+                n.record.kind != AlertKind::Escalated,
+                n.record.since,
+                l.lead,
+            )
         });
     }
     groups
@@ -159,7 +216,7 @@ fn header(g: &Group, notifications: &[Notification], lang: Language) -> String {
     let escalated = g
         .members
         .iter()
-        .filter(|&&i| notifications[i].record.kind == AlertKind::Escalated)
+        .filter(|l| notifications[l.lead].record.kind == AlertKind::Escalated)
         .count();
     let sev = |s| severity_label(s, lang);
     match lang {
@@ -192,6 +249,68 @@ fn header(g: &Group, notifications: &[Notification], lang: Language) -> String {
             s
         }
     }
+}
+
+/// What a line says after the trace: the parcel's other problems, who has it,
+/// and its link.
+fn line_tail(
+    line: &Line,
+    notifications: &[Notification],
+    templates: &Templates,
+    markup: Markup,
+) -> String {
+    let lang = templates.language();
+    let n = &notifications[line.lead];
+    let mut others: Vec<Rule> = line
+        .extras
+        .iter()
+        .map(|&i| notifications[i].record.rule)
+        .chain(
+            line.alerts()
+                .flat_map(|i| notifications[i].silenced.iter().map(|x| x.rule)),
+        )
+        .filter(|r| *r != n.record.rule)
+        .collect();
+    others.sort();
+    others.dedup();
+    let mut s = String::new();
+    if !others.is_empty() {
+        let labels: Vec<&str> = others.iter().map(|r| rule_label(*r, lang)).collect();
+        match lang {
+            Language::Zh => {
+                let _ = write!(s, " · 另有：{}", labels.join("、"));
+            }
+            Language::En => {
+                let _ = write!(s, " · also: {}", labels.join(", "));
+            }
+        }
+    }
+    if let Some(owner) = &n.owner {
+        let owner = markup.outside(&crate::message::one_line(owner));
+        match lang {
+            Language::Zh => {
+                let _ = write!(s, " · 已认领：{owner}");
+            }
+            Language::En => {
+                let _ = write!(s, " · taken by {owner}");
+            }
+        }
+    }
+    if let Some(link) = templates.parcel_link(n) {
+        match markup {
+            Markup::Markdown => {
+                let word = match lang {
+                    Language::Zh => "详情",
+                    Language::En => "open",
+                };
+                let _ = write!(s, " · [{word}]({link})");
+            }
+            Markup::Plain => {
+                let _ = write!(s, " · {link}");
+            }
+        }
+    }
+    s
 }
 
 fn parcel_line(pos: usize, n: &Notification, lang: Language, markup: Markup) -> String {
@@ -251,10 +370,11 @@ fn parcel_line(pos: usize, n: &Notification, lang: Language, markup: Markup) -> 
 
 fn sections(
     notifications: &[Notification],
-    lang: Language,
+    templates: &Templates,
     top: usize,
     markup: Markup,
 ) -> Vec<Section> {
+    let lang = templates.language();
     groups(notifications)
         .into_iter()
         .map(|g| {
@@ -267,9 +387,10 @@ fn sections(
             let mut units: Vec<Unit> = g.members[..shown]
                 .iter()
                 .enumerate()
-                .map(|(k, &i)| Unit {
-                    line: parcel_line(k + 1, &notifications[i], lang, markup),
-                    alerts: vec![i],
+                .map(|(k, l)| Unit {
+                    line: parcel_line(k + 1, &notifications[l.lead], lang, markup)
+                        + &line_tail(l, notifications, templates, markup),
+                    alerts: l.alerts().collect(),
                 })
                 .collect();
             let rest = &g.members[shown..];
@@ -280,7 +401,7 @@ fn sections(
                 };
                 units.push(Unit {
                     line,
-                    alerts: rest.to_vec(),
+                    alerts: rest.iter().flat_map(Line::alerts).collect(),
                 });
             }
             Section {
@@ -294,11 +415,15 @@ fn sections(
 
 /// The batch title, without the part number.
 fn title(notifications: &[Notification], lang: Language) -> String {
-    let resolved = notifications
-        .iter()
-        .filter(|n| n.record.kind == AlertKind::Resolved)
-        .count();
-    let active = notifications.len() - resolved;
+    // Parcels (件), not alerts: one parcel's alerts share a line.
+    let (mut resolved, mut active) = (0, 0);
+    for l in lines(notifications) {
+        if notifications[l.lead].record.kind == AlertKind::Resolved {
+            resolved += 1;
+        } else {
+            active += 1;
+        }
+    }
     let worst = notifications
         .iter()
         .filter(|n| n.record.kind != AlertKind::Resolved)
@@ -443,7 +568,7 @@ pub fn digest_with(
         },
         ellipsis: "…",
     };
-    for s in sections(notifications, lang, top, markup) {
+    for s in sections(notifications, templates, top, markup) {
         packer.section(s);
     }
     packer.flush();
@@ -535,6 +660,8 @@ mod tests {
             }),
             notify_customer: false,
             phone: None,
+            owner: None,
+            silenced: Vec::new(),
         }
     }
 
@@ -573,7 +700,21 @@ mod tests {
             .collect()
     }
 
-    /// Checks the invariants; returns the rank of each alert in reading order.
+    /// Whether alert `i` leads its parcel's line: no other alert of the same
+    /// parcel (and resolved or not) is worse, or as bad and earlier.
+    fn leads(ns: &[Notification], i: usize) -> bool {
+        let key = |k: usize| {
+            (
+                &ns[k].record.shipment,
+                ns[k].record.kind == AlertKind::Resolved,
+            )
+        };
+        let order = |k: usize| (rank_of(&ns[k]), ns[k].record.rule, k);
+        !(0..ns.len()).any(|j| j != i && key(j) == key(i) && order(j) < order(i))
+    }
+
+    /// Checks the invariants; returns the rank of each parcel line's worst alert
+    /// in reading order.
     fn check(ns: &[Notification], ds: &[Digest], limit: usize) -> Vec<u8> {
         let mut seen = vec![0usize; ns.len()];
         let mut ranks = Vec::new();
@@ -587,7 +728,9 @@ mod tests {
             assert!(!d.alerts.is_empty(), "an empty digest:\n{}", d.text);
             for &i in &d.alerts {
                 seen[i] += 1;
-                ranks.push(rank_of(&ns[i]));
+                if leads(ns, i) {
+                    ranks.push(rank_of(&ns[i]));
+                }
             }
         }
         assert!(
@@ -626,6 +769,88 @@ mod tests {
             .contains("[退款点这里](http://evil.example/x)"));
         // The digest's own lines are the same under both.
         assert_eq!(md[0].title, plain[0].title);
+    }
+
+    fn plain(i: usize, rule: Rule, kind: AlertKind) -> Notification {
+        make(i, rule, Severity::Warning, kind, "ZTO", None, None, 0.0)
+    }
+
+    #[test]
+    fn one_parcel_is_one_line_naming_its_other_problems() {
+        let mut pickup = plain(0, Rule::NoPickup, AlertKind::Fired);
+        pickup.record.severity = Severity::Warning;
+        let mut trace = plain(0, Rule::NoTrace, AlertKind::Fired);
+        trace.record.severity = Severity::Critical;
+        let ns = vec![
+            pickup,
+            trace,
+            plain(1, Rule::Stalled, AlertKind::Fired),
+            // A resolution of the same parcel stays with the resolutions.
+            plain(0, Rule::Stalled, AlertKind::Resolved),
+        ];
+        let d = digest(&ns, &Templates::default(), 4096, 5);
+        assert_eq!(d.len(), 1);
+        let text = &d[0].text;
+        assert!(
+            text.starts_with("【严重】物流预警 2 件，已恢复 1 件"),
+            "{text}"
+        );
+        // Under the worst of its alerts, once.
+        assert_eq!(text.matches("7531").count(), 3, "{text}");
+        let line = text
+            .lines()
+            .find(|l| l.contains("75310000000000") && !l.contains("已恢复"))
+            .unwrap();
+        assert!(line.contains("另有：未揽收"), "{line}");
+        let mut covered = d[0].alerts.clone();
+        covered.sort();
+        assert_eq!(covered, [0, 1, 2, 3]);
+    }
+
+    #[test]
+    fn lines_say_who_has_the_problem_and_what_it_silenced() {
+        let mut n = plain(0, Rule::NoTrace, AlertKind::Escalated);
+        n.owner = Some("张三".into());
+        n.silenced = vec![crate::domain::Silenced {
+            rule: Rule::NoPickup,
+            severity: Severity::Warning,
+            since: t0(),
+        }];
+        let zh = digest(std::slice::from_ref(&n), &Templates::default(), 4096, 5);
+        assert!(
+            zh[0].text.contains("另有：未揽收 · 已认领：张三"),
+            "{}",
+            zh[0].text
+        );
+        let en = digest(&[n], &Templates::builtin(Language::En), 4096, 5);
+        assert!(
+            en[0].text.contains("also: Not picked up · taken by 张三"),
+            "{}",
+            en[0].text
+        );
+    }
+
+    #[test]
+    fn lines_link_each_parcel_to_the_console_in_the_channels_markup() {
+        let console = crate::message::ConsoleUrl::parse("https://ops.example.cn/").unwrap();
+        let t = Templates::default().with_console(Some(console));
+        let ns = [plain(7, Rule::Stalled, AlertKind::Fired)];
+        let link = "https://ops.example.cn/?parcel=75310000000007&carrier=ZTO";
+        let md = digest_with(&ns, &t, 4096, 5, Markup::Markdown);
+        assert!(
+            md[0].text.contains(&format!("[详情]({link})")),
+            "{}",
+            md[0].text
+        );
+        let text = digest(&ns, &t, 4096, 5);
+        assert!(
+            text[0].text.ends_with(&format!(" · {link}")),
+            "{}",
+            text[0].text
+        );
+        // No address, no link.
+        let none = digest(&ns, &Templates::default(), 4096, 5);
+        assert!(!none[0].text.contains("http"), "{}", none[0].text);
     }
 
     #[test]

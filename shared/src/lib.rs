@@ -21,6 +21,7 @@ pub mod clock;
 pub mod config;
 pub mod digest;
 pub mod domain;
+pub mod inhibit;
 pub mod lifecycle;
 pub mod message;
 pub mod normalise;

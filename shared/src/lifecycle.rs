@@ -16,6 +16,7 @@ use std::collections::BTreeMap;
 use crate::domain::AlertKind;
 use crate::domain::{AlertState, Workflow};
 use crate::domain::{Rule, Severity};
+use crate::inhibit::Inhibitions;
 use crate::rules::{Finding, PastEvent};
 
 /// One change of an alert that is worth a notification.
@@ -33,12 +34,27 @@ pub struct Transition {
 }
 
 /// Updates `alerts` for `findings` at `now` and returns the transitions to notify,
-/// in rule order.
+/// in rule order, with no inhibition ([`reconcile_with`]).
 pub fn reconcile(
     alerts: &mut BTreeMap<Rule, AlertState>,
     findings: &[Finding],
     now: DateTime<Utc>,
     repeat: Duration,
+) -> Vec<Transition> {
+    reconcile_with(alerts, findings, now, repeat, &Inhibitions::none())
+}
+
+/// [`reconcile`] under `inhibit`: a finding silenced by another finding of the
+/// parcel is kept as an alert (a problem) without a notification. An episode
+/// nobody was told of (`notifications == 0`) fires when its silencer clears while
+/// it still holds, and resolves silently; one already told before the silencer
+/// came stays quiet (no repeat, no escalation) while silenced.
+pub fn reconcile_with(
+    alerts: &mut BTreeMap<Rule, AlertState>,
+    findings: &[Finding],
+    now: DateTime<Utc>,
+    repeat: Duration,
+    inhibit: &Inhibitions,
 ) -> Vec<Transition> {
     let mut out = Vec::new();
     for f in findings {
@@ -50,10 +66,18 @@ pub fn reconcile(
             seq,
             already_over: false,
         };
+        let silenced = inhibit.silences(f.rule, |r| findings.iter().any(|g| g.rule == r));
         match alerts.get_mut(&f.rule) {
             Some(a) if a.is_active() && a.since == f.since => {
-                if a.workflow.is_closed() {
+                if a.workflow.is_closed() || silenced {
                     // Closed by hand: silent until the condition clears.
+                    // Silenced: kept, told later if it outlasts its silencer.
+                } else if a.notifications == 0 {
+                    // Its silencer cleared: the team hears of it now.
+                    out.push(notify(AlertKind::Fired, 0));
+                    a.severity = f.severity;
+                    a.last_notified_at = now;
+                    a.notifications = 1;
                 } else if f.severity > a.severity {
                     out.push(notify(AlertKind::Escalated, a.notifications));
                     a.severity = f.severity;
@@ -66,7 +90,9 @@ pub fn reconcile(
                 }
             }
             _ => {
-                out.push(notify(AlertKind::Fired, 0));
+                if !silenced {
+                    out.push(notify(AlertKind::Fired, 0));
+                }
                 alerts.insert(
                     f.rule,
                     AlertState {
@@ -75,7 +101,7 @@ pub fn reconcile(
                         since: f.since,
                         fired_at: now,
                         last_notified_at: now,
-                        notifications: 1,
+                        notifications: u32::from(!silenced),
                         resolved_at: None,
                         workflow: Workflow::Open,
                         history: Vec::new(),
@@ -87,8 +113,9 @@ pub fn reconcile(
     for a in alerts.values_mut() {
         if a.is_active() && !findings.iter().any(|f| f.rule == a.rule) {
             let t = resolve(a, now);
-            // A problem closed by hand was already over for the team.
-            if !a.workflow.is_closed() {
+            // A problem closed by hand was already over for the team; one never
+            // told (silenced throughout) is news to nobody.
+            if !a.workflow.is_closed() && a.notifications > 0 {
                 out.push(t);
             }
         }
@@ -418,6 +445,80 @@ mod tests {
             kinds(&one_left),
             [(Rule::HubDwell, AlertKind::Resolved, Severity::Warning, 1)]
         );
+    }
+
+    fn finding(rule: Rule, since: f64) -> Finding {
+        Finding {
+            rule,
+            severity: Severity::Warning,
+            since: t(since),
+        }
+    }
+
+    #[test]
+    fn a_silenced_finding_is_kept_and_told_only_if_it_outlasts_its_silencer() {
+        let (mut a, repeat, inhibit) = (BTreeMap::new(), hours(24.0), Inhibitions::default());
+        let both = [finding(Rule::NoPickup, 0.0), finding(Rule::NoTrace, 0.0)];
+        // One message for the parcel, both problems kept.
+        let fired = reconcile_with(&mut a, &both, t(24.0), repeat, &inhibit);
+        assert_eq!(
+            kinds(&fired),
+            [(Rule::NoTrace, AlertKind::Fired, Severity::Warning, 0)]
+        );
+        assert!(a[&Rule::NoPickup].is_active());
+        assert_eq!(a[&Rule::NoPickup].notifications, 0);
+        // No repeat of the silenced one either.
+        let again = reconcile_with(&mut a, &both, t(48.0), repeat, &inhibit);
+        assert_eq!(
+            kinds(&again),
+            [(Rule::NoTrace, AlertKind::Repeated, Severity::Warning, 1)]
+        );
+        // A first scan that is not a pickup: no_trace clears, no_pickup holds and
+        // is told now, as a first notice.
+        let after = reconcile_with(&mut a, &both[..1], t(50.0), repeat, &inhibit);
+        assert_eq!(
+            kinds(&after),
+            [
+                (Rule::NoPickup, AlertKind::Fired, Severity::Warning, 0),
+                (Rule::NoTrace, AlertKind::Resolved, Severity::Warning, 2),
+            ]
+        );
+        let quiet = reconcile_with(&mut a, &both[..1], t(51.0), repeat, &inhibit);
+        assert!(quiet.is_empty(), "{quiet:?}");
+    }
+
+    #[test]
+    fn a_silenced_finding_that_clears_with_its_silencer_is_never_told() {
+        let (mut a, repeat, inhibit) = (BTreeMap::new(), hours(24.0), Inhibitions::default());
+        let both = [finding(Rule::NoPickup, 0.0), finding(Rule::NoTrace, 0.0)];
+        reconcile_with(&mut a, &both, t(24.0), repeat, &inhibit);
+        // Picked up: both clear; the team hears one resolution.
+        let cleared = reconcile_with(&mut a, &[], t(30.0), repeat, &inhibit);
+        assert_eq!(
+            kinds(&cleared),
+            [(Rule::NoTrace, AlertKind::Resolved, Severity::Warning, 1)]
+        );
+        assert!(!a[&Rule::NoPickup].is_active());
+        // Without inhibition both are told (the findings are what DESIGN says).
+        let mut b = BTreeMap::new();
+        assert_eq!(reconcile(&mut b, &both, t(24.0), repeat).len(), 2);
+    }
+
+    #[test]
+    fn an_alert_already_told_stays_quiet_while_silenced() {
+        let (mut a, repeat, inhibit) = (BTreeMap::new(), hours(24.0), Inhibitions::default());
+        let pickup = [finding(Rule::NoPickup, 0.0)];
+        let fired = reconcile_with(&mut a, &pickup, t(24.0), repeat, &inhibit);
+        assert_eq!(fired.len(), 1);
+        let both = [finding(Rule::NoPickup, 0.0), finding(Rule::NoTrace, 0.0)];
+        let later = reconcile_with(&mut a, &both, t(60.0), repeat, &inhibit);
+        assert_eq!(
+            kinds(&later),
+            [(Rule::NoTrace, AlertKind::Fired, Severity::Warning, 0)]
+        );
+        // Its own resolution is still told: it had been told.
+        let cleared = reconcile_with(&mut a, &[], t(61.0), repeat, &inhibit);
+        assert_eq!(cleared.len(), 2, "{cleared:?}");
     }
 
     fn refused(since: f64, until: f64) -> PastEvent {

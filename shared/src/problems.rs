@@ -13,11 +13,14 @@ use serde::Serialize;
 use crate::time::{serialize_rfc3339 as rfc3339, serialize_rfc3339_opt as rfc3339_opt};
 
 use crate::clip::clip;
+use crate::config::QuietHours;
 use crate::domain::{
-    AlertState, CarrierCode, ProblemEvent, Rule, Severity, Shipment, ShipmentId, Status,
-    TrackingNumber, Workflow, HISTORY_KEPT,
+    AlertKind, AlertRecord, AlertState, CarrierCode, ProblemEvent, Rule, Severity, Shipment,
+    ShipmentId, Status, TrackingNumber, Workflow, HISTORY_KEPT,
 };
-use crate::ports::{ListFilter, ShipmentQuery, ShipmentReader, ShipmentWriter, StoreError};
+use crate::ports::{
+    AlertLog, Lease, ListFilter, ShipmentQuery, ShipmentReader, ShipmentWriter, StoreError,
+};
 
 /// Longest name of who acts, in characters.
 pub const MAX_BY: usize = 64;
@@ -39,6 +42,8 @@ pub enum Action {
     Close,
     /// Only a note in the history.
     Note,
+    /// Tell the recipient by hand ([`notify`]).
+    Notify,
 }
 
 impl Action {
@@ -48,6 +53,7 @@ impl Action {
             Action::Snooze(_) => "snooze",
             Action::Close => "close",
             Action::Note => "note",
+            Action::Notify => "notify",
         }
     }
 }
@@ -87,6 +93,16 @@ pub enum ProblemError {
         by: String,
         at: DateTime<Utc>,
     },
+    /// The recipient was already told of this rule (one notice per parcel and rule).
+    #[error("{id} {rule}: the recipient was already told at {}", crate::time::local_minutes(*.at))]
+    AlreadyTold {
+        id: ShipmentId,
+        rule: Rule,
+        at: DateTime<Utc>,
+    },
+    /// The parcel has no recipient's phone number.
+    #[error("{0}: no phone number for the recipient; nobody can be told")]
+    NoPhone(ShipmentId),
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -139,6 +155,83 @@ pub async fn act<S: ShipmentReader + ShipmentWriter>(
             Ok(_) => return Ok(rules),
             // Someone wrote in between: read again, and judge again (a person's
             // action now shows as taken; a tracker's write is simply retried).
+            Err(StoreError::Conflict { .. }) => continue,
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Err(ProblemError::Store(StoreError::Backend(format!(
+        "{id}: the parcel kept changing; try again"
+    ))))
+}
+
+/// Tells the recipient of a problem by hand ([`Action::Notify`] on one rule): the
+/// rule's customer notice, held through `quiet` hours like every notice, at most
+/// one per parcel and rule (an earlier notice, sent by the tracker or by hand,
+/// refuses it: [`ProblemError::AlreadyTold`]). The notice is claimed in the outbox
+/// with the history entry, in one write, free at once: the next outbox pass sends
+/// it (the scheduler's tick on AWS, the only function allowed to send SMS;
+/// `sentinel run` on one machine). Returns the claimed record.
+pub async fn notify<S: ShipmentReader + AlertLog>(
+    store: &S,
+    quiet: &QuietHours,
+    id: &ShipmentId,
+    req: &Request,
+) -> Result<AlertRecord, ProblemError> {
+    let Target::Rule(rule) = req.target else {
+        return Err(ProblemError::Invalid(
+            "notify: name one rule (the notice is that rule's)".into(),
+        ));
+    };
+    if req.action != Action::Notify {
+        return Err(ProblemError::Invalid(format!(
+            "{}: not a notice",
+            req.action.as_str()
+        )));
+    }
+    for _ in 0..=RETRIES {
+        let Some(mut shipment) = store.get_shipment(id).await? else {
+            return Err(ProblemError::NoParcel(id.clone()));
+        };
+        if shipment.phone.is_none() {
+            return Err(ProblemError::NoPhone(id.clone()));
+        }
+        let earlier = store.alerts_for(id).await?;
+        if let Some(n) = earlier
+            .iter()
+            .find(|r| r.kind == AlertKind::Notice && r.rule == rule)
+        {
+            return Err(ProblemError::AlreadyTold {
+                id: id.clone(),
+                rule,
+                at: n.at,
+            });
+        }
+        apply(id, &mut shipment.alerts, req)?;
+        let a = &shipment.alerts[&rule];
+        let record = AlertRecord {
+            shipment: id.clone(),
+            rule,
+            since: a.since,
+            kind: AlertKind::Notice,
+            seq: 0,
+            severity: a.severity,
+            at: req.at,
+            hold_until: quiet.release(req.at),
+        };
+        let free_now = Lease::new(format!("notify:{}", req.by), req.at, Duration::zero());
+        match store
+            .commit_check(&shipment, std::slice::from_ref(&record), &free_now)
+            .await
+        {
+            Ok(c) if c.inserted.first() == Some(&true) => return Ok(record),
+            // The tracker told the recipient in between.
+            Ok(_) => {
+                return Err(ProblemError::AlreadyTold {
+                    id: id.clone(),
+                    rule,
+                    at: req.at,
+                })
+            }
             Err(StoreError::Conflict { .. }) => continue,
             Err(e) => return Err(e.into()),
         }
@@ -257,7 +350,7 @@ pub fn apply(
                     at: now,
                 }
             }
-            Action::Note => {}
+            Action::Note | Action::Notify => {}
         }
         a.history.push(ProblemEvent {
             at: now,
@@ -277,9 +370,10 @@ pub fn apply(
 /// acknowledged, or acting on what someone has closed.
 fn taken(id: &ShipmentId, a: &AlertState, action: Action) -> Option<ProblemError> {
     let (state, by, at) = match (&a.workflow, action) {
-        (Workflow::Closed { by, at }, Action::Ack | Action::Snooze(_) | Action::Close) => {
-            ("closed", by, at)
-        }
+        (
+            Workflow::Closed { by, at },
+            Action::Ack | Action::Snooze(_) | Action::Close | Action::Notify,
+        ) => ("closed", by, at),
         (Workflow::Acknowledged { by, at }, Action::Ack) => ("acknowledged", by, at),
         _ => return None,
     };

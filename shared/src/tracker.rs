@@ -280,11 +280,12 @@ impl<'a, S: TrackerStore, C> Tracker<'a, S, C> {
         let findings = rules::evaluate(shipment, rules, now);
         let past = rules::past_events(shipment, rules);
         let mut transitions = lifecycle::tell_past(&mut shipment.alerts, &past, now);
-        transitions.extend(lifecycle::reconcile(
+        transitions.extend(lifecycle::reconcile_with(
             &mut shipment.alerts,
             &findings,
             now,
             self.settings.alert_repeat,
+            &self.settings.inhibit,
         ));
         shipment.next_check_at =
             schedule::next_check_at(shipment, rules, self.mode, &self.policy, now);

@@ -412,3 +412,125 @@ async fn a_problem_already_superseded_is_told_to_the_team_not_the_customer() {
         ]
     );
 }
+
+/// A parcel with no scan a day after it was registered holds no_trace and
+/// no_pickup: one notification (ALERT_INHIBIT's default no_trace>no_pickup) that
+/// tells both, and both problems kept for the queue.
+#[tokio::test]
+async fn a_parcel_without_scans_is_one_alert_telling_both_problems() {
+    let w = World::new(settings("", "off"), None).await;
+    let told = w.check(25.0).await;
+    assert_eq!(told.len(), 1, "{told:?}");
+    assert_eq!(told[0].record.rule, Rule::NoTrace);
+    let silenced: Vec<Rule> = told[0].silenced.iter().map(|s| s.rule).collect();
+    assert_eq!(silenced, [Rule::NoPickup]);
+    let s = w.store.get_shipment(&w.id).await.unwrap().unwrap();
+    assert!(s.alerts[&Rule::NoPickup].is_active());
+    assert!(s.alerts[&Rule::NoTrace].is_active());
+
+    // Without inhibition, two alerts, as the findings are.
+    let mut open = settings("", "off");
+    open.inhibit = shared::inhibit::Inhibitions::none();
+    let w = World::new(open, None).await;
+    let told = w.check(25.0).await;
+    let rules: Vec<Rule> = told.iter().map(|n| n.record.rule).collect();
+    assert_eq!(rules, [Rule::NoPickup, Rule::NoTrace]);
+    assert!(told.iter().all(|n| n.silenced.is_empty()));
+}
+
+/// An escalation of a problem someone has taken says who has it.
+#[tokio::test]
+async fn an_escalation_names_who_has_the_problem() {
+    use shared::problems::{act, Action, Request, Target};
+    let w = World::new(settings("", "off"), None).await;
+    w.carrier.scan(1.0, Status::PickedUp);
+    w.check(2.0).await;
+    let fired = w.check(50.0).await;
+    assert_eq!(fired.len(), 1);
+    assert_eq!(fired[0].record.rule, Rule::Stalled);
+    assert_eq!(fired[0].owner, None);
+    let req = Request::new(
+        Target::Rule(Rule::Stalled),
+        Action::Ack,
+        "张三",
+        None,
+        t(51.0),
+    )
+    .unwrap();
+    act(&w.store, &w.id, &req).await.unwrap();
+    let up = w.check(98.0).await;
+    assert_eq!(up.len(), 1, "{up:?}");
+    assert_eq!(up[0].record.kind, AlertKind::Escalated);
+    assert_eq!(up[0].owner.as_deref(), Some("张三"));
+    let text = shared::message::Templates::default().render(&up[0]);
+    assert!(text.contains("已认领：张三"), "{text}");
+}
+
+/// From a problem, someone tells the recipient by hand: the rule's notice goes
+/// through the outbox (quiet hours apply), once per parcel and rule, with who
+/// asked in the problem's history.
+#[tokio::test]
+async fn a_notice_by_hand_is_sent_once_through_the_outbox() {
+    use shared::problems::{notify, Action, ProblemError, Request, Target};
+    // The rule does not tell customers by itself.
+    let w = World::new(settings("", "21-8"), Some("13812345678")).await;
+    w.carrier.scan(1.0, Status::PickedUp);
+    w.check(2.0).await;
+    assert_eq!(w.check(50.0).await.len(), 1);
+    assert!(w.notices().await.is_empty());
+    let ask = |h: f64| {
+        Request::new(
+            Target::Rule(Rule::Stalled),
+            Action::Notify,
+            "李四",
+            Some("客户来电询问"),
+            t(h),
+        )
+        .unwrap()
+    };
+    let quiet = w.settings.quiet_hours;
+    // 14:00 UTC = 22:00 China time: held until 08:00.
+    let record = notify(&w.store, &quiet, &w.id, &ask(62.0)).await.unwrap();
+    assert_eq!(record.kind, AlertKind::Notice);
+    assert_eq!(record.hold_until, Some(t(72.0)));
+    let s = w.store.get_shipment(&w.id).await.unwrap().unwrap();
+    let last = s.alerts[&Rule::Stalled].history.last().unwrap();
+    assert_eq!((last.by.as_str(), last.action.as_str()), ("李四", "notify"));
+
+    let again = notify(&w.store, &quiet, &w.id, &ask(63.0)).await;
+    assert!(
+        matches!(again, Err(ProblemError::AlreadyTold { .. })),
+        "{again:?}"
+    );
+
+    let sink = Recorder::default();
+    let set = &w.settings;
+    // The team's own alert of hour 50 first.
+    let ops = deliver_pending(&w.store, &sink, set, t(51.0), &outbox(51.0), 100)
+        .await
+        .unwrap();
+    assert_eq!(ops.delivered, 1);
+    let night = deliver_pending(&w.store, &sink, set, t(71.0), &outbox(71.0), 100)
+        .await
+        .unwrap();
+    assert_eq!(night.delivered, 0);
+    let morning = deliver_pending(&w.store, &sink, set, t(72.0), &outbox(72.0), 100)
+        .await
+        .unwrap();
+    assert_eq!(morning.delivered, 1);
+    assert_eq!(
+        kinds(&sink.taken()[1..]),
+        vec![(Rule::Stalled, AlertKind::Notice, Audience::Customer)]
+    );
+
+    // Without a phone nobody can be told; without a problem there is nothing to tell.
+    let w = World::new(settings("", "off"), None).await;
+    w.carrier.scan(1.0, Status::PickedUp);
+    w.check(2.0).await;
+    w.check(50.0).await;
+    let e = notify(&w.store, &quiet, &w.id, &ask(51.0)).await;
+    assert!(matches!(e, Err(ProblemError::NoPhone(_))), "{e:?}");
+    let w = World::new(settings("", "off"), Some("13812345678")).await;
+    let e = notify(&w.store, &quiet, &w.id, &ask(1.0)).await;
+    assert!(matches!(e, Err(ProblemError::NoProblem { .. })), "{e:?}");
+}

@@ -76,7 +76,13 @@ pub async fn run_fleet<S: Store>(
         .expect("alert log");
     let ids: Vec<ShipmentId> = fleet.parcels.iter().map(|p| p.id.clone()).collect();
     let expected: Vec<Expected> = fleet.expected(&settings.rules, end);
-    let score = score(&ids, &expected, &records, end - Duration::hours(12));
+    // Problems kept quiet by inhibition were told within their silencer's messages.
+    let told: Vec<_> = records
+        .iter()
+        .cloned()
+        .chain(notifications.iter().flat_map(|n| n.silenced_records()))
+        .collect();
+    let score = score(&ids, &expected, &told, end - Duration::hours(12));
     FleetRun {
         fleet,
         notifications,

@@ -77,6 +77,8 @@ fn burst(n: usize) -> Vec<Notification> {
                 }),
                 notify_customer: false,
                 phone: None,
+                owner: None,
+                silenced: Vec::new(),
             }
         })
         .collect()

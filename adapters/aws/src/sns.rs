@@ -244,6 +244,8 @@ mod tests {
             last_event: None,
             notify_customer: false,
             phone: None,
+            owner: None,
+            silenced: Vec::new(),
         };
         let t = Templates::default();
         let m: serde_json::Value = serde_json::from_str(&ops_message(&t, &n).unwrap()).unwrap();

@@ -73,6 +73,9 @@ pub struct Deps<S, C, P> {
     /// schedules a pushed parcel's next check.
     pub mode: TrackingMode,
     pub callbacks: CallbackKeys,
+    /// Where people sign in to the console (`CONSOLE_AUTH_DOMAIN`,
+    /// `CONSOLE_CLIENT_ID`); `None`: the page has no sign-in.
+    pub sign_in: Option<sentinel_console::SignIn>,
     pub clock: Arc<dyn Clock>,
 }
 

@@ -16,6 +16,7 @@ use serde_json::{json, Value};
 use chrono::{DateTime, Utc};
 use sentinel_carriers::push;
 use sentinel_carriers::push::{Ack, Handled};
+use sentinel_console::{Caller, SignIn};
 use shared::domain::{Audience, Rule};
 use shared::domain::{CarrierCode, Shipment, ShipmentId, Status};
 use shared::ports::{
@@ -155,14 +156,29 @@ pub(crate) async fn respond<S: ApiStore, C: CarrierSubscribe, P: AlertPublisher>
     // A body that is not valid base64 reads as empty here (the console's POST
     // then answers 400); the callbacks answer it in their provider's own format.
     let body = body_bytes(&req).unwrap_or_default();
+    let (segs, caller, signed_in) = match segs.as_slice() {
+        // The console's JSON for people signed in (the JWT authorizer has checked
+        // the token; the groups in it say what they may do).
+        ["api", rest @ ..] => match signed_in_caller(&req) {
+            Ok(caller) => (rest, caller, true),
+            Err((status, why)) => return error(status, why),
+        },
+        // The machine routes: IAM has checked the caller.
+        all => (all, Caller::TRUSTED, false),
+    };
+    if let Some(resp) = page(deps, &method, segs) {
+        return resp;
+    }
     let call = sentinel_console::Call {
         method: method.as_str(),
-        segments: &segs,
+        segments: segs,
         query: req.raw_query_string.as_deref().unwrap_or(""),
         body: &body,
         now: deps.now(),
+        caller,
     };
-    if let Some(reply) = sentinel_console::route(&deps.store, &deps.settings.rules, &call).await {
+    let answer = sentinel_console::route(&deps.store, &deps.settings, &call).await;
+    if let Some(reply) = answer {
         let mut resp = json_response(reply.status, &reply.body);
         if let Some(allow) = reply.allow {
             resp.headers.insert(ALLOW, HeaderValue::from_static(allow));
@@ -170,7 +186,11 @@ pub(crate) async fn respond<S: ApiStore, C: CarrierSubscribe, P: AlertPublisher>
         tracing::info!(method = %method, path = %clip(&path, 200), status = resp.status_code, "http");
         return resp;
     }
-    let resp = match segs.as_slice() {
+    if signed_in {
+        // Registration and the callbacks are not the console's.
+        return error(404, format!("no route for {method} {}", clip(&path, 200)));
+    }
+    let resp = match segs {
         ["shipments"] => match method {
             Method::POST => post_shipments(deps, &req).await,
             Method::GET => list_shipments(deps, &req).await,
@@ -184,6 +204,65 @@ pub(crate) async fn respond<S: ApiStore, C: CarrierSubscribe, P: AlertPublisher>
     };
     tracing::info!(method = %method, path = %clip(&path, 200), status = resp.status_code, "http");
     resp
+}
+
+/// The signed-in caller of an `/api/` request, from the JWT claims API Gateway
+/// passes in the request context; 401 without claims (the route is not behind
+/// the authorizer), 403 for someone in neither console group.
+fn signed_in_caller(req: &ApiGatewayV2httpRequest) -> Result<Caller<'_>, (u16, String)> {
+    let claims = req
+        .request_context
+        .authorizer
+        .as_ref()
+        .and_then(|a| a.jwt.as_ref())
+        .map(|j| &j.claims)
+        .filter(|c| !c.is_empty())
+        .ok_or((401, "sign in: this route needs a console token".to_string()))?;
+    Caller::from_claims(|k| claims.get(k).map(String::as_str)).ok_or_else(|| {
+        (
+            403,
+            format!(
+                "signed in, but in neither the {} nor the {} group: ask an administrator",
+                sentinel_console::OPS_GROUP,
+                sentinel_console::VIEWER_GROUP
+            ),
+        )
+    })
+}
+
+/// The console page, its files and where it signs in (no data: served to anyone).
+fn page<S, C, P>(
+    deps: &Deps<S, C, P>,
+    method: &Method,
+    segs: &[&str],
+) -> Option<ApiGatewayV2httpResponse> {
+    let path = match segs {
+        [] => "/".to_string(),
+        [one] => format!("/{one}"),
+        _ => return None,
+    };
+    if path == "/console-config.json" {
+        return Some(match *method {
+            Method::GET => json_response(200, &SignIn::page_config(deps.sign_in.as_ref())),
+            _ => not_allowed(method, &path, "GET"),
+        });
+    }
+    let asset = sentinel_console::asset(&path)?;
+    if *method != Method::GET {
+        return Some(not_allowed(method, &path, "GET"));
+    }
+    let mut r = response(200, asset.body.to_string());
+    r.headers
+        .insert(CONTENT_TYPE, HeaderValue::from_static(asset.content_type));
+    let policy = SignIn::content_security_policy(deps.sign_in.as_ref());
+    if let Ok(v) = HeaderValue::from_str(&policy) {
+        r.headers.insert("content-security-policy", v);
+    }
+    r.headers.insert(
+        "x-content-type-options",
+        HeaderValue::from_static("nosniff"),
+    );
+    Some(r)
 }
 
 /// One parcel of a batch, before storing.

@@ -11,6 +11,8 @@
 //! | `TOPIC_ARN` | the alerts topic: ops alerts raised by carrier pushes are published there; customer notices are left in the outbox for the scheduler (required) |
 //! | rule variables | see `shared::config` (findings in `GET /shipments/{carrier}/{number}`, pushes) |
 //! | provider variables | see `sentinel_carriers` (`TRACKING_MODE=push` subscribes new parcels; callback credentials) |
+//! | `CONSOLE_AUTH_DOMAIN`, `CONSOLE_CLIENT_ID` | where people sign in to the console page (`GET /console-config.json`); the JSON under `/api/` takes who acts and whether they may from the token's claims (`ops` acts, `viewer` reads) |
+//! | `CONSOLE_URL` | the console page's address: alerts published to the topic link each parcel to it |
 //! | `KDNIAO_API_KEY_PARAMETER`, `KUAIDI100_KEY_PARAMETER`, `KUAIDI100_SALT_PARAMETER` | SSM parameters holding those secrets, read once here (`sentinel_aws::secrets`; the parameter wins over a plain value) |
 
 use std::process::ExitCode;
@@ -50,6 +52,8 @@ async fn deps() -> Result<Deps<DynamoStore, Provider, AlertTopic<NoSms>>, String
         settings,
         mode: providers.mode,
         callbacks: CallbackKeys::from_settings(&providers),
+        sign_in: sentinel_console::SignIn::from_lookup(|k| std::env::var(k).ok())
+            .map_err(config)?,
         clock: Arc::new(SystemClock),
     })
 }

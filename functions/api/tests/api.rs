@@ -216,6 +216,7 @@ fn deps_with(mode: TrackingMode, carrier: RecordingCarrier, callbacks: bool) -> 
         } else {
             CallbackKeys::default()
         },
+        sign_in: None,
         clock: Arc::new(ManualClock::new(now())),
     }
 }
@@ -1099,4 +1100,131 @@ async fn invalid_and_unknown_events_fail_the_invocation() {
         .unwrap_err();
     assert!(e.is_retryable(), "{e}");
     assert_eq!(e.error_type(), "StoreUnavailable");
+}
+
+/// A request through the console's JWT authorizer: the claims API Gateway puts
+/// in the request context for a Cognito ID token (list claims as `[a b]`).
+fn signed_in(method: &str, path: &str, body: Option<&str>, claims: Value) -> Value {
+    let mut e = request(method, path, "", body);
+    e["requestContext"]["authorizer"] = json!({
+        "jwt": { "claims": claims, "scopes": null }
+    });
+    e
+}
+
+fn claims(groups: &str, email: &str) -> Value {
+    json!({
+        "sub": "7d8f0c1e-0000-4000-8000-000000000001",
+        "iss": "https://cognito-idp.cn-north-1.amazonaws.com.cn/cn-north-1_Example",
+        "aud": "4example5client6id7",
+        "token_use": "id",
+        "cognito:username": "zhangsan",
+        "cognito:groups": groups,
+        "email": email,
+        "exp": "1714611600",
+        "iat": "1714608000"
+    })
+}
+
+#[tokio::test]
+async fn the_console_on_aws_takes_who_and_what_from_the_token_claims() {
+    let mut deps = deps();
+    deps.sign_in = sentinel_console::SignIn::from_lookup(|k| match k {
+        "CONSOLE_AUTH_DOMAIN" => {
+            Some("https://sentinel-x.auth.cn-north-1.amazoncognito.com".into())
+        }
+        "CONSOLE_CLIENT_ID" => Some("4example5client6id7".into()),
+        _ => None,
+    })
+    .unwrap();
+    call(&deps, fixture("post_shipment.json")).await;
+    let parcel = Parcel::new("ZTO", "75312345678901")
+        .event(Event::new("2024-05-01 12:00:00", "【杭州市】快件已揽收").codes("1", "1"))
+        .event(Event::new("2024-05-01 20:00:00", "快件已被收件人拒收").codes("404", "14"));
+    let body = pushed_at_now(EBID, APP_KEY, "102", &[kdniao_render(&parcel, "102")]);
+    let r = call(&deps, with_body(fixture("callback_kdniao.json"), &body)).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+
+    // The page and where it signs in, to anyone.
+    let r = call(&deps, request("GET", "/", "", None)).await;
+    assert_eq!(r.status, 200);
+    assert!(r.text.contains("<html"), "{}", r.text);
+    assert!(r.headers["content-type"]
+        .as_str()
+        .unwrap()
+        .starts_with("text/html"));
+    let csp = r.headers["content-security-policy"].as_str().unwrap();
+    assert!(
+        csp.contains("connect-src 'self' https://sentinel-x.auth.cn-north-1.amazoncognito.com"),
+        "{csp}"
+    );
+    let r = call(&deps, request("GET", "/console.js", "", None)).await;
+    assert_eq!(r.status, 200);
+    let r = get(&deps, "/console-config.json", "").await;
+    assert_eq!(
+        r.body["sign_in"]["client_id"], "4example5client6id7",
+        "{}",
+        r.text
+    );
+
+    // A viewer reads and may not act.
+    let viewer = claims("[viewer]", "wang@example.cn");
+    let r = call(
+        &deps,
+        signed_in("GET", "/api/problems", None, viewer.clone()),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.body["items"].as_array().unwrap().len(), 1, "{}", r.text);
+    let r = call(
+        &deps,
+        signed_in("GET", "/api/summary", None, viewer.clone()),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let ack = r#"{"action":"ack","by":"someone else","note":"已联系网点"}"#;
+    let path = "/api/problems/ZTO/75312345678901/refused";
+    let r = call(&deps, signed_in("POST", path, Some(ack), viewer)).await;
+    assert_eq!(r.status, 403, "{}", r.text);
+
+    // Ops act, under the name in the token whatever the body says.
+    let ops = claims("[viewer ops]", "zhang@example.cn");
+    let r = call(&deps, signed_in("POST", path, Some(ack), ops.clone())).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(
+        r.body["problems"][0]["by"], "zhang@example.cn",
+        "{}",
+        r.text
+    );
+    let r = call(
+        &deps,
+        signed_in("GET", "/api/shipments/75312345678901", None, ops),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.body["problems"][0]["state"], "acknowledged");
+
+    // Signed in without a group, or no claims at all: refused.
+    let r = call(
+        &deps,
+        signed_in("GET", "/api/summary", None, claims("[]", "x@example.cn")),
+    )
+    .await;
+    assert_eq!(r.status, 403, "{}", r.text);
+    let r = call(&deps, signed_in("GET", "/api/summary", None, json!({}))).await;
+    assert_eq!(r.status, 401, "{}", r.text);
+    let r = call(&deps, request("GET", "/api/summary", "", None)).await;
+    assert_eq!(r.status, 401, "{}", r.text);
+    // Registration is not the console's.
+    let r = call(
+        &deps,
+        signed_in(
+            "POST",
+            "/api/shipments",
+            Some("{}"),
+            claims("ops", "zhang@example.cn"),
+        ),
+    )
+    .await;
+    assert_eq!(r.status, 404, "{}", r.text);
 }

@@ -17,6 +17,7 @@ mod import_fuzz;
 mod live;
 mod parcels;
 mod problems;
+mod report_files;
 mod serve;
 
 use std::path::PathBuf;
@@ -79,6 +80,9 @@ enum Command {
     /// Close a problem by hand (handled outside): nothing more is notified for
     /// this episode.
     Close(problems::CloseArgs),
+    /// Tell the recipient of a problem by hand (the rule's customer notice; quiet
+    /// hours and one notice per parcel and rule apply); `sentinel run` sends it.
+    Notify(problems::NotifyArgs),
     /// Serve the console API under /api/ (lookup, problem queue, fleet health)
     /// on the store; loopback only unless a token is given.
     Serve(serve::ServeArgs),
@@ -175,6 +179,7 @@ fn main() -> ExitCode {
             Command::Problems(a) => problems::list(a).await,
             Command::Ack(a) => problems::ack(a).await,
             Command::Close(a) => problems::close(a).await,
+            Command::Notify(a) => problems::notify(a).await,
             Command::Serve(a) => serve::run(a).await,
         }
     });

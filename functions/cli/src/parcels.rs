@@ -453,12 +453,44 @@ pub struct ReportArgs {
     /// offset is China time): the last 14 days end here.
     #[arg(long, value_name = "TIME")]
     pub now: Option<String>,
+    /// Write the fleet-health view to FILE as one self-contained HTML page (no
+    /// script, nothing external; for a daily mail). Chinese unless
+    /// ALERT_LANGUAGE=en.
+    #[arg(long, value_name = "FILE")]
+    pub html: Option<PathBuf>,
+    /// Write the open problems (open, acknowledged or snoozed) to FILE as CSV,
+    /// one row per problem, the oldest first.
+    #[arg(long, value_name = "FILE")]
+    pub csv: Option<PathBuf>,
     #[command(flatten)]
     pub db: DbArg,
 }
 
+/// `sentinel report`: the summary on stdout (text, or JSON with `--json`), and
+/// the files asked for with `--html` and `--csv`. Given only files (no `--json`),
+/// nothing is printed on stdout; each file written is named on stderr.
 pub async fn report(a: ReportArgs) -> Result<u8, Failure> {
+    use crate::report_files::{check_target, csv_bytes, open_problems, write_atomic};
     let now = crate::check::time_arg("now", &a.now)?.unwrap_or_else(Utc::now);
+    // Everything that can be told before any work: the targets and the language.
+    if let (Some(h), Some(c)) = (&a.html, &a.csv) {
+        if h == c {
+            return Err(Failure::input(format!(
+                "--html and --csv name the same file {}",
+                h.display()
+            )));
+        }
+    }
+    if let Some(p) = &a.html {
+        check_target("--html", p)?;
+    }
+    if let Some(p) = &a.csv {
+        check_target("--csv", p)?;
+    }
+    let lang = match a.html {
+        Some(_) => Some(shared::message::Language::from_env()?),
+        None => None,
+    };
     let store = open_store(&a.db.db)?;
     // The alert log first: what it finds unreadable is named in the summary.
     let records = store
@@ -469,6 +501,17 @@ pub async fn report(a: ReportArgs) -> Result<u8, Failure> {
         .await?;
     let summary = HealthSummary::collect(&store, now).await?;
     let by_rule = alerts_by_rule(&records);
+    // The files first: when one cannot be written, nothing is printed.
+    if let (Some(path), Some(lang)) = (&a.html, lang) {
+        let html = sentinel_console::report_html::fleet_html(&summary, lang, now);
+        write_atomic("--html", path, html.as_bytes())?;
+        eprintln!("wrote {}", path.display());
+    }
+    if let Some(path) = &a.csv {
+        let rows = open_problems(&store, now).await?;
+        write_atomic("--csv", path, &csv_bytes(&rows)?)?;
+        eprintln!("wrote {} ({} open problems)", path.display(), rows.len());
+    }
     if a.json {
         let notified: serde_json::Map<String, serde_json::Value> = by_rule
             .iter()
@@ -483,8 +526,13 @@ pub async fn report(a: ReportArgs) -> Result<u8, Failure> {
         let mut v = serde_json::to_value(&summary).map_err(|e| Failure::runtime(e.to_string()))?;
         v["notifications_by_rule"] = notified.into();
         println!("{v}");
-    } else {
+    } else if a.html.is_none() && a.csv.is_none() {
         print!("{}", crate::demo::summary_tables(&summary, &by_rule));
+    } else if !summary.unreadable.is_empty() {
+        eprintln!(
+            "skipped {} unreadable stored items (set aside; `sentinel report` names them)",
+            summary.unreadable.len()
+        );
     }
     Ok(0)
 }

@@ -160,6 +160,21 @@ pub struct CloseArgs {
     pub note: String,
 }
 
+#[derive(Args, Debug)]
+pub struct NotifyArgs {
+    #[command(flatten)]
+    pub problem: ProblemArgs,
+    /// A note for the history (e.g. why the customer is told).
+    #[arg(long, value_name = "TEXT")]
+    pub note: Option<String>,
+}
+
+/// Tells the recipient of a problem by hand: the rule's customer notice, claimed
+/// in the outbox (quiet hours apply) and sent by the next `sentinel run`.
+pub async fn notify(a: NotifyArgs) -> Result<u8, Failure> {
+    act(a.problem, Action::Notify, a.note.as_deref()).await
+}
+
 pub async fn ack(a: AckArgs) -> Result<u8, Failure> {
     let action = match a.snooze.as_deref() {
         None => Action::Ack,
@@ -186,12 +201,28 @@ async fn act(p: ProblemArgs, action: Action, note: Option<&str>) -> Result<u8, F
     let shipment = problems::locate(&store, &p.tracking_number, p.carrier.as_deref()).await?;
     let now = SystemClock.now();
     let req = Request::new(target, action, &p.by, note, now)?;
+    if action == Action::Notify {
+        let settings = shared::config::Settings::from_env()?;
+        let record = problems::notify(&store, &settings.quiet_hours, &shipment.id, &req).await?;
+        println!(
+            "{} {}: the recipient's {} notice is in the outbox; `sentinel run` sends it{}",
+            shipment.id.carrier,
+            shipment.id.tracking_number,
+            record.rule,
+            match record.hold_until {
+                Some(at) => format!(" from {} (quiet hours)", local_minutes(at)),
+                None => String::new(),
+            }
+        );
+        return Ok(0);
+    }
     let rules = problems::act(&store, &shipment.id, &req).await?;
     let verb = match action {
         Action::Ack => "acknowledged".to_string(),
         Action::Snooze(d) => format!("snoozed until {}", local_minutes(now + d)),
         Action::Close => "closed".to_string(),
         Action::Note => "noted".to_string(),
+        Action::Notify => "notified".to_string(),
     };
     let names: Vec<&str> = rules.iter().map(|r| r.as_str()).collect();
     println!(

@@ -89,19 +89,25 @@ async fn a_batch_is_checked_and_its_claims_published_once() {
         concurrency: 4,
     };
     let out = handle(&deps, event(&[&old, &young])).await.unwrap();
+    // The silent carrier knows nothing: no_trace, which tells no_pickup with it
+    // (ALERT_INHIBIT's default).
     assert_eq!(
         out,
         json!({"parcels": 2, "checked": 1, "queries": 1, "query_errors": 0,
-               "alerts": 2, "undelivered": 0, "failed": 0})
+               "alerts": 1, "undelivered": 0, "failed": 0})
     );
+    {
+        let sent = deps.sink.0.lock().unwrap();
+        assert_eq!(sent[0].record.rule, Rule::NoTrace);
+        assert_eq!(sent[0].silenced[0].rule, Rule::NoPickup);
+    }
     assert_eq!(
         deps.provider.0.lock().unwrap().as_slice(),
         std::slice::from_ref(&old)
     );
     let sent = deps.sink.0.lock().unwrap().clone();
-    let mut rules: Vec<Rule> = sent.iter().map(|n| n.record.rule).collect();
-    rules.sort();
-    assert_eq!(rules, [Rule::NoPickup, Rule::NoTrace]);
+    let rules: Vec<Rule> = sent.iter().map(|n| n.record.rule).collect();
+    assert_eq!(rules, [Rule::NoTrace]);
     assert!(sent.iter().all(|n| n.record.shipment == old));
     assert!(deps
         .store
@@ -111,13 +117,17 @@ async fn a_batch_is_checked_and_its_claims_published_once() {
         .is_empty());
     let stored = deps.store.get_shipment(&old).await.unwrap().unwrap();
     assert!(stored.alerts.contains_key(&Rule::NoTrace));
+    assert!(
+        stored.alerts[&Rule::NoPickup].is_active(),
+        "kept as a problem"
+    );
 
     // The same event again (EventBridge delivers at least once): nothing is due,
     // nothing is published twice.
     let again = handle(&deps, event(&[&old, &young])).await.unwrap();
     assert_eq!(again["checked"], 0);
     assert_eq!(again["alerts"], 0);
-    assert_eq!(deps.sink.0.lock().unwrap().len(), 2);
+    assert_eq!(deps.sink.0.lock().unwrap().len(), 1);
 }
 
 /// The in-memory store, except that writing one parcel fails (a throttled or
@@ -215,10 +225,11 @@ async fn one_failing_parcel_does_not_drop_the_others_claims() {
     let out = handle(&deps, event(&refs)).await.unwrap();
     assert_eq!(out["checked"], 4, "{out}");
     assert_eq!(out["failed"], 1, "{out}");
-    // Every other parcel's two claims were published, and left the outbox.
-    assert_eq!(out["alerts"], 8, "{out}");
+    // Every other parcel's claim (no_trace, telling no_pickup with it) was
+    // published, and left the outbox.
+    assert_eq!(out["alerts"], 4, "{out}");
     let sent = deps.sink.0.lock().unwrap().clone();
-    assert_eq!(sent.len(), 8);
+    assert_eq!(sent.len(), 4);
     assert!(sent.iter().all(|n| n.record.shipment != poisoned));
     assert!(deps
         .store

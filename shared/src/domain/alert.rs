@@ -339,6 +339,21 @@ pub struct Notification {
     /// to the SMS sender and nowhere else).
     #[serde(skip)]
     pub phone: Option<Phone>,
+    /// Who has taken this problem (acknowledged or snoozed it), for "已认领：…".
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub owner: Option<String>,
+    /// The parcel's problems kept quiet by inhibition (`ALERT_INHIBIT`) and never
+    /// told on their own: this message tells them with it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub silenced: Vec<Silenced>,
+}
+
+/// A problem told within another one's notification (see [`Notification::silenced`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Silenced {
+    pub rule: Rule,
+    pub severity: Severity,
+    pub since: DateTime<Utc>,
 }
 
 impl Notification {
@@ -347,6 +362,33 @@ impl Notification {
     /// (`RuleConfig::notifies_customer`).
     pub fn new(record: AlertRecord, shipment: &Shipment, customer_rule: bool) -> Self {
         let customer = record.audience() == Audience::Customer;
+        let episode = shipment
+            .alerts
+            .get(&record.rule)
+            .filter(|a| a.since == record.since);
+        let owner = episode.and_then(|a| match &a.workflow {
+            Workflow::Acknowledged { by, .. } | Workflow::Snoozed { by, .. } => Some(by.clone()),
+            Workflow::Open | Workflow::Closed { .. } => None,
+        });
+        let silenced = if customer || record.kind == AlertKind::Resolved {
+            Vec::new()
+        } else {
+            shipment
+                .alerts
+                .values()
+                .filter(|a| {
+                    a.rule != record.rule
+                        && a.is_active()
+                        && a.notifications == 0
+                        && !a.workflow.is_closed()
+                })
+                .map(|a| Silenced {
+                    rule: a.rule,
+                    severity: a.severity,
+                    since: a.since,
+                })
+                .collect()
+        };
         Self {
             notify_customer: customer_rule
                 && shipment.phone.is_some()
@@ -359,11 +401,28 @@ impl Notification {
             order_id: shipment.order_id.clone(),
             status: shipment.status,
             last_event: shipment.timeline.last().cloned(),
+            owner,
+            silenced,
             record,
         }
     }
 
     pub fn audience(&self) -> Audience {
         self.record.audience()
+    }
+
+    /// The silenced problems this notification tells, as the records of their
+    /// first telling (for scoring detection: the team heard of them here).
+    pub fn silenced_records(&self) -> impl Iterator<Item = AlertRecord> + '_ {
+        self.silenced.iter().map(|s| AlertRecord {
+            shipment: self.record.shipment.clone(),
+            rule: s.rule,
+            since: s.since,
+            kind: AlertKind::Fired,
+            seq: 0,
+            severity: s.severity,
+            at: self.record.at,
+            hold_until: None,
+        })
     }
 }

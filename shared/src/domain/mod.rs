@@ -18,7 +18,7 @@ use crate::clip::clip;
 
 pub use alert::{
     AlertKind, AlertRecord, AlertState, Audience, Notification, ProblemEvent, Rule, Severity,
-    Workflow, HISTORY_KEPT,
+    Silenced, Workflow, HISTORY_KEPT,
 };
 
 /// Why a value cannot be part of the domain.

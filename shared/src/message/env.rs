@@ -7,6 +7,7 @@
 use crate::config::ConfigError;
 use crate::domain::{Audience, Rule};
 
+use super::link::{ConsoleUrl, CONSOLE_URL_VAR};
 use super::template::{Template, TemplateFault};
 use super::{rule_index, Language, Templates};
 
@@ -66,7 +67,10 @@ impl Templates {
     pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         let get = |k: &str| get(k).filter(|v| !v.trim().is_empty());
         let language = Language::from_lookup(get)?;
-        let mut t = Self::builtin(language);
+        let console = get(CONSOLE_URL_VAR)
+            .map(|v| ConsoleUrl::parse(&v))
+            .transpose()?;
+        let mut t = Self::builtin(language).with_console(console);
         if let Some(path) = get(TEMPLATES_FILE_VAR) {
             let path = path.trim();
             let text = read_templates_file(path)?;

@@ -43,6 +43,8 @@ pub(super) fn note(rule: Rule, kind: AlertKind, severity: Severity) -> Notificat
         }),
         notify_customer: false,
         phone: None,
+        owner: None,
+        silenced: Vec::new(),
     }
 }
 

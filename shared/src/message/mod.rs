@@ -17,6 +17,7 @@
 //! | `ALERT_TEMPLATES_FILE` | JSON object `{"stalled": "...", ...}` of ops templates | none |
 //! | `ALERT_TEMPLATE_<RULE>` | the ops template of one rule (wins over the file) | built in |
 //! | `CUSTOMER_TEMPLATE_<RULE>` | the customer template of one rule | built in |
+//! | `CONSOLE_URL` | the console page's address: ops messages link each parcel to it | none |
 //!
 //! `<RULE>` is the rule name in upper case: `ALERT_TEMPLATE_STALLED`,
 //! `CUSTOMER_TEMPLATE_DELIVERY_FAILED`... An empty variable counts as unset.
@@ -58,6 +59,7 @@ mod fit;
 mod fixtures;
 mod labels;
 mod language;
+mod link;
 mod render;
 mod template;
 mod texts;
@@ -67,6 +69,7 @@ pub(crate) use fit::{one_line, trace_text, truncate_bytes};
 pub use fit::{SMS_MAX_ASCII, SMS_MAX_CHARS, SUBJECT_LIMIT};
 pub use labels::{carrier_display, headline, rule_label, severity_label, status_label};
 pub use language::{Language, LANGUAGE_VAR};
+pub use link::{ConsoleUrl, CONSOLE_URL_VAR};
 pub use render::{describe_zh, render_zh, Templates};
 pub use template::Placeholder;
 

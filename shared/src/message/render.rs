@@ -19,6 +19,7 @@ use super::fit::{
     one_line, sms_cut, sms_fits, trace_text, truncate_bytes, truncate_chars, SUBJECT_LIMIT,
 };
 use super::labels::{headline, name_en, rule_label, severity_label, status_label};
+use super::link::ConsoleUrl;
 use super::template::{Ctx, Template};
 use super::texts::{builtin_customer, builtin_ops};
 use super::{rule_index, Language};
@@ -27,6 +28,8 @@ use super::{rule_index, Language};
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Templates {
     language: Language,
+    /// Where each parcel's page is (`CONSOLE_URL`); `None`: no links.
+    console: Option<ConsoleUrl>,
     /// Indexed by [`Rule::ALL`] position.
     pub(super) ops: Vec<Template>,
     pub(super) customer: Vec<Template>,
@@ -50,6 +53,7 @@ impl Templates {
     pub fn builtin(language: Language) -> Self {
         Self {
             language,
+            console: None,
             ops: Rule::ALL
                 .iter()
                 .map(|r| Template::builtin(builtin_ops(*r, language), Audience::Ops))
@@ -63,6 +67,21 @@ impl Templates {
 
     pub fn language(&self) -> Language {
         self.language
+    }
+
+    /// The same templates, linking each parcel to its page at `console`.
+    pub fn with_console(mut self, console: Option<ConsoleUrl>) -> Self {
+        self.console = console;
+        self
+    }
+
+    /// The link to the parcel of `n` in the console, when `CONSOLE_URL` is set
+    /// (ops messages only: a customer is never sent the team's console).
+    pub fn parcel_link(&self, n: &Notification) -> Option<String> {
+        if n.audience() == Audience::Customer {
+            return None;
+        }
+        self.console.as_ref().map(|c| c.parcel(&n.record.shipment))
     }
 
     /// The rule's ops sentence for this alert (`自 2024-11-05 14:20 起已 97 小时没有新的物流轨迹`).
@@ -161,6 +180,24 @@ impl Templates {
                     out.push_str("\n  The recipient was notified too");
                 }
             }
+        }
+        let (taken, also, and, open) = match lang {
+            Language::Zh => ("已认领：", "同时存在：", "、", "查看与处理："),
+            Language::En => ("Taken by ", "Also holding: ", ", ", "Open in the console: "),
+        };
+        if let Some(owner) = &n.owner {
+            let _ = write!(out, "\n  {taken}{}", one_line(owner));
+        }
+        if !n.silenced.is_empty() {
+            let labels: Vec<&str> = n
+                .silenced
+                .iter()
+                .map(|x| rule_label(x.rule, lang))
+                .collect();
+            let _ = write!(out, "\n  {also}{}", labels.join(and));
+        }
+        if let Some(link) = self.parcel_link(n) {
+            let _ = write!(out, "\n  {open}{link}");
         }
         out
     }

@@ -150,6 +150,8 @@ fn notification(p: &SimParcel, rule: Rule, since: i64, now: DateTime<Utc>) -> No
         last_event: None,
         notify_customer: false,
         phone: None,
+        owner: None,
+        silenced: Vec::new(),
     }
 }
 

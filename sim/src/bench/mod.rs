@@ -379,10 +379,15 @@ pub async fn run_sentinel(
         .await?;
         let t = now.timestamp();
         for n in &fresh {
+            let Some(p) = fleet.get(&n.record.shipment) else {
+                continue;
+            };
             if matches!(n.record.kind, AlertKind::Fired | AlertKind::Escalated) {
-                if let Some(p) = fleet.get(&n.record.shipment) {
-                    episodes.note(p.index, n.record.rule, n.record.since.timestamp(), t);
-                }
+                episodes.note(p.index, n.record.rule, n.record.since.timestamp(), t);
+            }
+            // Problems kept quiet by inhibition are told within this message.
+            for s in &n.silenced {
+                episodes.note(p.index, s.rule, s.since.timestamp(), t);
             }
         }
         side.raw_alerts += (delivery.delivered + delivery.failed) as u64;
