@@ -547,6 +547,18 @@ async fn a_failing_store_is_an_error_per_item_and_503() {
 
 // ------------------------------------------------------------------ GET one
 
+/// Registers the fixture's parcel (ZTO 75312345678901) and pushes it picked up,
+/// then refused: a parcel with one open `refused` problem.
+async fn register_refused(deps: &TestDeps) {
+    call(deps, fixture("post_shipment.json")).await;
+    let parcel = Parcel::new("ZTO", "75312345678901")
+        .event(Event::new("2024-05-01 12:00:00", "【杭州市】快件已揽收").codes("1", "1"))
+        .event(Event::new("2024-05-01 20:00:00", "快件已被收件人拒收").codes("404", "14"));
+    let body = pushed_at_now(EBID, APP_KEY, "102", &[kdniao_render(&parcel, "102")]);
+    let r = call(deps, with_body(fixture("callback_kdniao.json"), &body)).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+}
+
 #[tokio::test]
 async fn get_one_parcel_with_timeline_findings_and_alerts() {
     let deps = deps();
@@ -557,14 +569,8 @@ async fn get_one_parcel_with_timeline_findings_and_alerts() {
         .unwrap()
         .contains("ZTO:75312345678901"));
 
-    call(&deps, fixture("post_shipment.json")).await;
     // A signed push: picked up, then refused.
-    let parcel = Parcel::new("ZTO", "75312345678901")
-        .event(Event::new("2024-05-01 12:00:00", "【杭州市】快件已揽收").codes("1", "1"))
-        .event(Event::new("2024-05-01 20:00:00", "快件已被收件人拒收").codes("404", "14"));
-    let body = pushed_at_now(EBID, APP_KEY, "102", &[kdniao_render(&parcel, "102")]);
-    let r = call(&deps, with_body(fixture("callback_kdniao.json"), &body)).await;
-    assert_eq!(r.status, 200, "{}", r.text);
+    register_refused(&deps).await;
 
     let r = call(&deps, fixture("get_shipment.json")).await;
     assert_eq!(r.status, 200, "{}", r.text);
@@ -1137,13 +1143,7 @@ async fn the_console_on_aws_takes_who_and_what_from_the_token_claims() {
         _ => None,
     })
     .unwrap();
-    call(&deps, fixture("post_shipment.json")).await;
-    let parcel = Parcel::new("ZTO", "75312345678901")
-        .event(Event::new("2024-05-01 12:00:00", "【杭州市】快件已揽收").codes("1", "1"))
-        .event(Event::new("2024-05-01 20:00:00", "快件已被收件人拒收").codes("404", "14"));
-    let body = pushed_at_now(EBID, APP_KEY, "102", &[kdniao_render(&parcel, "102")]);
-    let r = call(&deps, with_body(fixture("callback_kdniao.json"), &body)).await;
-    assert_eq!(r.status, 200, "{}", r.text);
+    register_refused(&deps).await;
 
     // The page and where it signs in, to anyone.
     let r = call(&deps, request("GET", "/", "", None)).await;
