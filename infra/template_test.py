@@ -17,7 +17,8 @@ with the .venv's Python: `.venv/bin/python infra/template_test.py`).
   expanded the template (machine routes keep IAM, the page is public, /api/ takes a
   token); the console and metrics variables of each function.
 - Metrics: the three alarms read the metric contract's totals and notify AlarmsTopic;
-  the dashboard body is JSON once substituted and shows every metric of the contract.
+  the dashboard body is JSON once substituted and shows every metric of the contract;
+  the contract's names are the ones the code writes (shared/src/metrics.rs).
 - Dependencies: the expanded template has no cycle (the console client in particular
   must not depend on the API whose authorizer names it).
 
@@ -254,7 +255,7 @@ class Iam(unittest.TestCase):
         allowed = {
             "SchedulerFunction": [index("due-index"), index("outbox-index"), TABLE],
             "TrackerFunction": [TABLE],
-            "ApiFunction": [TABLE, index("carrier-index")],
+            "ApiFunction": [TABLE, index("carrier-index"), index("problem-index")],
         }
         for fn, res in allowed.items():
             for a, found in actions(fn).items():
@@ -274,12 +275,37 @@ class Iam(unittest.TestCase):
         self.assertIn("lease_owner", updated)
         for fn in ["SchedulerFunction", "TrackerFunction", "ApiFunction"]:
             want = ["pk", "sk"] + [a for a in updated if a != "codes" or fn == "ApiFunction"]
-            (cond, s), = actions(fn)["dynamodb:UpdateItem"]
+            (cond, s), = [(c, s) for c, s in actions(fn)["dynamodb:UpdateItem"]
+                          if "ForAllValues:StringEquals" in s.get("Condition", {})]
             self.assertIsNone(cond)
             c = s["Condition"]
             got = c["ForAllValues:StringEquals"]["dynamodb:Attributes"]
             self.assertEqual(sorted(got), sorted(want), fn)
             self.assertEqual(c["StringEqualsIfExists"]["dynamodb:ReturnValues"], "NONE")
+
+    def test_counters_are_updated_only_in_their_partitions_by_the_writers(self):
+        # The functions that write shipments (tracker, api) add to the counters
+        # (adapters/aws/src/dynamo/counters.rs: pk COUNT#..); the scheduler never.
+        source = (ROOT / "adapters/aws/src/dynamo/counters.rs").read_text()
+        self.assertIn('format!("COUNT#{', source)
+        for fn in ["TrackerFunction", "ApiFunction"]:
+            found = [s for _, s in actions(fn)["dynamodb:UpdateItem"]
+                     if "ForAllValues:StringLike" in s.get("Condition", {})]
+            self.assertEqual(len(found), 1, fn)
+            c = found[0]["Condition"]
+            self.assertEqual(c["ForAllValues:StringLike"]["dynamodb:LeadingKeys"], ["COUNT#*"])
+            self.assertEqual(c["StringEqualsIfExists"]["dynamodb:ReturnValues"], "NONE")
+            self.assertEqual(resources(found[0]), [TABLE])
+        self.assertEqual(len(actions("SchedulerFunction")["dynamodb:UpdateItem"]), 1)
+
+    def test_the_table_declares_the_store_indexes(self):
+        props = RESOURCES["Table"]["Properties"]
+        names = {g["IndexName"] for g in props["GlobalSecondaryIndexes"]}
+        source = (ROOT / "adapters/aws/src/dynamo").glob("*.rs")
+        consts = set()
+        for f in source:
+            consts |= set(re.findall(r'_INDEX: &str = "([a-z-]+)"', f.read_text()))
+        self.assertEqual(names, consts)
 
     def test_the_scheduler_puts_only_into_the_registry_partition(self):
         (cond, s), = actions("SchedulerFunction")["dynamodb:PutItem"]
@@ -701,6 +727,22 @@ NAMESPACE = {"Ref": "MetricsNamespace"}
 ALARMS_TOPIC = [{"Ref": "AlarmsTopic"}]
 
 
+def rust_contract():
+    """The metric names and label names the code writes: the `NAMES` and `LABELS`
+    lists of shared/src/metrics.rs, each entry a `pub const X: &str = "...";` there."""
+    text = (ROOT / "shared" / "src" / "metrics.rs").read_text(encoding="utf-8")
+    consts = dict(re.findall(r'pub const ([A-Z_]+): &str = "([^"]*)";', text))
+
+    def listed(name):
+        m = re.search(rf"pub const {name}: \[&str; (\d+)\] = \[([^\]]*)\];", text)
+        assert m, f"{name} not found in shared/src/metrics.rs"
+        items = re.findall(r"[A-Z_]+", m.group(2))
+        assert len(items) == int(m.group(1)), (name, items)
+        return {consts[i] for i in items}
+
+    return listed("NAMES"), listed("LABELS"), consts["DEFAULT_NAMESPACE"]
+
+
 def metric_stats(alarm):
     """{id: (metric name, stat, period)} of a metric-math alarm, checking that each
     reads a total (no dimensions) of the project's namespace."""
@@ -729,6 +771,40 @@ class Metrics(unittest.TestCase):
             self.assertRegex(ok, p["AllowedPattern"])
         for bad in ["", "with space", 'q"uote', "a{b}"]:
             self.assertNotRegex(bad, p["AllowedPattern"])
+
+    def test_the_contract_is_what_the_code_writes(self):
+        names, labels, default = rust_contract()
+        self.assertEqual(set(METRICS), names)
+        for name, dims in METRICS.items():
+            self.assertLessEqual(set(dims), labels, name)
+        self.assertEqual(PARAMETERS["MetricsNamespace"]["Default"], default)
+        # And directly: every metric of the namespace an alarm or the dashboard
+        # reads is one the code writes.
+        read = set()
+        for r in RESOURCES.values():
+            if r["Type"] != "AWS::CloudWatch::Alarm":
+                continue
+            p = r["Properties"]
+            if p.get("Namespace") == NAMESPACE:
+                read.add(p["MetricName"])
+            for q in p.get("Metrics", []):
+                metric = q.get("MetricStat", {}).get("Metric", {})
+                if metric.get("Namespace") == NAMESPACE:
+                    read.add(metric["MetricName"])
+        body, ns = self.dashboard()
+        for w in body["widgets"]:
+            for row in w.get("properties", {}).get("metrics", []):
+                if isinstance(row[0], dict):
+                    m = re.search(
+                        r'\{\"(.+)\",([A-Za-z,]+)\} MetricName=\"(\w+)\"', row[0]["expression"]
+                    )
+                    if m and m.group(1) == ns:
+                        read.add(m.group(3))
+                        self.assertLessEqual(set(m.group(2).split(",")), labels, row)
+                elif row[0] == ns:
+                    read.add(row[1])
+        self.assertTrue(read)
+        self.assertLessEqual(read, names)
 
     def test_every_alarm_notifies_the_alarms_topic(self):
         alarms = [n for n, r in RESOURCES.items() if r["Type"] == "AWS::CloudWatch::Alarm"]

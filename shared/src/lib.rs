@@ -13,7 +13,10 @@
 //! beside this one implement (`sentinel-sqlite`, `sentinel-carriers`,
 //! `sentinel-chat`, `sentinel-aws`), and through the in-process adapters kept here
 //! for tests and local wiring ([`store::memory`], [`bus`], [`clock`]). The Lambda
-//! functions and the `sentinel` CLI only wire adapters to these.
+//! functions and the `sentinel` CLI only wire adapters to these. What the use cases
+//! count (parcels checked, carrier queries and errors, alerts, notifications, the
+//! outbox's age) goes through [`metrics`], a facade whose recorder the functions
+//! install; without one it costs nothing.
 
 pub mod bus;
 pub mod clip;
@@ -24,6 +27,7 @@ pub mod domain;
 pub mod inhibit;
 pub mod lifecycle;
 pub mod message;
+pub mod metrics;
 pub mod normalise;
 pub mod outbox;
 pub mod ports;
@@ -33,6 +37,8 @@ pub mod report;
 pub mod rules;
 pub mod schedule;
 pub mod secret;
+pub mod sketch;
 pub mod store;
+pub mod tally;
 pub mod time;
 pub mod tracker;

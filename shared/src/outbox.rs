@@ -27,6 +27,20 @@ pub struct DeliveryReport {
     pub failed: usize,
     /// The first failure, for the log.
     pub first_error: Option<String>,
+    /// When the oldest notification left in the outbox became deliverable
+    /// ([`AlertRecord::deliver_at`]). Handed back free from now, it queues behind
+    /// records that have waited less (the outbox's order is when a record is
+    /// free), so [`oldest_pending_age`] alone would not see it first.
+    pub oldest_failed: Option<DateTime<Utc>>,
+}
+
+impl DeliveryReport {
+    /// Counts `record` as left in the outbox.
+    fn left(&mut self, record: &AlertRecord) {
+        self.failed += 1;
+        let at = record.deliver_at();
+        self.oldest_failed = Some(self.oldest_failed.map_or(at, |o| o.min(at)));
+    }
 }
 
 /// Hands `notifications` (records this caller holds under `lease`) to `sink` and
@@ -61,12 +75,12 @@ pub async fn deliver<L: AlertLog, K: AlertSink>(
             Some(Err(e)) => {
                 tracing::warn!(shipment = %n.record.shipment, rule = n.record.rule.as_str(),
                     kind = n.record.kind.as_str(), error = %e, "notification left in the outbox");
-                d.failed += 1;
+                d.left(&n.record);
                 d.first_error.get_or_insert_with(|| e.clone());
                 release(log, &n.record, lease, now).await;
             }
             None => {
-                d.failed += 1;
+                d.left(&n.record);
                 d.first_error
                     .get_or_insert_with(|| "the sink did not answer".to_string());
                 release(log, &n.record, lease, now).await;
@@ -127,6 +141,25 @@ pub async fn deliver_pending<S: ShipmentReader + AlertLog, K: AlertSink>(
         }
     }
     deliver(store, sink, &notifications, lease, due_by).await
+}
+
+/// How long the first notification free at `now` in the outbox has waited since
+/// it became deliverable ([`AlertRecord::deliver_at`]); zero when nothing is
+/// pending. Only records free at `now` count: one under a delivery lease is being
+/// delivered, and a notice held through quiet hours is not late. The outbox is in
+/// the order records became free, so this is the oldest but for records handed
+/// back by a delivery that just failed (a delivery reports the oldest of those:
+/// [`DeliveryReport::oldest_failed`]). The scheduler reports the older of the two
+/// every tick ([`crate::metrics::outbox_oldest_age`]).
+pub async fn oldest_pending_age<L: AlertLog>(
+    log: &L,
+    now: DateTime<Utc>,
+) -> Result<chrono::Duration, StoreError> {
+    let oldest = log.pending_alerts(now, 1).await?;
+    Ok(oldest
+        .first()
+        .map_or(chrono::Duration::zero(), |r| now - r.deliver_at())
+        .max(chrono::Duration::zero()))
 }
 
 /// Texts a customer notice to its recipient. A notice without a phone, or with a

@@ -16,8 +16,10 @@
 
 use std::future::Future;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
+
+use crate::tally::Tally;
 
 use crate::domain::{
     AlertRecord, CarrierCode, Notification, Rule, Shipment, ShipmentId, Status, TrackingEvent,
@@ -253,6 +255,27 @@ pub trait ShipmentQuery: Send + Sync {
     fn list_shipments(
         &self,
         filter: &ListFilter,
+        cursor: Option<&str>,
+        limit: usize,
+    ) -> impl Future<Output = Result<Page<Shipment>, StoreError>> + Send;
+
+    /// The fleet's counters: the sum of every stored shipment's [`Tally`] (the
+    /// fleet counters, and the day counters of the China days `from..=to`). A
+    /// store keeps them current with every shipment write, in the write's own
+    /// atomic step, so this is a fixed handful of reads, never a scan.
+    fn tally(
+        &self,
+        from: NaiveDate,
+        to: NaiveDate,
+    ) -> impl Future<Output = Result<Tally, StoreError>> + Send;
+
+    /// Stored shipments with an active problem, in problem-key order (when their
+    /// oldest active problem began, then identity: see
+    /// [`crate::tally::problem_since`]), `limit` a page; `cursor` continues after
+    /// a page ([`Page::next`]). An index, not a scan: the problem queue reads
+    /// only as far as it shows.
+    fn problem_shipments(
+        &self,
         cursor: Option<&str>,
         limit: usize,
     ) -> impl Future<Output = Result<Page<Shipment>, StoreError>> + Send;

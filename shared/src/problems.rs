@@ -18,9 +18,7 @@ use crate::domain::{
     AlertKind, AlertRecord, AlertState, CarrierCode, ProblemEvent, Rule, Severity, Shipment,
     ShipmentId, Status, TrackingNumber, Workflow, HISTORY_KEPT,
 };
-use crate::ports::{
-    AlertLog, Lease, ListFilter, ShipmentQuery, ShipmentReader, ShipmentWriter, StoreError,
-};
+use crate::ports::{AlertLog, Lease, ShipmentQuery, ShipmentReader, ShipmentWriter, StoreError};
 
 /// Longest name of who acts, in characters.
 pub const MAX_BY: usize = 64;
@@ -581,38 +579,56 @@ pub fn queue_item(s: &Shipment, filter: &QueueFilter, now: DateTime<Utc>) -> Opt
 }
 
 /// The problem queue: every parcel with a problem passing `filter`, the one
-/// whose oldest problem began first at the head; at most `limit` parcels.
+/// whose oldest such problem began first at the head; at most `limit` parcels.
+///
+/// It reads the store's problem index ([`ShipmentQuery::problem_shipments`]) in
+/// its order and stops as soon as nothing unread can come before what it shows: a
+/// parcel's shown problems never began before its index key, so once `limit`
+/// parcels are found and the index has passed the last one's start, the page is
+/// final. The unfiltered queue reads one index page.
 pub async fn queue<S: ShipmentQuery>(
     store: &S,
     filter: &QueueFilter,
     now: DateTime<Utc>,
     limit: usize,
 ) -> Result<Vec<QueueItem>, StoreError> {
-    let list = ListFilter {
-        carrier: filter.carrier.clone(),
-        rule: filter.rule,
-        alerting: true,
-        ..ListFilter::default()
-    };
-    let mut items = Vec::new();
-    let mut cursor: Option<String> = None;
-    loop {
-        let page = store.list_shipments(&list, cursor.as_deref(), 500).await?;
-        items.extend(page.items.iter().filter_map(|s| queue_item(s, filter, now)));
-        match page.next {
-            Some(next) => cursor = Some(next),
-            None => break,
-        }
+    if limit == 0 {
+        return Ok(Vec::new());
     }
-    items.sort_by(|a, b| {
+    let mut items: Vec<QueueItem> = Vec::new();
+    let mut cursor: Option<String> = None;
+    let order = |a: &QueueItem, b: &QueueItem| {
         (a.since(), &a.carrier, &a.tracking_number).cmp(&(
             b.since(),
             &b.carrier,
             &b.tracking_number,
         ))
-    });
-    items.truncate(limit);
-    Ok(items)
+    };
+    let page_size = limit.clamp(100, 500);
+    loop {
+        let page = store
+            .problem_shipments(cursor.as_deref(), page_size)
+            .await?;
+        items.extend(
+            page.items
+                .iter()
+                .filter(|s| filter.carrier.as_ref().is_none_or(|c| &s.id.carrier == c))
+                .filter_map(|s| queue_item(s, filter, now)),
+        );
+        items.sort_by(order);
+        items.truncate(limit);
+        let read_past = page.items.last().and_then(crate::tally::problem_since);
+        let full = items.len() >= limit
+            && items
+                .last()
+                .and_then(QueueItem::since)
+                .zip(read_past)
+                .is_some_and(|(last, read)| read >= last);
+        match page.next {
+            Some(next) if !full => cursor = Some(next),
+            _ => return Ok(items),
+        }
+    }
 }
 
 /// The parcel a person means by `number` (and `carrier`, if given), as

@@ -12,6 +12,12 @@
 //!    leased to this tracker for delivery), and return the ones this call owns,
 //!    for notification.
 //!
+//! Each check counts what it did ([`crate::metrics`]): the parcel processed, the
+//! provider queried (and whether it failed), each ops alert its commit claimed
+//! (fired, escalated or repeated; a resolution or a customer notice is not an
+//! alert). A check that loses the version race and is redone queries again, so
+//! each query counts; the parcel and its alerts count once, when committed.
+//!
 //! One step, so that a crash cannot leave the shipment's alert state written
 //! without the claims that notify it (a re-check would then see nothing new and
 //! the episode would never be told). The stored state is the truth: a tracker
@@ -23,9 +29,10 @@ use chrono::{DateTime, Utc};
 use futures_util::stream::{self, StreamExt};
 
 use crate::config::Settings;
-use crate::domain::{AlertKind, AlertRecord, Notification, Shipment, ShipmentId};
+use crate::domain::{AlertKind, AlertRecord, Audience, Notification, Shipment, ShipmentId};
 use crate::lifecycle;
 use crate::lifecycle::Transition;
+use crate::metrics;
 use crate::outbox::notification;
 use crate::ports::{
     AlertLog, CarrierError, CarrierQuery, CarrierReply, DueIndex, Lease, ShipmentReader,
@@ -218,6 +225,11 @@ impl<'a, S: TrackerStore, C> Tracker<'a, S, C> {
                             Ok(r) => r.wrong_parcel(&shipment.id).map_or(Ok(r), Err),
                             other => other,
                         };
+                        metrics::carrier_query(
+                            carrier.name(),
+                            shipment.id.carrier.as_str(),
+                            reply.is_ok(),
+                        );
                         match reply {
                             Ok(reply) => absorb(&mut shipment, &mut outcome, reply),
                             Err(e) => {
@@ -236,6 +248,7 @@ impl<'a, S: TrackerStore, C> Tracker<'a, S, C> {
                     // we have): nothing to write. Time-based rules are the
                     // scheduled checks' job.
                     if !outcome.timeline_changed {
+                        metrics::parcel_checked();
                         return Ok(outcome);
                     }
                 }
@@ -251,6 +264,13 @@ impl<'a, S: TrackerStore, C> Tracker<'a, S, C> {
             };
             shipment.version = committed.version;
             outcome.written = true;
+            metrics::parcel_checked();
+            for (c, _) in claims.iter().zip(&committed.inserted).filter(|(_, i)| **i) {
+                let r = &c.record;
+                if r.audience() == Audience::Ops && r.kind != AlertKind::Resolved {
+                    metrics::alert(r.rule, r.severity);
+                }
+            }
             outcome.notifications = claims
                 .into_iter()
                 .zip(committed.inserted)

@@ -14,6 +14,14 @@ pub fn required(var: &'static str) -> Result<String, ConfigError> {
     }
 }
 
+/// An optional variable: its trimmed value, or `None` when missing or empty.
+pub fn optional(var: &'static str) -> Option<String> {
+    match std::env::var(var) {
+        Ok(v) if !v.trim().is_empty() => Some(v.trim().to_string()),
+        _ => None,
+    }
+}
+
 /// An optional number with a default, checked against a range.
 pub fn number(var: &'static str, default: u64, min: u64, max: u64) -> Result<u64, ConfigError> {
     match std::env::var(var) {

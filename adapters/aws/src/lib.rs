@@ -5,7 +5,9 @@
 //! - [`sns`]: notifications published to the SNS topic with filterable
 //!   message attributes;
 //! - [`secrets`]: secret variables read at cold start from SSM Parameter Store
-//!   (`X_PARAMETER` names the parameter that holds `X`).
+//!   (`X_PARAMETER` names the parameter that holds `X`);
+//! - [`metrics`](mod@metrics): the recorder of `shared::metrics`, writing CloudWatch
+//!   Embedded Metric Format lines to stdout after each invocation.
 //!
 //! Functions read their configuration once at cold start with [`env`](mod@env): a missing or
 //! bad variable stops the function before it takes any event, with one line naming
@@ -14,6 +16,7 @@
 pub mod bus;
 pub mod dynamo;
 pub mod env;
+pub mod metrics;
 pub mod secrets;
 pub mod sns;
 

@@ -14,6 +14,10 @@
 //! [`SmsSender`] — [`SnsSms`] by default (Publish with `PhoneNumber`,
 //! transactional, with `SMS_SENDER_ID` when configured): they never go through the
 //! topic, so no ops subscription ever sees a customer's number.
+//!
+//! Each message counts in the metrics as the `sns` channel's (a topic publish) or
+//! the `sms` channel's (an SMS [`SnsSms`] sent), sent or failed. [`NoSms`] sends
+//! nothing and counts nothing: a notice it declines waits in the outbox by design.
 
 use aws_sdk_sns::error::DisplayErrorContext;
 use aws_sdk_sns::types::MessageAttributeValue;
@@ -25,6 +29,7 @@ use shared::outbox::send_notice;
 use shared::domain::Audience;
 use shared::domain::Notification;
 use shared::message::Templates;
+use shared::metrics;
 use shared::ports::AlertSink;
 use shared::ports::SmsSender;
 
@@ -81,7 +86,16 @@ impl SnsSms {
 }
 
 impl SmsSender for SnsSms {
+    /// Counted as the `sms` channel's ([`shared::metrics::notification`]).
     async fn send_sms(&self, to: &str, text: &str) -> Result<(), String> {
+        let sent = self.send(to, text).await;
+        metrics::notification(metrics::CHANNEL_SMS, sent.is_ok());
+        sent
+    }
+}
+
+impl SnsSms {
+    async fn send(&self, to: &str, text: &str) -> Result<(), String> {
         let mut req = self
             .client
             .publish()
@@ -173,7 +187,14 @@ impl<S: SmsSender> AlertTopic<S> {
         }
     }
 
+    /// Counted as the `sns` channel's ([`shared::metrics::notification`]).
     async fn publish_ops(&self, n: &Notification) -> Result<(), String> {
+        let published = self.publish_to_topic(n).await;
+        metrics::notification(metrics::CHANNEL_SNS, published.is_ok());
+        published
+    }
+
+    async fn publish_to_topic(&self, n: &Notification) -> Result<(), String> {
         let r = &n.record;
         let t = &self.messages.templates;
         let mut req = self

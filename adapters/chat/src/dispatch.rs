@@ -20,6 +20,12 @@
 //!   remaining messages are deferred without being sent: hammering a throttled
 //!   robot only prolongs the throttle.
 //!
+//! - **Metrics**: each message tried counts once, under the channel's name
+//!   ([`ChatChannel::name`]): `NotificationsSent` when the service took it,
+//!   `NotificationsFailed` when it was refused or still failing after its retries
+//!   (deferred with an error). A message never tried (the deadline came first, or a
+//!   rate limit halted the batch) is neither: it is sent by the next run.
+//!
 //! Time: pacing and waits run on tokio time (`tokio::time::Instant`, paused in
 //! tests); signatures take the wall clock from the [`Clock`] passed in.
 
@@ -30,6 +36,7 @@ use tokio::time::Instant;
 
 use super::{ChannelError, ChatChannel, ChatMessage};
 use sentinel_resilience::{RateLimiter, RetryPolicy};
+use shared::metrics;
 use shared::ports::Clock;
 
 /// What became of one message.
@@ -130,6 +137,15 @@ impl Dispatcher {
                 continue;
             }
             let (outcome, next) = self.deliver(m, deadline, &mut send).await;
+            match &outcome {
+                Outcome::Sent => metrics::notification(self.channel.name(), true),
+                // Tried and failed: deferred after its retries, or refused.
+                Outcome::Deferred(Some(_)) | Outcome::Failed(_) => {
+                    metrics::notification(self.channel.name(), false)
+                }
+                // Never tried (the deadline came first): neither.
+                Outcome::Deferred(None) => {}
+            }
             match &outcome {
                 Outcome::Sent => {}
                 Outcome::Deferred(e) => tracing::warn!(
@@ -413,6 +429,41 @@ mod tests {
         // Two requests only, and no wait for the 10-minute throttle.
         assert_eq!(s.calls.borrow().len(), 2);
         assert!(Instant::now() - s.start < Duration::from_secs(10));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn each_message_tried_counts_once_as_sent_or_failed() {
+        let capture = shared::metrics::Capture::new();
+        let _local = ::metrics::set_default_local_recorder(&capture);
+        let d = slack();
+        let msgs = messages(4);
+        let flaky = || Err(ChannelError::Transient("HTTP 502".into()));
+        // Sent after a retry; refused; failing after its 3 attempts; sent.
+        let s = Script::new(vec![
+            flaky(),
+            Ok(()),
+            Err(ChannelError::Rejected("invalid_payload".into())),
+            flaky(),
+            flaky(),
+            flaky(),
+        ]);
+        let far = s.start + Duration::from_secs(3600);
+        let out = d.run(&msgs, far, |m| s.send(m)).await;
+        assert_eq!(out.iter().filter(|o| o.is_sent()).count(), 2, "{out:?}");
+        // Past the deadline: never tried, so neither sent nor failed.
+        let late = d.run(&messages(2), Instant::now(), |m| s.send(m)).await;
+        assert_eq!(late, vec![Outcome::Deferred(None); 2]);
+        let counted: Vec<(String, u64)> = capture.counters().into_iter().collect();
+        let expected: Vec<(String, u64)> = [
+            ("NotificationsFailed", 2),
+            ("NotificationsFailed{Channel=slack}", 2),
+            ("NotificationsSent", 2),
+            ("NotificationsSent{Channel=slack}", 2),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v))
+        .collect();
+        assert_eq!(counted, expected);
     }
 
     #[tokio::test(start_paused = true)]

@@ -1,12 +1,13 @@
 //! The embedded store: the store ports of `shared::ports` on one SQLite file.
 //!
-//! Two tables. `shipments` holds each shipment as JSON (`data`) beside the columns
+//! Two main tables. `shipments` holds each shipment as JSON (`data`) beside the columns
 //! that queries need: the version for the conditional put, `next_check_at` (unix
 //! milliseconds, NULL when finished) with a partial index for the due query,
 //! `status`, and `active_rules` (`",stalled,hub_dwell,"`) for listing by rule.
 //! `alerts` is the alert log, keyed by (shipment, rule, since, kind, seq) so that
 //! inserting a record twice is a no-op; its `pending_at` column is the
-//! notification outbox.
+//! notification outbox. A third, `counters`, holds the fleet's counters, kept
+//! with each shipment write (see `counters`).
 //!
 //! The connection sits behind a mutex (the store is `Send + Sync`); the trait methods
 //! do their work synchronously and never hold the lock across an `.await`. Writes
@@ -36,9 +37,12 @@
 //! - `quarantine`: unreadable rows set aside where they are found (out of the due
 //!   index and the outbox, marked with why) and listed for people;
 //! - `shipments`: the `shipments` queries (get, conditional put, due, list);
-//! - `alerts`: the `alerts` queries (insert if absent, outbox, by shipment, by time).
+//! - `alerts`: the `alerts` queries (insert if absent, outbox, by shipment, by time);
+//! - `counters`: the fleet's counters (`counters` table) and the problem index
+//!   (`problem_at`), kept in each shipment write's transaction.
 
 mod alerts;
+mod counters;
 mod quarantine;
 mod rows;
 mod schema;
@@ -195,6 +199,22 @@ impl ShipmentQuery for SqliteStore {
 
     async fn unreadable(&self, limit: usize) -> Result<Vec<Unreadable>, StoreError> {
         self.unreadable_rows(limit)
+    }
+
+    async fn tally(
+        &self,
+        from: chrono::NaiveDate,
+        to: chrono::NaiveDate,
+    ) -> Result<shared::tally::Tally, StoreError> {
+        self.counters(from, to)
+    }
+
+    async fn problem_shipments(
+        &self,
+        cursor: Option<&str>,
+        limit: usize,
+    ) -> Result<Page<Shipment>, StoreError> {
+        self.problems(cursor, limit)
     }
 }
 

@@ -74,7 +74,30 @@ const MIGRATIONS: &[&str] = &[
     ALTER TABLE shipments ADD COLUMN unreadable TEXT;
     ALTER TABLE alerts ADD COLUMN unreadable TEXT;
     ",
+    // 5: the fleet's counters and the problem index (see `counters`); the
+    // shipments stored so far are counted by `counters::count_existing`. The
+    // summary names unreadable rows: partial indexes find them without a scan.
+    "
+    ALTER TABLE shipments ADD COLUMN tally TEXT;
+    ALTER TABLE shipments ADD COLUMN problem_at INTEGER;
+    CREATE INDEX IF NOT EXISTS shipments_problems
+        ON shipments (problem_at, carrier, tracking_number)
+        WHERE problem_at IS NOT NULL;
+    CREATE TABLE IF NOT EXISTS counters (
+        key TEXT    NOT NULL PRIMARY KEY,
+        n   INTEGER NOT NULL
+    ) WITHOUT ROWID;
+    CREATE INDEX IF NOT EXISTS shipments_unreadable
+        ON shipments (carrier, tracking_number)
+        WHERE unreadable IS NOT NULL;
+    CREATE INDEX IF NOT EXISTS alerts_unreadable
+        ON alerts (carrier, tracking_number)
+        WHERE unreadable IS NOT NULL;
+    ",
 ];
+
+/// The schema version whose migration counts the shipments already stored.
+const COUNTED_FROM: usize = 5;
 
 /// The schema version this build writes.
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
@@ -189,6 +212,9 @@ fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
     for (i, step) in MIGRATIONS.iter().enumerate().skip(current as usize) {
         tx.execute_batch(step)
             .ctx(&format!("migrate schema to version {}", i + 1))?;
+        if i + 1 == COUNTED_FROM {
+            crate::counters::count_existing(&tx)?;
+        }
     }
     tx.pragma_update(None, "user_version", SCHEMA_VERSION)
         .ctx("set schema version")?;
@@ -259,9 +285,13 @@ mod tests {
                     "alerts",
                     "alerts_at",
                     "alerts_pending",
+                    "alerts_unreadable",
+                    "counters",
                     "shipments",
                     "shipments_due",
-                    "shipments_status"
+                    "shipments_problems",
+                    "shipments_status",
+                    "shipments_unreadable"
                 ]
             );
         }
@@ -272,6 +302,63 @@ mod tests {
         // A second store on the same file at the same time is fine too.
         let third = SqliteStore::open(&path).unwrap();
         assert_eq!(third.count_shipments().unwrap(), 0);
+    }
+
+    /// A version-4 file's shipments are counted by the migration: the summary
+    /// and the problem queue see them at once.
+    #[tokio::test]
+    async fn version_4_files_migrate_with_their_shipments_counted() {
+        use shared::ports::{ShipmentQuery, ShipmentWriter};
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("v4.db");
+        let mut s = shared::domain::Shipment::new(sid("ZTO", "75300000000001"), t0());
+        s.alerts.insert(
+            shared::domain::Rule::Stalled,
+            shared::domain::AlertState {
+                rule: shared::domain::Rule::Stalled,
+                severity: shared::domain::Severity::Warning,
+                since: t0(),
+                fired_at: t0(),
+                last_notified_at: t0(),
+                notifications: 1,
+                resolved_at: None,
+                workflow: shared::domain::Workflow::Open,
+                history: Vec::new(),
+            },
+        );
+        {
+            let conn = Connection::open(&path).unwrap();
+            for step in &MIGRATIONS[..4] {
+                conn.execute_batch(step).unwrap();
+            }
+            conn.pragma_update(None, "user_version", 4).unwrap();
+            conn.execute(
+                "INSERT INTO shipments (carrier, tracking_number, version, status, next_check_at,
+                     registered_at, active_rules, data)
+                 VALUES ('ZTO', '75300000000001', 1, 'Pending', NULL, 0, ',stalled,', ?1)",
+                params![serde_json::to_string(&s).unwrap()],
+            )
+            .unwrap();
+            conn.execute(
+                "INSERT INTO shipments (carrier, tracking_number, version, status, next_check_at,
+                     registered_at, active_rules, data)
+                 VALUES ('ZTO', '75300000000002', 1, 'Pending', NULL, 0, ',', 'not json')",
+                [],
+            )
+            .unwrap();
+        }
+        let store = SqliteStore::open(&path).unwrap();
+        assert_eq!(store.schema_version().unwrap(), SCHEMA_VERSION);
+        let (from, to) = shared::tally::days_read(t0());
+        let counted = store.tally(from, to).await.unwrap();
+        assert_eq!(counted, shared::tally::Tally::of(&s).within(from, to));
+        let problems = store.problem_shipments(None, 10).await.unwrap();
+        assert_eq!(problems.items.len(), 1);
+        assert_eq!(problems.items[0].id, s.id);
+        // Written again whole, the counted shipment is not counted twice.
+        s.version = 1;
+        store.put_shipment(&s).await.unwrap();
+        assert_eq!(store.tally(from, to).await.unwrap().get("parcels"), 1);
     }
 
     #[tokio::test]

@@ -66,6 +66,7 @@ impl SqliteStore {
         let data = serde_json::to_string(&copy)
             .map_err(|e| StoreError::Backend(format!("cannot encode shipment {id}: {e}")))?;
         let active_rules = active_rules_column(shipment);
+        let before = crate::counters::stored_tally(tx, id)?;
         let next_check_at = shipment.next_check_at.map(|t| t.timestamp_millis());
         let registered_at = shipment.registered_at.timestamp_millis();
         let stored: Option<Option<i64>> = tx
@@ -146,6 +147,7 @@ impl SqliteStore {
             }
             _ => return Err(conflict()),
         }
+        crate::counters::count(tx, shipment, &before)?;
         Ok(new_version)
     }
 

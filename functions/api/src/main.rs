@@ -13,6 +13,7 @@
 //! | provider variables | see `sentinel_carriers` (`TRACKING_MODE=push` subscribes new parcels; callback credentials) |
 //! | `CONSOLE_AUTH_DOMAIN`, `CONSOLE_CLIENT_ID` | where people sign in to the console page (`GET /console-config.json`); the JSON under `/api/` takes who acts and whether they may from the token's claims (`ops` acts, `viewer` reads) |
 //! | `CONSOLE_URL` | the console page's address: alerts published to the topic link each parcel to it |
+//! | `METRICS_NAMESPACE` | the CloudWatch namespace of the metrics (default `ParcelSentinel`), written as Embedded Metric Format lines after each request (`sentinel_aws::metrics`) |
 //! | `KDNIAO_API_KEY_PARAMETER`, `KUAIDI100_KEY_PARAMETER`, `KUAIDI100_SALT_PARAMETER` | SSM parameters holding those secrets, read once here (`sentinel_aws::secrets`; the parameter wins over a plain value) |
 
 use std::process::ExitCode;
@@ -23,6 +24,7 @@ use serde_json::Value;
 
 use sentinel_api::{handle, CallbackKeys, Deps};
 use sentinel_aws::dynamo::DynamoStore;
+use sentinel_aws::metrics::Metrics;
 use sentinel_aws::secrets::Secrets;
 use sentinel_aws::sns::{AlertTopic, NoSms};
 use sentinel_carriers::{Provider, ProviderSettings};
@@ -61,6 +63,13 @@ async fn deps() -> Result<Deps<DynamoStore, Provider, AlertTopic<NoSms>>, String
 #[tokio::main]
 async fn main() -> ExitCode {
     lambda_runtime::tracing::init_default_subscriber();
+    let metrics = match Metrics::from_env() {
+        Ok(m) => m,
+        Err(e) => {
+            eprintln!("sentinel-api: configuration: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
     let deps = match deps().await {
         Ok(d) => d,
         Err(line) => {
@@ -70,7 +79,7 @@ async fn main() -> ExitCode {
     };
     let deps = &deps;
     let run = lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
-        handle(deps, event.payload).await
+        metrics.after(handle(deps, event.payload)).await
     }));
     match run.await {
         Ok(()) => ExitCode::SUCCESS,

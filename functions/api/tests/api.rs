@@ -197,6 +197,24 @@ impl ShipmentQuery for FlakyStore {
         self.check()?;
         self.inner.unreadable(limit).await
     }
+
+    async fn tally(
+        &self,
+        from: chrono::NaiveDate,
+        to: chrono::NaiveDate,
+    ) -> Result<shared::tally::Tally, StoreError> {
+        self.check()?;
+        self.inner.tally(from, to).await
+    }
+
+    async fn problem_shipments(
+        &self,
+        cursor: Option<&str>,
+        limit: usize,
+    ) -> Result<Page<Shipment>, StoreError> {
+        self.check()?;
+        self.inner.problem_shipments(cursor, limit).await
+    }
 }
 
 type TestDeps = Deps<FlakyStore, RecordingCarrier, RecordingPublisher>;

@@ -156,6 +156,10 @@ fn add(d: &mut DeliveryReport, more: DeliveryReport) {
     if d.first_error.is_none() {
         d.first_error = more.first_error;
     }
+    d.oldest_failed = match (d.oldest_failed, more.oldest_failed) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    };
 }
 
 /// [`deliver_pending`] for a sink taken one notification at a time: each record

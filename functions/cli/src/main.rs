@@ -5,6 +5,7 @@
 //! clock) and prints.
 
 mod bench;
+mod bench_console;
 mod bench_table;
 mod bounded;
 mod check;
@@ -71,6 +72,9 @@ enum Command {
     /// provider (CARRIER_PROVIDER, KDNIAO_*, KUAIDI100_*).
     Run(live::RunArgs),
     Bench(bench::BenchArgs),
+    /// Time the console's reads (health summary, problem queue) on a synthetic
+    /// fleet of stored parcels (default 1,000,000) in an SQLite file.
+    BenchConsole(bench_console::BenchConsoleArgs),
     /// The problem queue: parcels with open alert episodes, oldest first, with
     /// who has taken each.
     Problems(problems::ProblemsArgs),
@@ -176,6 +180,7 @@ fn main() -> ExitCode {
             Command::Track(a) => live::track(a).await,
             Command::Run(a) => live::run(a).await,
             Command::Bench(a) => bench::run(a).await,
+            Command::BenchConsole(a) => bench_console::run(a).await,
             Command::Problems(a) => problems::list(a).await,
             Command::Ack(a) => problems::ack(a).await,
             Command::Close(a) => problems::close(a).await,

@@ -11,7 +11,9 @@
 //! `sentinel_aws::secrets`, the parameter winning over a plain value),
 //! `ALERT_LANGUAGE` and the template variables
 //! (`shared::message`), `SEND_BUDGET_SECONDS` (default 40: how long one batch may
-//! wait for pacing before deferring the rest).
+//! wait for pacing before deferring the rest), `METRICS_NAMESPACE` (default
+//! `ParcelSentinel`; the messages sent and failed per robot are written as
+//! Embedded Metric Format lines after each batch, `sentinel_aws::metrics`).
 
 mod handler;
 
@@ -20,6 +22,7 @@ use std::sync::Arc;
 use aws_lambda_events::sqs::SqsEvent;
 use lambda_runtime::{service_fn, LambdaEvent};
 use sentinel_aws::env::{number, or_fail};
+use sentinel_aws::metrics::Metrics;
 use sentinel_aws::secrets::Secrets;
 use sentinel_chat::channels_from_lookup;
 use sentinel_chat::ChatSink;
@@ -29,6 +32,7 @@ use shared::message::Templates;
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
     lambda_runtime::tracing::init_default_subscriber();
+    let metrics = or_fail(Metrics::from_env());
     let secrets = or_fail(Secrets::from_env(&sentinel_chat::SECRET_VARIABLES).await);
     let channels = or_fail(channels_from_lookup(secrets.lookup()));
     let templates = or_fail(Templates::from_env());
@@ -40,7 +44,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     }
     let sink = handler::Logged(delivery);
     lambda_runtime::run(service_fn(|e: LambdaEvent<SqsEvent>| {
-        handler::handle(&sink, e)
+        metrics.after(handler::handle(&sink, e))
     }))
     .await
 }

@@ -1,13 +1,16 @@
-//! One tick: due parcels → TrackBatch events; then the outbox → the alert sink.
+//! One tick: due parcels → TrackBatch events; then the outbox → the alert sink;
+//! then the age of the oldest notification still pending, as the
+//! `OutboxOldestAgeSeconds` metric.
 //! Generic over its ports, so it runs on DynamoDB, EventBridge and SNS in the
 //! function and on in-memory adapters in the tests.
 
-use chrono::{Duration, Utc};
+use chrono::{DateTime, Duration, Utc};
 use lambda_runtime::LambdaEvent;
 use serde_json::{json, Value};
 
 use shared::config::Settings;
-use shared::outbox::deliver_pending;
+use shared::metrics;
+use shared::outbox::{deliver_pending, oldest_pending_age, DeliveryReport};
 use shared::ports::{AlertLog, AlertSink, DueIndex, Lease, ShipmentReader, TrackBus};
 use shared::tracker::DEFAULT_LEASE;
 
@@ -42,6 +45,32 @@ where
     K: AlertSink,
 {
     let now = Utc::now();
+    let ticked = tick(deps, &event, now).await;
+    // The outbox's age is reported whatever became of the tick (a bus that refused
+    // the batches does not stop the outbox from ageing), so the age alarm sees
+    // every tick of a running scheduler.
+    let refused = ticked.as_ref().ok().and_then(|(_, d)| d.oldest_failed);
+    match oldest_pending_age(&deps.store, now).await {
+        Ok(age) => {
+            let age = refused.map_or(age, |at| age.max(now - at));
+            metrics::outbox_oldest_age(age.num_seconds() as f64);
+        }
+        Err(e) => tracing::warn!(error = %e, "could not read the age of the outbox"),
+    }
+    ticked.map(|(out, _)| out)
+}
+
+/// The tick's work: its answer, and what its outbox delivery did.
+async fn tick<S, B, K>(
+    deps: &Deps<S, B, K>,
+    event: &LambdaEvent<Value>,
+    now: DateTime<Utc>,
+) -> Result<(Value, DeliveryReport), lambda_runtime::Error>
+where
+    S: DueIndex + ShipmentReader + AlertLog,
+    B: TrackBus,
+    K: AlertSink,
+{
     let due = deps.store.due_shipments(now, deps.config.max_due).await?;
     let events = deps.bus.publish(&due, deps.config.batch_size).await?;
     // Notifications whose publish failed, and customer notices held through quiet
@@ -66,10 +95,11 @@ where
         outbox_failed = outbox.failed,
         "tick"
     );
-    Ok(json!({
+    let out = json!({
         "due": due.len(),
         "events": events,
         "outbox_delivered": outbox.delivered,
         "outbox_failed": outbox.failed,
-    }))
+    });
+    Ok((out, outbox))
 }

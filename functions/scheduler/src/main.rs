@@ -9,18 +9,22 @@
 //! 5000; the rest are taken by the next tick), `MAX_OUTBOX_PER_TICK` (default 500),
 //! `OUTBOX_GRACE_SECONDS` (default 300: younger pending notifications may still be
 //! being published by their tracker),
-//! the rule settings (`shared::config`) and the message settings.
+//! the rule settings (`shared::config`), the message settings and
+//! `METRICS_NAMESPACE` (default `ParcelSentinel`; the metrics are written as
+//! Embedded Metric Format lines after each tick, `sentinel_aws::metrics`).
 
 use lambda_runtime::{service_fn, LambdaEvent};
 use sentinel_aws::bus::Bus;
 use sentinel_aws::dynamo::DynamoStore;
 use sentinel_aws::env::{number, or_fail, required};
+use sentinel_aws::metrics::Metrics;
 use sentinel_aws::sns::{AlertTopic, MessageSettings};
 use sentinel_scheduler::handler;
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
     lambda_runtime::tracing::init_default_subscriber();
+    let metrics = or_fail(Metrics::from_env());
     let table = or_fail(required("TABLE_NAME"));
     let bus_name = or_fail(required("EVENT_BUS_NAME"));
     let topic = or_fail(required("TOPIC_ARN"));
@@ -49,7 +53,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         config,
     };
     lambda_runtime::run(service_fn(|e: LambdaEvent<serde_json::Value>| {
-        handler::handle(&deps, e)
+        metrics.after(handler::handle(&deps, e))
     }))
     .await
 }

@@ -13,11 +13,14 @@
 //! `TRACKING_MODE`, QPS, timeout, retries, concurrency). The provider's secrets
 //! may instead be named SSM parameters (`KDNIAO_API_KEY_PARAMETER`,
 //! `KUAIDI100_KEY_PARAMETER`, `KUAIDI100_SALT_PARAMETER`), read once here
-//! (`sentinel_aws::secrets`; the parameter wins over a plain value).
+//! (`sentinel_aws::secrets`; the parameter wins over a plain value), and
+//! `METRICS_NAMESPACE` (default `ParcelSentinel`; the metrics are written as
+//! Embedded Metric Format lines after each batch, `sentinel_aws::metrics`).
 
 use lambda_runtime::{service_fn, LambdaEvent};
 use sentinel_aws::dynamo::DynamoStore;
 use sentinel_aws::env::{number, or_fail, required};
+use sentinel_aws::metrics::Metrics;
 use sentinel_aws::secrets::Secrets;
 use sentinel_aws::sns::{AlertTopic, MessageSettings};
 use sentinel_carriers::{Provider, ProviderSettings};
@@ -27,6 +30,7 @@ use shared::config::Settings;
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
     lambda_runtime::tracing::init_default_subscriber();
+    let metrics = or_fail(Metrics::from_env());
     let table = or_fail(required("TABLE_NAME"));
     let topic = or_fail(required("TOPIC_ARN"));
     let retention = or_fail(number("RETENTION_DAYS", 90, 1, 3650));
@@ -47,7 +51,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         concurrency: providers.concurrency,
     };
     lambda_runtime::run(service_fn(|e: LambdaEvent<Event>| {
-        handler::handle(&deps, e)
+        metrics.after(handler::handle(&deps, e))
     }))
     .await
 }

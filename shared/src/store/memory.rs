@@ -7,13 +7,14 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::ops::Bound;
 use std::sync::{Mutex, MutexGuard};
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 
 use crate::domain::{AlertKind, AlertRecord, Rule, Shipment, ShipmentId};
 use crate::ports::{
     AlertLog, Committed, DueIndex, Lease, ListFilter, Page, ShipmentQuery, ShipmentReader,
     ShipmentWriter, StoreError, Unreadable,
 };
+use crate::tally::{decode_problem_cursor, encode_problem_cursor, problem_since, Tally};
 
 /// The unique key of an alert record within one shipment.
 type AlertKey = (Rule, DateTime<Utc>, AlertKind, u32);
@@ -30,6 +31,11 @@ struct Inner {
     pending: BTreeSet<(DateTime<Utc>, ShipmentId, AlertKey)>,
     /// The outbox position of every pending record, and its lease holder.
     free_at: BTreeMap<(ShipmentId, AlertKey), (DateTime<Utc>, String)>,
+    /// The fleet's counters: the sum of every stored shipment's tally.
+    counters: Tally,
+    /// The problem index: (oldest active problem's start, id) of every shipment
+    /// with an active problem.
+    problems: BTreeSet<(DateTime<Utc>, ShipmentId)>,
 }
 
 impl Inner {
@@ -113,6 +119,14 @@ impl MemoryStore {
         let mut copy = shipment.clone();
         copy.version = version;
         let old = inner.shipments.insert(copy.id.clone(), copy);
+        let before = old.as_ref().map(Tally::of).unwrap_or_default();
+        inner.counters.add(&Tally::of(shipment).minus(&before));
+        if let Some(since) = old.as_ref().and_then(problem_since) {
+            inner.problems.remove(&(since, shipment.id.clone()));
+        }
+        if let Some(since) = problem_since(shipment) {
+            inner.problems.insert((since, shipment.id.clone()));
+        }
         if let Some(at) = old.and_then(|o| o.next_check_at) {
             inner.due.remove(&(at, shipment.id.clone()));
         }
@@ -304,6 +318,39 @@ impl ShipmentQuery for MemoryStore {
     /// Typed values cannot be unreadable: none.
     async fn unreadable(&self, _limit: usize) -> Result<Vec<Unreadable>, StoreError> {
         Ok(Vec::new())
+    }
+
+    async fn tally(&self, from: NaiveDate, to: NaiveDate) -> Result<Tally, StoreError> {
+        Ok(self.lock().counters.clone().within(from, to))
+    }
+
+    async fn problem_shipments(
+        &self,
+        cursor: Option<&str>,
+        limit: usize,
+    ) -> Result<Page<Shipment>, StoreError> {
+        let after = cursor.map(decode_problem_cursor).transpose()?;
+        let limit = limit.max(1);
+        let inner = self.lock();
+        let start = match &after {
+            Some(key) => Bound::Excluded(key),
+            None => Bound::Unbounded,
+        };
+        let mut keys = inner.problems.range((start, Bound::Unbounded));
+        let page: Vec<&(DateTime<Utc>, ShipmentId)> = keys.by_ref().take(limit).collect();
+        let next = keys
+            .next()
+            .and(page.last())
+            .map(|(since, id)| encode_problem_cursor(*since, id));
+        let items = page
+            .iter()
+            .filter_map(|(_, id)| inner.shipments.get(id).cloned())
+            .collect();
+        Ok(Page {
+            items,
+            next,
+            unreadable: Vec::new(),
+        })
     }
 }
 

@@ -37,6 +37,7 @@ struct StoreCounters {
     gets: AtomicU64,
     due_queries: AtomicU64,
     alert_reads: AtomicU64,
+    console_reads: AtomicU64,
 }
 
 /// A snapshot of [`CountingStore`]'s counters.
@@ -65,6 +66,8 @@ pub struct StoreCounts {
     pub due_queries: u64,
     /// `pending_alerts`, `alerts_for` and `alerts_between` calls.
     pub alert_reads: u64,
+    /// The console's reads: `tally`, `problem_shipments` and `unreadable` calls.
+    pub console_reads: u64,
 }
 
 impl StoreCounts {
@@ -106,6 +109,7 @@ impl<S> CountingStore<S> {
             shipment_gets: self.c.gets.load(Relaxed),
             due_queries: self.c.due_queries.load(Relaxed),
             alert_reads: self.c.alert_reads.load(Relaxed),
+            console_reads: self.c.console_reads.load(Relaxed),
         }
     }
 }
@@ -222,7 +226,26 @@ impl<S: ShipmentQuery> ShipmentQuery for CountingStore<S> {
         &self,
         limit: usize,
     ) -> impl Future<Output = Result<Vec<Unreadable>, StoreError>> + Send {
+        bump(&self.c.console_reads);
         self.inner.unreadable(limit)
+    }
+
+    fn tally(
+        &self,
+        from: chrono::NaiveDate,
+        to: chrono::NaiveDate,
+    ) -> impl Future<Output = Result<shared::tally::Tally, StoreError>> + Send {
+        bump(&self.c.console_reads);
+        self.inner.tally(from, to)
+    }
+
+    fn problem_shipments(
+        &self,
+        cursor: Option<&str>,
+        limit: usize,
+    ) -> impl Future<Output = Result<Page<Shipment>, StoreError>> + Send {
+        bump(&self.c.console_reads);
+        self.inner.problem_shipments(cursor, limit)
     }
 }
 

@@ -19,6 +19,7 @@
 //! registration, which is what the provider bills (counted as one carrier query).
 
 pub mod baseline;
+pub mod console;
 pub mod cost;
 pub mod metrics;
 

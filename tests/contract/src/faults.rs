@@ -173,6 +173,22 @@ impl<S: Store> ShipmentQuery for FaultyStore<'_, S> {
     async fn unreadable(&self, limit: usize) -> Result<Vec<Unreadable>, StoreError> {
         self.inner.unreadable(limit).await
     }
+
+    async fn tally(
+        &self,
+        from: chrono::NaiveDate,
+        to: chrono::NaiveDate,
+    ) -> Result<shared::tally::Tally, StoreError> {
+        self.inner.tally(from, to).await
+    }
+
+    async fn problem_shipments(
+        &self,
+        cursor: Option<&str>,
+        limit: usize,
+    ) -> Result<Page<Shipment>, StoreError> {
+        self.inner.problem_shipments(cursor, limit).await
+    }
 }
 
 /// A carrier whose parcel was picked up three days before `t(0)` and has not
@@ -261,6 +277,7 @@ pub async fn a_failed_write_at_every_step_loses_nothing<S: Store>(store: &S) {
                     .unwrap_or_else(|e| panic!("outbox pass: {e}"));
             }
             verify(store, &sink, &parcel, fault, k).await;
+            crate::assert_counted(store, &format!("{fault:?} write {k}")).await;
         }
     }
     assert!(tried >= 4, "faults tried: {tried}");

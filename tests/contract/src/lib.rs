@@ -26,10 +26,15 @@ use std::collections::BTreeSet;
 use std::future::Future;
 
 mod claims;
+mod counters;
 pub mod faults;
 mod problems;
 
 pub use claims::{commit_check_is_atomic, leases_are_exclusive, racing_lease_takers};
+pub use counters::{
+    assert_counted, counters_are_the_sum_of_the_stored_shipments,
+    the_problem_index_is_oldest_problem_first,
+};
 pub use faults::a_failed_write_at_every_step_loses_nothing;
 pub use problems::{
     an_acknowledged_problem_stops_repeating_but_escalates, concurrent_acks_have_one_winner,
@@ -75,6 +80,8 @@ pub const CHECKS: &[&str] = &[
     "a_failed_write_at_every_step_loses_nothing",
     "concurrent_acks_have_one_winner",
     "an_acknowledged_problem_stops_repeating_but_escalates",
+    "counters_are_the_sum_of_the_stored_shipments",
+    "the_problem_index_is_oldest_problem_first",
 ];
 
 /// Runs every check, each on a store made by `fresh` (which must return an empty
@@ -121,6 +128,8 @@ where
     a_failed_write_at_every_step_loses_nothing(&fresh().await).await;
     concurrent_acks_have_one_winner(&fresh().await).await;
     an_acknowledged_problem_stops_repeating_but_escalates(&fresh().await).await;
+    counters_are_the_sum_of_the_stored_shipments(&fresh().await).await;
+    the_problem_index_is_oldest_problem_first(&fresh().await).await;
 }
 
 // ---------------------------------------------------------------------------------
@@ -1294,6 +1303,8 @@ macro_rules! store_contract_tests {
             a_failed_write_at_every_step_loses_nothing,
             concurrent_acks_have_one_winner,
             an_acknowledged_problem_stops_repeating_but_escalates,
+            counters_are_the_sum_of_the_stored_shipments,
+            the_problem_index_is_oldest_problem_first,
         );
     };
     ($fresh:expr) => {

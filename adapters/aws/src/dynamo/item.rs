@@ -11,6 +11,7 @@ use chrono::{DateTime, Duration, Utc};
 use shared::domain::AlertRecord;
 use shared::domain::{Shipment, ShipmentId};
 use shared::ports::StoreError;
+use shared::tally::Tally;
 
 use super::{DynamoStore, DUE_SHARDS};
 
@@ -38,15 +39,20 @@ pub(super) fn id_from_pk(pk: &str) -> Option<ShipmentId> {
     ShipmentId::parse(carrier, number).ok()
 }
 
-/// A stable (FNV-1a) shard of an identity, `0..DUE_SHARDS`: the same on every
-/// machine and release.
-fn shard(id: &ShipmentId) -> u32 {
+/// A stable (FNV-1a) hash of an identity: the same on every machine and
+/// release, so each sharded index puts a parcel in the same shard for good.
+pub(super) fn hash(id: &ShipmentId) -> u32 {
     let mut h: u32 = 0x811c_9dc5;
     for b in shipment_pk(id).bytes() {
         h ^= u32::from(b);
         h = h.wrapping_mul(0x0100_0193);
     }
-    h % DUE_SHARDS
+    h
+}
+
+/// The shard of an identity, `0..DUE_SHARDS`.
+fn shard(id: &ShipmentId) -> u32 {
+    hash(id) % DUE_SHARDS
 }
 
 /// The due-index partition of a shipment.
@@ -124,6 +130,11 @@ impl DynamoStore {
         }
         if let Some(exp) = expires_at(sh, self.retention) {
             item.insert("expires_at".into(), n(exp));
+        }
+        item.insert("tally".into(), s(Tally::of(sh).to_json()));
+        if let Some((shard, key)) = super::counters::problem_index(sh) {
+            item.insert("problem_shard".into(), s(shard));
+            item.insert("problem_key".into(), s(key));
         }
         Ok(item)
     }

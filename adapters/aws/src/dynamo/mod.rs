@@ -4,9 +4,10 @@
 //!
 //! | item | `pk` | `sk` | other attributes |
 //! |---|---|---|---|
-//! | shipment | `SHIP#{carrier}#{number}` | `SHIP` | `doc` (the shipment, JSON), `version`, `carrier`, `number`, `status`, `active_rules` (string set, absent when none), `due_shard` + `due_key` (only while a check is scheduled), `expires_at` (TTL, only once terminal) |
+//! | shipment | `SHIP#{carrier}#{number}` | `SHIP` | `doc` (the shipment, JSON), `version`, `carrier`, `number`, `status`, `active_rules` (string set, absent when none), `due_shard` + `due_key` (only while a check is scheduled), `expires_at` (TTL, only once terminal), `tally` (what it adds to the counters), `problem_shard` + `problem_key` (only while it has an active problem) |
 //! | alert record | `SHIP#{carrier}#{number}` | `ALERT#{rule}#{since ms}#{kind}#{seq}` | `doc`, `alert_day`, `alert_at`, `outbox_shard` + `outbox_key` (only while pending delivery), `lease_owner` (the last delivery lease holder) |
 //! | carrier registry | `META` | `CARRIERS` | `codes` (string set of every carrier ever stored) |
+//! | fleet and day counters | `COUNT#{shard}` | `FLEET`, `DAY#{date}` | one number per counter (see `counters.rs`) |
 //! | unreadable registry | `META` | `UNREADABLE#{pk}#{sk}` | `name`, `reason`: an item that did not decode, set aside (see `quarantine.rs`); the item itself keeps its `doc`, gains `unreadable` and loses its due or outbox attributes |
 //!
 //! # Indexes (all global, sparse where it matters)
@@ -23,6 +24,8 @@
 //!   most 100 keys a call; unprocessed keys retried).
 //! - `alert-time-index` (`alert_day`, `alert_at`), all attributes: the alert log by
 //!   time, one partition per UTC day.
+//! - `problem-index` (`problem_shard`, `problem_key`), all attributes: shipments
+//!   with an active problem, oldest problem first (`counters.rs`).
 //! - `outbox-index` (`outbox_shard`, `outbox_key`), all attributes: alert records
 //!   not yet delivered, sharded like the due index; `outbox_key` =
 //!   `{free at ms, 15 digits}#{pk}#{sk}`, where "free at" is the record's delivery
@@ -32,7 +35,8 @@
 //! # Writes
 //!
 //! A shipment write alone is a conditional PutItem on `version`
-//! (`attribute_not_exists` for a new one). A check that claims alert records
+//! (`attribute_not_exists` for a new one), or, when it changes the fleet's
+//! counters, a TransactWriteItems of that Put and the counters' `ADD`s. A check that claims alert records
 //! writes the shipment and the records in one TransactWriteItems (the version
 //! condition, and insert-if-absent on each record), so a crash between them is
 //! impossible: either the new alert state and its claims are stored, or neither
@@ -50,7 +54,9 @@
 //!   and the port implementations, with their queries and conditional writes;
 //! - `item.rs`: the item mapping — keys, shards and sort keys, and the encoding of
 //!   shipments and alert records to and from items;
-//! - `quarantine.rs`: unreadable items set aside where they are found, and named.
+//! - `quarantine.rs`: unreadable items set aside where they are found, and named;
+//! - `counters.rs`: the fleet's counters (kept in each shipment write's
+//!   transaction) and the problem index.
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Mutex;
@@ -63,7 +69,7 @@ use aws_sdk_dynamodb::types::{
     TimeToLiveSpecification, TransactWriteItem,
 };
 use aws_sdk_dynamodb::Client;
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, Duration, NaiveDate, Utc};
 
 use shared::domain::AlertRecord;
 use shared::domain::{Shipment, ShipmentId};
@@ -73,9 +79,13 @@ use shared::ports::{
     ShipmentWriter, StoreError, Unreadable,
 };
 use shared::store::{alert_order, decode_cursor, encode_cursor};
+use shared::tally::Tally;
 
+mod counters;
 mod item;
 mod quarantine;
+
+pub use counters::{Removed, COUNTER_SHARDS, PROBLEM_INDEX, PROBLEM_SHARDS};
 
 use item::{
     alert_item, alert_sk, corrupt, decode_alert, id_from_pk, ms, n, outbox_key, s, text, Item,
@@ -192,6 +202,8 @@ impl DynamoStore {
             "alert_at",
             "outbox_shard",
             "outbox_key",
+            "problem_shard",
+            "problem_key",
         ] {
             req = req.attribute_definitions(attr(a)?);
         }
@@ -226,6 +238,14 @@ impl DynamoStore {
                 OUTBOX_INDEX,
                 "outbox_shard",
                 "outbox_key",
+                Projection::builder()
+                    .projection_type(ProjectionType::All)
+                    .build(),
+            )?)
+            .global_secondary_indexes(gsi(
+                PROBLEM_INDEX,
+                "problem_shard",
+                "problem_key",
                 Projection::builder()
                     .projection_type(ProjectionType::All)
                     .build(),
@@ -315,14 +335,27 @@ impl DynamoStore {
         Ok(set.into_iter().collect())
     }
 
-    /// Fetches full items by key, 100 keys a call, retrying unprocessed keys.
+    /// Fetches shipment items by partition key, keyed by it.
     async fn batch_get(&self, pks: &[String]) -> Result<HashMap<String, Item>, StoreError> {
+        let keys = pks
+            .iter()
+            .map(|pk| HashMap::from([("pk".to_string(), s(pk)), ("sk".to_string(), s("SHIP"))]))
+            .collect();
         let mut found = HashMap::new();
-        for chunk in pks.chunks(BATCH_GET) {
-            let mut keys: Vec<Item> = chunk
-                .iter()
-                .map(|pk| HashMap::from([("pk".to_string(), s(pk)), ("sk".to_string(), s("SHIP"))]))
-                .collect();
+        for item in self.batch_get_items(keys).await? {
+            if let Some(pk) = text(&item, "pk") {
+                found.insert(pk.to_string(), item);
+            }
+        }
+        Ok(found)
+    }
+
+    /// Fetches full items by key (`pk` and `sk`), 100 keys a call, retrying
+    /// unprocessed keys; absent items are left out.
+    async fn batch_get_items(&self, keys: Vec<Item>) -> Result<Vec<Item>, StoreError> {
+        let mut found = Vec::new();
+        for chunk in keys.chunks(BATCH_GET) {
+            let mut keys: Vec<Item> = chunk.to_vec();
             let mut attempt = 0u32;
             while !keys.is_empty() {
                 let ka = KeysAndAttributes::builder()
@@ -337,16 +370,13 @@ impl DynamoStore {
                     .send()
                     .await
                     .map_err(|e| backend("BatchGetItem", e))?;
-                for item in out
-                    .responses()
-                    .and_then(|r| r.get(&self.table))
-                    .into_iter()
-                    .flatten()
-                {
-                    if let Some(pk) = text(item, "pk") {
-                        found.insert(pk.to_string(), item.clone());
-                    }
-                }
+                found.extend(
+                    out.responses()
+                        .and_then(|r| r.get(&self.table))
+                        .into_iter()
+                        .flatten()
+                        .cloned(),
+                );
                 keys = out
                     .unprocessed_keys()
                     .and_then(|u| u.get(&self.table))
@@ -395,6 +425,12 @@ impl ShipmentReader for DynamoStore {
 
 impl ShipmentWriter for DynamoStore {
     async fn put_shipment(&self, shipment: &Shipment) -> Result<u64, StoreError> {
+        let counts = self.counts_of(shipment).await?;
+        if !counts.is_empty() {
+            // The counters change: the write and their update are one transaction.
+            let lease = Lease::new("", DateTime::UNIX_EPOCH, Duration::zero());
+            return Ok(self.commit(shipment, &[], &lease, &counts).await?.version);
+        }
         let next = shipment.version + 1;
         let item = self.shipment_item(shipment, next)?;
         let (cond, values) = version_condition(shipment);
@@ -434,6 +470,17 @@ fn version_condition(
 }
 
 impl DynamoStore {
+    /// What writing `shipment` adds to the counters: its tally less the stored
+    /// one (read only for a shipment already stored).
+    async fn counts_of(&self, shipment: &Shipment) -> Result<Tally, StoreError> {
+        let before = if shipment.version == 0 {
+            Tally::default()
+        } else {
+            self.stored_tally(&shipment.id).await?
+        };
+        Ok(Tally::of(shipment).minus(&before))
+    }
+
     async fn conflict(&self, shipment: &Shipment) -> StoreError {
         match self.stored_version(&shipment.id).await {
             Ok(actual) => StoreError::Conflict {
@@ -454,17 +501,22 @@ impl DynamoStore {
     }
 
     /// A check's shipment and alert records in one TransactWriteItems: the
-    /// shipment under its version condition, each record insert-if-absent. A
-    /// record already stored cancels the transaction with its reason; it is not
-    /// ours, so the transaction is retried without it.
+    /// shipment under its version condition, each record insert-if-absent, and
+    /// the counters' update (see `counters`). A record already stored cancels
+    /// the transaction with its reason; it is not ours, so the transaction is
+    /// retried without it. Another transaction on a counter item at the same
+    /// moment cancels it too: it is retried after a short pause.
     async fn commit(
         &self,
         shipment: &Shipment,
         records: &[AlertRecord],
         lease: &Lease,
+        counts: &Tally,
     ) -> Result<Committed, StoreError> {
         let next = shipment.version + 1;
         let mut inserted = vec![true; records.len()];
+        let counters = self.counter_updates(&shipment.id, counts)?;
+        let mut busy = 0u32;
         loop {
             let (cond, values) = version_condition(shipment);
             let put_shipment = Put::builder()
@@ -486,6 +538,7 @@ impl DynamoStore {
                 items.push(TransactWriteItem::builder().put(put).build());
                 sent.push(i);
             }
+            items.extend(counters.iter().cloned());
             let result = self
                 .client
                 .transact_write_items()
@@ -527,7 +580,16 @@ impl DynamoStore {
                 .filter(|(code, _)| failed(code))
                 .map(|(_, i)| *i)
                 .collect();
+            let counters_busy = reasons
+                .iter()
+                .skip(1 + sent.len())
+                .any(|code| code.as_deref() == Some("TransactionConflict"));
             if taken.is_empty() {
+                if counters_busy && busy < 6 {
+                    busy += 1;
+                    tokio::time::sleep(std::time::Duration::from_millis(10 << busy)).await;
+                    continue;
+                }
                 return Err(backend("TransactWriteItems", err));
             }
             for i in taken {
@@ -624,7 +686,8 @@ impl AlertLog for DynamoStore {
                 inserted: Vec::new(),
             });
         }
-        self.commit(shipment, records, lease).await
+        let counts = self.counts_of(shipment).await?;
+        self.commit(shipment, records, lease, &counts).await
     }
 
     async fn take_lease(
@@ -921,6 +984,18 @@ impl ShipmentQuery for DynamoStore {
 
     async fn unreadable(&self, limit: usize) -> Result<Vec<Unreadable>, StoreError> {
         self.unreadable_items(limit).await
+    }
+
+    async fn tally(&self, from: NaiveDate, to: NaiveDate) -> Result<Tally, StoreError> {
+        self.read_tally(from, to).await
+    }
+
+    async fn problem_shipments(
+        &self,
+        cursor: Option<&str>,
+        limit: usize,
+    ) -> Result<Page<Shipment>, StoreError> {
+        self.problem_page(cursor, limit).await
     }
 }
 
