@@ -230,8 +230,8 @@ class Iam(unittest.TestCase):
     def test_each_function_has_exactly_its_actions(self):
         expected = {
             "SchedulerFunction": {
-                "dynamodb:Query", "dynamodb:GetItem", "dynamodb:UpdateItem",
-                "dynamodb:PutItem", "events:PutEvents", "sns:Publish",
+                "dynamodb:Query", "dynamodb:GetItem", "dynamodb:UpdateItem", "dynamodb:Scan",
+                "dynamodb:PutItem", "events:PutEvents", "sns:Publish", "sqs:SendMessage",
             },
             "TrackerFunction": {
                 "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Query",
@@ -263,18 +263,23 @@ class Iam(unittest.TestCase):
                     for _, s in found:
                         for r in resources(s):
                             self.assertIn(r, res, f"{fn} {a}")
-        # The scheduler reads the table only item by item, and queries only its
-        # two indexes (never the base table, never another index).
+        # The scheduler reads the table item by item (and Scans it once, to count
+        # what was stored before the counters), and queries only its two indexes.
         (_, q), = actions("SchedulerFunction")["dynamodb:Query"]
         self.assertEqual(resources(q), [index("due-index"), index("outbox-index")])
 
     def test_updates_touch_exactly_the_attributes_the_store_updates(self):
         # The DynamoDB store's list, which its own unit test keeps equal to the
-        # attributes its update expressions name; only the api registers carriers.
+        # attributes its update expressions name; only the api registers carriers,
+        # only the scheduler counts shipments stored before the counters.
         updated = rust_strings("adapters/aws/src/dynamo/mod.rs", "UPDATED_ATTRIBUTES")
         self.assertIn("lease_owner", updated)
+        only = {"codes": "ApiFunction", "tally": "SchedulerFunction",
+                "problem_shard": "SchedulerFunction", "problem_key": "SchedulerFunction"}
+        for a in only:
+            self.assertIn(a, updated)
         for fn in ["SchedulerFunction", "TrackerFunction", "ApiFunction"]:
-            want = ["pk", "sk"] + [a for a in updated if a != "codes" or fn == "ApiFunction"]
+            want = ["pk", "sk"] + [a for a in updated if only.get(a, fn) == fn]
             (cond, s), = [(c, s) for c, s in actions(fn)["dynamodb:UpdateItem"]
                           if "ForAllValues:StringEquals" in s.get("Condition", {})]
             self.assertIsNone(cond)
@@ -283,12 +288,13 @@ class Iam(unittest.TestCase):
             self.assertEqual(sorted(got), sorted(want), fn)
             self.assertEqual(c["StringEqualsIfExists"]["dynamodb:ReturnValues"], "NONE")
 
-    def test_counters_are_updated_only_in_their_partitions_by_the_writers(self):
+    def test_counters_are_updated_only_in_their_partitions(self):
         # The functions that write shipments (tracker, api) add to the counters
-        # (adapters/aws/src/dynamo/counters.rs: pk COUNT#..); the scheduler never.
+        # (adapters/aws/src/dynamo/counters.rs: pk COUNT#..); the scheduler takes
+        # removed parcels out of them (the table's stream).
         source = (ROOT / "adapters/aws/src/dynamo/counters.rs").read_text()
         self.assertIn('format!("COUNT#{', source)
-        for fn in ["TrackerFunction", "ApiFunction"]:
+        for fn in ["TrackerFunction", "ApiFunction", "SchedulerFunction"]:
             found = [s for _, s in actions(fn)["dynamodb:UpdateItem"]
                      if "ForAllValues:StringLike" in s.get("Condition", {})]
             self.assertEqual(len(found), 1, fn)
@@ -296,7 +302,37 @@ class Iam(unittest.TestCase):
             self.assertEqual(c["ForAllValues:StringLike"]["dynamodb:LeadingKeys"], ["COUNT#*"])
             self.assertEqual(c["StringEqualsIfExists"]["dynamodb:ReturnValues"], "NONE")
             self.assertEqual(resources(found[0]), [TABLE])
-        self.assertEqual(len(actions("SchedulerFunction")["dynamodb:UpdateItem"]), 1)
+
+    def test_removed_parcels_reach_the_scheduler_from_the_tables_stream(self):
+        table = TEMPLATE["Resources"]["Table"]["Properties"]
+        # The old image carries the tally the removal takes out.
+        self.assertIn(table["StreamSpecification"]["StreamViewType"],
+                      ["OLD_IMAGE", "NEW_AND_OLD_IMAGES"])
+        fn = TEMPLATE["Resources"]["SchedulerFunction"]["Properties"]
+        (stream,) = [e["Properties"] for e in fn["Events"].values() if e["Type"] == "DynamoDB"]
+        self.assertEqual(stream["Stream"], {"Fn::GetAtt": ["Table", "StreamArn"]})
+        self.assertEqual(stream["FunctionResponseTypes"], ["ReportBatchItemFailures"])
+        # What fails every retry is kept, in a queue the function may send to.
+        dlq = stream["DestinationConfig"]["OnFailure"]["Destination"]
+        self.assertEqual(dlq, {"Fn::GetAtt": ["SchedulerDeadLetterQueue", "Arn"]})
+        (_, send), = actions("SchedulerFunction")["sqs:SendMessage"]
+        self.assertEqual(resources(send), [dlq])
+        # Only shipment removals: the filter the code's stream::removed also applies.
+        (f,) = stream["FilterCriteria"]["Filters"]
+        pattern = json.loads(f["Pattern"])
+        self.assertEqual(pattern, {"eventName": ["REMOVE"],
+                                   "dynamodb": {"Keys": {"sk": {"S": ["SHIP"]}}}})
+        source = (ROOT / "adapters/aws/src/dynamo/stream.rs").read_text()
+        self.assertIn('record.event_name != "REMOVE"', source)
+        self.assertIn('Some("SHIP")', source)
+        # SAM grants the stream's reads (GetRecords, GetShardIterator, ...) through
+        # the managed policy it adds for a DynamoDB event.
+        role = expanded()["Resources"]["SchedulerFunctionRole"]["Properties"]
+        self.assertIn("arn:aws:iam::aws:policy/service-role/AWSLambdaDynamoDBExecutionRole",
+                      role["ManagedPolicyArns"])
+        # The emulator's table is the template's (DynamoStore::create_table).
+        store = (ROOT / "adapters/aws/src/dynamo/mod.rs").read_text()
+        self.assertIn("StreamViewType::OldImage", store)
 
     def test_the_table_declares_the_store_indexes(self):
         props = RESOURCES["Table"]["Properties"]

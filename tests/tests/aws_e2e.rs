@@ -448,6 +448,56 @@ async fn serverless_pipeline_end_to_end() {
     let body: Value = serde_json::from_str(resp["body"].as_str().unwrap()).unwrap();
     assert_eq!(body["status"], "DeliveryFailed");
     assert!(!body["alerts"].as_array().unwrap().is_empty());
+
+    // --- TTL removes a parcel's item: the table's stream hands the scheduler the
+    // removal (old image), and the parcel leaves the fleet's counters, once.
+    use aws_sdk_dynamodb::types::AttributeValue::S;
+    use shared::ports::ShipmentQuery;
+    let (from, to) = shared::tally::days_read(Utc::now());
+    let before = store.tally(from, to).await.unwrap().get("parcels");
+    assert_eq!(before, 8);
+    let pk = sentinel_aws::dynamo::shipment_pk(&ShipmentId::parse("YD", "4388000000004").unwrap());
+    let old = dynamo
+        .get_item()
+        .table_name(&table)
+        .key("pk", S(pk.clone()))
+        .key("sk", S("SHIP".into()))
+        .send()
+        .await
+        .unwrap()
+        .item
+        .unwrap();
+    let tally = old["tally"].as_s().unwrap().clone();
+    dynamo
+        .delete_item()
+        .table_name(&table)
+        .key("pk", S(pk.clone()))
+        .key("sk", S("SHIP".into()))
+        .send()
+        .await
+        .unwrap();
+    let removal = json!({"Records": [{
+        "eventID": unique("record"), "eventName": "REMOVE", "eventVersion": "1.1",
+        "eventSource": "aws:dynamodb", "awsRegion": "us-east-1",
+        "dynamodb": {
+            "ApproximateCreationDateTime": Utc::now().timestamp(),
+            "Keys": {"pk": {"S": pk}, "sk": {"S": "SHIP"}},
+            "OldImage": {"pk": {"S": pk}, "sk": {"S": "SHIP"}, "tally": {"S": tally}},
+            "SequenceNumber": "100000000000000000001", "SizeBytes": 400,
+            "StreamViewType": "OLD_IMAGE"
+        },
+        "userIdentity": {"type": "Service", "principalId": "dynamodb.amazonaws.com"},
+        "eventSourceARN": format!("arn:aws:dynamodb:us-east-1:000000000000:table/{table}/stream/2026-12-01T00:00:00.000")
+    }]});
+    for attempt in ["removal", "removal delivered again"] {
+        let answer = ok(scheduler.invoke(removal.clone(), WAIT), attempt);
+        assert_eq!(answer, json!({"batchItemFailures": []}), "{attempt}");
+        assert_eq!(
+            store.tally(from, to).await.unwrap().get("parcels"),
+            7,
+            "{attempt}"
+        );
+    }
 }
 
 #[test]

@@ -1,7 +1,9 @@
 //! `scheduler`: on each EventBridge Scheduler tick, the parcels whose check is due
 //! become TrackBatch events on the project's bus (the tracker's fan-out); then the
 //! notification outbox is delivered to the SNS topic: alerts whose publish failed
-//! and customer notices held through quiet hours.
+//! and customer notices held through quiet hours. It also consumes the table's
+//! stream: shipment items that TTL (or a person) removed leave the fleet's
+//! counters (answered with Lambda's partial batch response).
 //!
 //! Configuration (read once at cold start; a bad value stops the function before
 //! it takes any event): `TABLE_NAME`, `EVENT_BUS_NAME`, `TOPIC_ARN` (required),
@@ -19,7 +21,7 @@ use sentinel_aws::dynamo::DynamoStore;
 use sentinel_aws::env::{number, or_fail, required};
 use sentinel_aws::metrics::Metrics;
 use sentinel_aws::sns::{AlertTopic, MessageSettings};
-use sentinel_scheduler::handler;
+use sentinel_scheduler::handler::{self, Invocation};
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
@@ -42,10 +44,13 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     };
     let messages = or_fail(MessageSettings::from_env());
     let sdk = sentinel_aws::sdk_config().await;
-    let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), table);
+    let dynamo = aws_sdk_dynamodb::Client::new(&sdk);
+    let store = DynamoStore::new(dynamo.clone(), table.clone());
     let bus = Bus::new(aws_sdk_eventbridge::Client::new(&sdk), bus_name);
     let sink = AlertTopic::new(aws_sdk_sns::Client::new(&sdk), topic, messages);
     let deps = handler::Deps {
+        // (A second handle on the same table: it only keeps its own progress.)
+        upkeep: DynamoStore::new(dynamo.clone(), table.clone()),
         store,
         bus,
         sink,
@@ -53,7 +58,14 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         config,
     };
     lambda_runtime::run(service_fn(|e: LambdaEvent<serde_json::Value>| {
-        metrics.after(handler::handle(&deps, e))
+        metrics.after(async {
+            match Invocation::of(&e.payload)? {
+                Invocation::Tick => handler::handle(&deps, e).await,
+                Invocation::Removals(batch) => Ok(serde_json::to_value(
+                    deps.store.forget_stream(&batch, chrono::Utc::now()).await,
+                )?),
+            }
+        })
     }))
     .await
 }

@@ -60,6 +60,7 @@ async fn a_tick_fans_out_due_parcels_and_delivers_the_outbox() {
         bus: MemoryBus::new(),
         sink: Recording::default(),
         settings: Settings::default(),
+        upkeep: (),
         config: Config {
             batch_size: 2,
             max_due: 100,
@@ -162,6 +163,7 @@ async fn every_tick_reports_the_oldest_pending_notification_refused_or_not_reach
         bus: MemoryBus::new(),
         sink: Refusing(id(1)),
         settings: Settings::default(),
+        upkeep: (),
         config: config(1),
     };
     let event = || LambdaEvent::new(json!({}), Context::default());
@@ -192,6 +194,7 @@ async fn a_tick_that_fails_still_reports_the_outbox_age() {
         bus: DownBus,
         sink: Recording::default(),
         settings: Settings::default(),
+        upkeep: (),
         config: config(100),
     };
     let event = LambdaEvent::new(json!({}), Context::default());
@@ -199,4 +202,94 @@ async fn a_tick_that_fails_still_reports_the_outbox_age() {
     // The bus failed before the outbox was delivered: the notification waits.
     let age = reported_age(&capture);
     assert!((2400.0..2460.0).contains(&age), "{age}");
+}
+
+#[test]
+fn the_function_tells_its_tick_from_a_batch_of_the_tables_stream() {
+    use sentinel_scheduler::handler::Invocation;
+    // The schedule's input (template.yaml, Tick), as EventBridge Scheduler fills it.
+    let tick = json!({
+        "version": "0", "id": "0d5c3c7e-8b4f-4f0e-9d55-3f1f5d7a9c10",
+        "detail-type": "Scheduled Event", "source": "aws.scheduler",
+        "account": "123456789012", "time": "2026-12-01T04:00:00Z", "region": "cn-north-1",
+        "resources": ["arn:aws-cn:scheduler:cn-north-1:123456789012:schedule/default/tick"],
+        "detail": {"attempt": "1"}
+    });
+    assert!(matches!(Invocation::of(&tick), Ok(Invocation::Tick)));
+    assert!(matches!(Invocation::of(&json!({})), Ok(Invocation::Tick)));
+
+    // A batch of the table's stream: a TTL removal.
+    let batch = json!({"Records": [{
+        "eventID": "7de3041dd0e3f1b6f1f2b7e5e1a3c9d2",
+        "eventName": "REMOVE", "eventVersion": "1.1", "eventSource": "aws:dynamodb",
+        "awsRegion": "cn-north-1",
+        "dynamodb": {
+            "ApproximateCreationDateTime": 1_764_900_000,
+            "Keys": {"pk": {"S": "SHIP#ZTO#75312345670001"}, "sk": {"S": "SHIP"}},
+            "OldImage": {"pk": {"S": "SHIP#ZTO#75312345670001"}, "sk": {"S": "SHIP"},
+                         "tally": {"S": "{\"parcels\":1}"}},
+            "SequenceNumber": "4421584500000000017450439091", "SizeBytes": 120,
+            "StreamViewType": "OLD_IMAGE"
+        },
+        "userIdentity": {"type": "Service", "principalId": "dynamodb.amazonaws.com"},
+        "eventSourceARN": "arn:aws-cn:dynamodb:cn-north-1:123456789012:table/t/stream/2026-12-01T00:00:00.000"
+    }]});
+    match Invocation::of(&batch) {
+        Ok(Invocation::Removals(event)) => {
+            assert_eq!(event.records.len(), 1);
+            let gone = sentinel_aws::dynamo::stream::removed(&event.records[0])
+                .unwrap()
+                .unwrap();
+            assert_eq!(gone.pk, "SHIP#ZTO#75312345670001");
+            assert_eq!(gone.tally.get("parcels"), 1);
+        }
+        other => panic!("not a stream batch: {other:?}"),
+    }
+
+    // Records of another source wired here by mistake are refused, not ticked.
+    let sqs = json!({"Records": [{"messageId": "1", "body": "{}", "eventSource": "aws:sqs"}]});
+    assert!(Invocation::of(&sqs).is_err());
+    // A stream batch that does not parse is an error, not a tick.
+    let broken = json!({"Records": [{"eventSource": "aws:dynamodb"}]});
+    assert!(Invocation::of(&broken).is_err());
+}
+
+/// A store's catching up that answers as told and counts its calls.
+struct Catching(Mutex<u32>, Result<serde_json::Value, String>);
+
+impl sentinel_scheduler::handler::Upkeep for Catching {
+    async fn upkeep(&self) -> Result<serde_json::Value, shared::ports::StoreError> {
+        *self.0.lock().unwrap() += 1;
+        self.1.clone().map_err(shared::ports::StoreError::Backend)
+    }
+}
+
+#[tokio::test]
+async fn each_tick_gives_the_store_its_catching_up_which_never_fails_the_tick() {
+    let deps = |upkeep| Deps {
+        store: MemoryStore::new(),
+        bus: MemoryBus::new(),
+        sink: Recording::default(),
+        settings: Settings::default(),
+        upkeep,
+        config: config(100),
+    };
+    let event = || LambdaEvent::new(json!({}), Context::default());
+    let going = deps(Catching(
+        Mutex::new(0),
+        Ok(json!({"counted": 500, "skipped": 0, "done": false})),
+    ));
+    let out = handle(&going, event()).await.unwrap();
+    assert_eq!(
+        out["upkeep"],
+        json!({"counted": 500, "skipped": 0, "done": false})
+    );
+    handle(&going, event()).await.unwrap();
+    assert_eq!(*going.upkeep.0.lock().unwrap(), 2);
+
+    let failing = deps(Catching(Mutex::new(0), Err("Scan: throttled".into())));
+    let out = handle(&failing, event()).await.unwrap();
+    assert_eq!(out.get("upkeep"), None, "{out}");
+    assert_eq!(out["due"], 0);
+    assert_eq!(*failing.upkeep.0.lock().unwrap(), 1);
 }

@@ -31,7 +31,7 @@ use shared::domain::{Shipment, ShipmentId};
 use shared::ports::{Page, StoreError, Unreadable};
 use shared::tally::{decode_problem_cursor, problem_since, Scope, Tally};
 
-use super::item::{hash, n, s, shipment_pk, text, Item};
+use super::item::{hash, n, s, text, Item};
 use super::quarantine::Index;
 use super::{backend, first_items, DynamoStore};
 
@@ -69,23 +69,6 @@ fn problem_key(since_ms: i64, id: &ShipmentId) -> String {
 }
 
 impl DynamoStore {
-    /// The tally stored with a shipment, read consistently (nothing if it is
-    /// new, or was stored before it was counted).
-    pub(super) async fn stored_tally(&self, id: &ShipmentId) -> Result<Tally, StoreError> {
-        let out = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .key("pk", s(shipment_pk(id)))
-            .key("sk", s("SHIP"))
-            .projection_expression("tally")
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(|e| backend("GetItem", e))?;
-        Ok(Tally::from_json(out.item().and_then(|i| text(i, "tally"))))
-    }
-
     /// The updates that add `delta` to the counters of `id`'s shard: one per
     /// counter item touched, for the shipment write's transaction.
     pub(super) fn counter_updates(
@@ -254,22 +237,24 @@ impl DynamoStore {
 
 /// A shipment item that left the table without the store (DynamoDB's TTL
 /// removes finished parcels `RETENTION_DAYS` after their last event), as the
-/// table's stream tells it: its key, version and stored tally.
+/// table's stream tells it (`stream::removed`): its key, the stream record that
+/// told it (its `eventID`, the same each time Lambda delivers it) and the
+/// item's stored tally.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Removed {
     pub pk: String,
-    pub version: u64,
+    pub record: String,
     pub tally: Tally,
 }
 
 /// How long the mark that a removal was counted out is kept (a stream record
-/// is redelivered within 24 hours at most).
+/// is redelivered within 24 hours at most: the stream keeps it no longer).
 const FORGOTTEN_KEPT: i64 = 7 * 24 * 3600;
 
 impl DynamoStore {
     /// Takes a removed shipment's tally out of the counters, once: the counters'
-    /// update and a mark `META` / `FORGOTTEN#{pk}#{version}` (insert-if-absent)
-    /// are one transaction, so a redelivered stream record changes nothing.
+    /// update and a mark `META` / `FORGOTTEN#{record}` (insert-if-absent) are
+    /// one transaction, so a redelivered stream record changes nothing.
     /// Answers whether this call took it out.
     pub async fn forget_removed(
         &self,
@@ -289,16 +274,24 @@ impl DynamoStore {
         let mark = aws_sdk_dynamodb::types::Put::builder()
             .table_name(&self.table)
             .item("pk", s("META"))
-            .item(
-                "sk",
-                s(format!("FORGOTTEN#{}#{}", removed.pk, removed.version)),
-            )
+            .item("sk", s(format!("FORGOTTEN#{}", removed.record)))
             .item("expires_at", n(now.timestamp() + FORGOTTEN_KEPT))
             .condition_expression("attribute_not_exists(pk)")
             .build()
             .map_err(|e| backend("TransactWriteItems", e))?;
         let mut items = vec![TransactWriteItem::builder().put(mark).build()];
         items.extend(self.counter_updates(&id, &delta)?);
+        self.transact_counted(items).await
+    }
+
+    /// Sends a transaction of one conditional write and the counters' updates
+    /// it carries. `Ok(false)`: the condition failed (done before, or written
+    /// meanwhile), nothing changed. Another transaction on the same items at
+    /// that moment cancels it: it is sent again after a short pause.
+    pub(super) async fn transact_counted(
+        &self,
+        items: Vec<TransactWriteItem>,
+    ) -> Result<bool, StoreError> {
         let mut busy = 0u32;
         loop {
             let result = self
@@ -320,7 +313,6 @@ impl DynamoStore {
                 _ => return Err(backend("TransactWriteItems", err)),
             };
             match reasons.first().and_then(Option::as_deref) {
-                // Counted out before: a redelivered record.
                 Some("ConditionalCheckFailed") => return Ok(false),
                 _ if busy < 6
                     && reasons

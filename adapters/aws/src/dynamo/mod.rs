@@ -8,6 +8,8 @@
 //! | alert record | `SHIP#{carrier}#{number}` | `ALERT#{rule}#{since ms}#{kind}#{seq}` | `doc`, `alert_day`, `alert_at`, `outbox_shard` + `outbox_key` (only while pending delivery), `lease_owner` (the last delivery lease holder) |
 //! | carrier registry | `META` | `CARRIERS` | `codes` (string set of every carrier ever stored) |
 //! | fleet and day counters | `COUNT#{shard}` | `FLEET`, `DAY#{date}` | one number per counter (see `counters.rs`) |
+//! | counting caught up | `META` | `COUNTED` | `cursor_pk` + `cursor_sk` (where the walk of shipments stored before the counters stands), then `done` (see `backfill.rs`) |
+//! | removal counted out | `META` | `FORGOTTEN#{stream record id}` | `expires_at`: a shipment item's removal, seen on the stream, was taken out of the counters (see `stream.rs`) |
 //! | unreadable registry | `META` | `UNREADABLE#{pk}#{sk}` | `name`, `reason`: an item that did not decode, set aside (see `quarantine.rs`); the item itself keeps its `doc`, gains `unreadable` and loses its due or outbox attributes |
 //!
 //! # Indexes (all global, sparse where it matters)
@@ -46,7 +48,9 @@
 //! it leaves every deliverer's pending query until then; `lease_owner` names the
 //! holder. Terminal parcels get `expires_at` = last event +
 //! retention (`RETENTION_DAYS`, default 90), computed as a pure value
-//! ([`expires_at`]) since the emulator does not expire items.
+//! ([`expires_at`]) since the emulator does not expire items. The table's stream
+//! (`OLD_IMAGE`) tells the scheduler each removed shipment item, whose tally it
+//! takes out of the counters (`stream.rs`).
 //!
 //! # Layout
 //!
@@ -56,7 +60,9 @@
 //!   shipments and alert records to and from items;
 //! - `quarantine.rs`: unreadable items set aside where they are found, and named;
 //! - `counters.rs`: the fleet's counters (kept in each shipment write's
-//!   transaction) and the problem index.
+//!   transaction) and the problem index;
+//! - `stream.rs`: the table's stream: removed shipments counted out;
+//! - `backfill.rs`: shipments stored before the counters were kept, counted.
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Mutex;
@@ -66,7 +72,7 @@ use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, AttributeValue, BillingMode, GlobalSecondaryIndex, KeySchemaElement,
     KeyType, KeysAndAttributes, Projection, ProjectionType, Put, ScalarAttributeType,
-    TimeToLiveSpecification, TransactWriteItem,
+    StreamSpecification, StreamViewType, TimeToLiveSpecification, TransactWriteItem,
 };
 use aws_sdk_dynamodb::Client;
 use chrono::{DateTime, Duration, NaiveDate, Utc};
@@ -81,10 +87,13 @@ use shared::ports::{
 use shared::store::{alert_order, decode_cursor, encode_cursor};
 use shared::tally::Tally;
 
+mod backfill;
 mod counters;
 mod item;
 mod quarantine;
+pub mod stream;
 
+pub use backfill::Catchup;
 pub use counters::{Removed, COUNTER_SHARDS, PROBLEM_INDEX, PROBLEM_SHARDS};
 
 use item::{
@@ -101,13 +110,17 @@ pub const ALERT_INDEX: &str = "alert-time-index";
 pub const OUTBOX_INDEX: &str = "outbox-index";
 
 /// Every attribute an UpdateItem of this store names, besides the key: the carrier
-/// registry's `codes`, the outbox and lease attributes, and what setting an item
+/// registry's `codes`, what counting a shipment stored before the counters sets
+/// (`backfill.rs`), the outbox and lease attributes, and what setting an item
 /// aside changes. The template lets each function's UpdateItem touch exactly these
 /// (IAM `dynamodb:Attributes`, checked by `infra/template_test.py`), so an update
 /// naming another attribute would be refused in AWS, though not by the emulator:
 /// the test below keeps the list and the code's update expressions together.
-pub const UPDATED_ATTRIBUTES: [&str; 7] = [
+pub const UPDATED_ATTRIBUTES: [&str; 10] = [
     "codes",
+    "tally",
+    "problem_shard",
+    "problem_key",
     "outbox_shard",
     "outbox_key",
     "lease_owner",
@@ -126,6 +139,9 @@ pub struct DynamoStore {
     retention: Duration,
     /// Carriers known to be in the registry (saves a write per new shipment).
     registered_carriers: Mutex<BTreeSet<String>>,
+    /// Every shipment stored before the counters were kept has been counted
+    /// (`backfill.rs`; saves a read per tick).
+    caught_up: std::sync::atomic::AtomicBool,
 }
 
 fn backend<E>(op: &str, e: E) -> StoreError
@@ -142,6 +158,7 @@ impl DynamoStore {
             table: table.into(),
             retention: Duration::days(90),
             registered_carriers: Mutex::new(BTreeSet::new()),
+            caught_up: std::sync::atomic::AtomicBool::new(false),
         }
     }
 
@@ -249,7 +266,15 @@ impl DynamoStore {
                 Projection::builder()
                     .projection_type(ProjectionType::All)
                     .build(),
-            )?);
+            )?)
+            // Removals (TTL, or by hand) reach the counters through the stream.
+            .stream_specification(
+                StreamSpecification::builder()
+                    .stream_enabled(true)
+                    .stream_view_type(StreamViewType::OldImage)
+                    .build()
+                    .map_err(|e| backend("CreateTable", e))?,
+            );
         req.send().await.map_err(|e| backend("CreateTable", e))?;
         client
             .update_time_to_live()
@@ -267,23 +292,29 @@ impl DynamoStore {
         Ok(())
     }
 
-    async fn stored_version(&self, id: &ShipmentId) -> Result<Option<u64>, StoreError> {
+    /// The stored version of a shipment and the tally stored with it, read
+    /// consistently (`None` if it is not stored; an empty tally if it was stored
+    /// before it was counted).
+    async fn stored(&self, id: &ShipmentId) -> Result<Option<(u64, Tally)>, StoreError> {
         let out = self
             .client
             .get_item()
             .table_name(&self.table)
             .key("pk", s(shipment_pk(id)))
             .key("sk", s("SHIP"))
-            .projection_expression("version")
+            .projection_expression("version, tally")
             .consistent_read(true)
             .send()
             .await
             .map_err(|e| backend("GetItem", e))?;
-        Ok(out
-            .item()
-            .and_then(|i| i.get("version"))
-            .and_then(|v| v.as_n().ok())
-            .and_then(|v| v.parse().ok()))
+        Ok(out.item().map(|item| {
+            let version = item
+                .get("version")
+                .and_then(|v| v.as_n().ok())
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(0);
+            (version, Tally::from_json(text(item, "tally")))
+        }))
     }
 
     /// Adds the carrier to the registry the listing walks (once per process and
@@ -476,17 +507,20 @@ impl DynamoStore {
         let before = if shipment.version == 0 {
             Tally::default()
         } else {
-            self.stored_tally(&shipment.id).await?
+            self.stored(&shipment.id)
+                .await?
+                .map(|(_, t)| t)
+                .unwrap_or_default()
         };
         Ok(Tally::of(shipment).minus(&before))
     }
 
     async fn conflict(&self, shipment: &Shipment) -> StoreError {
-        match self.stored_version(&shipment.id).await {
-            Ok(actual) => StoreError::Conflict {
+        match self.stored(&shipment.id).await {
+            Ok(stored) => StoreError::Conflict {
                 id: shipment.id.to_string(),
                 expected: shipment.version,
-                actual,
+                actual: stored.map(|(version, _)| version),
             },
             Err(e) => e,
         }
@@ -1021,7 +1055,11 @@ mod tests {
     /// literal that starts with an update clause.
     fn update_expressions() -> Vec<&'static str> {
         let mut found = Vec::new();
-        for source in [include_str!("mod.rs"), include_str!("quarantine.rs")] {
+        for source in [
+            include_str!("mod.rs"),
+            include_str!("quarantine.rs"),
+            include_str!("backfill.rs"),
+        ] {
             for clause in ["\"SET ", "\"REMOVE ", "\"ADD "] {
                 for (at, _) in source.match_indices(clause) {
                     let rest = &source[at + 1..];
