@@ -14,7 +14,7 @@ use chrono::{DateTime, Duration, Utc};
 use std::collections::BTreeMap;
 
 use crate::domain::AlertKind;
-use crate::domain::{AlertState, Workflow};
+use crate::domain::AlertState;
 use crate::domain::{Rule, Severity};
 use crate::inhibit::Inhibitions;
 use crate::rules::{Finding, PastEvent};
@@ -93,20 +93,9 @@ pub fn reconcile_with(
                 if !silenced {
                     out.push(notify(AlertKind::Fired, 0));
                 }
-                alerts.insert(
-                    f.rule,
-                    AlertState {
-                        rule: f.rule,
-                        severity: f.severity,
-                        since: f.since,
-                        fired_at: now,
-                        last_notified_at: now,
-                        notifications: u32::from(!silenced),
-                        resolved_at: None,
-                        workflow: Workflow::Open,
-                        history: Vec::new(),
-                    },
-                );
+                let mut a = AlertState::fired(f.rule, f.severity, f.since, now);
+                a.notifications = u32::from(!silenced);
+                alerts.insert(f.rule, a);
             }
         }
     }
@@ -141,17 +130,7 @@ pub fn tell_past(
             Some(a) if a.is_active() => out.push(resolve(a, now)),
             _ => {}
         }
-        let mut a = AlertState {
-            rule: p.rule,
-            severity: Severity::Warning,
-            since: p.since,
-            fired_at: now,
-            last_notified_at: now,
-            notifications: 1,
-            resolved_at: None,
-            workflow: Workflow::Open,
-            history: Vec::new(),
-        };
+        let mut a = AlertState::fired(p.rule, Severity::Warning, p.since, now);
         out.push(Transition {
             rule: p.rule,
             kind: AlertKind::Fired,
@@ -185,6 +164,7 @@ fn resolve(a: &mut AlertState, now: DateTime<Utc>) -> Transition {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::Workflow;
     use crate::rules::hours;
 
     fn t(h: f64) -> DateTime<Utc> {

@@ -689,17 +689,7 @@ mod tests {
     }
 
     fn active(rule: Rule) -> AlertState {
-        AlertState {
-            rule,
-            severity: Severity::Warning,
-            since: t(0),
-            fired_at: t(1),
-            last_notified_at: t(1),
-            notifications: 1,
-            resolved_at: None,
-            workflow: Workflow::Open,
-            history: Vec::new(),
-        }
+        AlertState::fired(rule, Severity::Warning, t(0), t(1))
     }
 
     fn alerts(rules: &[Rule]) -> BTreeMap<Rule, AlertState> {

@@ -407,17 +407,7 @@ mod tests {
     }
 
     fn problem(rule: Rule, severity: Severity, fired: DateTime<Utc>) -> crate::domain::AlertState {
-        crate::domain::AlertState {
-            rule,
-            severity,
-            since: fired,
-            fired_at: fired,
-            last_notified_at: fired,
-            notifications: 1,
-            resolved_at: None,
-            workflow: crate::domain::Workflow::Open,
-            history: Vec::new(),
-        }
+        crate::domain::AlertState::fired(rule, severity, fired, fired)
     }
 
     #[test]

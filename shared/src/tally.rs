@@ -278,17 +278,9 @@ mod tests {
     }
 
     fn problem(rule: Rule, since: DateTime<Utc>, workflow: Workflow) -> AlertState {
-        AlertState {
-            rule,
-            severity: Severity::Warning,
-            since,
-            fired_at: since,
-            last_notified_at: since,
-            notifications: 1,
-            resolved_at: None,
-            workflow,
-            history: Vec::new(),
-        }
+        let mut a = AlertState::fired(rule, Severity::Warning, since, since);
+        a.workflow = workflow;
+        a
     }
 
     #[test]

@@ -14,7 +14,7 @@ use aws_sdk_dynamodb::error::BoxError;
 use chrono::{DateTime, Duration, TimeZone, Utc};
 
 use sentinel_aws::dynamo::{DynamoStore, COUNTER_SHARDS, PROBLEM_SHARDS};
-use shared::domain::{AlertState, Rule, Severity, Shipment, ShipmentId, Status, Workflow};
+use shared::domain::{AlertState, Rule, Severity, Shipment, ShipmentId, Status};
 use shared::ports::{ShipmentQuery, ShipmentWriter};
 use shared::problems::{queue, QueueFilter};
 use shared::report::HealthSummary;
@@ -65,17 +65,7 @@ fn parcel(i: u32) -> Shipment {
         let since = now() - Duration::minutes(i64::from(i));
         s.alerts.insert(
             Rule::Stalled,
-            AlertState {
-                rule: Rule::Stalled,
-                severity: Severity::Warning,
-                since,
-                fired_at: since,
-                last_notified_at: since,
-                notifications: 1,
-                resolved_at: None,
-                workflow: Workflow::Open,
-                history: Vec::new(),
-            },
+            AlertState::fired(Rule::Stalled, Severity::Warning, since, since),
         );
     }
     s

@@ -12,7 +12,7 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use chrono::{Duration, TimeZone, Utc};
 
 use sentinel_aws::dynamo::DynamoStore;
-use shared::domain::{AlertState, Rule, Severity, Shipment, ShipmentId, Status, Workflow};
+use shared::domain::{AlertState, Rule, Severity, Shipment, ShipmentId, Status};
 use shared::ports::{ShipmentQuery, ShipmentWriter};
 use shared::tally::{days_read, Tally};
 
@@ -31,17 +31,7 @@ fn parcels() -> Vec<Shipment> {
                 let since = now - Duration::hours(i64::from(60 - i));
                 sh.alerts.insert(
                     Rule::Stalled,
-                    AlertState {
-                        rule: Rule::Stalled,
-                        severity: Severity::Warning,
-                        since,
-                        fired_at: since,
-                        last_notified_at: since,
-                        notifications: 1,
-                        resolved_at: None,
-                        workflow: Workflow::Open,
-                        history: Vec::new(),
-                    },
+                    AlertState::fired(Rule::Stalled, Severity::Warning, since, since),
                 );
             }
             sh

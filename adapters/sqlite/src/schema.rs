@@ -314,17 +314,12 @@ mod tests {
         let mut s = shared::domain::Shipment::new(sid("ZTO", "75300000000001"), t0());
         s.alerts.insert(
             shared::domain::Rule::Stalled,
-            shared::domain::AlertState {
-                rule: shared::domain::Rule::Stalled,
-                severity: shared::domain::Severity::Warning,
-                since: t0(),
-                fired_at: t0(),
-                last_notified_at: t0(),
-                notifications: 1,
-                resolved_at: None,
-                workflow: shared::domain::Workflow::Open,
-                history: Vec::new(),
-            },
+            shared::domain::AlertState::fired(
+                shared::domain::Rule::Stalled,
+                shared::domain::Severity::Warning,
+                t0(),
+                t0(),
+            ),
         );
         {
             let conn = Connection::open(&path).unwrap();

@@ -200,6 +200,22 @@ pub struct ProblemEvent {
 }
 
 impl AlertState {
+    /// A new episode of `rule`, its condition true since `since`, fired (and
+    /// told once) at `at`, open.
+    pub fn fired(rule: Rule, severity: Severity, since: DateTime<Utc>, at: DateTime<Utc>) -> Self {
+        Self {
+            rule,
+            severity,
+            since,
+            fired_at: at,
+            last_notified_at: at,
+            notifications: 1,
+            resolved_at: None,
+            workflow: Workflow::Open,
+            history: Vec::new(),
+        }
+    }
+
     pub fn is_active(&self) -> bool {
         self.resolved_at.is_none()
     }

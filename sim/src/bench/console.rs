@@ -123,19 +123,17 @@ pub fn parcel(i: u64, seed: u64, now: DateTime<Utc>) -> Shipment {
             s.alerts.insert(
                 rule,
                 AlertState {
-                    rule,
-                    severity: if k == 0 && rng.random_bool(0.2) {
-                        Severity::Critical
-                    } else {
-                        Severity::Warning
-                    },
-                    since,
-                    fired_at: since,
-                    last_notified_at: since,
-                    notifications: 1,
-                    resolved_at: None,
                     workflow,
-                    history: Vec::new(),
+                    ..AlertState::fired(
+                        rule,
+                        if k == 0 && rng.random_bool(0.2) {
+                            Severity::Critical
+                        } else {
+                            Severity::Warning
+                        },
+                        since,
+                        since,
+                    )
                 },
             );
         }

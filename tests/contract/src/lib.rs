@@ -174,15 +174,10 @@ fn event(
 
 fn alert_state(rule: Rule, severity: Severity, since: i64, resolved: Option<i64>) -> AlertState {
     AlertState {
-        rule,
-        severity,
-        since: t(since),
-        fired_at: t(since + 30),
         last_notified_at: t(since + 90),
         notifications: 2,
         resolved_at: resolved.map(t),
-        workflow: Workflow::Open,
-        history: Vec::new(),
+        ..AlertState::fired(rule, severity, t(since), t(since + 30))
     }
 }
 
