@@ -13,7 +13,6 @@ use shared::domain::{Shipment, ShipmentId};
 use shared::ports::{Page, StoreError};
 use shared::tally::{day_key, decode_problem_cursor, encode_problem_cursor, problem_since, Tally};
 
-use crate::quarantine::{unreadable_of, Table};
 use crate::rows::{int_col, parse_id, RawShipment};
 use crate::{Ctx, SqliteStore};
 
@@ -164,18 +163,7 @@ impl SqliteStore {
             let since: DateTime<Utc> = Utc.timestamp_millis_opt((*at)?).single()?;
             Some(encode_problem_cursor(since, &id))
         });
-        let mut items = Vec::with_capacity(rows.len());
-        let mut unreadable = Vec::new();
-        for (raw, _) in rows {
-            let rowid = raw.rowid;
-            match raw.decode() {
-                Ok(s) => items.push(s),
-                Err(e) => {
-                    self.set_aside(Table::Shipments, rowid, &e);
-                    unreadable.push(unreadable_of(e));
-                }
-            }
-        }
+        let (items, unreadable) = self.decode_shipments(rows.into_iter().map(|(raw, _)| raw));
         Ok(Page {
             items,
             next,

@@ -7,7 +7,9 @@ use rusqlite::params;
 
 use shared::ports::{StoreError, Unreadable};
 
-use crate::rows::text_col;
+use shared::domain::Shipment;
+
+use crate::rows::{text_col, RawShipment};
 use crate::{Ctx, SqliteStore};
 
 /// The table a row was found in.
@@ -26,6 +28,27 @@ pub(crate) fn unreadable_of(e: StoreError) -> Unreadable {
 }
 
 impl SqliteStore {
+    /// The shipments of `rows` that decode, and the unreadable ones, set aside
+    /// and named.
+    pub(crate) fn decode_shipments(
+        &self,
+        rows: impl IntoIterator<Item = RawShipment>,
+    ) -> (Vec<Shipment>, Vec<Unreadable>) {
+        let mut items = Vec::new();
+        let mut unreadable = Vec::new();
+        for raw in rows {
+            let rowid = raw.rowid;
+            match raw.decode() {
+                Ok(s) => items.push(s),
+                Err(e) => {
+                    self.set_aside(Table::Shipments, rowid, &e);
+                    unreadable.push(unreadable_of(e));
+                }
+            }
+        }
+        (items, unreadable)
+    }
+
     /// Marks row `rowid` of `table` unreadable and takes it out of the due index
     /// (shipments) or the outbox (alerts). Best effort: a failure to mark is
     /// logged, and the row is skipped all the same.

@@ -10,7 +10,7 @@ use shared::domain::{Shipment, ShipmentId};
 use shared::ports::{ListFilter, Page, StoreError};
 use shared::store::{decode_cursor, encode_cursor};
 
-use crate::quarantine::{unreadable_of, Table};
+use crate::quarantine::Table;
 use crate::rows::{active_rules_column, int_col, parse_id, shipment_key, text_col, RawShipment};
 use crate::{Ctx, SqliteStore};
 
@@ -244,18 +244,7 @@ impl SqliteStore {
         let last = rows
             .last()
             .and_then(|r| parse_id(r.carrier.as_deref(), r.tracking.as_deref()).ok());
-        let mut items = Vec::with_capacity(rows.len());
-        let mut unreadable = Vec::new();
-        for raw in rows {
-            let rowid = raw.rowid;
-            match raw.decode() {
-                Ok(s) => items.push(s),
-                Err(e) => {
-                    self.set_aside(Table::Shipments, rowid, &e);
-                    unreadable.push(unreadable_of(e));
-                }
-            }
-        }
+        let (items, unreadable) = self.decode_shipments(rows);
         let next = if more {
             last.or_else(|| items.last().map(|s| s.id.clone()))
                 .map(|id| encode_cursor(&id))
