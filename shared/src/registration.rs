@@ -16,7 +16,9 @@
 //!   "shipped_at": "2024-05-01 10:00:00",       // optional: RFC 3339, or no offset = China time
 //!   "promised_at": "2024-05-04T18:00:00+08:00",// optional: the `late` rule fires when it passes
 //!   "phone": "13812345678",                    // optional: for customer notices; never shown in full
-//!   "tags": ["shop-a", "warehouse-hz"]         // optional: free labels
+//!   "tags": ["shop-a", "warehouse-hz"],        // optional: free labels
+//!   "origin": "浙江省杭州市",                   // optional: where it leaves from (city, or province and city)
+//!   "destination": "乌鲁木齐"                   // optional: where it goes (an address works: its start is read)
 //! }
 //! ```
 //!
@@ -36,6 +38,7 @@ use std::fmt;
 
 use crate::config::Settings;
 use crate::domain::{mask_digits, CarrierCode, Phone, Shipment, ShipmentId, TrackingNumber};
+use crate::places::Place;
 use crate::ports::{CarrierError, CarrierSubscribe, ShipmentWriter, StoreError};
 use crate::rules::RuleConfig;
 use crate::schedule;
@@ -54,7 +57,8 @@ pub const MAX_ORDER_ID_CHARS: usize = 128;
 #[error("{field}: {reason}")]
 pub struct FieldError {
     /// The field's name as the input spells it (`carrier`, `tracking_number`,
-    /// `order_id`, `shipped_at`, `promised_at`, `phone`, `tags`).
+    /// `order_id`, `shipped_at`, `promised_at`, `phone`, `tags`, `origin`,
+    /// `destination`).
     pub field: &'static str,
     pub reason: String,
 }
@@ -86,6 +90,10 @@ pub struct NewShipment {
     pub phone: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub tags: Option<Vec<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub origin: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub destination: Option<String>,
 }
 
 impl fmt::Debug for NewShipment {
@@ -98,6 +106,8 @@ impl fmt::Debug for NewShipment {
             .field("promised_at", &self.promised_at)
             .field("phone", &self.phone.as_deref().map(mask_digits))
             .field("tags", &self.tags)
+            .field("origin", &self.origin)
+            .field("destination", &self.destination)
             .finish()
     }
 }
@@ -182,13 +192,15 @@ impl NewShipment {
             promised_at: text(map, "promised_at", false)?,
             phone: text(map, "phone", false)?,
             tags,
+            origin: text(map, "origin", false)?,
+            destination: text(map, "destination", false)?,
         })
     }
 
     /// Validates every field and builds the shipment, registered at `now` and due
     /// for its first check at `now`. The error names the first bad field, in the
     /// order carrier, tracking_number, order_id, shipped_at, promised_at, phone,
-    /// tags; it never contains a full phone number.
+    /// tags, origin, destination; it never contains a full phone number.
     pub fn into_shipment(self, now: DateTime<Utc>) -> Result<Shipment, FieldError> {
         let carrier = match nonempty(Some(&self.carrier)) {
             None => return Err(FieldError::new("carrier", "required, e.g. SF, ZTO, YTO")),
@@ -241,7 +253,27 @@ impl NewShipment {
             ));
         }
 
+        let place = |field: &'static str, v: Option<&str>| {
+            nonempty(v)
+                .map(|v| {
+                    Place::parse(v).ok_or_else(|| {
+                        FieldError::new(
+                            field,
+                            format!(
+                                "not a Chinese city or province this can read ({:?}); e.g. 杭州 or 浙江省杭州市",
+                                crate::clip::clip(v)
+                            ),
+                        )
+                    })
+                })
+                .transpose()
+        };
+        let origin = place("origin", self.origin.as_deref())?;
+        let destination = place("destination", self.destination.as_deref())?;
+
         let mut s = Shipment::new(ShipmentId::new(carrier, number), now);
+        s.origin = origin;
+        s.destination = destination;
         s.order_id = order_id;
         s.shipped_at = shipped_at;
         s.promised_at = promised_at;
@@ -396,10 +428,45 @@ mod tests {
     }
 
     #[test]
+    fn origin_and_destination_are_read_as_places() {
+        let s = parse(json!({
+            "carrier": "ZTO", "tracking_number": "75312345678901",
+            "origin": "浙江省杭州市余杭区文一西路969号", "destination": "乌鲁木齐"
+        }))
+        .unwrap();
+        let place = |p: &str, c: &str| {
+            Some(Place {
+                province: Some(p.to_string()),
+                city: Some(c.to_string()),
+            })
+        };
+        assert_eq!(s.origin, place("浙江", "杭州"));
+        assert_eq!(s.destination, place("新疆", "乌鲁木齐"));
+        // Stored with the shipment, and read back.
+        let back: Shipment = serde_json::from_str(&serde_json::to_string(&s).unwrap()).unwrap();
+        assert_eq!(back, s);
+        for (bad, field) in [
+            (json!({"origin": "Hangzhou"}), "origin"),
+            (json!({"destination": "N/A"}), "destination"),
+            (json!({"destination": 12}), "destination"),
+        ] {
+            let mut v = json!({"carrier": "ZTO", "tracking_number": "75312345678901"});
+            for (k, x) in bad.as_object().unwrap() {
+                v[k] = x.clone();
+            }
+            let err = NewShipment::from_json(&v)
+                .and_then(|n| n.into_shipment(now()))
+                .unwrap_err();
+            assert_eq!(err.field, field, "{err}");
+        }
+    }
+
+    #[test]
     fn optional_fields_may_be_absent_null_or_blank() {
         let s = parse(json!({
             "carrier": "SF", "tracking_number": "SF1234567890123",
-            "order_id": null, "shipped_at": "", "promised_at": "  ", "phone": null, "tags": null
+            "order_id": null, "shipped_at": "", "promised_at": "  ", "phone": null, "tags": null,
+            "origin": " ", "destination": null
         }))
         .unwrap();
         assert_eq!(s.order_id, None);
@@ -407,6 +474,7 @@ mod tests {
         assert_eq!(s.promised_at, None);
         assert!(s.phone.is_none());
         assert!(s.tags.is_empty());
+        assert_eq!((s.origin, s.destination), (None, None));
     }
 
     #[test]

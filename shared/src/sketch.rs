@@ -8,6 +8,8 @@
 
 use std::collections::BTreeMap;
 
+use serde::{Deserialize, Serialize};
+
 /// Buckets per doubling of the value: bucket `b` holds `[2^(b/8), 2^((b+1)/8))`.
 pub const PER_DOUBLING: f64 = 8.0;
 
@@ -51,6 +53,135 @@ pub fn quantile(counts: &BTreeMap<u32, i64>, q: f64) -> Option<f64> {
     counts.keys().next_back().map(|b| representative(*b))
 }
 
+/// A sketch as a value: bucket → count, with the reads that estimation needs.
+/// Reads interpolate within a bucket (values spread evenly on the log scale), so
+/// they move smoothly as the value asked about moves.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Sketch(BTreeMap<u32, i64>);
+
+impl Sketch {
+    pub fn from_counts(counts: BTreeMap<u32, i64>) -> Self {
+        Self(counts)
+    }
+
+    pub fn counts(&self) -> &BTreeMap<u32, i64> {
+        &self.0
+    }
+
+    /// Counts one value.
+    pub fn add(&mut self, value: f64) {
+        self.add_count(bucket(value), 1);
+    }
+
+    pub fn add_count(&mut self, bucket: u32, n: i64) {
+        *self.0.entry(bucket).or_insert(0) += n;
+    }
+
+    /// Adds every count of `other` (the sketch of the union of both samples).
+    pub fn merge(&mut self, other: &Sketch) {
+        for (b, n) in &other.0 {
+            self.add_count(*b, *n);
+        }
+    }
+
+    /// How many values are counted (negative counts count as none).
+    pub fn total(&self) -> i64 {
+        self.0.values().map(|n| (*n).max(0)).sum()
+    }
+
+    /// The nearest-rank quantile ([`quantile`]).
+    pub fn quantile(&self, q: f64) -> Option<f64> {
+        quantile(&self.0, q)
+    }
+
+    /// The fraction of the values at or below `value`; `None` when empty.
+    pub fn cdf(&self, value: f64) -> Option<f64> {
+        let total = self.total();
+        if total <= 0 {
+            return None;
+        }
+        let at = position(value);
+        let mut below = 0.0;
+        for (b, n) in &self.0 {
+            let n = (*n).max(0) as f64;
+            let b = f64::from(*b);
+            if at >= b + 1.0 {
+                below += n;
+            } else if at > b {
+                below += n * (at - b);
+            }
+        }
+        Some((below / total as f64).clamp(0.0, 1.0))
+    }
+
+    /// The value below which a fraction `p` of the values lies, interpolated;
+    /// `None` when empty.
+    pub fn inverse(&self, p: f64) -> Option<f64> {
+        let total = self.total();
+        if total <= 0 {
+            return None;
+        }
+        let target = p.clamp(0.0, 1.0) * total as f64;
+        let mut seen = 0.0;
+        let mut last = None;
+        for (b, n) in &self.0 {
+            let n = (*n).max(0) as f64;
+            if n == 0.0 {
+                continue;
+            }
+            if seen + n >= target {
+                let frac = ((target - seen) / n).clamp(0.0, 1.0);
+                return Some(value_at(f64::from(*b) + frac));
+            }
+            seen += n;
+            last = Some(*b);
+        }
+        last.map(|b| value_at(f64::from(b) + 1.0))
+    }
+
+    /// The `q` quantile of the values that are at least `floor` (the time left
+    /// of a wait that has already lasted `floor`): `None` when empty, and
+    /// `floor` itself when no counted value is that large.
+    pub fn quantile_given_at_least(&self, q: f64, floor: f64) -> Option<f64> {
+        let below = self.cdf(floor)?;
+        if below >= 1.0 {
+            return Some(floor);
+        }
+        let v = self.inverse(below + q.clamp(0.0, 1.0) * (1.0 - below))?;
+        Some(v.max(floor))
+    }
+
+    /// The probability that a value is at most `value`, knowing it is at least
+    /// `floor`; `None` when empty, 0 when no counted value is as large as `floor`
+    /// (nothing known says it ends soon).
+    pub fn prob_at_most_given_at_least(&self, value: f64, floor: f64) -> Option<f64> {
+        let below = self.cdf(floor)?;
+        if value <= floor {
+            return Some(0.0);
+        }
+        if below >= 1.0 {
+            return Some(0.0);
+        }
+        let upto = self.cdf(value)?;
+        Some(((upto - below) / (1.0 - below)).clamp(0.0, 1.0))
+    }
+}
+
+/// A value's continuous position on the bucket scale (bucket `b` spans
+/// `[b, b + 1)`); values below 1 sit at the start.
+fn position(value: f64) -> f64 {
+    if value.is_nan() || value <= 1.0 {
+        return 0.0;
+    }
+    (value.log2() * PER_DOUBLING).min(f64::from(MAX_BUCKET) + 1.0)
+}
+
+/// The value at a position of the bucket scale.
+fn value_at(position: f64) -> f64 {
+    (position / PER_DOUBLING).exp2()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -79,7 +210,81 @@ mod tests {
         assert_eq!(quantile(&BTreeMap::from([(3, -2)]), 0.5), None);
     }
 
+    fn sketch_of(values: impl IntoIterator<Item = f64>) -> Sketch {
+        let mut s = Sketch::default();
+        for v in values {
+            s.add(v);
+        }
+        s
+    }
+
+    #[test]
+    fn the_cdf_and_its_inverse_read_a_sample_back() {
+        let s = sketch_of((1..=1000).map(f64::from));
+        assert_eq!(s.total(), 1000);
+        for (v, p) in [(100.0, 0.1), (500.0, 0.5), (900.0, 0.9)] {
+            let got = s.cdf(v).unwrap();
+            assert!((got - p).abs() < 0.03, "cdf({v}) = {got}");
+            let back = s.inverse(p).unwrap();
+            assert!((back / v - 1.0).abs() < 0.06, "inverse({p}) = {back}");
+        }
+        assert_eq!(s.cdf(0.5), Some(0.0));
+        assert_eq!(s.cdf(1e9), Some(1.0));
+        assert_eq!(Sketch::default().cdf(3.0), None);
+        assert_eq!(Sketch::default().inverse(0.5), None);
+    }
+
+    #[test]
+    fn what_is_left_of_a_wait_given_how_long_it_has_lasted() {
+        // Waits of 10..=100 h, evenly: having waited 50 h, half of what is left
+        // ends by about 75 h.
+        let s = sketch_of((10..=100).map(f64::from));
+        let median = s.quantile_given_at_least(0.5, 50.0).unwrap();
+        assert!((70.0..80.0).contains(&median), "{median}");
+        assert!(s.quantile_given_at_least(0.9, 50.0).unwrap() > median);
+        // Past every value counted: nothing says when it ends.
+        assert_eq!(s.quantile_given_at_least(0.5, 500.0), Some(500.0));
+        assert_eq!(s.prob_at_most_given_at_least(600.0, 500.0), Some(0.0));
+        // P(done by 75 h | 50 h already) is about one half; by 100 h, about all.
+        let p = s.prob_at_most_given_at_least(75.0, 50.0).unwrap();
+        assert!((0.4..0.6).contains(&p), "{p}");
+        assert!(s.prob_at_most_given_at_least(101.0, 50.0).unwrap() > 0.97);
+        assert_eq!(s.prob_at_most_given_at_least(40.0, 50.0), Some(0.0));
+    }
+
+    #[test]
+    fn sketches_merge_by_adding_counts() {
+        let mut a = sketch_of([1.0, 10.0, 100.0]);
+        let b = sketch_of([10.0, 1000.0]);
+        a.merge(&b);
+        assert_eq!(a, sketch_of([1.0, 10.0, 10.0, 100.0, 1000.0]));
+        let json = serde_json::to_string(&a).unwrap();
+        assert_eq!(serde_json::from_str::<Sketch>(&json).unwrap(), a);
+    }
+
     proptest! {
+        /// The cdf never decreases and stays in [0, 1], and the inverse is its
+        /// inverse: the cdf of the value found for `p` is `p`.
+        #[test]
+        fn the_cdf_is_monotonic_and_inverts(
+            values in proptest::collection::vec(1u32..200_000, 1..200),
+            probes in proptest::collection::vec(0f64..300_000.0, 1..20),
+            p in 0.001f64..0.999,
+        ) {
+            let s = sketch_of(values.iter().map(|v| f64::from(*v)));
+            let mut probes = probes;
+            probes.sort_by(f64::total_cmp);
+            let mut last = 0.0;
+            for v in probes {
+                let c = s.cdf(v).unwrap();
+                prop_assert!((0.0..=1.0).contains(&c));
+                prop_assert!(c >= last - 1e-12);
+                last = c;
+            }
+            let back = s.inverse(p).unwrap();
+            prop_assert!((s.cdf(back).unwrap() - p).abs() < 1e-6, "{p} -> {back}");
+        }
+
         /// The quantile read back is within the bucket width of the exact
         /// nearest-rank value.
         #[test]

@@ -2,32 +2,9 @@
 //! delivery stations, the lane classes between them, and the carriers' shares and
 //! names. Everything is `'static` so events can refer to places by small indices.
 
-/// A broad Chinese region (华东, 华南...). Two cities in the same region but not
-/// the same province form a "regional" lane.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum Region {
-    HuaDong,
-    HuaNan,
-    HuaBei,
-    HuaZhong,
-    XiNan,
-    XiBei,
-    DongBei,
-}
-
-impl Region {
-    pub fn label_zh(self) -> &'static str {
-        match self {
-            Region::HuaDong => "华东",
-            Region::HuaNan => "华南",
-            Region::HuaBei => "华北",
-            Region::HuaZhong => "华中",
-            Region::XiNan => "西南",
-            Region::XiBei => "西北",
-            Region::DongBei => "东北",
-        }
-    }
-}
+/// A broad Chinese region (华东, 华南...): the core's. Two cities in the same
+/// region but not the same province form a "regional" lane.
+pub use shared::places::Region;
 
 /// One city of the simulated network.
 #[derive(Debug)]
@@ -478,54 +455,39 @@ pub static CITIES: &[City] = &[
     ),
 ];
 
-/// The lane class of an (origin, destination) pair, which sets the transit-time
-/// distribution (fleet-facts, "What this means for the simulator", point 1).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum LaneClass {
-    SameCity,
-    SameProvince,
-    Regional,
-    CrossCountry,
-    Remote,
+/// The lane classes of the published transit figures (the core's, which also
+/// holds their median and spread, fleet-facts point 1).
+pub use shared::places::LaneClass;
+
+/// The lane class of an (origin, destination) pair of the simulated cities,
+/// which sets the transit-time distribution.
+pub fn lane_class(origin: usize, dest: usize) -> LaneClass {
+    let (o, d) = (&CITIES[origin], &CITIES[dest]);
+    if origin == dest {
+        LaneClass::SameCity
+    } else if d.remote {
+        LaneClass::Remote
+    } else if o.province == d.province {
+        LaneClass::SameProvince
+    } else if o.region == d.region {
+        LaneClass::Regional
+    } else {
+        LaneClass::CrossCountry
+    }
 }
 
-impl LaneClass {
-    pub const ALL: [LaneClass; 5] = [
-        LaneClass::SameCity,
-        LaneClass::SameProvince,
-        LaneClass::Regional,
-        LaneClass::CrossCountry,
-        LaneClass::Remote,
-    ];
-
-    pub fn of(origin: usize, dest: usize) -> LaneClass {
-        let (o, d) = (&CITIES[origin], &CITIES[dest]);
-        if origin == dest {
-            LaneClass::SameCity
-        } else if d.remote {
-            LaneClass::Remote
-        } else if o.province == d.province {
-            LaneClass::SameProvince
-        } else if o.region == d.region {
-            LaneClass::Regional
-        } else {
-            LaneClass::CrossCountry
-        }
-    }
-
-    /// Median collection-to-delivery time in hours and the lognormal σ (point 1).
-    pub fn median_sigma(self) -> (f64, f64) {
-        match self {
-            LaneClass::SameCity => (20.0, 0.35),
-            LaneClass::SameProvince => (34.0, 0.35),
-            LaneClass::Regional => (46.0, 0.35),
-            LaneClass::CrossCountry => (60.0, 0.25),
-            LaneClass::Remote => (120.0, 0.35),
-        }
-    }
-
+/// What the simulator needs of a lane class beyond its transit time.
+pub trait LaneShape {
     /// How many sorting hubs a parcel passes through, inclusive range (point 3).
-    pub fn hub_range(self) -> (usize, usize) {
+    fn hub_range(self) -> (usize, usize);
+    /// Share of parcels on this lane class. Same-city parcels are outside the SPB
+    /// sample; we give them 10% and split the rest with the cross-city mix of
+    /// point 1 (0.30 / 0.26 / 0.40 / 0.04).
+    fn weight(self) -> f64;
+}
+
+impl LaneShape for LaneClass {
+    fn hub_range(self) -> (usize, usize) {
         match self {
             LaneClass::SameCity => (1, 1),
             LaneClass::SameProvince => (1, 2),
@@ -535,26 +497,13 @@ impl LaneClass {
         }
     }
 
-    /// Share of parcels on this lane class. Same-city parcels are outside the SPB
-    /// sample; we give them 10% and split the rest with the cross-city mix of point 1
-    /// (0.30 / 0.26 / 0.40 / 0.04).
-    pub fn weight(self) -> f64 {
+    fn weight(self) -> f64 {
         match self {
             LaneClass::SameCity => 0.10,
             LaneClass::SameProvince => 0.90 * 0.30,
             LaneClass::Regional => 0.90 * 0.26,
             LaneClass::CrossCountry => 0.90 * 0.40,
             LaneClass::Remote => 0.90 * 0.04,
-        }
-    }
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            LaneClass::SameCity => "same_city",
-            LaneClass::SameProvince => "same_province",
-            LaneClass::Regional => "regional",
-            LaneClass::CrossCountry => "cross_country",
-            LaneClass::Remote => "remote",
         }
     }
 }
@@ -691,16 +640,16 @@ mod tests {
     #[test]
     fn lane_classes() {
         let idx = |n: &str| CITIES.iter().position(|c| c.name == n).unwrap();
-        assert_eq!(LaneClass::of(idx("杭州"), idx("杭州")), LaneClass::SameCity);
+        assert_eq!(lane_class(idx("杭州"), idx("杭州")), LaneClass::SameCity);
         assert_eq!(
-            LaneClass::of(idx("杭州"), idx("宁波")),
+            lane_class(idx("杭州"), idx("宁波")),
             LaneClass::SameProvince
         );
-        assert_eq!(LaneClass::of(idx("杭州"), idx("上海")), LaneClass::Regional);
+        assert_eq!(lane_class(idx("杭州"), idx("上海")), LaneClass::Regional);
         assert_eq!(
-            LaneClass::of(idx("杭州"), idx("北京")),
+            lane_class(idx("杭州"), idx("北京")),
             LaneClass::CrossCountry
         );
-        assert_eq!(LaneClass::of(idx("杭州"), idx("拉萨")), LaneClass::Remote);
+        assert_eq!(lane_class(idx("杭州"), idx("拉萨")), LaneClass::Remote);
     }
 }

@@ -268,7 +268,7 @@ fn page<S, C, P>(
 /// One parcel of a batch, before storing.
 enum Prepared {
     Invalid(ItemResult),
-    New(Shipment),
+    New(Box<Shipment>),
     /// The same parcel as an earlier element of the request.
     Repeat(usize),
 }
@@ -322,7 +322,7 @@ async fn post_shipments<S: ShipmentWriter, C: CarrierSubscribe, P>(
                 Some(&j) => Prepared::Repeat(j),
                 None => {
                     first_seen.insert(s.id.clone(), i);
-                    Prepared::New(s)
+                    Prepared::New(Box::new(s))
                 }
             },
         })

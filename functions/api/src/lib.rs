@@ -25,7 +25,8 @@
 //!
 //! Body: one parcel object, or an array of 1 to 500 of them (the shape is
 //! [`shared::registration`]'s: `carrier`, `tracking_number`, optional `order_id`,
-//! `shipped_at`, `promised_at`, `phone`, `tags`; unknown keys are ignored). Each
+//! `shipped_at`, `promised_at`, `phone`, `tags`, `origin`, `destination`; unknown
+//! keys are ignored). Each
 //! parcel is answered on its own, in the order given:
 //!
 //! ```json

@@ -36,6 +36,8 @@ struct ParcelFields<'a> {
     shipped_at: Option<&'a str>,
     promised_at: Option<&'a str>,
     phone: Option<&'a str>,
+    origin: Option<&'a str>,
+    destination: Option<&'a str>,
 }
 
 /// Builds a shipment from user input through the shared registration rules
@@ -50,6 +52,8 @@ fn build(carrier: &str, number: &str, f: ParcelFields<'_>) -> Result<Shipment, S
         promised_at: owned(f.promised_at),
         phone: owned(f.phone),
         tags: None,
+        origin: owned(f.origin),
+        destination: owned(f.destination),
     }
     .into_shipment(Utc::now())
     .map_err(|e| e.to_string())
@@ -121,6 +125,12 @@ pub struct AddArgs {
     /// Recipient phone, only for customer notices (never printed in full).
     #[arg(long)]
     pub phone: Option<String>,
+    /// Where it leaves from: a city, or province and city (杭州, 浙江省杭州市).
+    #[arg(long, value_name = "PLACE")]
+    pub origin: Option<String>,
+    /// Where it goes: a city, or province and city; an address's start is read.
+    #[arg(long, value_name = "PLACE")]
+    pub destination: Option<String>,
     #[command(flatten)]
     pub db: DbArg,
 }
@@ -134,6 +144,8 @@ pub async fn add(a: AddArgs) -> Result<u8, Failure> {
             shipped_at: a.shipped_at.as_deref(),
             promised_at: a.promised_at.as_deref(),
             phone: a.phone.as_deref(),
+            origin: a.origin.as_deref(),
+            destination: a.destination.as_deref(),
         },
     )
     .map_err(Failure::input)?;
@@ -150,8 +162,9 @@ pub async fn add(a: AddArgs) -> Result<u8, Failure> {
 
 #[derive(Args, Debug)]
 pub struct ImportArgs {
-    /// CSV with a header row: carrier,tracking_number,order_id,shipped_at,promised_at,phone
-    /// (carrier and tracking_number required; the other columns may be absent or empty).
+    /// CSV with a header row: carrier,tracking_number,order_id,shipped_at,promised_at,phone,
+    /// origin,destination (carrier and tracking_number required; the other columns may be
+    /// absent or empty).
     pub file: PathBuf,
     #[command(flatten)]
     pub db: DbArg,
@@ -165,6 +178,8 @@ struct Columns {
     shipped_at: Option<usize>,
     promised_at: Option<usize>,
     phone: Option<usize>,
+    origin: Option<usize>,
+    destination: Option<usize>,
 }
 
 /// One step of reading an import file.
@@ -210,7 +225,8 @@ impl<R: std::io::Read> CsvParcels<R> {
         let (Some(carrier), Some(number)) = (col("carrier"), col("tracking_number")) else {
             return Err(format!(
                 "the header must name the columns carrier and tracking_number \
-                 (and optionally order_id, shipped_at, promised_at, phone); got {:?}",
+                 (and optionally order_id, shipped_at, promised_at, phone, origin, destination); \
+                 got {:?}",
                 headers.iter().take(10).map(clip).collect::<Vec<_>>()
             ));
         };
@@ -221,6 +237,8 @@ impl<R: std::io::Read> CsvParcels<R> {
             shipped_at: col("shipped_at"),
             promised_at: col("promised_at"),
             phone: col("phone"),
+            origin: col("origin"),
+            destination: col("destination"),
         };
         Ok(Self {
             records: reader.into_records(),
@@ -291,6 +309,8 @@ impl<R: std::io::Read> Iterator for CsvParcels<R> {
                     shipped_at: get(c.shipped_at),
                     promised_at: get(c.promised_at),
                     phone: get(c.phone),
+                    origin: get(c.origin),
+                    destination: get(c.destination),
                 },
             );
             return Some(match built {

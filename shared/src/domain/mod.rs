@@ -7,6 +7,7 @@
 //! because carriers send full or partial histories, newest-first or oldest-first,
 //! and retries deliver the same reply twice.
 
+use crate::places::Place;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -592,6 +593,12 @@ pub struct Shipment {
     pub promised_at: Option<DateTime<Utc>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub phone: Option<Phone>,
+    /// Where the parcel leaves from and goes to, as registered (its lane; the
+    /// traces name them too, see `lanes::Route`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub origin: Option<Place>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub destination: Option<Place>,
     pub status: Status,
     /// The carrier's own top-level codes from the last reply, e.g. `State=2;StateEx=403`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -626,6 +633,8 @@ impl Shipment {
             shipped_at: None,
             promised_at: None,
             phone: None,
+            origin: None,
+            destination: None,
             status: Status::Pending,
             raw_state: None,
             timeline: Timeline::new(),

@@ -11,7 +11,7 @@ use rand_distr::{Distribution, LogNormal};
 use super::clock::{dt, hours_secs, in_window, local_midnight, uhours, usecs, DAY, H};
 use super::parcel::{SimEvent, SimKind, NO_SITE};
 use super::pick_weighted;
-use crate::geo::{LaneClass, CITIES, STATION_SHOPS};
+use crate::geo::{lane_class, LaneClass, LaneShape, CITIES, STATION_SHOPS};
 
 /// Picks the lane class by weight, then a destination of that class from `origin`
 /// (falling back to a farther class when the origin has no such destination, e.g.
@@ -48,7 +48,7 @@ fn destination_table() -> &'static [[Vec<u8>; 5]] {
             .map(|o| {
                 LaneClass::ALL.map(|class| {
                     (0..CITIES.len())
-                        .filter(|&d| LaneClass::of(o, d) == class && CITIES[d].dest_weight > 0)
+                        .filter(|&d| lane_class(o, d) == class && CITIES[d].dest_weight > 0)
                         .map(|d| d as u8)
                         .collect()
                 })

@@ -1,0 +1,738 @@
+//! Lane statistics: what delivered parcels teach about the time a lane takes,
+//! and what that says about a parcel still in flight (issue 17,
+//! `docs/prediction-plan.md`).
+//!
+//! A parcel's **route** is where it leaves from and where it goes: the
+//! registration's `origin` / `destination`, else the first and last cities its
+//! traces name. Its **lanes** are that route at three levels of detail, most
+//! specific first: (carrier, origin city, destination city), (carrier, origin
+//! province, destination province), (carrier); below them, the **prior** from the
+//! published figures (`../shared/protocols/fleet-facts.md`: transit time by lane
+//! class, split over the stages by the SPB shares).
+//!
+//! Its **journey** is the effective timeline read as stages: registered → picked
+//! up → line haul → at the destination city → out for delivery (→ in a locker or
+//! station) → delivered. A delivered parcel's **lesson** is, for each stage it
+//! entered, the time from entering it to delivery, and the gaps between its
+//! consecutive scans by stage: sketches ([`crate::sketch::Sketch`], minutes)
+//! that add up across parcels. All of it is a pure function of the shipment.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Duration, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::domain::{CarrierCode, Shipment, Status};
+use crate::places::{LaneClass, Place};
+use crate::sketch::Sketch;
+
+/// Below this many samples a lane level is not trusted: the next, broader one
+/// answers (and, below them all, the prior).
+pub const MIN_SAMPLES: i64 = 30;
+
+/// Where a parcel is on its way.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Stage {
+    /// Registered, not picked up yet.
+    Registered,
+    /// Picked up, still in the origin city's network.
+    PickedUp,
+    /// On the line haul between hubs.
+    LineHaul,
+    /// Arrived at the destination city.
+    AtDestination,
+    OutForDelivery,
+    /// In a parcel locker or station (驿站), waiting for the recipient.
+    AtLocker,
+}
+
+impl Stage {
+    pub const ALL: [Stage; 6] = [
+        Stage::Registered,
+        Stage::PickedUp,
+        Stage::LineHaul,
+        Stage::AtDestination,
+        Stage::OutForDelivery,
+        Stage::AtLocker,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Stage::Registered => "registered",
+            Stage::PickedUp => "picked_up",
+            Stage::LineHaul => "line_haul",
+            Stage::AtDestination => "at_destination",
+            Stage::OutForDelivery => "out_for_delivery",
+            Stage::AtLocker => "at_locker",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Stage> {
+        Stage::ALL.into_iter().find(|st| st.as_str() == s)
+    }
+
+    /// The stage a status puts a parcel in; `None` for statuses that leave the
+    /// stage as it was (an exception, customs) or end the journey.
+    fn of(status: Status) -> Option<Stage> {
+        match status {
+            Status::Pending => Some(Stage::Registered),
+            Status::PickedUp => Some(Stage::PickedUp),
+            Status::InTransit | Status::Redirected => Some(Stage::LineHaul),
+            Status::ArrivedAtDestinationCity => Some(Stage::AtDestination),
+            Status::OutForDelivery | Status::DeliveryFailed => Some(Stage::OutForDelivery),
+            Status::AwaitingCollection => Some(Stage::AtLocker),
+            Status::CustomsClearance
+            | Status::Exception
+            | Status::Delivered
+            | Status::Refused
+            | Status::Returning
+            | Status::Returned
+            | Status::Lost => None,
+        }
+    }
+}
+
+/// A parcel's way so far, read from its effective timeline.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Journey {
+    /// Each stage entered, in order, and when (a stage entered again later, as
+    /// after a failed delivery, counts from its first entry).
+    pub entries: Vec<(Stage, DateTime<Utc>)>,
+    /// The gaps between consecutive scans on the way (registration to the
+    /// first scan included), by the stage the parcel was in during the gap.
+    pub gaps: Vec<(Stage, Duration)>,
+    /// The stage it is in, and when it entered it.
+    pub current: Option<(Stage, DateTime<Utc>)>,
+    /// The newest scan (or the start, before any).
+    pub last_scan: DateTime<Utc>,
+    /// When the carrier scanned it delivered.
+    pub delivered_at: Option<DateTime<Utc>>,
+    /// A return, a refusal or a loss ended the way to the recipient.
+    pub diverted: bool,
+}
+
+impl Journey {
+    pub fn of(shipment: &Shipment) -> Journey {
+        let start = shipment.started_at();
+        let mut j = Journey {
+            entries: vec![(Stage::Registered, start)],
+            current: Some((Stage::Registered, start)),
+            last_scan: start,
+            ..Journey::default()
+        };
+        let mut stage = Stage::Registered;
+        for (e, status) in shipment.timeline.effective_statuses() {
+            if j.delivered_at.is_some() || j.diverted {
+                break;
+            }
+            if e.at > j.last_scan {
+                j.gaps.push((stage, e.at - j.last_scan));
+            }
+            j.last_scan = j.last_scan.max(e.at);
+            match status {
+                Status::Delivered => {
+                    j.delivered_at = Some(e.at);
+                    j.current = None;
+                }
+                Status::Refused | Status::Returning | Status::Returned | Status::Lost => {
+                    j.diverted = true;
+                    j.current = None;
+                }
+                _ => {
+                    if let Some(next) = Stage::of(status).filter(|s| *s != stage) {
+                        // Stages only move forward, except a locker drop after a
+                        // failed delivery and the like, which stay where they are.
+                        if next > stage {
+                            stage = next;
+                            if !j.entries.iter().any(|(s, _)| *s == next) {
+                                j.entries.push((next, e.at));
+                            }
+                            j.current = Some((next, e.at));
+                        }
+                    }
+                }
+            }
+        }
+        j
+    }
+}
+
+/// Where a parcel leaves from and goes to, as far as known.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Route {
+    pub origin: Option<Place>,
+    pub destination: Option<Place>,
+}
+
+impl Route {
+    /// The registration's places, else those the traces name: the first place
+    /// of the way for the origin; for the destination, the place of a scan at
+    /// the destination city or later.
+    pub fn of(shipment: &Shipment) -> Route {
+        let place = |e: &crate::domain::TrackingEvent| {
+            e.location
+                .as_deref()
+                .and_then(Place::parse)
+                .or_else(|| Place::in_trace(&e.text))
+        };
+        let events = shipment.timeline.effective_statuses();
+        let mut origin = shipment.origin.clone();
+        let mut destination = shipment.destination.clone();
+        for (e, status) in events {
+            if origin.is_none() && matches!(status, Status::PickedUp | Status::Pending) {
+                origin = place(e);
+            }
+            if shipment.destination.is_none()
+                && matches!(
+                    status,
+                    Status::ArrivedAtDestinationCity
+                        | Status::OutForDelivery
+                        | Status::AwaitingCollection
+                        | Status::Delivered
+                )
+            {
+                if let Some(p) = place(e) {
+                    destination = Some(p);
+                }
+            }
+        }
+        Route {
+            origin,
+            destination,
+        }
+    }
+
+    pub fn class(&self) -> Option<LaneClass> {
+        LaneClass::of(self.origin.as_ref()?, self.destination.as_ref()?)
+    }
+}
+
+/// A lane at one level of detail; its [`LaneKey::key`] names its counters.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum LaneKey {
+    Cities {
+        carrier: CarrierCode,
+        from: String,
+        to: String,
+    },
+    Provinces {
+        carrier: CarrierCode,
+        from: String,
+        to: String,
+    },
+    Carrier(CarrierCode),
+}
+
+impl LaneKey {
+    /// The levels a parcel's lane is known at, most specific first.
+    pub fn levels(carrier: &CarrierCode, route: &Route) -> Vec<LaneKey> {
+        let mut out = Vec::with_capacity(3);
+        let (o, d) = (route.origin.as_ref(), route.destination.as_ref());
+        if let (Some(from), Some(to)) = (
+            o.and_then(|p| p.city.clone()),
+            d.and_then(|p| p.city.clone()),
+        ) {
+            out.push(LaneKey::Cities {
+                carrier: carrier.clone(),
+                from,
+                to,
+            });
+        }
+        if let (Some(from), Some(to)) = (
+            o.and_then(|p| p.province.clone()),
+            d.and_then(|p| p.province.clone()),
+        ) {
+            out.push(LaneKey::Provinces {
+                carrier: carrier.clone(),
+                from,
+                to,
+            });
+        }
+        out.push(LaneKey::Carrier(carrier.clone()));
+        out
+    }
+
+    /// The lane's name in counter keys (`c:ZTO:杭州:乌鲁木齐`, `p:ZTO:浙江:新疆`,
+    /// `k:ZTO`); places never hold `|` or `:` (they are Han characters).
+    pub fn key(&self) -> String {
+        match self {
+            LaneKey::Cities { carrier, from, to } => format!("c:{carrier}:{from}:{to}"),
+            LaneKey::Provinces { carrier, from, to } => format!("p:{carrier}:{from}:{to}"),
+            LaneKey::Carrier(c) => format!("k:{c}"),
+        }
+    }
+
+    /// How people read it: `ZTO 杭州→乌鲁木齐`.
+    pub fn label(&self) -> String {
+        match self {
+            LaneKey::Cities { carrier, from, to } | LaneKey::Provinces { carrier, from, to } => {
+                format!("{carrier} {from}→{to}")
+            }
+            LaneKey::Carrier(c) => c.to_string(),
+        }
+    }
+}
+
+/// What one lane level knows: per stage, the time from entering it to delivery
+/// and the gaps between scans within it (minutes).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct LaneStats {
+    pub remaining: BTreeMap<Stage, Sketch>,
+    pub gaps: BTreeMap<Stage, Sketch>,
+}
+
+/// What a delivered parcel adds to each level of its lane; nothing for a parcel
+/// not delivered (or delivered without a start: never).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Lesson {
+    pub lanes: Vec<LaneKey>,
+    pub delivered_at: DateTime<Utc>,
+    pub stats: LaneStats,
+}
+
+fn minutes(d: Duration) -> f64 {
+    d.num_seconds() as f64 / 60.0
+}
+
+impl Lesson {
+    pub fn of(shipment: &Shipment) -> Option<Lesson> {
+        let journey = Journey::of(shipment);
+        let delivered = journey.delivered_at?;
+        let mut stats = LaneStats::default();
+        for (stage, entered) in &journey.entries {
+            if delivered >= *entered {
+                stats
+                    .remaining
+                    .entry(*stage)
+                    .or_default()
+                    .add(minutes(delivered - *entered));
+            }
+        }
+        for (stage, gap) in &journey.gaps {
+            stats.gaps.entry(*stage).or_default().add(minutes(*gap));
+        }
+        Some(Lesson {
+            lanes: LaneKey::levels(&shipment.id.carrier, &Route::of(shipment)),
+            delivered_at: delivered,
+            stats,
+        })
+    }
+}
+
+/// The published figures, for a lane nothing has been learned about: the
+/// lognormal transit time of its class (pickup to delivery; a carrier-wide mix
+/// when the class is unknown), the SPB stage shares, and a pickup delay.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Prior {
+    pub class: Option<LaneClass>,
+    median_h: f64,
+    sigma: f64,
+}
+
+/// Share of the pickup-to-delivery time left on entering each stage (SPB 2024
+/// Q2: origin 15 %, line haul 61 %, destination 18 %, delivery 5 %).
+fn share_left(stage: Stage) -> f64 {
+    match stage {
+        Stage::Registered | Stage::PickedUp => 1.0,
+        Stage::LineHaul => 0.85,
+        Stage::AtDestination => 0.23,
+        Stage::OutForDelivery => 0.05,
+        Stage::AtLocker => 0.0,
+    }
+}
+
+/// Points of a prior's sketch (its quantiles at (i + ½) / n).
+const PRIOR_POINTS: usize = 200;
+
+impl Prior {
+    pub fn of(carrier: &CarrierCode, route: &Route) -> Prior {
+        let class = route.class();
+        // The cross-city mix's median and spread when the class is unknown.
+        let (median, sigma) = class.map_or((48.0, 0.45), LaneClass::median_sigma);
+        // Faster and slower networks (fleet-facts: SF and JD about 0.75, EMS 1.2).
+        let speed = match carrier.as_str() {
+            "SF" | "JD" => 0.75,
+            "EMS" => 1.2,
+            _ => 1.0,
+        };
+        Prior {
+            class,
+            median_h: median * speed,
+            sigma,
+        }
+    }
+
+    /// The time from entering `stage` to delivery, as a sketch of the prior.
+    pub fn remaining(&self, stage: Stage) -> Sketch {
+        // Pickup comes 0.5–12 h after shipping; a locker waits about 4 h (σ 1).
+        let (median_h, sigma, extra_h) = match stage {
+            Stage::Registered => (self.median_h, self.sigma, 5.0),
+            Stage::AtLocker => (4.0, 1.0, 0.0),
+            s => (self.median_h * share_left(s), self.sigma, 0.0),
+        };
+        lognormal_sketch(median_h, sigma, extra_h)
+    }
+
+    /// The gaps between scans within `stage`: a stage's own length is a loose
+    /// bound on them (a prior only until the lane has its own gaps).
+    pub fn gaps(&self, stage: Stage) -> Sketch {
+        let (median_h, sigma) = match stage {
+            Stage::Registered => (5.0, 0.8),
+            Stage::PickedUp => (self.median_h * 0.15 / 2.0, 0.6),
+            Stage::LineHaul => (self.median_h * 0.61 / 3.0, 0.6),
+            Stage::AtDestination => (self.median_h * 0.18 / 2.0, 0.6),
+            Stage::OutForDelivery => (self.median_h * 0.05, 0.6),
+            Stage::AtLocker => (4.0, 1.0),
+        };
+        lognormal_sketch(median_h, sigma, 0.0)
+    }
+}
+
+/// A sketch of `extra_h` + a lognormal (median, σ) in hours, in minutes.
+fn lognormal_sketch(median_h: f64, sigma: f64, extra_h: f64) -> Sketch {
+    let mut s = Sketch::default();
+    for i in 0..PRIOR_POINTS {
+        let p = (i as f64 + 0.5) / PRIOR_POINTS as f64;
+        let hours = extra_h + median_h.max(0.1) * (sigma * normal_quantile(p)).exp();
+        s.add(hours * 60.0);
+    }
+    s
+}
+
+/// The standard normal quantile (Acklam's rational approximation, |error| <
+/// 1.2e-9), enough for a prior.
+fn normal_quantile(p: f64) -> f64 {
+    const A: [f64; 6] = [
+        -3.969_683_028_665_376e1,
+        2.209_460_984_245_205e2,
+        -2.759_285_104_469_687e2,
+        1.383_577_518_672_69e2,
+        -3.066_479_806_614_716e1,
+        2.506_628_277_459_239,
+    ];
+    const B: [f64; 5] = [
+        -5.447_609_879_822_406e1,
+        1.615_858_368_580_409e2,
+        -1.556_989_798_598_866e2,
+        6.680_131_188_771_972e1,
+        -1.328_068_155_288_572e1,
+    ];
+    const C: [f64; 6] = [
+        -7.784_894_002_430_293e-3,
+        -3.223_964_580_411_365e-1,
+        -2.400_758_277_161_838,
+        -2.549_732_539_343_734,
+        4.374_664_141_464_968,
+        2.938_163_982_698_783,
+    ];
+    const D: [f64; 4] = [
+        7.784_695_709_041_462e-3,
+        3.224_671_290_700_398e-1,
+        2.445_134_137_142_996,
+        3.754_408_661_907_416,
+    ];
+    let p = p.clamp(1e-12, 1.0 - 1e-12);
+    let tail = |q: f64| {
+        (((((C[0] * q + C[1]) * q + C[2]) * q + C[3]) * q + C[4]) * q + C[5])
+            / ((((D[0] * q + D[1]) * q + D[2]) * q + D[3]) * q + 1.0)
+    };
+    if p < 0.02425 {
+        tail((-2.0 * p.ln()).sqrt())
+    } else if p > 1.0 - 0.02425 {
+        -tail((-2.0 * (1.0 - p).ln()).sqrt())
+    } else {
+        let q = p - 0.5;
+        let r = q * q;
+        (((((A[0] * r + A[1]) * r + A[2]) * r + A[3]) * r + A[4]) * r + A[5]) * q
+            / (((((B[0] * r + B[1]) * r + B[2]) * r + B[3]) * r + B[4]) * r + 1.0)
+    }
+}
+
+/// Where an estimate comes from: a lane level (its label and how many parcels it
+/// learned from), or the prior.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Source {
+    pub lane: Option<String>,
+    pub samples: i64,
+}
+
+/// What is known for one parcel's lane: the learned levels (most specific
+/// first) and the prior.
+#[derive(Clone, Debug)]
+pub struct LaneView {
+    pub levels: Vec<(LaneKey, LaneStats)>,
+    pub prior: Prior,
+}
+
+/// Estimated delivery: the times by which the parcel is delivered with
+/// probability one half and nine tenths.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Eta {
+    pub p50: DateTime<Utc>,
+    pub p90: DateTime<Utc>,
+    pub stage: Stage,
+    #[serde(flatten)]
+    pub source: Source,
+}
+
+impl LaneView {
+    /// A view that knows only the prior (nothing learned yet, or no store to ask).
+    pub fn prior_only(shipment: &Shipment) -> LaneView {
+        LaneView {
+            levels: Vec::new(),
+            prior: Prior::of(&shipment.id.carrier, &Route::of(shipment)),
+        }
+    }
+
+    /// The most specific sketch of `pick` with enough samples, else the prior's.
+    fn best(
+        &self,
+        pick: impl Fn(&LaneStats) -> Option<&Sketch>,
+        prior: impl FnOnce() -> Sketch,
+    ) -> (Sketch, Source) {
+        for (key, stats) in &self.levels {
+            if let Some(s) = pick(stats).filter(|s| s.total() >= MIN_SAMPLES) {
+                return (
+                    s.clone(),
+                    Source {
+                        lane: Some(key.label()),
+                        samples: s.total(),
+                    },
+                );
+            }
+        }
+        (
+            prior(),
+            Source {
+                lane: None,
+                samples: 0,
+            },
+        )
+    }
+
+    /// The time from entering `stage` to delivery.
+    pub fn remaining(&self, stage: Stage) -> (Sketch, Source) {
+        self.best(|s| s.remaining.get(&stage), || self.prior.remaining(stage))
+    }
+
+    /// The gaps between scans within `stage`.
+    pub fn gaps(&self, stage: Stage) -> (Sketch, Source) {
+        self.best(|s| s.gaps.get(&stage), || self.prior.gaps(stage))
+    }
+
+    /// The ETA of a parcel in flight at `now`; `None` once it is delivered or
+    /// diverted.
+    pub fn eta(&self, shipment: &Shipment, now: DateTime<Utc>) -> Option<Eta> {
+        let journey = Journey::of(shipment);
+        let (stage, entered) = journey.current?;
+        let (sketch, source) = self.remaining(stage);
+        let spent = minutes((now - entered).max(Duration::zero()));
+        let at = |q: f64| {
+            let m = sketch.quantile_given_at_least(q, spent)?;
+            let m = m.max(spent + 1.0);
+            Some(entered + Duration::seconds((m * 60.0).round() as i64))
+        };
+        Some(Eta {
+            p50: at(0.5)?,
+            p90: at(0.9)?,
+            stage,
+            source,
+        })
+    }
+
+    /// The probability that a parcel in flight is delivered by `by`, as seen at
+    /// `now`; `None` once it is delivered or diverted.
+    pub fn p_delivered_by(
+        &self,
+        shipment: &Shipment,
+        by: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Option<f64> {
+        let journey = Journey::of(shipment);
+        let (stage, entered) = journey.current?;
+        let (sketch, _) = self.remaining(stage);
+        let spent = minutes((now - entered).max(Duration::zero()));
+        sketch.prob_at_most_given_at_least(minutes(by - entered), spent)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::{ShipmentId, TrackingEvent};
+    use chrono::TimeZone;
+
+    fn t(h: f64) -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 11, 2, 0, 0, 0).unwrap() + Duration::minutes((h * 60.0) as i64)
+    }
+
+    fn scan(h: f64, status: Status, text: &str) -> TrackingEvent {
+        TrackingEvent {
+            at: t(h),
+            text: text.to_string(),
+            location: None,
+            code: None,
+            status,
+            hub: None,
+        }
+    }
+
+    /// Hangzhou to Urumqi, delivered after 80 h.
+    fn delivered() -> Shipment {
+        let mut s = Shipment::new(ShipmentId::parse("ZTO", "75312345678901").unwrap(), t(0.0));
+        s.shipped_at = Some(t(0.0));
+        for e in [
+            scan(3.0, Status::PickedUp, "【杭州市】浙江杭州余杭公司 已揽收"),
+            scan(
+                8.0,
+                Status::InTransit,
+                "快件离开【杭州转运中心】已发往【乌鲁木齐转运中心】",
+            ),
+            scan(50.0, Status::InTransit, "快件已到达【乌鲁木齐转运中心】"),
+            scan(
+                66.0,
+                Status::ArrivedAtDestinationCity,
+                "快件已到达【乌鲁木齐市】天山区营业部",
+            ),
+            scan(76.0, Status::OutForDelivery, "【乌鲁木齐市】快递员正在派件"),
+            scan(80.0, Status::Delivered, "已签收，签收人：本人"),
+        ] {
+            s.timeline.merge(vec![e]);
+        }
+        s.status = Status::Delivered;
+        s
+    }
+
+    #[test]
+    fn a_journey_reads_stages_gaps_and_delivery_from_the_timeline() {
+        let j = Journey::of(&delivered());
+        assert_eq!(
+            j.entries,
+            vec![
+                (Stage::Registered, t(0.0)),
+                (Stage::PickedUp, t(3.0)),
+                (Stage::LineHaul, t(8.0)),
+                (Stage::AtDestination, t(66.0)),
+                (Stage::OutForDelivery, t(76.0)),
+            ]
+        );
+        let gaps: Vec<(Stage, i64)> = j.gaps.iter().map(|(s, d)| (*s, d.num_hours())).collect();
+        assert_eq!(
+            gaps,
+            vec![
+                (Stage::Registered, 3),
+                (Stage::PickedUp, 5),
+                (Stage::LineHaul, 42),
+                (Stage::LineHaul, 16),
+                (Stage::AtDestination, 10),
+                (Stage::OutForDelivery, 4),
+            ]
+        );
+        assert_eq!(j.delivered_at, Some(t(80.0)));
+        assert_eq!(j.current, None);
+    }
+
+    #[test]
+    fn the_route_comes_from_the_registration_else_the_traces() {
+        let s = delivered();
+        let r = Route::of(&s);
+        assert_eq!(r.origin, Place::parse("杭州"));
+        assert_eq!(r.destination, Place::parse("乌鲁木齐"));
+        assert_eq!(r.class(), Some(LaneClass::Remote));
+        let keys: Vec<String> = LaneKey::levels(&s.id.carrier, &r)
+            .iter()
+            .map(LaneKey::key)
+            .collect();
+        assert_eq!(keys, ["c:ZTO:杭州:乌鲁木齐", "p:ZTO:浙江:新疆", "k:ZTO"]);
+        let mut given = s.clone();
+        given.origin = Place::parse("宁波");
+        given.destination = Place::parse("成都");
+        let r = Route::of(&given);
+        assert_eq!(r.origin, Place::parse("宁波"));
+        assert_eq!(r.destination, Place::parse("成都"));
+        // Nothing known: the carrier level only.
+        let bare = Shipment::new(s.id.clone(), t(0.0));
+        assert_eq!(
+            LaneKey::levels(&bare.id.carrier, &Route::of(&bare)),
+            vec![LaneKey::Carrier(s.id.carrier.clone())]
+        );
+    }
+
+    #[test]
+    fn a_delivered_parcel_teaches_each_stage_its_time_to_delivery() {
+        let lesson = Lesson::of(&delivered()).unwrap();
+        assert_eq!(lesson.lanes.len(), 3);
+        // One sample each, read back within the sketch's bucket (±4.4 %).
+        let left = |stage| lesson.stats.remaining[&stage].inverse(0.5).unwrap() / 60.0;
+        for (stage, hours) in [
+            (Stage::Registered, 80.0),
+            (Stage::LineHaul, 72.0),
+            (Stage::OutForDelivery, 4.0),
+        ] {
+            assert!(
+                (left(stage) / hours - 1.0).abs() < 0.045,
+                "{stage:?}: {}",
+                left(stage)
+            );
+        }
+        assert_eq!(lesson.stats.gaps[&Stage::LineHaul].total(), 2);
+        let mut in_flight = delivered();
+        in_flight.timeline = crate::domain::Timeline::new();
+        assert_eq!(Lesson::of(&in_flight), None);
+    }
+
+    #[test]
+    fn the_eta_of_a_parcel_in_flight_narrows_as_it_goes() {
+        let mut s = delivered();
+        let all = s.timeline.events().to_vec();
+        // Seen at 60 h: on the line haul since 8 h.
+        s.timeline = crate::domain::Timeline::new();
+        s.timeline.merge(all[..3].to_vec());
+        s.status = Status::InTransit;
+        // The traces do not name the destination yet: no lane class.
+        assert_eq!(LaneView::prior_only(&s).prior.class, None);
+        s.destination = Place::parse("乌鲁木齐");
+        let view = LaneView::prior_only(&s);
+        assert_eq!(view.prior.class, Some(LaneClass::Remote));
+        let eta = view.eta(&s, t(60.0)).unwrap();
+        assert_eq!(eta.stage, Stage::LineHaul);
+        assert!(eta.p50 > t(60.0) && eta.p90 > eta.p50, "{eta:?}");
+        assert_eq!(eta.source.lane, None);
+        let p = view.p_delivered_by(&s, eta.p50, t(60.0)).unwrap();
+        assert!((p - 0.5).abs() < 0.02, "{p}");
+        // Learned: 40 parcels on this city lane took 72 h from the line haul on.
+        let mut stats = LaneStats::default();
+        for _ in 0..40 {
+            stats
+                .remaining
+                .entry(Stage::LineHaul)
+                .or_default()
+                .add(72.0 * 60.0);
+        }
+        let key = LaneKey::levels(&s.id.carrier, &Route::of(&s)).remove(0);
+        let learned = LaneView {
+            levels: vec![(key, stats)],
+            prior: view.prior.clone(),
+        };
+        let eta = learned.eta(&s, t(60.0)).unwrap();
+        assert_eq!(eta.source.lane.as_deref(), Some("ZTO 杭州→乌鲁木齐"));
+        assert_eq!(eta.source.samples, 40);
+        let hours = (eta.p50 - t(8.0)).num_minutes() as f64 / 60.0;
+        assert!((69.0..76.0).contains(&hours), "{hours}");
+        // Delivered: no ETA.
+        assert_eq!(learned.eta(&delivered(), t(90.0)), None);
+    }
+
+    #[test]
+    fn the_normal_quantile_is_right_where_it_matters() {
+        for (p, z) in [
+            (0.5, 0.0),
+            (0.9, 1.281_551_6),
+            (0.975, 1.959_964),
+            (0.01, -2.326_347_9),
+        ] {
+            assert!((normal_quantile(p) - z).abs() < 1e-6, "{p}");
+        }
+    }
+}
