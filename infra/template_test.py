@@ -292,14 +292,17 @@ class Iam(unittest.TestCase):
         # The functions that write shipments (tracker, api) add to the counters
         # (adapters/aws/src/dynamo/counters.rs: pk COUNT#..); the scheduler takes
         # removed parcels out of them (the table's stream).
+        # The lanes' counters (LANE#{lane}#{shard}) go with them.
         source = (ROOT / "adapters/aws/src/dynamo/counters.rs").read_text()
         self.assertIn('format!("COUNT#{', source)
+        self.assertIn('format!("LANE#{lane}#{', source)
         for fn in ["TrackerFunction", "ApiFunction", "SchedulerFunction"]:
             found = [s for _, s in actions(fn)["dynamodb:UpdateItem"]
                      if "ForAllValues:StringLike" in s.get("Condition", {})]
             self.assertEqual(len(found), 1, fn)
             c = found[0]["Condition"]
-            self.assertEqual(c["ForAllValues:StringLike"]["dynamodb:LeadingKeys"], ["COUNT#*"])
+            self.assertEqual(c["ForAllValues:StringLike"]["dynamodb:LeadingKeys"],
+                             ["COUNT#*", "LANE#*"])
             self.assertEqual(c["StringEqualsIfExists"]["dynamodb:ReturnValues"], "NONE")
             self.assertEqual(resources(found[0]), [TABLE])
 

@@ -23,7 +23,7 @@ const TEXT = {
     by_status: '按状态', by_carrier: '按快递', by_rule: '未解决问题（按规则）', by_severity: '未解决问题（按级别）',
     by_state: '问题（按处理状态）', alerts_per_day: '每日告警（14天）', flow_per_day: '每日揽收登记与签收（14天）',
     registered: '登记', refreshed: '刷新于', taken: '已被他人处理：', done: '已完成', choose_carrier: '该单号在多个快递下登记，请选择：',
-    promised: '承诺送达', order: '订单', phone: '手机', last_error: '最近查询错误', severity_warning: '警告', severity_critical: '严重',
+    promised: '承诺送达', eta: '预计送达', eta_p90: '九成把握在', eta_prior: '公布时限', eta_lane: '件已送达', order: '订单', phone: '手机', last_error: '最近查询错误', severity_warning: '警告', severity_critical: '严重',
     notify: '通知客户', notify_confirm: '确定给收件人发送该问题的通知短信吗？', queued: '已加入发送队列，发送时间：',
     sign_in_failed: '登录失败，请刷新页面重试', signed_in_as: '已登录：',
   },
@@ -41,7 +41,7 @@ const TEXT = {
     by_status: 'By status', by_carrier: 'By carrier', by_rule: 'Open problems by rule', by_severity: 'Open problems by severity',
     by_state: 'Problems by state', alerts_per_day: 'Alerts per day (14 days)', flow_per_day: 'Registered and delivered per day (14 days)',
     registered: 'Registered', refreshed: 'Refreshed', taken: 'Someone else was first: ', done: 'Done',
-    choose_carrier: 'This number is registered under several carriers; choose one:', promised: 'Promised by', order: 'Order',
+    choose_carrier: 'This number is registered under several carriers; choose one:', promised: 'Promised by', eta: 'Expected', eta_p90: '90% by', eta_prior: 'published transit times', eta_lane: 'delivered', order: 'Order',
     phone: 'Phone', last_error: 'Last query error', severity_warning: 'warning', severity_critical: 'critical',
     notify: 'Tell the customer', notify_confirm: "Send the recipient this problem's notice by SMS?", queued: 'Queued; it goes out at ',
     sign_in_failed: 'Sign-in failed; reload the page to try again', signed_in_as: 'Signed in as ',
@@ -241,6 +241,10 @@ function showParcel(p) {
   const facts = [];
   if (p.order_id) facts.push(`${TEXT.order} ${p.order_id}`);
   if (p.promised_at) facts.push(`${TEXT.promised} ${when(p.promised_at)}`);
+  if (p.eta) {
+    const basis = p.eta.lane ? `${p.eta.lane} ${p.eta.samples} ${TEXT.eta_lane}` : TEXT.eta_prior;
+    facts.push(`${TEXT.eta} ${when(p.eta.p50)} (${TEXT.eta_p90} ${when(p.eta.p90)}; ${basis})`);
+  }
   if (p.phone_masked) facts.push(`${TEXT.phone} ${p.phone_masked}`);
   if (p.last_error) facts.push(`${TEXT.last_error}: ${p.last_error}`);
   if (facts.length) box.append(el('p', { class: 'muted' }, facts.join(' · ')));

@@ -51,6 +51,7 @@ use serde_json::{json, Value};
 use shared::clip::clip;
 use shared::config::Settings;
 use shared::domain::{AlertRecord, Rule, Severity, Shipment, ShipmentId};
+use shared::lanes::{Eta, LaneView};
 use shared::ports::{AlertLog, ShipmentQuery, ShipmentReader, ShipmentWriter, StoreError};
 use shared::problems::{self, Action, ProblemError, ProblemView, QueueFilter, Request, Target};
 use shared::report::HealthSummary;
@@ -452,7 +453,10 @@ async fn show<S: ConsoleStore>(
         Err(e) => return Reply::store_failed(&e),
     };
     let findings = rules::evaluate(&shipment, rules, now);
-    Reply::ok(detail(&shipment, &findings, &alerts, now))
+    let eta = LaneView::load_or_prior(store, &shipment, now)
+        .await
+        .eta(&shipment, now);
+    Reply::ok(detail(&shipment, &findings, &alerts, eta.as_ref(), now))
 }
 
 /// One parcel as people see it (the body of `GET shipments/{carrier}/{number}`).
@@ -460,6 +464,7 @@ pub fn detail(
     s: &Shipment,
     findings: &[Finding],
     alerts: &[AlertRecord],
+    eta: Option<&Eta>,
     now: DateTime<Utc>,
 ) -> Value {
     let timeline: Vec<Value> = s
@@ -513,6 +518,9 @@ pub fn detail(
         "next_check_at": s.next_check_at.map(rfc3339),
         "last_checked_at": s.last_checked_at.map(rfc3339),
         "last_error": s.last_error,
+        "origin": s.origin,
+        "destination": s.destination,
+        "eta": eta.map(Eta::to_json),
         "timeline": timeline,
         "findings": findings,
         "alerts": alerts,

@@ -22,9 +22,14 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 
+use chrono::Datelike;
+
 use crate::domain::{CarrierCode, Shipment, Status};
 use crate::places::{LaneClass, Place};
+use crate::ports::{ShipmentQuery, StoreError};
 use crate::sketch::Sketch;
+use crate::tally::{Scope, Tally};
+use crate::time::china;
 
 /// Below this many samples a lane level is not trusted: the next, broader one
 /// answers (and, below them all, the prior).
@@ -282,6 +287,71 @@ pub struct LaneStats {
     pub gaps: BTreeMap<Stage, Sketch>,
 }
 
+impl LaneStats {
+    /// As counters (`r:{stage}|{bucket}`, `g:{stage}|{bucket}`), the names the
+    /// lane scope of [`crate::tally`] keeps them under.
+    pub fn counters(&self) -> Vec<(String, i64)> {
+        let mut out = Vec::new();
+        for (metric, sketches) in [("r", &self.remaining), ("g", &self.gaps)] {
+            for (stage, sketch) in sketches {
+                for (bucket, n) in sketch.counts() {
+                    out.push((format!("{metric}:{}|{bucket}", stage.as_str()), *n));
+                }
+            }
+        }
+        out
+    }
+
+    /// One lane's statistics from counters read from a store (every week given
+    /// merged); names that do not parse are passed over.
+    pub fn from_tally(tally: &Tally, lane: &str) -> LaneStats {
+        let mut stats = LaneStats::default();
+        for (key, n) in tally.iter() {
+            let Scope::Lane { lane: l, name, .. } = Scope::of(key) else {
+                continue;
+            };
+            if l != lane {
+                continue;
+            }
+            let Some((metric, bucket)) = name.split_once('|') else {
+                continue;
+            };
+            let (Some((kind, stage)), Ok(bucket)) = (metric.split_once(':'), bucket.parse::<u32>())
+            else {
+                continue;
+            };
+            let Some(stage) = Stage::parse(stage) else {
+                continue;
+            };
+            let into = match kind {
+                "r" => &mut stats.remaining,
+                "g" => &mut stats.gaps,
+                _ => continue,
+            };
+            into.entry(stage).or_default().add_count(bucket, n);
+        }
+        stats
+    }
+}
+
+/// The ISO week (China time) a delivery counts in: `2026-W49`.
+pub fn week_of(t: DateTime<Utc>) -> String {
+    let week = t.with_timezone(&china()).date_naive().iso_week();
+    format!("{}-W{:02}", week.year(), week.week())
+}
+
+/// Weeks of deliveries a lane's statistics are read from: this one and the
+/// four before, so a slow week shows within days and old behaviour leaves
+/// after a month.
+pub const WEEKS_READ: i64 = 5;
+
+/// The weeks read at `now`, newest first.
+pub fn window(now: DateTime<Utc>) -> Vec<String> {
+    (0..WEEKS_READ)
+        .map(|i| week_of(now - Duration::weeks(i)))
+        .collect()
+}
+
 /// What a delivered parcel adds to each level of its lane; nothing for a parcel
 /// not delivered (or delivered without a start: never).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -476,7 +546,60 @@ pub struct Eta {
     pub source: Source,
 }
 
+impl Eta {
+    /// As the api, the console and `sentinel track --json` give it: times in
+    /// China time with their offset; `lane` is null and `samples` 0 when the
+    /// estimate comes from the published figures.
+    pub fn to_json(&self) -> serde_json::Value {
+        serde_json::json!({
+            "p50": crate::time::rfc3339(self.p50),
+            "p90": crate::time::rfc3339(self.p90),
+            "stage": self.stage.as_str(),
+            "lane": self.source.lane,
+            "samples": self.source.samples,
+        })
+    }
+}
+
 impl LaneView {
+    /// What `store` has learned about `shipment`'s lane, or, when the store
+    /// cannot say, what the published figures say (the estimate is advisory: a
+    /// failed read is logged, not passed on).
+    pub async fn load_or_prior<S: ShipmentQuery>(
+        store: &S,
+        shipment: &Shipment,
+        now: DateTime<Utc>,
+    ) -> LaneView {
+        match LaneView::load(store, shipment, now).await {
+            Ok(view) => view,
+            Err(e) => {
+                tracing::warn!(error = %e, "lane statistics unreadable; the ETA uses the published figures");
+                LaneView::prior_only(shipment)
+            }
+        }
+    }
+
+    /// What `store` has learned about `shipment`'s lane, at every level, over the
+    /// weeks read at `now`: one read.
+    pub async fn load<S: ShipmentQuery>(
+        store: &S,
+        shipment: &Shipment,
+        now: DateTime<Utc>,
+    ) -> Result<LaneView, StoreError> {
+        let route = Route::of(shipment);
+        let keys = LaneKey::levels(&shipment.id.carrier, &route);
+        let names: Vec<String> = keys.iter().map(LaneKey::key).collect();
+        let counts = store.lane_counts(&names, &window(now)).await?;
+        Ok(LaneView {
+            levels: keys
+                .into_iter()
+                .zip(&names)
+                .map(|(k, name)| (k, LaneStats::from_tally(&counts, name)))
+                .collect(),
+            prior: Prior::of(&shipment.id.carrier, &route),
+        })
+    }
+
     /// A view that knows only the prior (nothing learned yet, or no store to ask).
     pub fn prior_only(shipment: &Shipment) -> LaneView {
         LaneView {
@@ -722,6 +845,43 @@ mod tests {
         assert!((69.0..76.0).contains(&hours), "{hours}");
         // Delivered: no ETA.
         assert_eq!(learned.eta(&delivered(), t(90.0)), None);
+    }
+
+    #[test]
+    fn a_lesson_goes_into_the_counters_of_its_lanes_and_comes_back() {
+        let s = delivered();
+        let tally = Tally::of(&s);
+        let week = week_of(t(80.0));
+        assert_eq!(week, "2026-W45");
+        let lanes: Vec<String> = LaneKey::levels(&s.id.carrier, &Route::of(&s))
+            .iter()
+            .map(LaneKey::key)
+            .collect();
+        let read = tally.clone().lanes(&lanes, &window(t(100.0)));
+        let lesson = Lesson::of(&s).unwrap();
+        for lane in &lanes {
+            assert_eq!(LaneStats::from_tally(&read, lane), lesson.stats, "{lane}");
+        }
+        // Another week's or another lane's counters are not read.
+        assert!(tally.clone().lanes(&lanes, &["2026-W30".into()]).is_empty());
+        assert!(tally
+            .clone()
+            .lanes(&["k:SF".into()], &window(t(100.0)))
+            .is_empty());
+        // The summary never sees them.
+        let (from, to) = crate::tally::days_read(t(100.0));
+        assert!(tally
+            .within(from, to)
+            .iter()
+            .all(|(k, _)| !k.starts_with("lane|")));
+    }
+
+    #[test]
+    fn the_window_is_five_weeks_newest_first() {
+        assert_eq!(
+            window(t(80.0)),
+            ["2026-W45", "2026-W44", "2026-W43", "2026-W42", "2026-W41"]
+        );
     }
 
     #[test]

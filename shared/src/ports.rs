@@ -280,6 +280,15 @@ pub trait ShipmentQuery: Send + Sync {
         limit: usize,
     ) -> impl Future<Output = Result<Page<Shipment>, StoreError>> + Send;
 
+    /// The lane counters (`lane|…`, see [`crate::tally`]) of the lanes named
+    /// `lanes` ([`crate::lanes::LaneKey::key`]) in the ISO weeks `weeks`: a few
+    /// keyed reads, whatever the fleet.
+    fn lane_counts(
+        &self,
+        lanes: &[String],
+        weeks: &[String],
+    ) -> impl Future<Output = Result<Tally, StoreError>> + Send;
+
     /// Up to `limit` items set aside as unreadable (shipments and alert records,
     /// by key), for the people who must repair or remove them. A store whose items
     /// cannot be corrupt (the in-memory one) has none.

@@ -105,6 +105,8 @@ impl HealthSummary {
             // A counter below zero (drift) counts as none.
             let Ok(n) = u64::try_from(n) else { continue };
             match Scope::of(key) {
+                // Learned transit times are read by lane, not summed here.
+                Scope::Lane { .. } => {}
                 Scope::Day { date, name } => {
                     let Some(day) = s.days.iter_mut().find(|d| d.date == date) else {
                         continue;

@@ -17,6 +17,7 @@
 //! | `transit\|{carrier}\|{bucket}` | fleet | delivered parcels' transit minutes, a [`crate::sketch`] histogram |
 //! | `day\|{date}\|registered`, `…\|delivered`, `…\|alerts` | day (China date) | parcels registered, delivered, alert episodes fired that day |
 //! | `day\|{date}\|snooze\|{until ms}` | day of the snooze's end | snoozed problems by the instant their snooze ends |
+//! | `lane\|{week}\|{lane}\|r:{stage}\|{bucket}`, `…\|g:{stage}\|{bucket}` | lane and ISO week of delivery (China time) | what delivered parcels teach their lanes ([`crate::lanes::Lesson`]): minutes from entering each stage to delivery, and between scans, as sketches; read by lane, never by the summary |
 //!
 //! A snooze ends by the clock, with no write: the summary counts a problem stored
 //! as snoozed as `open` once its `snooze` counter's instant has passed, so the
@@ -38,6 +39,8 @@ pub struct Tally(BTreeMap<String, i64>);
 
 /// The prefix of day-scoped counter names.
 pub const DAY: &str = "day|";
+/// The prefix of lane-scoped counter names.
+pub const LANE: &str = "lane|";
 
 /// Where a counter lives: with the fleet's totals, or with one China day's.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -46,15 +49,34 @@ pub enum Scope<'a> {
     Fleet(&'a str),
     /// The counter `name` of day `date` (`YYYY-MM-DD`).
     Day { date: &'a str, name: &'a str },
+    /// The counter `name` (`{metric}|{bucket}`) of lane `lane` (a
+    /// [`crate::lanes::LaneKey::key`]) in ISO week `week` (`2026-W49`).
+    Lane {
+        week: &'a str,
+        lane: &'a str,
+        name: &'a str,
+    },
 }
 
 impl<'a> Scope<'a> {
     /// The scope of a counter name.
     pub fn of(key: &'a str) -> Self {
+        if let Some(rest) = key.strip_prefix(LANE) {
+            if let Some((week, rest)) = rest.split_once('|') {
+                if let Some((lane, name)) = rest.split_once('|') {
+                    return Scope::Lane { week, lane, name };
+                }
+            }
+        }
         key.strip_prefix(DAY)
             .and_then(|rest| rest.split_once('|'))
             .map_or(Scope::Fleet(key), |(date, name)| Scope::Day { date, name })
     }
+}
+
+/// The full counter name of `name` of lane `lane` in week `week`.
+pub fn lane_key(week: &str, lane: &str, name: &str) -> String {
+    format!("{LANE}{week}|{lane}|{name}")
 }
 
 /// The full counter name of `name` in day `date`.
@@ -118,6 +140,15 @@ impl Tally {
             let bucket = crate::sketch::bucket(minutes as f64);
             t.bump(format!("transit|{carrier}|{bucket}"));
         }
+        if let Some(lesson) = crate::lanes::Lesson::of(s) {
+            let week = crate::lanes::week_of(lesson.delivered_at);
+            for lane in &lesson.lanes {
+                let lane = lane.key();
+                for (name, n) in lesson.stats.counters() {
+                    t.add_count(&lane_key(&week, &lane, &name), n);
+                }
+            }
+        }
         t
     }
 
@@ -178,13 +209,26 @@ impl Tally {
         self.0.iter().map(|(k, n)| (k.as_str(), *n))
     }
 
-    /// Only the fleet counters and those of the days `from..=to`.
+    /// Only the fleet counters and those of the days `from..=to` (what the
+    /// summary reads: never the lanes').
     pub fn within(mut self, from: NaiveDate, to: NaiveDate) -> Self {
         self.0.retain(|k, _| match Scope::of(k) {
             Scope::Fleet(_) => true,
             Scope::Day { date, .. } => date
                 .parse::<NaiveDate>()
                 .is_ok_and(|d| (from..=to).contains(&d)),
+            Scope::Lane { .. } => false,
+        });
+        self
+    }
+
+    /// Only the counters of `lanes` in `weeks`.
+    pub fn lanes(mut self, lanes: &[String], weeks: &[String]) -> Self {
+        self.0.retain(|k, _| match Scope::of(k) {
+            Scope::Lane { week, lane, .. } => {
+                weeks.iter().any(|w| w == week) && lanes.iter().any(|l| l == lane)
+            }
+            _ => false,
         });
         self
     }
@@ -211,7 +255,7 @@ impl Tally {
                     .and_then(|ms| ms.parse::<i64>().ok())
                     .filter(|until| *until > now)
                     .map(|_| n),
-                Scope::Fleet(_) => None,
+                Scope::Fleet(_) | Scope::Lane { .. } => None,
             })
             .sum()
     }

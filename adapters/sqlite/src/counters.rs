@@ -11,7 +11,9 @@ use rusqlite::{params, OptionalExtension, Transaction};
 
 use shared::domain::{Shipment, ShipmentId};
 use shared::ports::{Page, StoreError};
-use shared::tally::{day_key, decode_problem_cursor, encode_problem_cursor, problem_since, Tally};
+use shared::tally::{
+    day_key, decode_problem_cursor, encode_problem_cursor, lane_key, problem_since, Tally,
+};
 
 use crate::rows::{int_col, parse_id, RawShipment};
 use crate::{Ctx, SqliteStore};
@@ -91,12 +93,44 @@ pub(crate) fn count_existing(tx: &Transaction<'_>) -> Result<(), StoreError> {
 }
 
 impl SqliteStore {
+    /// The lane counters of `lanes` in `weeks`: one key range per lane and week.
+    pub(crate) fn lane_rows(
+        &self,
+        lanes: &[String],
+        weeks: &[String],
+    ) -> Result<Tally, StoreError> {
+        let conn = self.lock();
+        let mut st = conn
+            .prepare_cached("SELECT key, n FROM counters WHERE key >= ?1 AND key < ?2")
+            .ctx("read lane counters")?;
+        let mut tally = Tally::default();
+        for week in weeks {
+            for lane in lanes {
+                // Names after the lane's own `|` are ASCII, so `~` ends the range.
+                let rows = st
+                    .query_map(
+                        params![lane_key(week, lane, ""), lane_key(week, lane, "~")],
+                        |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)),
+                    )
+                    .and_then(|rows| rows.collect::<rusqlite::Result<Vec<_>>>())
+                    .ctx("read lane counters")?;
+                for (key, n) in rows {
+                    tally.add_count(&key, n);
+                }
+            }
+        }
+        Ok(tally)
+    }
+
     pub(crate) fn counters(&self, from: NaiveDate, to: NaiveDate) -> Result<Tally, StoreError> {
         let conn = self.lock();
         let mut st = conn
+            // The fleet's counters and the days asked for; never the lanes'
+            // (key ranges of the primary key: no scan of the lane rows).
             .prepare_cached(
                 "SELECT key, n FROM counters
-                 WHERE key NOT LIKE 'day|%' OR (key >= ?1 AND key < ?2)",
+                 WHERE key < 'day|' OR (key >= ?1 AND key < ?2)
+                    OR (key >= 'day}' AND key < 'lane|') OR key >= 'lane}'",
             )
             .ctx("read counters")?;
         let rows = st

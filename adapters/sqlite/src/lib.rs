@@ -188,6 +188,14 @@ impl AlertLog for SqliteStore {
 }
 
 impl ShipmentQuery for SqliteStore {
+    async fn lane_counts(
+        &self,
+        lanes: &[String],
+        weeks: &[String],
+    ) -> Result<shared::tally::Tally, StoreError> {
+        self.lane_rows(lanes, weeks)
+    }
+
     async fn list_shipments(
         &self,
         filter: &ListFilter,

@@ -183,6 +183,15 @@ impl AlertLog for FlakyStore {
 }
 
 impl ShipmentQuery for FlakyStore {
+    async fn lane_counts(
+        &self,
+        lanes: &[String],
+        weeks: &[String],
+    ) -> Result<shared::tally::Tally, StoreError> {
+        self.check()?;
+        self.inner.lane_counts(lanes, weeks).await
+    }
+
     async fn list_shipments(
         &self,
         f: &ListFilter,
@@ -600,11 +609,14 @@ async fn get_one_parcel_with_timeline_findings_and_alerts() {
         [
             "alerts",
             "carrier",
+            "destination",
+            "eta",
             "findings",
             "last_checked_at",
             "last_error",
             "next_check_at",
             "order_id",
+            "origin",
             "phone_masked",
             "problems",
             "promised_at",
@@ -619,6 +631,8 @@ async fn get_one_parcel_with_timeline_findings_and_alerts() {
     );
     assert_eq!(v["carrier"], "ZTO");
     assert_eq!(v["status"], "Refused");
+    // Refused: on its way back, no estimated delivery.
+    assert_eq!(v["eta"], Value::Null);
     // The refusal is an open problem, nobody has it yet.
     assert_eq!(v["problems"][0]["rule"], "refused", "{v}");
     assert_eq!(v["problems"][0]["state"], "open");

@@ -21,6 +21,7 @@ use crate::console::{deliver_tick, lease_owner, Console};
 use sentinel_carriers::{
     detect_carrier, Detection, Kdniao, Provider, ProviderError, ProviderSettings,
 };
+use shared::lanes::{Eta, LaneView};
 use shared::rules;
 use shared::schedule::TrackingMode;
 use shared::time::{local_minutes, rfc3339};
@@ -54,6 +55,10 @@ pub struct TrackArgs {
     /// Print one JSON object instead of text.
     #[arg(long)]
     pub json: bool,
+    /// A database whose delivered parcels' lanes inform the estimated delivery
+    /// (without it, the estimate uses the published transit figures).
+    #[arg(long, value_name = "FILE")]
+    pub db: Option<std::path::PathBuf>,
 }
 
 fn carrier_list(c: &[CarrierCode]) -> String {
@@ -128,6 +133,20 @@ pub async fn track(a: TrackArgs) -> Result<u8, Failure> {
     }
     shipment.status = shipment.timeline.current_status();
     let findings = rules::evaluate(&shipment, &settings.rules, now);
+    let lanes = match &a.db {
+        Some(path) if path.exists() => {
+            let store = open_store(path)?;
+            LaneView::load_or_prior(&store, &shipment, now).await
+        }
+        Some(path) => {
+            return Err(Failure::input(format!(
+                "--db: {} does not exist",
+                path.display()
+            )))
+        }
+        None => LaneView::prior_only(&shipment),
+    };
+    let eta = lanes.eta(&shipment, now);
 
     let code = shipment.id.carrier.as_str();
     if a.json {
@@ -148,6 +167,7 @@ pub async fn track(a: TrackArgs) -> Result<u8, Failure> {
                 "severity": f.severity.as_str(),
                 "since": rfc3339(f.since),
             })).collect::<Vec<Value>>(),
+            "eta": eta.as_ref().map(Eta::to_json),
             "warnings": reply.warnings,
         });
         println!("{out}");
@@ -178,6 +198,17 @@ pub async fn track(a: TrackArgs) -> Result<u8, Failure> {
         for e in events.iter().rev() {
             println!("  {}  {}", local_minutes(e.at), e.text);
         }
+    }
+    if let Some(eta) = &eta {
+        println!(
+            "预计送达：{}（九成把握在 {} 前），依据：{}",
+            local_minutes(eta.p50),
+            local_minutes(eta.p90),
+            match &eta.source.lane {
+                Some(lane) => format!("{lane} 已送达 {} 件", eta.source.samples),
+                None => "国家邮政局公布的时限".to_string(),
+            }
+        );
     }
     if findings.is_empty() {
         println!("规则：无异常");

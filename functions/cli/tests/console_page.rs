@@ -276,6 +276,9 @@ async fn people_look_up_take_problems_and_see_the_fleet_in_a_browser() {
     let detail = wait_text(&b, "#parcel", "ops-wang").await;
     assert!(detail.contains(number), "{detail}");
     assert!(detail.contains("已认领"), "{detail}");
+    // Stalled but not delivered: its estimated delivery, and what it rests on.
+    assert!(parcel["eta"]["p50"].is_string(), "{parcel}");
+    assert!(detail.contains("预计送达"), "{detail}");
 
     // The page of the fleet as people see it (docs/console.png is one of these).
     let png = b.screenshot().await.unwrap();

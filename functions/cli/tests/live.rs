@@ -87,6 +87,9 @@ fn track_detects_queries_and_prints_the_timeline() {
         "{out}"
     );
     assert!(out.contains("规则：无异常"), "{out}");
+    // In transit: an estimated delivery, from the published figures (no --db).
+    assert!(out.contains("预计送达："), "{out}");
+    assert!(out.contains("国家邮政局公布的时限"), "{out}");
 
     // A stalled parcel: the finding is printed.
     let o = sentinel(&env, &["track", "773880000000003", "--json"]);
@@ -110,6 +113,7 @@ fn track_detects_queries_and_prints_the_timeline() {
     );
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(v["status"], "Refused", "{v}");
+    assert_eq!(v["eta"], serde_json::Value::Null, "on its way back: {v}");
 
     // SF: needs the phone tail.
     let o = sentinel(&env, &["track", "SF8800000000007"]);
@@ -128,6 +132,8 @@ fn track_detects_queries_and_prints_the_timeline() {
     assert!(o.status.success(), "{}", text(&o.stderr));
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(v["status"], "OutForDelivery", "{v}");
+    assert_eq!(v["eta"]["stage"], "out_for_delivery", "{v}");
+    assert_eq!(v["eta"]["lane"], serde_json::Value::Null, "{v}");
 
     // No traces: an answer, not an error.
     let o = sentinel(&env, &["track", "JDVA88000000008", "--json"]);

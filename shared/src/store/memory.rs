@@ -306,6 +306,10 @@ impl AlertLog for MemoryStore {
 }
 
 impl ShipmentQuery for MemoryStore {
+    async fn lane_counts(&self, lanes: &[String], weeks: &[String]) -> Result<Tally, StoreError> {
+        Ok(self.lock().counters.clone().lanes(lanes, weeks))
+    }
+
     async fn list_shipments(
         &self,
         filter: &ListFilter,

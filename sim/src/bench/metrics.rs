@@ -38,6 +38,7 @@ struct StoreCounters {
     due_queries: AtomicU64,
     alert_reads: AtomicU64,
     console_reads: AtomicU64,
+    lane_reads: AtomicU64,
 }
 
 /// A snapshot of [`CountingStore`]'s counters.
@@ -68,6 +69,8 @@ pub struct StoreCounts {
     pub alert_reads: u64,
     /// The console's reads: `tally`, `problem_shipments` and `unreadable` calls.
     pub console_reads: u64,
+    /// `lane_counts` calls (a lane's learned statistics).
+    pub lane_reads: u64,
 }
 
 impl StoreCounts {
@@ -110,6 +113,7 @@ impl<S> CountingStore<S> {
             due_queries: self.c.due_queries.load(Relaxed),
             alert_reads: self.c.alert_reads.load(Relaxed),
             console_reads: self.c.console_reads.load(Relaxed),
+            lane_reads: self.c.lane_reads.load(Relaxed),
         }
     }
 }
@@ -213,6 +217,15 @@ impl<S: AlertLog> AlertLog for CountingStore<S> {
 }
 
 impl<S: ShipmentQuery> ShipmentQuery for CountingStore<S> {
+    fn lane_counts(
+        &self,
+        lanes: &[String],
+        weeks: &[String],
+    ) -> impl Future<Output = Result<shared::tally::Tally, StoreError>> + Send {
+        bump(&self.c.lane_reads);
+        self.inner.lane_counts(lanes, weeks)
+    }
+
     fn list_shipments(
         &self,
         filter: &ListFilter,

@@ -7,7 +7,7 @@ use chrono::Duration;
 
 use shared::domain::{AlertKind, Rule, Severity, Status, Workflow};
 use shared::ports::{Lease, ListFilter, Store, StoreError};
-use shared::tally::{days_read, problem_since, Tally};
+use shared::tally::{days_read, problem_since, Scope, Tally};
 
 use crate::{alert_state, get, id, insert, list_all, record, shipment, t, update};
 
@@ -34,6 +34,27 @@ pub async fn assert_counted<S: Store>(store: &S, case: &str) {
             stored.len()
         );
     }
+    // The lanes' counters too, read by lane and week (and a lane nobody used).
+    let all = Tally::sum(&stored);
+    let mut lanes = std::collections::BTreeSet::from(["k:YTO".to_string()]);
+    let mut weeks = std::collections::BTreeSet::from([shared::lanes::week_of(t(0))]);
+    for (key, _) in all.iter() {
+        if let Scope::Lane { week, lane, .. } = Scope::of(key) {
+            lanes.insert(lane.to_string());
+            weeks.insert(week.to_string());
+        }
+    }
+    let (lanes, weeks): (Vec<String>, Vec<String>) =
+        (lanes.into_iter().collect(), weeks.into_iter().collect());
+    let learned = store
+        .lane_counts(&lanes, &weeks)
+        .await
+        .unwrap_or_else(|e| panic!("{case}: lane_counts: {e}"));
+    assert_eq!(
+        learned,
+        all.lanes(&lanes, &weeks),
+        "{case}: the lane counters are not the sum of the stored shipments' lessons"
+    );
 }
 
 /// The counters follow inserts, updates (status, errors, problems and their
@@ -95,7 +116,10 @@ pub async fn counters_are_the_sum_of_the_stored_shipments<S: Store>(store: &S) {
     assert_eq!(counters.snoozed_at(t(301)), 1, "{counters:?}");
     assert_eq!(counters.snoozed_at(t(300 + 26 * 60)), 0);
 
-    // Delivered: the problem resolves, the errors clear, the transit is counted.
+    // Delivered: the problem resolves, the errors clear, the transit is counted,
+    // and its lane (Hangzhou to Urumqi, at three levels) learns from it.
+    a.origin = shared::places::Place::parse("浙江省杭州市");
+    a.destination = shared::places::Place::parse("乌鲁木齐");
     a.status = Status::Delivered;
     a.consecutive_errors = 0;
     a.timeline = shared::domain::Timeline::from_events([crate::event(
@@ -126,6 +150,22 @@ pub async fn counters_are_the_sum_of_the_stored_shipments<S: Store>(store: &S) {
     assert_eq!(summary.delivery["ZTO"].on_time, 1);
     assert_eq!(summary.parcels_with_alerts, 1);
     assert_eq!(summary.problems_by_severity.get("critical"), Some(&1));
+    let view = shared::lanes::LaneView::load(store, &a, t(2100))
+        .await
+        .expect("lanes");
+    let levels: Vec<(String, i64)> = view
+        .levels
+        .iter()
+        .map(|(k, s)| (k.key(), s.remaining.values().map(|s| s.total()).sum()))
+        .collect();
+    assert_eq!(
+        levels,
+        [
+            ("c:ZTO:杭州:乌鲁木齐".to_string(), 1),
+            ("p:ZTO:浙江:新疆".to_string(), 1),
+            ("k:ZTO".to_string(), 1)
+        ]
+    );
     let _ = (a, b);
 }
 

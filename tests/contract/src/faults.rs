@@ -161,6 +161,14 @@ impl<S: Store> AlertLog for FaultyStore<'_, S> {
 }
 
 impl<S: Store> ShipmentQuery for FaultyStore<'_, S> {
+    async fn lane_counts(
+        &self,
+        lanes: &[String],
+        weeks: &[String],
+    ) -> Result<shared::tally::Tally, StoreError> {
+        self.inner.lane_counts(lanes, weeks).await
+    }
+
     async fn list_shipments(
         &self,
         filter: &ListFilter,

@@ -12,6 +12,7 @@
 //! |---|---|---|---|
 //! | fleet counters | `COUNT#{shard}` | `FLEET` | one number per fleet counter, named as the counter (`status\|ZTO\|Delivered`, …) |
 //! | day counters | `COUNT#{shard}` | `DAY#{date}` | one number per counter of that China day (`registered`, `snooze\|{ms}`, …); `expires_at` ([`DAY_KEPT`] after the day) |
+//! | lane counters | `LANE#{lane}#{shard}` | `WEEK#{iso week}` | one number per bucket of the lane's sketches that week (`r:line_haul\|105`, …; see `shared::lanes`); `expires_at` ([`LANE_KEPT`] after the week); over [`LANE_SHARDS`] partitions |
 //!
 //! A summary reads every shard's fleet item and its day items for the days it
 //! shows: a fixed number of keys (BatchGetItem, 100 a call), whatever the fleet's
@@ -49,6 +50,23 @@ fn counter_pk(id: &ShipmentId) -> String {
     format!("COUNT#{:02}", hash(id) % COUNTER_SHARDS)
 }
 
+/// Partitions of each lane's counters (the carrier level is updated by every
+/// delivery of that carrier).
+pub const LANE_SHARDS: u32 = 4;
+/// How long a lane's week item is kept after the week (it expires by TTL; the
+/// estimates read the last five weeks).
+pub const LANE_KEPT: chrono::Days = chrono::Days::new(63);
+
+fn lane_pk(lane: &str, id: &ShipmentId) -> String {
+    format!("LANE#{lane}#{}", hash(id) % LANE_SHARDS)
+}
+
+/// The Sunday that ends an ISO week (`2026-W49`).
+fn week_end(week: &str) -> Option<NaiveDate> {
+    let (year, w) = week.split_once("-W")?;
+    NaiveDate::from_isoywd_opt(year.parse().ok()?, w.parse().ok()?, chrono::Weekday::Sun)
+}
+
 /// A shipment's problem-index attributes (`problem_shard`, `problem_key`), if it
 /// has an active problem.
 pub(super) fn problem_index(sh: &Shipment) -> Option<(String, String)> {
@@ -76,28 +94,37 @@ impl DynamoStore {
         id: &ShipmentId,
         delta: &Tally,
     ) -> Result<Vec<TransactWriteItem>, StoreError> {
-        let mut items: BTreeMap<String, Vec<(&str, i64)>> = BTreeMap::new();
-        let mut expiry: BTreeMap<String, i64> = BTreeMap::new();
+        let mut items: BTreeMap<(String, String), Vec<(&str, i64)>> = BTreeMap::new();
+        let mut expiry: BTreeMap<(String, String), i64> = BTreeMap::new();
+        let at_midnight = |d: Option<NaiveDate>| {
+            d.and_then(|d| d.and_hms_opt(0, 0, 0))
+                .map_or(0, |t| Utc.from_utc_datetime(&t).timestamp())
+        };
         for (key, count) in delta.iter() {
-            let (sk, name) = match Scope::of(key) {
-                Scope::Fleet(name) => ("FLEET".to_string(), name),
+            let (item, name) = match Scope::of(key) {
+                Scope::Fleet(name) => ((counter_pk(id), "FLEET".to_string()), name),
                 Scope::Day { date, name } => {
-                    let sk = format!("DAY#{date}");
+                    let item = (counter_pk(id), format!("DAY#{date}"));
                     let kept = date
                         .parse::<NaiveDate>()
                         .ok()
-                        .and_then(|d| d.checked_add_days(DAY_KEPT))
-                        .and_then(|d| d.and_hms_opt(0, 0, 0))
-                        .map_or(0, |t| Utc.from_utc_datetime(&t).timestamp());
-                    expiry.insert(sk.clone(), kept);
-                    (sk, name)
+                        .and_then(|d| d.checked_add_days(DAY_KEPT));
+                    expiry.insert(item.clone(), at_midnight(kept));
+                    (item, name)
+                }
+                Scope::Lane { week, lane, name } => {
+                    let item = (lane_pk(lane, id), format!("WEEK#{week}"));
+                    expiry.insert(
+                        item.clone(),
+                        at_midnight(week_end(week).and_then(|d| d.checked_add_days(LANE_KEPT))),
+                    );
+                    (item, name)
                 }
             };
-            items.entry(sk).or_default().push((name, count));
+            items.entry(item).or_default().push((name, count));
         }
-        let pk = counter_pk(id);
         let mut out = Vec::with_capacity(items.len());
-        for (sk, counts) in items {
+        for ((pk, sk), counts) in items {
             let mut update = Update::builder()
                 .table_name(&self.table)
                 .key("pk", s(&pk))
@@ -110,7 +137,7 @@ impl DynamoStore {
                     .expression_attribute_values(format!(":c{i}"), n(count));
             }
             let mut expression = format!("ADD {}", adds.join(", "));
-            if let Some(at) = expiry.get(&sk) {
+            if let Some(at) = expiry.get(&(pk, sk)) {
                 expression = format!("SET expires_at = if_not_exists(expires_at, :e) {expression}");
                 update = update.expression_attribute_values(":e", n(*at));
             }
@@ -169,6 +196,46 @@ impl DynamoStore {
             }
         }
         Ok(tally.within(from, to))
+    }
+
+    /// The lane counters of `lanes` in `weeks`: every shard's week item of each,
+    /// summed (BatchGetItem; `lanes × weeks × LANE_SHARDS` keys).
+    pub(super) async fn read_lanes(
+        &self,
+        lanes: &[String],
+        weeks: &[String],
+    ) -> Result<Tally, StoreError> {
+        let mut keys = Vec::new();
+        for lane in lanes {
+            for week in weeks {
+                for shard in 0..LANE_SHARDS {
+                    keys.push(Item::from([
+                        ("pk".to_string(), s(format!("LANE#{lane}#{shard}"))),
+                        ("sk".to_string(), s(format!("WEEK#{week}"))),
+                    ]));
+                }
+            }
+        }
+        let mut tally = Tally::default();
+        for item in self.batch_get_items(keys).await? {
+            let lane = text(&item, "pk")
+                .and_then(|pk| pk.strip_prefix("LANE#"))
+                .and_then(|rest| rest.rsplit_once('#'))
+                .map(|(lane, _)| lane.to_string());
+            let week = text(&item, "sk").and_then(|sk| sk.strip_prefix("WEEK#"));
+            let (Some(lane), Some(week)) = (lane, week) else {
+                continue;
+            };
+            for (name, value) in &item {
+                if NOT_COUNTERS.contains(&name.as_str()) {
+                    continue;
+                }
+                if let Some(count) = value.as_n().ok().and_then(|v| v.parse::<i64>().ok()) {
+                    tally.add_count(&shared::tally::lane_key(week, &lane, name), count);
+                }
+            }
+        }
+        Ok(tally)
     }
 
     /// A page of the problem index: each shard's next keys after the cursor,

@@ -8,6 +8,7 @@
 //! | alert record | `SHIP#{carrier}#{number}` | `ALERT#{rule}#{since ms}#{kind}#{seq}` | `doc`, `alert_day`, `alert_at`, `outbox_shard` + `outbox_key` (only while pending delivery), `lease_owner` (the last delivery lease holder) |
 //! | carrier registry | `META` | `CARRIERS` | `codes` (string set of every carrier ever stored) |
 //! | fleet and day counters | `COUNT#{shard}` | `FLEET`, `DAY#{date}` | one number per counter (see `counters.rs`) |
+//! | lane counters | `LANE#{lane}#{shard}` | `WEEK#{iso week}` | what delivered parcels teach their lane that week (see `counters.rs`) |
 //! | counting caught up | `META` | `COUNTED` | `cursor_pk` + `cursor_sk` (where the walk of shipments stored before the counters stands), then `done` (see `backfill.rs`) |
 //! | removal counted out | `META` | `FORGOTTEN#{stream record id}` | `expires_at`: a shipment item's removal, seen on the stream, was taken out of the counters (see `stream.rs`) |
 //! | unreadable registry | `META` | `UNREADABLE#{pk}#{sk}` | `name`, `reason`: an item that did not decode, set aside (see `quarantine.rs`); the item itself keeps its `doc`, gains `unreadable` and loses its due or outbox attributes |
@@ -910,6 +911,10 @@ async fn first_items(
 }
 
 impl ShipmentQuery for DynamoStore {
+    async fn lane_counts(&self, lanes: &[String], weeks: &[String]) -> Result<Tally, StoreError> {
+        self.read_lanes(lanes, weeks).await
+    }
+
     async fn list_shipments(
         &self,
         filter: &ListFilter,
