@@ -1,5 +1,6 @@
 //! `sentinel add | import | list | report`: parcels in the embedded store.
 
+use shared::lanes::{Eta, LaneKey, LaneView, Route};
 use std::path::{Path, PathBuf};
 
 use chrono::Utc;
@@ -413,12 +414,15 @@ pub async fn list(a: ListArgs) -> Result<u8, Failure> {
         alerting: false,
     };
     let store = open_store(&a.db.db)?;
+    let now = chrono::Utc::now();
+    // Parcels of one lane share what it has learned: one read per lane.
+    let mut lanes: std::collections::HashMap<Vec<LaneKey>, LaneView> = Default::default();
     let mut shown = 0usize;
     let mut cursor: Option<String> = None;
     if !a.json {
         println!(
-            "{:<6} {:<22} {:<26} {:<17} {:<17} ALERTS",
-            "CARRIER", "TRACKING NUMBER", "STATUS", "LAST EVENT", "NEXT CHECK"
+            "{:<6} {:<22} {:<26} {:<17} {:<17} {:<17} ALERTS",
+            "CARRIER", "TRACKING NUMBER", "STATUS", "LAST EVENT", "NEXT CHECK", "ETA (P50)"
         );
     }
     while shown < a.limit {
@@ -430,6 +434,15 @@ pub async fn list(a: ListArgs) -> Result<u8, Failure> {
             let alerts: Vec<&str> = s.active_rules().map(|r| r.as_str()).collect();
             let last = s.timeline.last().map(|e| local_minutes(e.at));
             let next = s.next_check_at.map(local_minutes);
+            let keys = LaneKey::levels(&s.id.carrier, &Route::of(s));
+            let view = match lanes.get(&keys) {
+                Some(v) => v,
+                None => {
+                    let v = LaneView::load_or_prior(&store, s, now).await;
+                    lanes.entry(keys).or_insert(v)
+                }
+            };
+            let eta = view.eta(s, now);
             if a.json {
                 let line = serde_json::json!({
                     "carrier": s.id.carrier.as_str(),
@@ -438,17 +451,20 @@ pub async fn list(a: ListArgs) -> Result<u8, Failure> {
                     "status": s.status.as_str(),
                     "last_event_at": s.timeline.last().map(|e| shared::time::rfc3339(e.at)),
                     "next_check_at": s.next_check_at.map(shared::time::rfc3339),
+                    "eta": eta.as_ref().map(Eta::to_json),
                     "alerts": alerts,
                 });
                 println!("{line}");
             } else {
                 println!(
-                    "{:<6} {:<22} {:<26} {:<17} {:<17} {}",
+                    "{:<6} {:<22} {:<26} {:<17} {:<17} {:<17} {}",
                     s.id.carrier.as_str(),
                     s.id.tracking_number.as_str(),
                     s.status.as_str(),
                     last.as_deref().unwrap_or("-"),
                     next.as_deref().unwrap_or("-"),
+                    eta.as_ref()
+                        .map_or("-".to_string(), |e| local_minutes(e.p50)),
                     alerts.join(",")
                 );
             }
