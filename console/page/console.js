@@ -5,7 +5,13 @@
 'use strict';
 
 const API = document.querySelector('meta[name="sentinel-api"]').content;
-const PARAMS = new URLSearchParams(location.search);
+// The page's own query: its language, the parcel an alert links to. Back from the
+// hosted sign-in the address holds the sign-in's answer (?code=…&state=…, or
+// ?error=…&state=…) instead, and the query the page had when it left was saved
+// with the sign-in's state.
+const QUERY = new URLSearchParams(location.search);
+const RETURNED = QUERY.has('state') && (QUERY.has('code') || QUERY.has('error'));
+const PARAMS = RETURNED ? new URLSearchParams(savedSignIn().back || '') : QUERY;
 const LANG = PARAMS.get('lang') === 'en' ? 'en' : 'zh';
 const REFRESH_MS = 60000;
 
@@ -96,7 +102,17 @@ function b64url(bytes) {
   return btoa(String.fromCharCode(...bytes)).replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '');
 }
 
-async function signIn() {
+// Once per page, however many calls find they must sign in (the periodic refresh
+// asks for the queue and the summary together): a second sign-in would overwrite
+// the first's verifier and state, and whichever redirect won, the other's state
+// would not match when the browser came back.
+let signingIn = null;
+function signIn() {
+  signingIn = signingIn || goSignIn();
+  return signingIn;
+}
+
+async function goSignIn() {
   const verifier = b64url(crypto.getRandomValues(new Uint8Array(32)));
   const state = b64url(crypto.getRandomValues(new Uint8Array(16)));
   sessionStorage.setItem('sentinel.pkce', JSON.stringify({ verifier, state, back: location.search }));
@@ -109,14 +125,24 @@ async function signIn() {
   return new Promise(() => {}); // the page is leaving
 }
 
+// What signIn saved for the way back: `{verifier, state, back}`, or `{}`.
+function savedSignIn() {
+  try { return JSON.parse(sessionStorage.getItem('sentinel.pkce') || 'null') || {}; } catch (_) { return {}; }
+}
+
 // Back from the sign-in page with ?code=…&state=…: trade the code for tokens.
+// False when the sign-in failed (the page then stops and says so: going straight
+// back to the sign-in would loop for as long as it fails).
 async function finishSignIn() {
-  const code = PARAMS.get('code');
-  if (!code) return;
-  const saved = JSON.parse(sessionStorage.getItem('sentinel.pkce') || 'null');
+  if (!RETURNED) return true;
+  const saved = savedSignIn();
   sessionStorage.removeItem('sentinel.pkce');
-  history.replaceState(null, '', REDIRECT + ((saved && saved.back) || ''));
-  if (!saved || PARAMS.get('state') !== saved.state) { say(TEXT.sign_in_failed); return; }
+  history.replaceState(null, '', REDIRECT + (saved.back || ''));
+  const code = QUERY.get('code');
+  if (!code || !saved.state || QUERY.get('state') !== saved.state) {
+    say(TEXT.sign_in_failed + (QUERY.get('error') ? ` (${QUERY.get('error')})` : ''));
+    return false;
+  }
   const res = await fetch(`${SIGN_IN.domain}/oauth2/token`, {
     method: 'POST',
     headers: { 'Content-Type': 'application/x-www-form-urlencoded' },
@@ -125,8 +151,9 @@ async function finishSignIn() {
     }),
   });
   const tokens = res.ok ? await res.json() : {};
-  if (tokens.id_token) sessionStorage.setItem('sentinel.id_token', tokens.id_token);
-  else say(TEXT.sign_in_failed);
+  if (!tokens.id_token) { say(TEXT.sign_in_failed); return false; }
+  sessionStorage.setItem('sentinel.id_token', tokens.id_token);
+  return true;
 }
 
 // Who the ID token names (shown in the header; the server reads the token itself).
@@ -134,7 +161,9 @@ function signedInName() {
   const token = sessionStorage.getItem('sentinel.id_token');
   if (!token) return '';
   try {
-    const claims = JSON.parse(atob(token.split('.')[1].replace(/-/g, '+').replace(/_/g, '/')));
+    // The payload is base64url of UTF-8 JSON (atob alone gives one character per byte).
+    const bytes = Uint8Array.from(atob(token.split('.')[1].replace(/-/g, '+').replace(/_/g, '/')), (c) => c.charCodeAt(0));
+    const claims = JSON.parse(new TextDecoder().decode(bytes));
     return claims.email || claims['cognito:username'] || '';
   } catch (_) { return ''; }
 }
@@ -182,7 +211,7 @@ async function start() {
     if (c.ok) SIGN_IN = (await c.json()).sign_in || null;
   } catch (_) { SIGN_IN = null; }
   if (SIGN_IN) {
-    await finishSignIn();
+    if (!(await finishSignIn())) return;
     // The token names who acts: no name to type.
     me.closest('label').hidden = true;
     $('#refreshed').before(el('span', { id: 'who', class: 'muted' }, TEXT.signed_in_as + signedInName()));

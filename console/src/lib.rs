@@ -112,6 +112,9 @@ impl SignIn {
     /// Both variables, or neither (`None`: no sign-in, as on one machine). A
     /// domain that is not an `https://` host, or a client id that is not the
     /// 1–128 letters and digits Cognito issues, is refused naming the variable.
+    /// Plain `http://` is taken for a loopback address with its port only
+    /// (`http://127.0.0.1:PORT`, `http://localhost:PORT`): a stand-in for the
+    /// hosted sign-in on the machine itself, as in the console's browser test.
     pub fn from_lookup(
         get: impl Fn(&str) -> Option<String>,
     ) -> Result<Option<Self>, shared::config::ConfigError> {
@@ -129,20 +132,14 @@ impl SignIn {
         match (get(dv), get(cv)) {
             (None, None) => Ok(None),
             (Some(d), Some(c)) => {
-                let host = d.strip_prefix("https://").unwrap_or("");
-                let host = host.strip_suffix('/').unwrap_or(host);
-                let host_ok = !host.is_empty()
-                    && host.len() <= 253
-                    && host
-                        .bytes()
-                        .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-');
-                if !host_ok {
+                let Some(domain) = sign_in_domain(&d) else {
                     return Err(bad(
                         dv,
                         &d,
-                        "expected https://HOST, e.g. https://x.auth.cn-north-1.amazoncognito.com",
+                        "expected https://HOST, e.g. https://x.auth.cn-north-1.amazoncognito.com \
+                         (http only for a loopback address with its port)",
                     ));
-                }
+                };
                 if c.is_empty() || c.len() > 128 || !c.bytes().all(|b| b.is_ascii_alphanumeric()) {
                     return Err(bad(
                         cv,
@@ -151,7 +148,7 @@ impl SignIn {
                     ));
                 }
                 Ok(Some(Self {
-                    domain: format!("https://{host}"),
+                    domain,
                     client_id: c,
                 }))
             }
@@ -180,6 +177,30 @@ impl SignIn {
             "sign_in": sign_in.map(|s| json!({"domain": s.domain, "client_id": s.client_id})),
         })
     }
+}
+
+/// `CONSOLE_AUTH_DOMAIN` as the page uses it (no trailing slash), if it is an
+/// `https://` host, or an `http://` loopback host with its port.
+fn sign_in_domain(d: &str) -> Option<String> {
+    let strip = |scheme: &str| {
+        let rest = d.strip_prefix(scheme)?;
+        Some(rest.strip_suffix('/').unwrap_or(rest))
+    };
+    if let Some(host) = strip("https://") {
+        let host_ok = !host.is_empty()
+            && host.len() <= 253
+            && host
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-');
+        return host_ok.then(|| format!("https://{host}"));
+    }
+    let (host, port) = strip("http://")?.rsplit_once(':')?;
+    let port_ok = !port.is_empty()
+        && port.len() <= 5
+        && port.bytes().all(|b| b.is_ascii_digit())
+        && port.parse::<u16>().is_ok_and(|p| p > 0);
+    (port_ok && ["127.0.0.1", "localhost", "[::1]"].contains(&host))
+        .then(|| format!("http://{host}:{port}"))
 }
 
 /// The names the page shows: rules, statuses and severities with their Chinese
@@ -794,8 +815,47 @@ mod tests {
             json!({"sign_in": {"domain": s.domain, "client_id": "abc123"}})
         );
         assert_eq!(SignIn::page_config(None), json!({"sign_in": null}));
+        // A stand-in on the machine itself (the browser test's fake Cognito).
+        for (given, domain) in [
+            ("http://127.0.0.1:8443/", "http://127.0.0.1:8443"),
+            ("http://localhost:9000", "http://localhost:9000"),
+        ] {
+            let s = with(Some(given), Some("abc")).unwrap().unwrap();
+            assert_eq!(s.domain, domain);
+        }
         for (d, c, var) in [
             (Some("http://x.example"), Some("abc"), "CONSOLE_AUTH_DOMAIN"),
+            (Some("http://127.0.0.1"), Some("abc"), "CONSOLE_AUTH_DOMAIN"),
+            (
+                Some("http://127.0.0.1:0"),
+                Some("abc"),
+                "CONSOLE_AUTH_DOMAIN",
+            ),
+            (
+                Some("http://127.0.0.1:99999"),
+                Some("abc"),
+                "CONSOLE_AUTH_DOMAIN",
+            ),
+            (
+                Some("http://127.0.0.1.x.example:80"),
+                Some("abc"),
+                "CONSOLE_AUTH_DOMAIN",
+            ),
+            (
+                Some("http://x.example:80"),
+                Some("abc"),
+                "CONSOLE_AUTH_DOMAIN",
+            ),
+            (
+                Some("http://localhost:80/x"),
+                Some("abc"),
+                "CONSOLE_AUTH_DOMAIN",
+            ),
+            (
+                Some("https://x.example:443"),
+                Some("abc"),
+                "CONSOLE_AUTH_DOMAIN",
+            ),
             (
                 Some("https://x.example/'; script"),
                 Some("abc"),

@@ -3,90 +3,14 @@
 //! data `sentinel demo` leaves. `./infra/test.sh` installs chromium,
 //! chromium-driver and a CJK font; without them this test fails and says so.
 
-use std::net::TcpListener;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use fantoccini::{elements::Element, Client, ClientBuilder, Locator};
-use serde_json::{json, Value};
+use sentinel_fakes::browser::{browser, chromedriver, wait_for, wait_text, Killed, Locator};
+use serde_json::Value;
 
 mod common;
-
-/// A child process killed when the test ends, however it ends.
-struct Killed(Child);
-
-impl Drop for Killed {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-fn find_program(name: &str) -> Option<PathBuf> {
-    std::env::var_os("PATH").and_then(|paths| {
-        std::env::split_paths(&paths)
-            .map(|d| d.join(name))
-            .find(|p| p.is_file())
-    })
-}
-
-/// chromedriver on a free port, ready.
-async fn chromedriver() -> (Killed, String) {
-    let program = find_program("chromedriver").unwrap_or_else(|| {
-        panic!(
-            "chromedriver is not installed: run ./infra/test.sh, or \
-             apt-get install chromium chromium-driver fonts-wqy-microhei"
-        )
-    });
-    let port = free_port();
-    let child = Killed(
-        Command::new(program)
-            .arg(format!("--port={port}"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
-    let url = format!("http://127.0.0.1:{port}");
-    let c = reqwest::Client::new();
-    for _ in 0..200 {
-        if let Ok(r) = c.get(format!("{url}/status")).send().await {
-            if r.status().is_success() {
-                return (child, url);
-            }
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("chromedriver did not answer on {url}");
-}
-
-async fn browser(driver: &str) -> Client {
-    let mut options = json!({
-        "args": ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                 "--window-size=1400,1800", "--lang=zh-CN"]
-    });
-    if Path::new("/usr/bin/chromium").exists() {
-        options["binary"] = json!("/usr/bin/chromium");
-    }
-    let mut caps = serde_json::Map::new();
-    caps.insert("goog:chromeOptions".into(), options);
-    // Prompts stay open until the test answers them.
-    caps.insert("unhandledPromptBehavior".into(), json!("ignore"));
-    ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
-        .capabilities(caps)
-        .connect(driver)
-        .await
-        .expect("a chromium session")
-}
 
 /// `sentinel serve` on a free loopback port; its page URL.
 fn serve(db: &Path, extra: &[&str]) -> (Killed, String) {
@@ -105,29 +29,6 @@ fn serve(db: &Path, extra: &[&str]) -> (Killed, String) {
 
 async fn api(c: &reqwest::Client, url: String) -> Value {
     serde_json::from_str(&c.get(url).send().await.unwrap().text().await.unwrap()).unwrap()
-}
-
-async fn wait_for(b: &Client, css: &str) -> Element {
-    b.wait()
-        .at_most(Duration::from_secs(20))
-        .for_element(Locator::Css(css))
-        .await
-        .unwrap_or_else(|e| panic!("{css} never appeared: {e}"))
-}
-
-/// Waits until the element's text contains `want`.
-async fn wait_text(b: &Client, css: &str, want: &str) -> String {
-    let mut last = String::new();
-    for _ in 0..200 {
-        if let Ok(e) = b.find(Locator::Css(css)).await {
-            last = e.text().await.unwrap_or_default();
-            if last.contains(want) {
-                return last;
-            }
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("{css} never said {want:?}; it says {last:?}");
 }
 
 // The demo fleet starts 2024-11-04 (China time) and runs four days.

@@ -25,6 +25,11 @@
 //!   product's receivers.
 //! - [`demo_scenario`] and the `sentinel-fakes` binary: a ready demo world.
 //!
+//! Beside them: the chat robots ([`chat`]), the Cognito hosted sign-in of the
+//! console ([`cognito`]: the authorization code grant with PKCE, and the JWT
+//! checks of the HTTP API's authorizer) and, with the `browser` feature, the
+//! headless chromium the console's browser tests drive (`browser`).
+//!
 //! The exact replies (including the fakes' choices where the vendors document
 //! nothing, such as rate limiting) are tabulated in [`kdniao`] and [`kuaidi100`].
 //!
@@ -43,7 +48,10 @@
 //! # drop(url);
 //! ```
 
+#[cfg(feature = "browser")]
+pub mod browser;
 pub mod chat;
+pub mod cognito;
 pub mod demo;
 pub mod kdniao;
 pub mod kuaidi100;
@@ -51,6 +59,7 @@ pub mod model;
 mod server;
 pub mod sign;
 
+pub use cognito::{CognitoConfig, CognitoRequest, CognitoUser, FakeCognito};
 pub use demo::{
     demo_csv, demo_parcels, demo_scenario, DemoParcel, DEMO_KDNIAO_APP_KEY,
     DEMO_KDNIAO_EBUSINESS_ID, DEMO_KUAIDI100_CUSTOMER, DEMO_KUAIDI100_KEY,
