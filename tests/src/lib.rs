@@ -4,6 +4,44 @@
 
 pub mod runtime_api;
 
+/// A name no other test run uses (tables, queues, buses on the emulator).
+pub fn unique(prefix: &str) -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
+    format!("{prefix}-{}-{nanos}", std::process::id())
+}
+
+/// A native function binary, next to the calling test's own build directory.
+pub fn function_binary(name: &str) -> std::path::PathBuf {
+    let exe = std::env::current_exe().expect("test executable path");
+    let dir = exe
+        .parent()
+        .and_then(|deps| deps.parent())
+        .expect("target/<profile>/deps");
+    let path = dir.join(name);
+    assert!(
+        path.exists(),
+        "{} is missing: build the functions first (`cargo build --workspace --bins`, \
+         which ./infra/test.sh does)",
+        path.display()
+    );
+    path
+}
+
+/// The SDK configured for the AWS emulator; fails loudly (never skips) when the
+/// emulator is not running.
+pub async fn emulator() -> aws_config::SdkConfig {
+    let endpoint = std::env::var("AWS_ENDPOINT_URL").unwrap_or_default();
+    assert!(
+        endpoint.starts_with("http://127.0.0.1"),
+        "this test talks to the AWS emulator: run it through ./infra/test.sh, or \
+         `eval \"$(infra/emulator.sh start)\"` first (AWS_ENDPOINT_URL={endpoint:?})"
+    );
+    sentinel_aws::sdk_config().await
+}
+
 use std::sync::Arc;
 
 use chrono::{DateTime, Duration, Utc};

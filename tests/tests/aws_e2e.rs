@@ -11,7 +11,6 @@
 //! `./infra/test.sh` builds the binaries and starts the emulator first.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::PathBuf;
 use std::time::Duration;
 
 use aws_sdk_sqs::types::QueueAttributeName;
@@ -20,6 +19,7 @@ use serde_json::{json, Value};
 
 use sentinel_aws::dynamo::DynamoStore;
 use sentinel_e2e::runtime_api::{Bootstrap, FunctionConfig, Invocation, RuntimeApi};
+use sentinel_e2e::{emulator, function_binary as binary, unique};
 use sentinel_fakes::{
     demo_parcels, demo_scenario, FakeKdniao, KdniaoConfig, DEMO_KDNIAO_APP_KEY,
     DEMO_KDNIAO_EBUSINESS_ID,
@@ -29,41 +29,6 @@ use shared::domain::{ShipmentId, Status};
 use shared::ports::{AlertLog, ShipmentReader};
 
 const WAIT: Duration = Duration::from_secs(60);
-
-fn unique(prefix: &str) -> String {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_nanos())
-        .unwrap_or(0);
-    format!("{prefix}-{}-{nanos}", std::process::id())
-}
-
-/// The native function binaries, next to this test's own build directory.
-fn binary(name: &str) -> PathBuf {
-    let exe = std::env::current_exe().expect("test executable path");
-    let dir = exe
-        .parent()
-        .and_then(|deps| deps.parent())
-        .expect("target/<profile>/deps");
-    let path = dir.join(name);
-    assert!(
-        path.exists(),
-        "{} is missing: build the functions first (`cargo build --workspace --bins`, \
-         which ./infra/test.sh does)",
-        path.display()
-    );
-    path
-}
-
-async fn emulator() -> aws_config::SdkConfig {
-    let endpoint = std::env::var("AWS_ENDPOINT_URL").unwrap_or_default();
-    assert!(
-        endpoint.starts_with("http://127.0.0.1"),
-        "this test talks to the AWS emulator: run it through ./infra/test.sh, or \
-         `eval \"$(infra/emulator.sh start)\"` first (AWS_ENDPOINT_URL={endpoint:?})"
-    );
-    sentinel_aws::sdk_config().await
-}
 
 struct Queue {
     url: String,

@@ -17,7 +17,6 @@
 //! chromium; by hand: `cargo build -p sentinel-api-fn --bin sentinel-api`, then
 //! `eval "$(./infra/emulator.sh start)"` and this test in the same shell.
 
-use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -33,6 +32,7 @@ use serde_json::{json, Map, Value};
 
 use sentinel_aws::dynamo::DynamoStore;
 use sentinel_e2e::runtime_api::{Bootstrap, FunctionConfig, Invocation, RuntimeApi};
+use sentinel_e2e::{emulator, function_binary as binary, unique};
 use sentinel_fakes::browser::{browser, chromedriver, wait_for, wait_text, Client, Locator};
 use sentinel_fakes::{
     kdniao_push_form, kdniao_render, CognitoConfig, CognitoUser, Event, FakeCognito, Parcel,
@@ -47,41 +47,6 @@ const VIEWER: &str = "王五@example.cn";
 /// The refused parcel every session finds in the queue.
 const CARRIER: &str = "ZTO";
 const NUMBER: &str = "75312345678901";
-
-fn unique(prefix: &str) -> String {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_nanos())
-        .unwrap_or(0);
-    format!("{prefix}-{}-{nanos}", std::process::id())
-}
-
-/// The native function binary, next to this test's own build directory.
-fn binary(name: &str) -> PathBuf {
-    let exe = std::env::current_exe().expect("test executable path");
-    let dir = exe
-        .parent()
-        .and_then(|deps| deps.parent())
-        .expect("target/<profile>/deps");
-    let path = dir.join(name);
-    assert!(
-        path.exists(),
-        "{} is missing: build the functions first (`cargo build --workspace --bins`, \
-         which ./infra/test.sh does, or `cargo build -p sentinel-api-fn --bin sentinel-api`)",
-        path.display()
-    );
-    path
-}
-
-async fn emulator() -> aws_config::SdkConfig {
-    let endpoint = std::env::var("AWS_ENDPOINT_URL").unwrap_or_default();
-    assert!(
-        endpoint.starts_with("http://127.0.0.1"),
-        "this test talks to the AWS emulator: run it through ./infra/test.sh, or \
-         `eval \"$(infra/emulator.sh start)\"` first (AWS_ENDPOINT_URL={endpoint:?})"
-    );
-    sentinel_aws::sdk_config().await
-}
 
 // ------------------------------------------------------------ the HTTP API stand-in
 
