@@ -107,6 +107,8 @@ pub struct Journey {
     /// The gaps between consecutive scans on the way (registration to the
     /// first scan included), by the stage the parcel was in during the gap.
     pub gaps: Vec<(Stage, Duration)>,
+    /// When each of `gaps` ended (the scan that ended it).
+    pub gap_ends: Vec<DateTime<Utc>>,
     /// The stage it is in, and when it entered it.
     pub current: Option<(Stage, DateTime<Utc>)>,
     /// The newest scan (or the start, before any).
@@ -133,6 +135,7 @@ impl Journey {
             }
             if e.at > j.last_scan {
                 j.gaps.push((stage, e.at - j.last_scan));
+                j.gap_ends.push(e.at);
             }
             j.last_scan = j.last_scan.max(e.at);
             match status {
@@ -226,6 +229,13 @@ pub enum LaneKey {
         from: String,
         to: String,
     },
+    /// All of a carrier's lanes of one class (between the province and the
+    /// carrier levels: a carrier's same-city and remote parcels differ
+    /// five-fold, so the carrier level alone suits neither).
+    Class {
+        carrier: CarrierCode,
+        class: LaneClass,
+    },
     Carrier(CarrierCode),
 }
 
@@ -254,16 +264,24 @@ impl LaneKey {
                 to,
             });
         }
+        if let Some(class) = route.class() {
+            out.push(LaneKey::Class {
+                carrier: carrier.clone(),
+                class,
+            });
+        }
         out.push(LaneKey::Carrier(carrier.clone()));
         out
     }
 
     /// The lane's name in counter keys (`c:ZTO:杭州:乌鲁木齐`, `p:ZTO:浙江:新疆`,
-    /// `k:ZTO`); places never hold `|` or `:` (they are Han characters).
+    /// `l:ZTO:remote`, `k:ZTO`); places never hold `|` or `:` (they are Han
+    /// characters).
     pub fn key(&self) -> String {
         match self {
             LaneKey::Cities { carrier, from, to } => format!("c:{carrier}:{from}:{to}"),
             LaneKey::Provinces { carrier, from, to } => format!("p:{carrier}:{from}:{to}"),
+            LaneKey::Class { carrier, class } => format!("l:{carrier}:{}", class.as_str()),
             LaneKey::Carrier(c) => format!("k:{c}"),
         }
     }
@@ -274,6 +292,7 @@ impl LaneKey {
             LaneKey::Cities { carrier, from, to } | LaneKey::Provinces { carrier, from, to } => {
                 format!("{carrier} {from}→{to}")
             }
+            LaneKey::Class { carrier, class } => format!("{carrier} {}", class.zh()),
             LaneKey::Carrier(c) => c.to_string(),
         }
     }
@@ -609,12 +628,22 @@ impl LaneView {
     }
 
     /// The most specific sketch of `pick` with enough samples, else the prior's.
+    /// The carrier level, which mixes every class of lane, stands in only for a
+    /// parcel whose class is unknown: for one whose class is known, the prior of
+    /// that class does better.
     fn best(
         &self,
         pick: impl Fn(&LaneStats) -> Option<&Sketch>,
         prior: impl FnOnce() -> Sketch,
     ) -> (Sketch, Source) {
+        let class_known = self
+            .levels
+            .iter()
+            .any(|(k, _)| matches!(k, LaneKey::Class { .. }));
         for (key, stats) in &self.levels {
+            if class_known && matches!(key, LaneKey::Carrier(_)) {
+                continue;
+            }
             if let Some(s) = pick(stats).filter(|s| s.total() >= MIN_SAMPLES) {
                 return (
                     s.clone(),
@@ -644,23 +673,57 @@ impl LaneView {
         self.best(|s| s.gaps.get(&stage), || self.prior.gaps(stage))
     }
 
+    /// Where a parcel in flight stands at `now` on its lane's clock; `None` once
+    /// it is delivered or diverted.
+    ///
+    /// A silence longer than the lane's usual gap between scans in that stage
+    /// (its p95) is a pause: the parcel's way stopped for the excess, and resumes
+    /// where it was. Pauses so far (past gaps of the stage, and the silence since
+    /// the last scan) shift the estimate by their length and do not count as
+    /// progress through the stage, so a stuck parcel's estimate moves out while
+    /// it stays stuck, and keeps the delay once it moves again.
+    fn progress(&self, shipment: &Shipment, now: DateTime<Utc>) -> Option<Progress> {
+        let journey = Journey::of(shipment);
+        let (stage, entered) = journey.current?;
+        let (remaining, source) = self.remaining(stage);
+        let (gaps, _) = self.gaps(stage);
+        let usual = gaps.quantile(PAUSE_QUANTILE).unwrap_or(f64::INFINITY);
+        let excess = |gap: Duration| (minutes(gap) - usual).max(0.0);
+        let silence = (now - journey.last_scan.max(entered)).max(Duration::zero());
+        let paused: f64 = journey
+            .gaps
+            .iter()
+            .zip(journey.gap_ends.iter())
+            .filter(|(_, end)| **end > entered)
+            .map(|((_, gap), _)| excess(*gap))
+            .sum::<f64>()
+            + excess(silence);
+        let spent = (minutes((now - entered).max(Duration::zero())) - paused).max(0.0);
+        Some(Progress {
+            stage,
+            entered,
+            paused,
+            spent,
+            remaining,
+            source,
+        })
+    }
+
     /// The ETA of a parcel in flight at `now`; `None` once it is delivered or
     /// diverted.
     pub fn eta(&self, shipment: &Shipment, now: DateTime<Utc>) -> Option<Eta> {
-        let journey = Journey::of(shipment);
-        let (stage, entered) = journey.current?;
-        let (sketch, source) = self.remaining(stage);
-        let spent = minutes((now - entered).max(Duration::zero()));
+        let p = self.progress(shipment, now)?;
+        let start = p.entered + minutes_duration(p.paused);
         let at = |q: f64| {
-            let m = sketch.quantile_given_at_least(q, spent)?;
-            let m = m.max(spent + 1.0);
-            Some(entered + Duration::seconds((m * 60.0).round() as i64))
+            let m = p.remaining.quantile_given_at_least(q, p.spent)?;
+            let at = start + minutes_duration(m);
+            Some(at.max(now + Duration::minutes(1)))
         };
         Some(Eta {
             p50: at(0.5)?,
             p90: at(0.9)?,
-            stage,
-            source,
+            stage: p.stage,
+            source: p.source,
         })
     }
 
@@ -672,11 +735,68 @@ impl LaneView {
         by: DateTime<Utc>,
         now: DateTime<Utc>,
     ) -> Option<f64> {
-        let journey = Journey::of(shipment);
-        let (stage, entered) = journey.current?;
-        let (sketch, _) = self.remaining(stage);
-        let spent = minutes((now - entered).max(Duration::zero()));
-        sketch.prob_at_most_given_at_least(minutes(by - entered), spent)
+        let p = self.progress(shipment, now)?;
+        if by <= now {
+            return Some(0.0);
+        }
+        let start = p.entered + minutes_duration(p.paused);
+        p.remaining
+            .prob_at_most_given_at_least(minutes(by - start), p.spent)
+    }
+}
+
+/// A lane's usual gap between scans: longer silences are pauses.
+const PAUSE_QUANTILE: f64 = 0.95;
+
+fn minutes_duration(m: f64) -> Duration {
+    Duration::seconds((m * 60.0).round() as i64)
+}
+
+/// See [`LaneView::progress`].
+struct Progress {
+    stage: Stage,
+    entered: DateTime<Utc>,
+    /// Minutes paused since entering the stage.
+    paused: f64,
+    /// Minutes of progress through the stage.
+    spent: f64,
+    remaining: Sketch,
+    source: Source,
+}
+
+/// Lane views for reading many parcels at one instant: parcels of one lane share
+/// what it has learned, so each lane is read once.
+pub struct LaneViews {
+    now: DateTime<Utc>,
+    views: std::collections::HashMap<(Vec<LaneKey>, Option<LaneClass>), LaneView>,
+}
+
+impl LaneViews {
+    pub fn new(now: DateTime<Utc>) -> LaneViews {
+        LaneViews {
+            now,
+            views: Default::default(),
+        }
+    }
+
+    /// `shipment`'s lane view at this instant ([`LaneView::load_or_prior`]).
+    pub async fn get<S: ShipmentQuery>(&mut self, store: &S, shipment: &Shipment) -> &LaneView {
+        let route = Route::of(shipment);
+        let key = (LaneKey::levels(&shipment.id.carrier, &route), route.class());
+        if !self.views.contains_key(&key) {
+            let view = LaneView::load_or_prior(store, shipment, self.now).await;
+            self.views.insert(key.clone(), view);
+        }
+        &self.views[&key]
+    }
+
+    /// Lanes read so far.
+    pub fn len(&self) -> usize {
+        self.views.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.views.is_empty()
     }
 }
 
@@ -767,7 +887,15 @@ mod tests {
             .iter()
             .map(LaneKey::key)
             .collect();
-        assert_eq!(keys, ["c:ZTO:杭州:乌鲁木齐", "p:ZTO:浙江:新疆", "k:ZTO"]);
+        assert_eq!(
+            keys,
+            [
+                "c:ZTO:杭州:乌鲁木齐",
+                "p:ZTO:浙江:新疆",
+                "l:ZTO:remote",
+                "k:ZTO"
+            ]
+        );
         let mut given = s.clone();
         given.origin = Place::parse("宁波");
         given.destination = Place::parse("成都");
@@ -785,7 +913,7 @@ mod tests {
     #[test]
     fn a_delivered_parcel_teaches_each_stage_its_time_to_delivery() {
         let lesson = Lesson::of(&delivered()).unwrap();
-        assert_eq!(lesson.lanes.len(), 3);
+        assert_eq!(lesson.lanes.len(), 4);
         // One sample each, read back within the sketch's bucket (±4.4 %).
         let left = |stage| lesson.stats.remaining[&stage].inverse(0.5).unwrap() / 60.0;
         for (stage, hours) in [
@@ -847,6 +975,102 @@ mod tests {
         assert_eq!(learned.eta(&delivered(), t(90.0)), None);
     }
 
+    /// `n` parcels that took `hours` from the line haul on, with scans every
+    /// `gap_h` hours in it.
+    fn learned(n: usize, hours: f64, gap_h: f64) -> LaneStats {
+        let mut stats = LaneStats::default();
+        for _ in 0..n {
+            stats
+                .remaining
+                .entry(Stage::LineHaul)
+                .or_default()
+                .add(hours * 60.0);
+            stats
+                .gaps
+                .entry(Stage::LineHaul)
+                .or_default()
+                .add(gap_h * 60.0);
+        }
+        stats
+    }
+
+    /// On the line haul since 8 h (its last scan), bound for Urumqi.
+    fn on_the_line_haul() -> Shipment {
+        let mut s = delivered();
+        let all = s.timeline.events().to_vec();
+        s.timeline = crate::domain::Timeline::new();
+        s.timeline.merge(all[..2].to_vec());
+        s.status = Status::InTransit;
+        s.destination = Place::parse("乌鲁木齐");
+        s
+    }
+
+    #[test]
+    fn a_silence_beyond_the_lanes_usual_gap_moves_the_estimate_out() {
+        let s = on_the_line_haul();
+        let keys = LaneKey::levels(&s.id.carrier, &Route::of(&s));
+        // 72 h from the line haul on, scans every 20 h.
+        let view = LaneView {
+            levels: vec![(keys[0].clone(), learned(40, 72.0, 20.0))],
+            prior: LaneView::prior_only(&s).prior,
+        };
+        let hours = |at: DateTime<Utc>| (at - t(0.0)).num_minutes() as f64 / 60.0;
+        let at_20 = view.eta(&s, t(20.0)).unwrap();
+        assert!((77.0..84.0).contains(&hours(at_20.p50)), "{at_20:?}");
+        // Silent until 60 h: 52 h since the last scan, about 32 h beyond the
+        // usual gap: a pause, which the estimate is shifted by.
+        let at_60 = view.eta(&s, t(60.0)).unwrap();
+        let moved = hours(at_60.p50) - hours(at_20.p50);
+        assert!((29.0..35.0).contains(&moved), "{moved}");
+        let p = view.p_delivered_by(&s, at_20.p90, t(60.0)).unwrap();
+        assert!(p < 0.05, "{p}");
+        // A lane where long gaps are usual sees no pause yet.
+        let slow = LaneView {
+            levels: vec![(keys[0].clone(), learned(40, 140.0, 80.0))],
+            prior: view.prior.clone(),
+        };
+        let eta = slow.eta(&s, t(60.0)).unwrap();
+        assert!((140.0..156.0).contains(&hours(eta.p50)), "{eta:?}");
+        // Asked about a time already past: no chance.
+        assert_eq!(view.p_delivered_by(&s, t(50.0), t(60.0)), Some(0.0));
+    }
+
+    #[test]
+    fn the_carrier_level_stands_in_only_when_the_lane_class_is_unknown() {
+        let s = on_the_line_haul();
+        let keys = LaneKey::levels(&s.id.carrier, &Route::of(&s));
+        assert!(matches!(keys[2], LaneKey::Class { .. }), "{keys:?}");
+        assert_eq!(keys[2].label(), "ZTO 偏远地区");
+        let carrier = (keys[3].clone(), learned(500, 30.0, 10.0));
+        let prior = LaneView::prior_only(&s).prior;
+        // The class is known (remote) but nothing is learned for it: the
+        // carrier-wide mix of mostly short lanes is passed over for the prior.
+        let with_class = LaneView {
+            levels: vec![(keys[2].clone(), LaneStats::default()), carrier.clone()],
+            prior: prior.clone(),
+        };
+        let (_, source) = with_class.remaining(Stage::LineHaul);
+        assert_eq!(source.lane, None);
+        // Learned for the class: used.
+        let with_class = LaneView {
+            levels: vec![(keys[2].clone(), learned(30, 70.0, 12.0)), carrier.clone()],
+            prior,
+        };
+        let (_, source) = with_class.remaining(Stage::LineHaul);
+        assert_eq!(source.lane.as_deref(), Some("ZTO 偏远地区"));
+        assert_eq!(source.samples, 30);
+        // No class (no destination known): the carrier level is the best there is.
+        let mut unknown = s.clone();
+        unknown.destination = None;
+        unknown.timeline = crate::domain::Timeline::new();
+        let (_, source) = LaneView {
+            levels: vec![carrier],
+            prior: LaneView::prior_only(&unknown).prior,
+        }
+        .remaining(Stage::LineHaul);
+        assert_eq!(source.lane.as_deref(), Some("ZTO"));
+    }
+
     #[test]
     fn a_lesson_goes_into_the_counters_of_its_lanes_and_comes_back() {
         let s = delivered();
@@ -857,13 +1081,13 @@ mod tests {
             .iter()
             .map(LaneKey::key)
             .collect();
-        let read = tally.clone().lanes(&lanes, &window(t(100.0)));
+        let read = tally.lanes(&lanes, &window(t(100.0)));
         let lesson = Lesson::of(&s).unwrap();
         for lane in &lanes {
             assert_eq!(LaneStats::from_tally(&read, lane), lesson.stats, "{lane}");
         }
         // Another week's or another lane's counters are not read.
-        assert!(tally.clone().lanes(&lanes, &["2026-W30".into()]).is_empty());
+        assert!(tally.lanes(&lanes, &["2026-W30".into()]).is_empty());
         assert!(tally
             .clone()
             .lanes(&["k:SF".into()], &window(t(100.0)))

@@ -731,7 +731,7 @@ fn is_han(c: char) -> bool {
 
 /// The kind of lane between two places, as the published transit figures are
 /// given (fleet-facts, "What this means for the simulator", point 1).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum LaneClass {
     SameCity,
@@ -779,6 +779,21 @@ impl LaneClass {
             LaneClass::CrossCountry => (60.0, 0.25),
             LaneClass::Remote => (120.0, 0.35),
         }
+    }
+
+    /// How a Chinese reader names it.
+    pub fn zh(self) -> &'static str {
+        match self {
+            LaneClass::SameCity => "同城",
+            LaneClass::SameProvince => "省内",
+            LaneClass::Regional => "邻省",
+            LaneClass::CrossCountry => "跨区域",
+            LaneClass::Remote => "偏远地区",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<LaneClass> {
+        LaneClass::ALL.into_iter().find(|c| c.as_str() == s)
     }
 
     pub fn as_str(self) -> &'static str {

@@ -222,15 +222,24 @@ impl Tally {
         self
     }
 
-    /// Only the counters of `lanes` in `weeks`.
-    pub fn lanes(mut self, lanes: &[String], weeks: &[String]) -> Self {
-        self.0.retain(|k, _| match Scope::of(k) {
-            Scope::Lane { week, lane, .. } => {
-                weeks.iter().any(|w| w == week) && lanes.iter().any(|l| l == lane)
+    /// Only the counters of `lanes` in `weeks`, read by key range (the tally may
+    /// hold every lane's counters).
+    pub fn lanes(&self, lanes: &[String], weeks: &[String]) -> Self {
+        let mut out = Tally::default();
+        for week in weeks {
+            for lane in lanes {
+                let prefix = lane_key(week, lane, "");
+                for (k, n) in self.0.range(prefix.clone()..) {
+                    if !k.starts_with(&prefix) {
+                        break;
+                    }
+                    // A lane name that is a prefix of another's ("k:SF" / "k:SF2")
+                    // is told apart by the '|' that ends the prefix.
+                    out.0.insert(k.clone(), *n);
+                }
             }
-            _ => false,
-        });
-        self
+        }
+        out
     }
 
     /// As stored beside a shipment (a JSON object).

@@ -6,6 +6,17 @@
 /// region but not the same province form a "regional" lane.
 pub use shared::places::Region;
 
+/// City `index` of [`CITIES`] as a registration names it ("浙江义乌市", "上海市").
+pub fn place(index: u8) -> Option<shared::places::Place> {
+    let c = CITIES.get(index as usize)?;
+    let text = if c.province == c.name {
+        format!("{}市", c.name)
+    } else {
+        format!("{}{}市", c.province, c.name)
+    };
+    shared::places::Place::parse(&text)
+}
+
 /// One city of the simulated network.
 #[derive(Debug)]
 pub struct City {
@@ -607,6 +618,16 @@ pub static STATION_SHOPS: &[&str] = &[
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_city_reads_as_its_province_and_city() {
+        for (i, c) in CITIES.iter().enumerate() {
+            let p = place(i as u8).unwrap_or_else(|| panic!("{}", c.name));
+            assert_eq!(p.city.as_deref(), Some(c.name));
+            assert_eq!(p.province.as_deref(), Some(c.province), "{}", c.name);
+        }
+        assert_eq!(place(u8::MAX), None);
+    }
 
     #[test]
     fn tables_are_well_formed() {

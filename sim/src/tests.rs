@@ -258,7 +258,7 @@ fn every_anomaly_produces_its_primary_rules() {
             Anomaly::Refused => vec![(Rule::Refused, Warning), (Rule::Returned, Warning)],
             Anomaly::Returned => vec![(Rule::Exception, Warning), (Rule::Returned, Warning)],
             Anomaly::LockerUncollected => vec![(Rule::LockerUncollected, Warning)],
-            Anomaly::Late => vec![(Rule::Late, Warning)],
+            Anomaly::Late | Anomaly::Slow => vec![(Rule::Late, Warning)],
         }
     };
     let mut per_kind: HashMap<Anomaly, usize> = HashMap::new();
@@ -343,6 +343,23 @@ fn anomaly_shapes() {
                 let promised = p.promised_at.unwrap();
                 assert!(promised < last);
                 assert!(hours_between(promised, last) <= 30.0);
+            }
+            Some(Anomaly::Slow) => {
+                // Late by up to two days, with no gap the fixed rules would see.
+                let last = p.events.last().unwrap().at;
+                let promised = p.promised_at.unwrap();
+                assert!(promised < last, "{}", p.id);
+                assert!(hours_between(promised, last) <= 49.0, "{}", p.id);
+                for w in p.events.windows(2) {
+                    assert!(hours_between(w[0].at, w[1].at) < 40.0, "{}", p.id);
+                }
+                assert_eq!(kinds.last(), Some(&SimKind::Delivered));
+                let found = p.expected(&RuleConfig::default(), far_horizon(p));
+                assert!(
+                    found.iter().all(|x| x.rule == Rule::Late),
+                    "{}: {found:?}",
+                    p.id
+                );
             }
             Some(Anomaly::HubStuck) | Some(Anomaly::Stall) | None => {}
         }

@@ -259,3 +259,87 @@ async fn push_mode_counts_subscriptions_and_pushes() {
     // The baseline does not depend on Sentinel's mode.
     assert_eq!(r.baseline.queries, 484);
 }
+
+/// The estimates of the fleet above plus P5 (delivered at 400 h, far beyond any
+/// estimate made at registration, with an injected stall), judged by hand at two
+/// instants: 1:30 (P0, P4 and P5 in flight as registered; P1-P3 never reach
+/// their recipient and are not judged) and 3:00 (P0 now stored delivered: done).
+#[tokio::test]
+async fn estimates_are_judged_per_delivery_and_per_estimate() {
+    use sentinel_sim::bench::prediction::Prediction;
+    use sentinel_sim::Anomaly;
+    use shared::domain::{Shipment, Status, TrackingEvent};
+    use shared::lanes::LaneView;
+    use shared::ports::{ShipmentReader, ShipmentWriter};
+    use shared::store::memory::MemoryStore;
+
+    let mut parcels = fleet().parcels.clone();
+    let mut late = parcel(5, at(0, 0), vec![ev(400, 0, SimKind::Delivered)]);
+    late.anomaly = Some(Anomaly::Stall);
+    parcels.push(late);
+    let fleet = Fleet::new(parcels);
+    let store = MemoryStore::new();
+    for p in &fleet.parcels {
+        let mut s = Shipment::new(p.id.clone(), p.registered_at);
+        s.shipped_at = Some(p.registered_at);
+        store.put_shipment(&s).await.unwrap();
+    }
+    // What the published figures say of a parcel registered, not picked up.
+    let registered = Shipment::new(fleet.parcels[4].id.clone(), at(1, 0));
+    let eta = LaneView::prior_only(&registered)
+        .eta(&registered, at(3, 0))
+        .unwrap();
+    assert!(eta.p50 > at(23, 0) && eta.p90 < at(400, 0), "{eta:?}");
+
+    let mut judged = Prediction::default();
+    judged.judge(&fleet, &store, at(1, 30)).await;
+    let mut p0 = store
+        .get_shipment(&fleet.parcels[0].id)
+        .await
+        .unwrap()
+        .unwrap();
+    p0.timeline.merge(vec![TrackingEvent {
+        at: at(2, 0),
+        text: "已签收".into(),
+        location: None,
+        code: None,
+        status: Status::Delivered,
+        hub: None,
+    }]);
+    p0.status = Status::Delivered;
+    store.put_shipment(&p0).await.unwrap();
+    judged.judge(&fleet, &store, at(3, 0)).await;
+
+    // Estimates: P0 ✓, P4 ✓, P5 ✗ at 1:30; P4 ✓, P5 ✗ at 3:00.
+    assert_eq!(
+        (judged.instants, judged.judged, judged.from_lanes),
+        (2, 5, 0)
+    );
+    assert_eq!((judged.p90_covered, judged.p50_covered), (3, 3));
+    assert_eq!(judged.deliveries(), 3);
+    assert_eq!(judged.p90_coverage_per_estimate(), Some(0.6));
+    // Each delivery weighs one: (1 + 1 + 0) / 3.
+    let per_delivery = judged.p90_coverage().unwrap();
+    assert!((per_delivery - 2.0 / 3.0).abs() < 1e-9, "{per_delivery}");
+    assert_eq!(judged.p90_coverage_healthy(), Some(1.0));
+    assert_eq!(
+        judged.p90_coverage_by_anomaly(),
+        vec![("none", 2, 1.0), ("stall", 1, 0.0)]
+    );
+    // P5's two errors of some 350 h pull the mean far above the median.
+    let (median, mean) = (
+        judged.p50_abs_error_h().unwrap(),
+        judged.p50_mean_abs_error_h().unwrap(),
+    );
+    assert!(mean > 100.0 && median < mean / 2.0, "{median} {mean}");
+}
+
+/// A run no longer than the warm-up judges nothing: no figures, not zeros.
+#[tokio::test]
+async fn a_run_within_the_warm_up_judges_no_estimate() {
+    let r = run(TrackingMode::Poll, bench::Wire::Direct).await;
+    let p = &r.sentinel.prediction;
+    assert_eq!((p.instants, p.judged), (0, 0));
+    assert_eq!(p.p90_coverage(), None);
+    assert_eq!(p.p50_abs_error_h(), None);
+}

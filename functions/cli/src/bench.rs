@@ -16,6 +16,7 @@ use sentinel_sim::bench::cost;
 
 use sentinel_sim::bench;
 use sentinel_sim::bench::cost::CostInputs;
+use sentinel_sim::bench::prediction::{self, Prediction};
 use sentinel_sim::bench::{BenchConfig, BenchReport, Side, Wire, RULE_ORDER, TICK};
 use shared::config::Settings;
 use shared::domain::Status;
@@ -50,6 +51,10 @@ pub struct BenchArgs {
     /// Simulator seed.
     #[arg(long, default_value_t = 42)]
     pub seed: u64,
+    /// Parcels are registered over the first N days [default: 3 (fewer for
+    /// shorter runs), or days - 7 in runs longer than 14 days].
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=365))]
+    pub register_days: Option<u32>,
     /// How tracking data arrives: Sentinel polls the carrier, or the carrier pushes.
     #[arg(long, value_enum, default_value_t = ModeArg::Poll)]
     pub mode: ModeArg,
@@ -123,6 +128,7 @@ pub async fn run(a: BenchArgs) -> Result<u8, Failure> {
             interval: a.baseline_interval,
             ..Default::default()
         },
+        register_days: a.register_days,
         ..BenchConfig::default()
     };
     config.policy = settings.poll.clone();
@@ -235,6 +241,31 @@ fn side_json(r: &BenchReport, side: &Side) -> Value {
     })
 }
 
+/// How the estimated deliveries did (`null` figures when nothing was judged: a
+/// run no longer than the warm-up, or no parcel in flight after it). Coverage
+/// is per delivered parcel; `_per_estimate` weighs each judged estimate alike.
+fn prediction_json(p: &Prediction) -> Value {
+    json!({
+        "p90_coverage": opt_f(p.p90_coverage()),
+        "p50_coverage": opt_f(p.p50_coverage()),
+        "p90_coverage_healthy": opt_f(p.p90_coverage_healthy()),
+        "p90_coverage_per_estimate": opt_f(p.p90_coverage_per_estimate()),
+        "p50_coverage_per_estimate": opt_f(p.p50_coverage_per_estimate()),
+        "p50_abs_error_h": opt_f(p.p50_abs_error_h()),
+        "p50_mean_abs_error_h": opt_f(p.p50_mean_abs_error_h()),
+        "p90_coverage_by_anomaly": p
+            .p90_coverage_by_anomaly()
+            .into_iter()
+            .map(|(anomaly, n, coverage)| (anomaly.to_string(), json!({"deliveries": n, "p90_coverage": coverage})))
+            .collect::<serde_json::Map<String, Value>>(),
+        "deliveries": p.deliveries(),
+        "judged": p.judged,
+        "from_lanes": opt_f(p.from_lanes_share()),
+        "warm_up_h": prediction::WARM_UP.num_hours(),
+        "every_h": prediction::EVERY.num_hours(),
+    })
+}
+
 /// The machine-readable report (the public contract of issue 6, plus `extra`).
 pub fn to_json(r: &BenchReport) -> Value {
     let mut per_rule = Map::new();
@@ -269,7 +300,9 @@ pub fn to_json(r: &BenchReport) -> Value {
         "parcels": r.config.parcels,
         "days": r.config.days,
         "seed": r.config.seed,
+        "register_days": r.config.register_days(),
         "mode": mode_str(r.config.mode),
+        "prediction": prediction_json(&r.sentinel.prediction),
         "sentinel": side_json(r, &r.sentinel),
         "baseline": side_json(r, &r.baseline),
         "per_rule": per_rule,

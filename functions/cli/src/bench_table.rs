@@ -55,7 +55,55 @@ pub fn table(r: &BenchReport) -> String {
     missed_by_sentinel(&mut out, r);
     out.push_str(&targets(r, &s, events_pp));
     sentinel_figures(&mut out, r);
+    estimated_delivery(&mut out, r);
     out
+}
+
+/// How the estimated deliveries did after the warm-up.
+fn estimated_delivery(out: &mut String, r: &BenchReport) {
+    let p = &r.sentinel.prediction;
+    let warm_up = fmt_interval(sentinel_sim::bench::prediction::WARM_UP);
+    let (Some(p90), Some(p50), Some(err), Some(mean), Some(lanes)) = (
+        p.p90_coverage(),
+        p.p50_coverage(),
+        p.p50_abs_error_h(),
+        p.p50_mean_abs_error_h(),
+        p.from_lanes_share(),
+    ) else {
+        let _ = writeln!(
+            out,
+            "\nEstimated delivery: nothing judged (estimates are judged after a {warm_up} warm-up; run longer)."
+        );
+        return;
+    };
+    let pct = |v: Option<f64>| v.map_or("-".to_string(), |v| format!("{:.1}%", 100.0 * v));
+    let _ = writeln!(
+        out,
+        "\nEstimated delivery, judged every {} after a {warm_up} warm-up against the actual delivery ({} deliveries, {} estimates, {:.0}% from learned lanes):\n  p90 covers {:.1}% of deliveries (parcels without an injected anomaly {}; per estimate {}), p50 {:.1}%;\n  |p50 - delivery| median {:.1} h, mean {:.1} h",
+        fmt_interval(sentinel_sim::bench::prediction::EVERY),
+        p.deliveries(),
+        p.judged,
+        100.0 * lanes,
+        100.0 * p90,
+        pct(p.p90_coverage_healthy()),
+        pct(p.p90_coverage_per_estimate()),
+        100.0 * p50,
+        err,
+        mean
+    );
+    let by: Vec<String> = p
+        .p90_coverage_by_anomaly()
+        .into_iter()
+        .filter(|(anomaly, _, _)| *anomaly != "none")
+        .map(|(anomaly, n, coverage)| format!("{anomaly} {:.0}% ({n})", 100.0 * coverage))
+        .collect();
+    if !by.is_empty() {
+        let _ = writeln!(
+            out,
+            "  p90 coverage by injected anomaly (deliveries): {}",
+            by.join(", ")
+        );
+    }
 }
 
 /// What was run, and what the fleet did by the end.
@@ -63,8 +111,9 @@ fn header(out: &mut String, r: &BenchReport, events_pp: f64) {
     let c = &r.config;
     let _ = writeln!(
         out,
-        "\nFleet benchmark: {} parcels over {} days (seed {}), {} mode, {} wire; Sentinel ticks every {}, the baseline polls every {}.",
+        "\nFleet benchmark: {} parcels registered over {} days, run for {} days (seed {}), {} mode, {} wire; Sentinel ticks every {}, the baseline polls every {}.",
         c.parcels,
+        c.register_days(),
         c.days,
         c.seed,
         mode_str(c.mode),

@@ -1,6 +1,6 @@
 //! `sentinel add | import | list | report`: parcels in the embedded store.
 
-use shared::lanes::{Eta, LaneKey, LaneView, Route};
+use shared::lanes::{Eta, LaneViews};
 use std::path::{Path, PathBuf};
 
 use chrono::Utc;
@@ -415,8 +415,7 @@ pub async fn list(a: ListArgs) -> Result<u8, Failure> {
     };
     let store = open_store(&a.db.db)?;
     let now = chrono::Utc::now();
-    // Parcels of one lane share what it has learned: one read per lane.
-    let mut lanes: std::collections::HashMap<Vec<LaneKey>, LaneView> = Default::default();
+    let mut lanes = LaneViews::new(now);
     let mut shown = 0usize;
     let mut cursor: Option<String> = None;
     if !a.json {
@@ -434,15 +433,7 @@ pub async fn list(a: ListArgs) -> Result<u8, Failure> {
             let alerts: Vec<&str> = s.active_rules().map(|r| r.as_str()).collect();
             let last = s.timeline.last().map(|e| local_minutes(e.at));
             let next = s.next_check_at.map(local_minutes);
-            let keys = LaneKey::levels(&s.id.carrier, &Route::of(s));
-            let view = match lanes.get(&keys) {
-                Some(v) => v,
-                None => {
-                    let v = LaneView::load_or_prior(&store, s, now).await;
-                    lanes.entry(keys).or_insert(v)
-                }
-            };
-            let eta = view.eta(s, now);
+            let eta = lanes.get(&store, s).await.eta(s, now);
             if a.json {
                 let line = serde_json::json!({
                     "carrier": s.id.carrier.as_str(),

@@ -307,7 +307,7 @@ impl AlertLog for MemoryStore {
 
 impl ShipmentQuery for MemoryStore {
     async fn lane_counts(&self, lanes: &[String], weeks: &[String]) -> Result<Tally, StoreError> {
-        Ok(self.lock().counters.clone().lanes(lanes, weeks))
+        Ok(self.lock().counters.lanes(lanes, weeks))
     }
 
     async fn list_shipments(

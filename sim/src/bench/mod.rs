@@ -22,6 +22,7 @@ pub mod baseline;
 pub mod console;
 pub mod cost;
 pub mod metrics;
+pub mod prediction;
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -84,6 +85,9 @@ pub struct BenchConfig {
     pub wire: Wire,
     pub baseline: baseline::BaselineConfig,
     pub policy: PollPolicy,
+    /// Parcels are registered over this many days from the start; `None`:
+    /// [`BenchConfig::default_register_days`].
+    pub register_days: Option<u32>,
 }
 
 impl Default for BenchConfig {
@@ -96,20 +100,37 @@ impl Default for BenchConfig {
             wire: Wire::Direct,
             baseline: baseline::BaselineConfig::default(),
             policy: PollPolicy::default(),
+            register_days: None,
         }
     }
 }
 
 impl BenchConfig {
-    /// The fleet of this run: the demo's (registrations spread over the first
-    /// `min(days, 3)` days).
+    /// Registrations spread over the first `min(days, 3)` days (the demo's), or,
+    /// in a run of more than two weeks, over all but its last week: parcels keep
+    /// arriving while the lanes learn, and most finish within the run.
+    pub fn default_register_days(days: u32) -> u32 {
+        if days > 14 {
+            days - 7
+        } else {
+            days.clamp(1, 3)
+        }
+    }
+
+    pub fn register_days(&self) -> u32 {
+        self.register_days
+            .unwrap_or_else(|| Self::default_register_days(self.days))
+            .max(1)
+    }
+
+    /// The fleet of this run: the demo's, registered over [`Self::register_days`].
     pub fn fleet(&self) -> Fleet {
         let start = FleetConfig::default().start;
         crate::generate(&FleetConfig {
             parcels: self.parcels,
             seed: self.seed,
             start,
-            register_window: Duration::days(i64::from(self.days.clamp(1, 3))),
+            register_window: Duration::days(i64::from(self.register_days())),
             ..FleetConfig::default()
         })
     }
@@ -148,6 +169,8 @@ pub struct Side {
     pub peak_rss_mb: Option<f64>,
     /// Mean size of a stored shipment as JSON (Sentinel), bytes.
     pub item_bytes: Option<f64>,
+    /// How the estimated deliveries did (Sentinel; see [`prediction`]).
+    pub prediction: prediction::Prediction,
 }
 
 /// The result of a benchmark run.
@@ -323,6 +346,7 @@ pub async fn run_sentinel(
 
     let mut side = Side::default();
     let mut episodes = EpisodeLog::default();
+    let mut estimates = prediction::Prediction::default();
     let mut now = start;
     while now <= end {
         clock.set(now);
@@ -399,8 +423,12 @@ pub async fn run_sentinel(
         side.messages += digest(&ops, &templates, 4096, 5).len() as u64;
         side.messages += customer.len() as u64 + later.delivered as u64;
         side.runs += 1;
+        if prediction::Prediction::due(start, now) {
+            estimates.judge(fleet, store.inner(), now).await;
+        }
         now += TICK;
     }
+    side.prediction = estimates;
 
     side.queries = carrier.queries() + carrier.subscriptions();
     side.queries_by_status = carrier.queries_by_status();

@@ -25,6 +25,7 @@ impl Anomaly {
             Anomaly::Returned => 0.05,
             Anomaly::LockerUncollected => 0.10,
             Anomaly::Late => 0.08,
+            Anomaly::Slow => 0.08,
         }
     }
 }
@@ -218,7 +219,8 @@ impl Planner<'_> {
                 let t = self.in_hours(drop + 50 * H, drop + 110 * H, 8.0, 20.0, fallback);
                 ev.push(SimEvent::new(t, SimKind::Delivered, d, s).with_variant(1));
             }
-            Anomaly::Late => {}
+            // The promise is set, and Slow applied, from the plan (`generate`).
+            Anomaly::Late | Anomaly::Slow => {}
         }
     }
 
@@ -232,6 +234,42 @@ impl Planner<'_> {
             p = last - H;
         }
         p
+    }
+}
+
+impl Planner<'_> {
+    /// A promise 12-60 h after the planned final event, rounded up to the hour.
+    pub(super) fn promise_after(&mut self, planned_final: i64) -> i64 {
+        let p = planned_final + 12 * H + self.rng.random_range(0..48 * H);
+        (p + H - 1).div_euclid(H) * H
+    }
+
+    /// `Slow`: the line haul (the legs from a hub departure to the next scan,
+    /// between pickup and the destination station) takes whole days longer, enough
+    /// to miss a promise `slack` seconds after the planned final event by up to a
+    /// day; the legs grow in proportion, long ones get a transit re-scan as in a
+    /// healthy lifecycle, and every later scan moves by the same whole days.
+    pub(super) fn slow_down(&mut self, ev: &mut Vec<SimEvent>, slack: i64) {
+        let days = slack.max(0).div_euclid(DAY) + 1 + i64::from(self.rng.random_bool(0.5));
+        let added = days * DAY;
+        let station = Self::index_of(ev, SimKind::StationArrive);
+        let legs: i64 = (0..station)
+            .filter(|&k| ev[k].kind == SimKind::HubDepart)
+            .map(|k| ev[k + 1].secs() - ev[k].secs())
+            .sum();
+        let original: Vec<i64> = ev.iter().map(SimEvent::secs).collect();
+        let mut shift = 0i64;
+        for k in 1..ev.len() {
+            if k >= station {
+                shift = added;
+            } else if ev[k - 1].kind == SimKind::HubDepart && legs > 0 {
+                let own = original[k] - original[k - 1];
+                shift += (i128::from(added) * i128::from(own) / i128::from(legs)) as i64;
+            }
+            ev[k].at += Duration::seconds(shift);
+        }
+        super::lifecycle::split_long_line_hauls(self, ev);
+        super::lifecycle::link_departures(ev, self.dest);
     }
 }
 

@@ -63,7 +63,10 @@ pub(super) struct Planner<'a> {
     pub(super) origin: u8,
     pub(super) dest: u8,
     pub(super) lane: LaneClass,
+    /// The median's factor: carrier, lane and calendar ([`super::pace`]).
     pub(super) speed: f64,
+    /// The parcel σ's factor (a festival backlog widens it).
+    pub(super) sigma_scale: f64,
     pub(super) shipped: i64,
 }
 
@@ -170,6 +173,7 @@ impl Planner<'_> {
 
         // Total collection-to-delivery time and the stage split (points 1 and 2).
         let (median, sigma) = self.lane.median_sigma();
+        let sigma = super::pace::parcel_sigma(sigma) * self.sigma_scale;
         let total_h = LogNormal::new((median * self.speed).ln(), sigma)
             .expect("valid lognormal")
             .sample(self.rng);
@@ -297,7 +301,7 @@ impl Planner<'_> {
 
 /// Inserts an extra transit hub (arrive + depart) into any line-haul gap of 36 h or
 /// more, so a healthy parcel never goes 40 h without a trace.
-fn split_long_line_hauls(plan: &mut Planner<'_>, ev: &mut Vec<SimEvent>) {
+pub(super) fn split_long_line_hauls(plan: &mut Planner<'_>, ev: &mut Vec<SimEvent>) {
     let mut k = 0;
     while k + 1 < ev.len() {
         let (a, b) = (ev[k], ev[k + 1]);
@@ -336,7 +340,7 @@ fn split_long_line_hauls(plan: &mut Planner<'_>, ev: &mut Vec<SimEvent>) {
 
 /// Fills `next_city`/`next_site` of every departure: the next hub, or the
 /// destination city.
-fn link_departures(ev: &mut [SimEvent], dest: u8) {
+pub(super) fn link_departures(ev: &mut [SimEvent], dest: u8) {
     let mut next = (dest, NO_SITE);
     for e in ev.iter_mut().rev() {
         match e.kind {

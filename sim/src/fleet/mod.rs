@@ -13,6 +13,7 @@
 mod anomaly;
 mod clock;
 mod lifecycle;
+mod pace;
 mod parcel;
 mod tracking;
 
@@ -25,8 +26,10 @@ use rand_chacha::ChaCha8Rng;
 use shared::domain::{CarrierCode, Phone, ShipmentId, TrackingNumber};
 
 use super::geo::{CARRIERS, CITIES, COURIERS};
+pub(crate) use clock::dt;
 use clock::CST;
-pub(crate) use clock::{dt, H};
+#[cfg(test)]
+pub(crate) use clock::H;
 use lifecycle::{pick_destination, Planner};
 pub use parcel::{Anomaly, ReplyFormat, SimEvent, SimKind, SimParcel, NO_SITE};
 use tracking::{push_digits, tracking_number};
@@ -161,12 +164,14 @@ fn generate_parcel(config: &FleetConfig, i: u32) -> SimParcel {
     let courier_prefix = rng.random_range(0..10u8);
     let courier_tail = rng.random_range(0..10_000u16);
 
+    let (busy, wide) = pace::calendar(shipped);
     let mut plan = Planner {
         rng: &mut rng,
         origin: origin as u8,
         dest: dest as u8,
         lane,
-        speed: info.speed,
+        speed: info.speed * pace::lane_factor(config.seed, carrier, origin, dest) * busy,
+        sigma_scale: wide,
         shipped,
     };
     let mut events = plan.healthy();
@@ -174,13 +179,18 @@ fn generate_parcel(config: &FleetConfig, i: u32) -> SimParcel {
     let mut promised = if plan.rng.random_bool(0.4) {
         None
     } else {
-        let p = planned_final + 12 * H + plan.rng.random_range(0..48 * H);
-        Some((p + H - 1).div_euclid(H) * H) // round up to the hour
+        Some(plan.promise_after(planned_final))
     };
     if let Some(a) = anomaly {
         plan.inject(a, &mut events);
-        if a == Anomaly::Late {
-            promised = Some(plan.late_promise(&events));
+        match a {
+            Anomaly::Late => promised = Some(plan.late_promise(&events)),
+            Anomaly::Slow => {
+                let p = promised.unwrap_or_else(|| plan.promise_after(planned_final));
+                plan.slow_down(&mut events, p - planned_final);
+                promised = Some(p);
+            }
+            _ => {}
         }
     }
     debug_assert!(events.windows(2).all(|w| w[0].at <= w[1].at));

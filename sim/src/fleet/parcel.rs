@@ -28,10 +28,13 @@ pub enum Anomaly {
     Returned,
     LockerUncollected,
     Late,
+    /// Late without any stall: the line haul runs days slower than planned, every
+    /// gap below the fixed thresholds, against a promise made from the plan.
+    Slow,
 }
 
 impl Anomaly {
-    pub const ALL: [Anomaly; 12] = [
+    pub const ALL: [Anomaly; 13] = [
         Anomaly::NoPickup,
         Anomaly::WrongNumber,
         Anomaly::HubStuck,
@@ -44,6 +47,7 @@ impl Anomaly {
         Anomaly::Returned,
         Anomaly::LockerUncollected,
         Anomaly::Late,
+        Anomaly::Slow,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -60,6 +64,7 @@ impl Anomaly {
             Anomaly::Returned => "returned",
             Anomaly::LockerUncollected => "locker_uncollected",
             Anomaly::Late => "late",
+            Anomaly::Slow => "slow",
         }
     }
 }
@@ -223,7 +228,19 @@ impl SimParcel {
         s.promised_at = self.promised_at;
         s.phone = self.phone.clone();
         s.tags = vec!["demo".to_string()];
+        s.origin = crate::geo::place(self.origin);
+        s.destination = crate::geo::place(self.dest);
         s
+    }
+
+    /// When the recipient has the parcel (the signature, or the collection from a
+    /// locker or 驿站): what an estimated delivery is judged against. `None` for a
+    /// parcel that never reaches its recipient.
+    pub fn delivered_at(&self) -> Option<DateTime<Utc>> {
+        self.events
+            .iter()
+            .find(|e| e.kind == SimKind::Delivered)
+            .map(|e| e.at)
     }
 
     /// Events the carrier has reported by `now`.

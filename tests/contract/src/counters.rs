@@ -163,6 +163,7 @@ pub async fn counters_are_the_sum_of_the_stored_shipments<S: Store>(store: &S) {
         [
             ("c:ZTO:杭州:乌鲁木齐".to_string(), 1),
             ("p:ZTO:浙江:新疆".to_string(), 1),
+            ("l:ZTO:remote".to_string(), 1),
             ("k:ZTO".to_string(), 1)
         ]
     );
