@@ -95,7 +95,9 @@ start() {
   local launcher=()
   command -v setsid >/dev/null 2>&1 && launcher=(setsid)
   # 9>&-: the server must not inherit (and so hold forever) the lock.
-  "${launcher[@]}" "$VENV/bin/moto_server" -H 127.0.0.1 -p "$port" </dev/null >"$LOG" 2>&1 9>&- &
+  # infra/moto_server.py: moto's server with each DynamoDB request atomic, as on AWS.
+  "${launcher[@]}" "$VENV/bin/python" "$ROOT/infra/moto_server.py" -H 127.0.0.1 -p "$port" \
+    </dev/null >"$LOG" 2>&1 9>&- &
   local pid=$!
   echo "$pid" >"$PIDFILE"
   echo "$port" >"$PORTFILE"

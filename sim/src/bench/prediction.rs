@@ -62,6 +62,9 @@ pub struct Prediction {
     pub instants: u64,
     /// Distinct lanes read over all instants.
     pub lane_reads: u64,
+    /// CPU and wall seconds spent judging (not counted as Sentinel's).
+    pub cpu_s: f64,
+    pub wall_s: f64,
     /// By fleet index.
     parcels: Vec<Judged>,
 }
