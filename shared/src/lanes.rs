@@ -48,17 +48,21 @@ pub enum Stage {
     /// Arrived at the destination city.
     AtDestination,
     OutForDelivery,
+    /// A delivery attempt failed: waiting for the next one (usually the next
+    /// day; Kdniao 419 redelivery).
+    Redelivery,
     /// In a parcel locker or station (驿站), waiting for the recipient.
     AtLocker,
 }
 
 impl Stage {
-    pub const ALL: [Stage; 6] = [
+    pub const ALL: [Stage; 7] = [
         Stage::Registered,
         Stage::PickedUp,
         Stage::LineHaul,
         Stage::AtDestination,
         Stage::OutForDelivery,
+        Stage::Redelivery,
         Stage::AtLocker,
     ];
 
@@ -69,6 +73,7 @@ impl Stage {
             Stage::LineHaul => "line_haul",
             Stage::AtDestination => "at_destination",
             Stage::OutForDelivery => "out_for_delivery",
+            Stage::Redelivery => "redelivery",
             Stage::AtLocker => "at_locker",
         }
     }
@@ -85,7 +90,8 @@ impl Stage {
             Status::PickedUp => Some(Stage::PickedUp),
             Status::InTransit | Status::Redirected => Some(Stage::LineHaul),
             Status::ArrivedAtDestinationCity => Some(Stage::AtDestination),
-            Status::OutForDelivery | Status::DeliveryFailed => Some(Stage::OutForDelivery),
+            Status::OutForDelivery => Some(Stage::OutForDelivery),
+            Status::DeliveryFailed => Some(Stage::Redelivery),
             Status::AwaitingCollection => Some(Stage::AtLocker),
             Status::CustomsClearance
             | Status::Exception
@@ -101,8 +107,7 @@ impl Stage {
 /// A parcel's way so far, read from its effective timeline.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Journey {
-    /// Each stage entered, in order, and when (a stage entered again later, as
-    /// after a failed delivery, counts from its first entry).
+    /// Each stage entered, in order, and when (from its first entry).
     pub entries: Vec<(Stage, DateTime<Utc>)>,
     /// The gaps between consecutive scans on the way (registration to the
     /// first scan included), by the stage the parcel was in during the gap.
@@ -149,8 +154,9 @@ impl Journey {
                 }
                 _ => {
                     if let Some(next) = Stage::of(status).filter(|s| *s != stage) {
-                        // Stages only move forward, except a locker drop after a
-                        // failed delivery and the like, which stay where they are.
+                        // Stages only move forward: the next attempt after a
+                        // failed one stays in redelivery, a scan that goes back (a
+                        // re-sort at a hub) leaves the stage as it was.
                         if next > stage {
                             stage = next;
                             if !j.entries.iter().any(|(s, _)| *s == next) {
@@ -436,7 +442,7 @@ fn share_left(stage: Stage) -> f64 {
         Stage::Registered | Stage::PickedUp => 1.0,
         Stage::LineHaul => 0.85,
         Stage::AtDestination => 0.23,
-        Stage::OutForDelivery => 0.05,
+        Stage::OutForDelivery | Stage::Redelivery => 0.05,
         Stage::AtLocker => 0.0,
     }
 }
@@ -468,6 +474,9 @@ impl Prior {
         let (median_h, sigma, extra_h) = match stage {
             Stage::Registered => (self.median_h, self.sigma, 5.0),
             Stage::AtLocker => (4.0, 1.0, 0.0),
+            // The next attempt, usually the next day (an assumption: the
+            // published figures say how often, 2-3 %, not how long).
+            Stage::Redelivery => (20.0, 0.5, 0.0),
             s => (self.median_h * share_left(s), self.sigma, 0.0),
         };
         lognormal_sketch(median_h, sigma, extra_h)
@@ -482,6 +491,7 @@ impl Prior {
             Stage::LineHaul => (self.median_h * 0.61 / 3.0, 0.6),
             Stage::AtDestination => (self.median_h * 0.18 / 2.0, 0.6),
             Stage::OutForDelivery => (self.median_h * 0.05, 0.6),
+            Stage::Redelivery => (12.0, 0.8),
             Stage::AtLocker => (4.0, 1.0),
         };
         lognormal_sketch(median_h, sigma, 0.0)
@@ -857,6 +867,16 @@ mod tests {
         s
     }
 
+    /// [`delivered`] as it stood after its first `n` scans, in `status`.
+    fn scanned(n: usize, status: Status) -> Shipment {
+        let mut s = delivered();
+        let all = s.timeline.events().to_vec();
+        s.timeline = crate::domain::Timeline::new();
+        s.timeline.merge(all[..n].to_vec());
+        s.status = status;
+        s
+    }
+
     #[test]
     fn a_journey_reads_stages_gaps_and_delivery_from_the_timeline() {
         let j = Journey::of(&delivered());
@@ -884,6 +904,39 @@ mod tests {
         );
         assert_eq!(j.delivered_at, Some(t(80.0)));
         assert_eq!(j.current, None);
+    }
+
+    #[test]
+    fn a_failed_attempt_waits_for_the_next_one() {
+        let mut s = scanned(5, Status::OutForDelivery);
+        s.timeline.merge(vec![
+            scan(
+                78.0,
+                Status::DeliveryFailed,
+                "【乌鲁木齐市】派送失败，电话无人接听",
+            ),
+            scan(96.0, Status::OutForDelivery, "【乌鲁木齐市】快递员正在派件"),
+        ]);
+        let j = Journey::of(&s);
+        // The second attempt stays in redelivery, counted from the failure.
+        assert_eq!(j.current, Some((Stage::Redelivery, t(78.0))));
+        // Seen just after the failure: the next day, not within the hour.
+        let mut s = scanned(5, Status::DeliveryFailed);
+        s.timeline
+            .merge(vec![scan(78.0, Status::DeliveryFailed, "派送失败")]);
+        let eta = LaneView::prior_only(&s).eta(&s, t(79.0)).unwrap();
+        assert_eq!(eta.stage, Stage::Redelivery);
+        assert!(eta.p50 > t(90.0) && eta.p50 < t(110.0), "{eta:?}");
+        // A delivery after it teaches the redelivery stage its time.
+        s.timeline
+            .merge(vec![scan(99.0, Status::Delivered, "已签收")]);
+        let lesson = Lesson::of(&s).unwrap();
+        let left = lesson.stats.remaining[&Stage::Redelivery]
+            .inverse(0.5)
+            .unwrap()
+            / 60.0;
+        assert!((left / 21.0 - 1.0).abs() < 0.045, "{left}");
+        assert_eq!(Stage::parse("redelivery"), Some(Stage::Redelivery));
     }
 
     #[test]
@@ -945,12 +998,8 @@ mod tests {
 
     #[test]
     fn the_eta_of_a_parcel_in_flight_narrows_as_it_goes() {
-        let mut s = delivered();
-        let all = s.timeline.events().to_vec();
         // Seen at 60 h: on the line haul since 8 h.
-        s.timeline = crate::domain::Timeline::new();
-        s.timeline.merge(all[..3].to_vec());
-        s.status = Status::InTransit;
+        let mut s = scanned(3, Status::InTransit);
         // The traces do not name the destination yet: no lane class.
         assert_eq!(LaneView::prior_only(&s).prior.class, None);
         s.destination = Place::parse("乌鲁木齐");
@@ -1006,11 +1055,7 @@ mod tests {
 
     /// On the line haul since 8 h (its last scan), bound for Urumqi.
     fn on_the_line_haul() -> Shipment {
-        let mut s = delivered();
-        let all = s.timeline.events().to_vec();
-        s.timeline = crate::domain::Timeline::new();
-        s.timeline.merge(all[..2].to_vec());
-        s.status = Status::InTransit;
+        let mut s = scanned(2, Status::InTransit);
         s.destination = Place::parse("乌鲁木齐");
         s
     }
