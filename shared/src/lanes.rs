@@ -788,7 +788,8 @@ struct Progress {
 /// what it has learned, so each lane is read once.
 pub struct LaneViews {
     now: DateTime<Utc>,
-    views: std::collections::HashMap<(Vec<LaneKey>, Option<LaneClass>), LaneView>,
+    /// By the lane's levels (which name its class when it is known).
+    views: std::collections::HashMap<Vec<LaneKey>, LaneView>,
 }
 
 impl LaneViews {
@@ -801,22 +802,12 @@ impl LaneViews {
 
     /// `shipment`'s lane view at this instant ([`LaneView::load_or_prior`]).
     pub async fn get<S: ShipmentQuery>(&mut self, store: &S, shipment: &Shipment) -> &LaneView {
-        let route = Route::of(shipment);
-        let key = (LaneKey::levels(&shipment.id.carrier, &route), route.class());
+        let key = LaneKey::levels(&shipment.id.carrier, &Route::of(shipment));
         if !self.views.contains_key(&key) {
             let view = LaneView::load_or_prior(store, shipment, self.now).await;
             self.views.insert(key.clone(), view);
         }
         &self.views[&key]
-    }
-
-    /// Lanes read so far.
-    pub fn len(&self) -> usize {
-        self.views.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.views.is_empty()
     }
 }
 

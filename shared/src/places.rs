@@ -792,10 +792,6 @@ impl LaneClass {
         }
     }
 
-    pub fn parse(s: &str) -> Option<LaneClass> {
-        LaneClass::ALL.into_iter().find(|c| c.as_str() == s)
-    }
-
     pub fn as_str(self) -> &'static str {
         match self {
             LaneClass::SameCity => "same_city",

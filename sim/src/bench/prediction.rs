@@ -60,8 +60,6 @@ pub struct Prediction {
     pub p50_abs_error_sum_min: f64,
     /// Instants judged at.
     pub instants: u64,
-    /// Distinct lanes read over all instants.
-    pub lane_reads: u64,
     /// CPU and wall seconds spent judging (not counted as Sentinel's).
     pub cpu_s: f64,
     pub wall_s: f64,
@@ -118,7 +116,6 @@ impl Prediction {
             self.p50_abs_error_min.add(error);
             self.p50_abs_error_sum_min += error;
         }
-        self.lane_reads += views.len() as u64;
     }
 
     fn per_estimate(&self, n: u64) -> Option<f64> {
