@@ -234,7 +234,7 @@ class Iam(unittest.TestCase):
                 "dynamodb:PutItem", "events:PutEvents", "sns:Publish", "sqs:SendMessage",
             },
             "TrackerFunction": {
-                "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Query",
+                "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Query", "dynamodb:BatchGetItem",
                 "dynamodb:UpdateItem", "sns:Publish", "ssm:GetParameters", "kms:Decrypt",
             },
             "ApiFunction": {
@@ -287,6 +287,17 @@ class Iam(unittest.TestCase):
             got = c["ForAllValues:StringEquals"]["dynamodb:Attributes"]
             self.assertEqual(sorted(got), sorted(want), fn)
             self.assertEqual(c["StringEqualsIfExists"]["dynamodb:ReturnValues"], "NONE")
+
+    def test_the_tracker_reads_only_the_lanes_counters(self):
+        # The lane rules read what the lanes learned (DynamoStore::read_lanes,
+        # BatchGetItem of LANE# items): the tracker may batch-read nothing else.
+        source = (ROOT / "adapters/aws/src/dynamo/counters.rs").read_text()
+        self.assertIn("self.batch_get_items(keys)", source)
+        (cond, s), = actions("TrackerFunction")["dynamodb:BatchGetItem"]
+        self.assertIsNone(cond)
+        self.assertEqual(resources(s), [TABLE])
+        self.assertEqual(
+            s["Condition"]["ForAllValues:StringLike"]["dynamodb:LeadingKeys"], ["LANE#*"])
 
     def test_counters_are_updated_only_in_their_partitions(self):
         # The functions that write shipments (tracker, api) add to the counters

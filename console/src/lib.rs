@@ -52,15 +52,20 @@ use shared::clip::clip;
 use shared::config::Settings;
 use shared::domain::{AlertRecord, Rule, Severity, Shipment, ShipmentId};
 use shared::lanes::{Eta, LaneView};
-use shared::ports::{AlertLog, ShipmentQuery, ShipmentReader, ShipmentWriter, StoreError};
+use shared::ports::{
+    AlertLog, LaneQuery, ShipmentQuery, ShipmentReader, ShipmentWriter, StoreError,
+};
 use shared::problems::{self, Action, ProblemError, ProblemView, QueueFilter, Request, Target};
 use shared::report::HealthSummary;
 use shared::rules::{self, Finding, RuleConfig};
 use shared::time::rfc3339;
 
 /// What the console needs of a store.
-pub trait ConsoleStore: ShipmentReader + ShipmentWriter + AlertLog + ShipmentQuery {}
-impl<T: ShipmentReader + ShipmentWriter + AlertLog + ShipmentQuery> ConsoleStore for T {}
+pub trait ConsoleStore:
+    ShipmentReader + ShipmentWriter + AlertLog + ShipmentQuery + LaneQuery
+{
+}
+impl<T: ShipmentReader + ShipmentWriter + AlertLog + ShipmentQuery + LaneQuery> ConsoleStore for T {}
 
 /// One file of the page.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -473,10 +478,9 @@ async fn show<S: ConsoleStore>(
         Ok(a) => a,
         Err(e) => return Reply::store_failed(&e),
     };
-    let findings = rules::evaluate(&shipment, rules, now);
-    let eta = LaneView::load_or_prior(store, &shipment, now)
-        .await
-        .eta(&shipment, now);
+    let lanes = LaneView::load_or_prior(store, &shipment, now).await;
+    let findings = rules::evaluate_with(&shipment, rules, Some(&lanes), now);
+    let eta = lanes.eta(&shipment, now);
     Reply::ok(detail(&shipment, &findings, &alerts, eta.as_ref(), now))
 }
 

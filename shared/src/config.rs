@@ -18,6 +18,8 @@
 //! | `CUSTOMER_NOTICE_RULES` | rules that also notify the recipient | none |
 //! | `ALERT_REPEAT_HOURS` | re-notify an unresolved alert after | 24 |
 //! | `QUIET_HOURS` | China local hours when customer notices are held, `21-8`, `21:30-07:45` or `off` | 21-8 |
+//! | `PREDICTED_LATE_PROBABILITY` | `predicted_late` below this chance of delivery by the promise; `0.5,SF=0.3` per carrier | 0.5 |
+//! | `SLOW_LANE_QUANTILE` | `slow_lane` beyond this quantile of the lane's gaps between scans; `0.95,EMS=0.99` | 0.95 |
 //! | `POLL_INTERVALS` | poll mode: hours between queries by status, `InTransit=3,OutForDelivery=1` | see [`PollPolicy`] |
 
 use chrono::{DateTime, Duration, NaiveTime, Timelike, Utc};
@@ -25,7 +27,7 @@ use chrono::{DateTime, Duration, NaiveTime, Timelike, Utc};
 use crate::domain::Rule;
 use crate::domain::{CarrierCode, Status};
 use crate::inhibit::Inhibitions;
-use crate::rules::{hours, RuleConfig};
+use crate::rules::{hours, PerCarrier, RuleConfig};
 use crate::schedule::PollPolicy;
 
 /// A configuration error: which variable, which token, and why.
@@ -224,6 +226,22 @@ impl Settings {
                 rules.set_override(rule, carrier, d);
             }
         }
+        if let Some(v) = get("PREDICTED_LATE_PROBABILITY") {
+            rules.predicted_late_probability = parse_per_carrier(
+                "PREDICTED_LATE_PROBABILITY",
+                &v,
+                rules.predicted_late_probability,
+                (0.0, 1.0),
+            )?;
+        }
+        if let Some(v) = get("SLOW_LANE_QUANTILE") {
+            rules.slow_lane_quantile = parse_per_carrier(
+                "SLOW_LANE_QUANTILE",
+                &v,
+                rules.slow_lane_quantile,
+                (0.5, 1.0),
+            )?;
+        }
         let alert_repeat = match get("ALERT_REPEAT_HOURS") {
             Some(v) => {
                 let d = parse_hours("ALERT_REPEAT_HOURS", &v)?;
@@ -330,6 +348,38 @@ fn parse_poll_intervals(raw: &str) -> Result<Vec<(Status, Duration)>, ConfigErro
             ));
         }
         out.push((status, d));
+    }
+    Ok(out)
+}
+
+/// A number strictly between `range`'s bounds, with per-carrier exceptions:
+/// `0.5`, `0.5,SF=0.3` or `SF=0.3` (the default kept).
+fn parse_per_carrier(
+    var: &'static str,
+    raw: &str,
+    mut out: PerCarrier,
+    (lo, hi): (f64, f64),
+) -> Result<PerCarrier, ConfigError> {
+    let shape = format!("expected a number above {lo} and below {hi}, optionally with per-carrier values, e.g. 0.7,SF=0.8");
+    let number = |token: &str, t: &str| -> Result<f64, ConfigError> {
+        let t = t.trim();
+        let plain = !t.is_empty() && t.bytes().all(|b| b.is_ascii_digit() || b == b'.');
+        match t.parse::<f64>() {
+            Ok(v) if plain && v > lo && v < hi => Ok(v),
+            _ => Err(bad(var, token, &shape)),
+        }
+    };
+    for token in raw.split(',').map(str::trim).filter(|t| !t.is_empty()) {
+        match token.split_once('=') {
+            None => out.default = number(token, token)?,
+            Some((carrier, v)) => {
+                let carrier =
+                    CarrierCode::parse(carrier).map_err(|e| bad(var, token, &e.to_string()))?;
+                let v = number(token, v)?;
+                out.carriers.retain(|(c, _)| *c != carrier);
+                out.carriers.push((carrier, v));
+            }
+        }
     }
     Ok(out)
 }
@@ -503,6 +553,32 @@ mod tests {
         let s = settings(&[("RULE_OVERRIDES", "stalled@EMS=120")]).unwrap();
         assert_eq!(s.rules.stalled_critical(Some(&ems)), hours(120.0));
         assert_eq!(s.rules.stalled_critical(Some(&zto)), hours(96.0));
+    }
+
+    #[test]
+    fn lane_rule_settings_take_a_default_and_carriers() {
+        let s = settings(&[
+            ("PREDICTED_LATE_PROBABILITY", "0.7, sf=0.4"),
+            ("SLOW_LANE_QUANTILE", "EMS=0.99"),
+        ])
+        .unwrap();
+        let sf = CarrierCode::parse("SF").unwrap();
+        let ems = CarrierCode::parse("EMS").unwrap();
+        assert_eq!(s.rules.predicted_late_probability.get(&sf), 0.4);
+        assert_eq!(s.rules.predicted_late_probability.get(&ems), 0.7);
+        assert_eq!(s.rules.slow_lane_quantile.get(&ems), 0.99);
+        assert_eq!(s.rules.slow_lane_quantile.get(&sf), 0.95);
+        for (var, v) in [
+            ("PREDICTED_LATE_PROBABILITY", "1"),
+            ("PREDICTED_LATE_PROBABILITY", "0"),
+            ("PREDICTED_LATE_PROBABILITY", "-0.2"),
+            ("PREDICTED_LATE_PROBABILITY", "SF=half"),
+            ("SLOW_LANE_QUANTILE", "0.3"),
+            ("SLOW_LANE_QUANTILE", "S-F=0.9"),
+        ] {
+            let e = settings(&[(var, v)]).unwrap_err();
+            assert_eq!(e.var, var, "{v}");
+        }
     }
 
     #[test]

@@ -3,8 +3,10 @@
 //! *target* rules are kept (they are problems in the queue, shown on the parcel)
 //! but not notified. A parcel with no scan a day after it was registered holds
 //! both `no_trace` and `no_pickup`; the default `no_trace>no_pickup` makes that one
-//! message, not two. When the source clears while the target still holds, the
-//! target is told then (see [`crate::lifecycle::reconcile_with`]).
+//! message, not two; likewise `stalled>slow_lane`: a silence `stalled` already
+//! tells needs no second message from the lane rule that saw it first. When the
+//! source clears while the target still holds, the target is told then (see
+//! [`crate::lifecycle::reconcile_with`]).
 
 use crate::config::ConfigError;
 use crate::domain::Rule;
@@ -19,10 +21,13 @@ pub struct Inhibitions {
 }
 
 impl Default for Inhibitions {
-    /// `no_trace>no_pickup`.
+    /// `no_trace>no_pickup;stalled>slow_lane`.
     fn default() -> Self {
         Self {
-            pairs: vec![(Rule::NoTrace, Rule::NoPickup)],
+            pairs: vec![
+                (Rule::NoTrace, Rule::NoPickup),
+                (Rule::Stalled, Rule::SlowLane),
+            ],
         }
     }
 }
@@ -149,7 +154,14 @@ mod tests {
         assert_eq!(Inhibitions::parse("NONE").unwrap(), Inhibitions::none());
         assert_eq!(
             Inhibitions::default().pairs(),
-            [(Rule::NoTrace, Rule::NoPickup)]
+            [
+                (Rule::NoTrace, Rule::NoPickup),
+                (Rule::Stalled, Rule::SlowLane)
+            ]
+        );
+        assert_eq!(
+            Inhibitions::parse("no_trace>no_pickup;stalled>slow_lane").unwrap(),
+            Inhibitions::default()
         );
     }
 

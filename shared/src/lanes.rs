@@ -26,7 +26,7 @@ use chrono::Datelike;
 
 use crate::domain::{CarrierCode, Shipment, Status};
 use crate::places::{LaneClass, Place};
-use crate::ports::{ShipmentQuery, StoreError};
+use crate::ports::{LaneQuery, StoreError};
 use crate::sketch::Sketch;
 use crate::tally::{Scope, Tally};
 use crate::time::china;
@@ -604,7 +604,7 @@ impl LaneView {
     /// What `store` has learned about `shipment`'s lane, or, when the store
     /// cannot say, what the published figures say (the estimate is advisory: a
     /// failed read is logged, not passed on).
-    pub async fn load_or_prior<S: ShipmentQuery>(
+    pub async fn load_or_prior<S: LaneQuery>(
         store: &S,
         shipment: &Shipment,
         now: DateTime<Utc>,
@@ -620,7 +620,7 @@ impl LaneView {
 
     /// What `store` has learned about `shipment`'s lane, at every level, over the
     /// weeks read at `now`: one read.
-    pub async fn load<S: ShipmentQuery>(
+    pub async fn load<S: LaneQuery>(
         store: &S,
         shipment: &Shipment,
         now: DateTime<Utc>,
@@ -693,37 +693,28 @@ impl LaneView {
         self.best(|s| s.gaps.get(&stage), || self.prior.gaps(stage))
     }
 
-    /// Where a parcel in flight stands at `now` on its lane's clock; `None` once
-    /// it is delivered or diverted.
-    ///
-    /// A silence longer than the lane's usual gap between scans in that stage
-    /// (its p95) is a pause: the parcel's way stopped for the excess, and resumes
-    /// where it was. Pauses so far (past gaps of the stage, and the silence since
-    /// the last scan) shift the estimate by their length and do not count as
-    /// progress through the stage, so a stuck parcel's estimate moves out while
-    /// it stays stuck, and keeps the delay once it moves again.
-    fn progress(&self, shipment: &Shipment, now: DateTime<Utc>) -> Option<Progress> {
+    /// Where a parcel in flight stands on its lane's clock, read once from its
+    /// timeline and evaluated cheaply at any instant ([`Outlook::p_delivered_by`]);
+    /// `None` once it is delivered or diverted.
+    pub fn outlook(&self, shipment: &Shipment) -> Option<Outlook> {
         let journey = Journey::of(shipment);
         let (stage, entered) = journey.current?;
         let (remaining, source) = self.remaining(stage);
         let (gaps, _) = self.gaps(stage);
         let usual = gaps.quantile(PAUSE_QUANTILE).unwrap_or(f64::INFINITY);
-        let excess = |gap: Duration| (minutes(gap) - usual).max(0.0);
-        let silence = (now - journey.last_scan.max(entered)).max(Duration::zero());
-        let paused: f64 = journey
+        let paused_before: f64 = journey
             .gaps
             .iter()
             .zip(journey.gap_ends.iter())
             .filter(|(_, end)| **end > entered)
-            .map(|((_, gap), _)| excess(*gap))
-            .sum::<f64>()
-            + excess(silence);
-        let spent = (minutes((now - entered).max(Duration::zero())) - paused).max(0.0);
-        Some(Progress {
+            .map(|((_, gap), _)| (minutes(*gap) - usual).max(0.0))
+            .sum();
+        Some(Outlook {
             stage,
             entered,
-            paused,
-            spent,
+            last_scan: journey.last_scan,
+            usual,
+            paused_before,
             remaining,
             source,
         })
@@ -732,18 +723,18 @@ impl LaneView {
     /// The ETA of a parcel in flight at `now`; `None` once it is delivered or
     /// diverted.
     pub fn eta(&self, shipment: &Shipment, now: DateTime<Utc>) -> Option<Eta> {
-        let p = self.progress(shipment, now)?;
-        let start = p.entered + minutes_duration(p.paused);
+        let o = self.outlook(shipment)?;
+        let p = o.at(now);
         let at = |q: f64| {
-            let m = p.remaining.quantile_given_at_least(q, p.spent)?;
-            let at = start + minutes_duration(m);
+            let m = o.remaining.quantile_given_at_least(q, p.spent)?;
+            let at = p.start + minutes_duration(m);
             Some(at.max(now + Duration::minutes(1)))
         };
         Some(Eta {
             p50: at(0.5)?,
             p90: at(0.9)?,
-            stage: p.stage,
-            source: p.source,
+            stage: o.stage,
+            source: o.source,
         })
     }
 
@@ -755,13 +746,59 @@ impl LaneView {
         by: DateTime<Utc>,
         now: DateTime<Utc>,
     ) -> Option<f64> {
-        let p = self.progress(shipment, now)?;
+        self.outlook(shipment)?.p_delivered_by(by, now)
+    }
+}
+
+/// A parcel in flight on its lane's clock (see [`LaneView::outlook`]).
+///
+/// A silence longer than the lane's usual gap between scans in that stage (its
+/// p95) is a pause: the parcel's way stopped for the excess, and resumes where it
+/// was. Pauses so far (past gaps of the stage, and the silence since the last
+/// scan) shift the estimate by their length and do not count as progress through
+/// the stage, so a stuck parcel's estimate moves out while it stays stuck, and
+/// keeps the delay once it moves again.
+#[derive(Clone, Debug)]
+pub struct Outlook {
+    pub stage: Stage,
+    pub entered: DateTime<Utc>,
+    pub last_scan: DateTime<Utc>,
+    /// The lane's usual longest gap in this stage, minutes.
+    usual: f64,
+    /// Minutes paused in this stage before the last scan.
+    paused_before: f64,
+    remaining: Sketch,
+    pub source: Source,
+}
+
+/// Where an [`Outlook`] stands at one instant.
+struct Progress {
+    /// The stage's entry, moved later by the pauses so far.
+    start: DateTime<Utc>,
+    /// Minutes of progress through the stage.
+    spent: f64,
+}
+
+impl Outlook {
+    fn at(&self, now: DateTime<Utc>) -> Progress {
+        let silence = (now - self.last_scan.max(self.entered)).max(Duration::zero());
+        let paused = self.paused_before + (minutes(silence) - self.usual).max(0.0);
+        let spent = (minutes((now - self.entered).max(Duration::zero())) - paused).max(0.0);
+        Progress {
+            start: self.entered + minutes_duration(paused),
+            spent,
+        }
+    }
+
+    /// The probability that the parcel is delivered by `by`, as seen at `now`
+    /// with no scan after the ones it has (0 once `by` has passed).
+    pub fn p_delivered_by(&self, by: DateTime<Utc>, now: DateTime<Utc>) -> Option<f64> {
         if by <= now {
             return Some(0.0);
         }
-        let start = p.entered + minutes_duration(p.paused);
-        p.remaining
-            .prob_at_most_given_at_least(minutes(by - start), p.spent)
+        let p = self.at(now);
+        self.remaining
+            .prob_at_most_given_at_least(minutes(by - p.start), p.spent)
     }
 }
 
@@ -770,18 +807,6 @@ const PAUSE_QUANTILE: f64 = 0.95;
 
 fn minutes_duration(m: f64) -> Duration {
     Duration::seconds((m * 60.0).round() as i64)
-}
-
-/// See [`LaneView::progress`].
-struct Progress {
-    stage: Stage,
-    entered: DateTime<Utc>,
-    /// Minutes paused since entering the stage.
-    paused: f64,
-    /// Minutes of progress through the stage.
-    spent: f64,
-    remaining: Sketch,
-    source: Source,
 }
 
 /// Lane views for reading many parcels at one instant: parcels of one lane share
@@ -801,13 +826,59 @@ impl LaneViews {
     }
 
     /// `shipment`'s lane view at this instant ([`LaneView::load_or_prior`]).
-    pub async fn get<S: ShipmentQuery>(&mut self, store: &S, shipment: &Shipment) -> &LaneView {
+    pub async fn get<S: LaneQuery>(&mut self, store: &S, shipment: &Shipment) -> &LaneView {
         let key = LaneKey::levels(&shipment.id.carrier, &Route::of(shipment));
         if !self.views.contains_key(&key) {
             let view = LaneView::load_or_prior(store, shipment, self.now).await;
             self.views.insert(key.clone(), view);
         }
         &self.views[&key]
+    }
+}
+
+/// Lane views kept for a while by a process that checks many parcels (a
+/// tracker): a lane's statistics change slowly, so each lane is read at most
+/// once per [`LaneCache::TTL`] (on DynamoDB one read is a BatchGetItem of 80
+/// keys). Expiry is by the `now` of the asking check, so virtual time works.
+#[derive(Default)]
+pub struct LaneCache {
+    views: std::sync::Mutex<Kept>,
+}
+
+/// Lane views by the lane's levels, with when each was read.
+type Kept = std::collections::HashMap<Vec<LaneKey>, (DateTime<Utc>, std::sync::Arc<LaneView>)>;
+
+impl LaneCache {
+    /// How long a lane view is kept.
+    pub const TTL: Duration = Duration::minutes(10);
+    /// Past this many lanes, expired views are dropped when a new one is kept.
+    const KEPT: usize = 4096;
+
+    /// `shipment`'s lane view as read within the last [`LaneCache::TTL`] before
+    /// `now`, else read now.
+    pub async fn get<S: LaneQuery>(
+        &self,
+        store: &S,
+        shipment: &Shipment,
+        now: DateTime<Utc>,
+    ) -> Result<std::sync::Arc<LaneView>, StoreError> {
+        let key = LaneKey::levels(&shipment.id.carrier, &Route::of(shipment));
+        let fresh = |at: DateTime<Utc>| at <= now && now - at < Self::TTL;
+        if let Some((_, view)) = self.lock().get(&key).filter(|(at, _)| fresh(*at)) {
+            return Ok(view.clone());
+        }
+        let view = std::sync::Arc::new(LaneView::load(store, shipment, now).await?);
+        let mut views = self.lock();
+        if views.len() >= Self::KEPT {
+            views.retain(|_, (at, _)| fresh(*at));
+        }
+        views.insert(key, (now, view.clone()));
+        Ok(view)
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Kept> {
+        // A panic elsewhere while holding the lock leaves only a cache behind.
+        self.views.lock().unwrap_or_else(|e| e.into_inner())
     }
 }
 

@@ -25,6 +25,7 @@ pub mod config;
 pub mod digest;
 pub mod domain;
 pub mod inhibit;
+pub mod lane_rules;
 pub mod lanes;
 pub mod lifecycle;
 pub mod message;

@@ -3,7 +3,7 @@
 //!
 //! | port | what it is for | adapters |
 //! |---|---|---|
-//! | [`ShipmentReader`], [`ShipmentWriter`], [`DueIndex`], [`AlertLog`], [`ShipmentQuery`] (all: [`Store`]) | the store, split by capability so each use case asks for the narrowest one | `MemoryStore` (here), `sentinel-sqlite`, `sentinel-aws` (DynamoDB) |
+//! | [`ShipmentReader`], [`ShipmentWriter`], [`DueIndex`], [`AlertLog`], [`ShipmentQuery`], [`LaneQuery`] (all: [`Store`]) | the store, split by capability so each use case asks for the narrowest one | `MemoryStore` (here), `sentinel-sqlite`, `sentinel-aws` (DynamoDB) |
 //! | [`CarrierQuery`], [`CarrierSubscribe`] | asking a tracking provider about a parcel; asking it to push updates | `sentinel-carriers` (Kdniao, Kuaidi100), `sentinel-sim` (the simulated carrier) |
 //! | [`TrackBus`] | the scheduler's fan-out of [`TrackBatch`]es to trackers | `MemoryBus` (here), `sentinel-aws` (EventBridge) |
 //! | [`AlertSink`] | where claimed notifications go | `sentinel-aws` (SNS), `sentinel-chat` (robots), the CLI's console |
@@ -280,15 +280,6 @@ pub trait ShipmentQuery: Send + Sync {
         limit: usize,
     ) -> impl Future<Output = Result<Page<Shipment>, StoreError>> + Send;
 
-    /// The lane counters (`lane|…`, see [`crate::tally`]) of the lanes named
-    /// `lanes` ([`crate::lanes::LaneKey::key`]) in the ISO weeks `weeks`: a few
-    /// keyed reads, whatever the fleet.
-    fn lane_counts(
-        &self,
-        lanes: &[String],
-        weeks: &[String],
-    ) -> impl Future<Output = Result<Tally, StoreError>> + Send;
-
     /// Up to `limit` items set aside as unreadable (shipments and alert records,
     /// by key), for the people who must repair or remove them. A store whose items
     /// cannot be corrupt (the in-memory one) has none.
@@ -298,10 +289,28 @@ pub trait ShipmentQuery: Send + Sync {
     ) -> impl Future<Output = Result<Vec<Unreadable>, StoreError>> + Send;
 }
 
-/// Everything a store offers.
-pub trait Store: ShipmentReader + ShipmentWriter + DueIndex + AlertLog + ShipmentQuery {}
+/// What the lanes have learned (issue 17): read by the ETA and by the lane rules.
+pub trait LaneQuery: Send + Sync {
+    /// The lane counters (`lane|…`, see [`crate::tally`]) of the lanes named
+    /// `lanes` ([`crate::lanes::LaneKey::key`]) in the ISO weeks `weeks`: a few
+    /// keyed reads, whatever the fleet.
+    fn lane_counts(
+        &self,
+        lanes: &[String],
+        weeks: &[String],
+    ) -> impl Future<Output = Result<Tally, StoreError>> + Send;
+}
 
-impl<T: ShipmentReader + ShipmentWriter + DueIndex + AlertLog + ShipmentQuery> Store for T {}
+/// Everything a store offers.
+pub trait Store:
+    ShipmentReader + ShipmentWriter + DueIndex + AlertLog + ShipmentQuery + LaneQuery
+{
+}
+
+impl<T: ShipmentReader + ShipmentWriter + DueIndex + AlertLog + ShipmentQuery + LaneQuery> Store
+    for T
+{
+}
 
 // ---------------------------------------------------------------------------
 // Carrier

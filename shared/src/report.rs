@@ -286,7 +286,9 @@ pub fn percentile(sorted: &[i64], p: f64) -> Option<i64> {
 /// first alert of that rule (reaching that severity) on that parcel exists; its
 /// latency is the time from `due_at` to that alert. Expectations due after
 /// `judge_until` are not scored (the run ended before a check could see them) but
-/// still make a matching alert legitimate.
+/// still make a matching alert legitimate. The lane rules (`predicted_late`,
+/// `slow_lane`) are predictions the oracle has no truth for: not scored here (the
+/// fleet benchmark scores them apart).
 pub fn score(
     parcels: &[ShipmentId],
     expected: &[Expected],
@@ -295,7 +297,7 @@ pub fn score(
 ) -> DetectionScore {
     // First instant each (parcel, rule, severity) was notified.
     let mut first: HashMap<(&ShipmentId, Rule, Severity), DateTime<Utc>> = HashMap::new();
-    for r in records {
+    for r in records.iter().filter(|r| !r.rule.is_lane_rule()) {
         let reached = match r.kind {
             AlertKind::Fired | AlertKind::Escalated => r.severity,
             AlertKind::Repeated | AlertKind::Resolved | AlertKind::Notice => continue,

@@ -18,6 +18,8 @@ use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::domain::{CarrierCode, Rule, Severity, Shipment, Status};
+use crate::lane_rules;
+use crate::lanes::LaneView;
 
 /// A rule whose condition holds and whose threshold has passed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -31,21 +33,56 @@ pub struct Finding {
 /// The rule configuration (see [`crate::config`] for the environment variables).
 #[derive(Clone, Debug, PartialEq)]
 pub struct RuleConfig {
-    thresholds: [Duration; 11],
+    thresholds: [Duration; Rule::COUNT],
     stalled_critical: Duration,
-    enabled: [bool; 11],
+    enabled: [bool; Rule::COUNT],
     overrides: Vec<(Rule, CarrierCode, Duration)>,
-    customer_notice: [bool; 11],
+    customer_notice: [bool; Rule::COUNT],
+    /// `predicted_late` fires below this probability of delivery by the promise.
+    pub predicted_late_probability: PerCarrier,
+    /// `slow_lane` fires beyond this quantile of the lane's gaps between scans.
+    pub slow_lane_quantile: PerCarrier,
 }
+
+/// A number with per-carrier exceptions (`0.5,SF=0.3`).
+#[derive(Clone, Debug, PartialEq)]
+pub struct PerCarrier {
+    pub default: f64,
+    pub carriers: Vec<(CarrierCode, f64)>,
+}
+
+impl PerCarrier {
+    pub fn of(default: f64) -> PerCarrier {
+        PerCarrier {
+            default,
+            carriers: Vec::new(),
+        }
+    }
+
+    /// The value for `carrier` (its exception, else the default).
+    pub fn get(&self, carrier: &CarrierCode) -> f64 {
+        self.carriers
+            .iter()
+            .find(|(c, _)| c == carrier)
+            .map_or(self.default, |(_, v)| *v)
+    }
+}
+
+/// `PREDICTED_LATE_PROBABILITY`'s default.
+pub const PREDICTED_LATE_PROBABILITY: f64 = 0.5;
+/// `SLOW_LANE_QUANTILE`'s default.
+pub const SLOW_LANE_QUANTILE: f64 = 0.95;
 
 impl Default for RuleConfig {
     fn default() -> Self {
         Self {
             thresholds: Rule::ALL.map(|r| hours(r.default_hours())),
             stalled_critical: hours(96.0),
-            enabled: [true; 11],
+            enabled: [true; Rule::COUNT],
             overrides: Vec::new(),
-            customer_notice: [false; 11],
+            customer_notice: [false; Rule::COUNT],
+            predicted_late_probability: PerCarrier::of(PREDICTED_LATE_PROBABILITY),
+            slow_lane_quantile: PerCarrier::of(SLOW_LANE_QUANTILE),
         }
     }
 }
@@ -124,10 +161,10 @@ pub struct Condition {
     pub since: DateTime<Utc>,
 }
 
-/// Up to 11 conditions; a fixed array so evaluation does not allocate.
+/// Up to one condition per rule; a fixed array so evaluation does not allocate.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Conditions {
-    items: [Option<Condition>; 11],
+    items: [Option<Condition>; Rule::COUNT],
     len: usize,
 }
 
@@ -179,7 +216,7 @@ pub struct PastEvent {
 
 /// The [`PastEvent`]s of `shipment`, in rule order.
 pub fn past_events(shipment: &Shipment, config: &RuleConfig) -> Vec<PastEvent> {
-    let mut newest: [Option<PastEvent>; 11] = [None; 11];
+    let mut newest: [Option<PastEvent>; Rule::COUNT] = [None; Rule::COUNT];
     let mut open: Option<(Rule, DateTime<Utc>)> = None;
     let mut group: Option<Status> = None;
     for (e, st) in shipment.timeline.effective_statuses() {
@@ -302,6 +339,37 @@ pub fn evaluate(shipment: &Shipment, config: &RuleConfig, now: DateTime<Utc>) ->
     }
     findings.sort_by_key(|f| f.rule);
     findings
+}
+
+/// The findings of the fixed rules ([`evaluate`]) and, with what the parcel's
+/// lane has learned, of the lane rules ([`crate::lane_rules`]), in rule order.
+pub fn evaluate_with(
+    shipment: &Shipment,
+    config: &RuleConfig,
+    lanes: Option<&LaneView>,
+    now: DateTime<Utc>,
+) -> Vec<Finding> {
+    let mut findings = evaluate(shipment, config, now);
+    if let Some(view) = lanes {
+        findings.extend(lane_rules::findings(shipment, config, view, now));
+        findings.sort_by_key(|f| f.rule);
+    }
+    findings
+}
+
+/// [`next_deadline`], and with a lane view the lane rules' next deadline too.
+pub fn next_deadline_with(
+    shipment: &Shipment,
+    config: &RuleConfig,
+    lanes: Option<&LaneView>,
+    now: DateTime<Utc>,
+) -> Option<DateTime<Utc>> {
+    let fixed = next_deadline(shipment, config, now);
+    let lane = lanes.and_then(|view| lane_rules::next_deadline(shipment, config, view, now));
+    match (fixed, lane) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    }
 }
 
 /// The next instant after `now` at which a finding would appear or escalate if

@@ -12,6 +12,7 @@
 use chrono::{DateTime, Duration, Utc};
 
 use crate::domain::{Shipment, Status};
+use crate::lanes::LaneView;
 use crate::rules;
 use crate::rules::RuleConfig;
 
@@ -123,11 +124,24 @@ pub fn next_check_at(
     policy: &PollPolicy,
     now: DateTime<Utc>,
 ) -> Option<DateTime<Utc>> {
+    next_check_at_with(shipment, config, None, mode, policy, now)
+}
+
+/// [`next_check_at`], with the lane rules' deadlines when the parcel's lane view
+/// is given.
+pub fn next_check_at_with(
+    shipment: &Shipment,
+    config: &RuleConfig,
+    lanes: Option<&LaneView>,
+    mode: TrackingMode,
+    policy: &PollPolicy,
+    now: DateTime<Utc>,
+) -> Option<DateTime<Utc>> {
     let status = shipment.timeline.current_status();
     if status.is_terminal() {
         return None;
     }
-    let deadline = rules::next_deadline(shipment, config, now);
+    let deadline = rules::next_deadline_with(shipment, config, lanes, now);
     let poll = match mode {
         TrackingMode::Poll if shipment.consecutive_errors > 0 => {
             Some(now + policy.backoff(shipment.consecutive_errors))

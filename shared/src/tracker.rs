@@ -30,12 +30,13 @@ use futures_util::stream::{self, StreamExt};
 
 use crate::config::Settings;
 use crate::domain::{AlertKind, AlertRecord, Audience, Notification, Shipment, ShipmentId};
+use crate::lanes::{LaneCache, LaneView};
 use crate::lifecycle;
 use crate::lifecycle::Transition;
 use crate::metrics;
 use crate::outbox::notification;
 use crate::ports::{
-    AlertLog, CarrierError, CarrierQuery, CarrierReply, DueIndex, Lease, ShipmentReader,
+    AlertLog, CarrierError, CarrierQuery, CarrierReply, DueIndex, LaneQuery, Lease, ShipmentReader,
     ShipmentWriter, StoreError,
 };
 use crate::rules;
@@ -43,8 +44,8 @@ use crate::schedule;
 use crate::schedule::{PollPolicy, TrackingMode};
 
 /// The store capabilities one check uses.
-pub trait TrackerStore: ShipmentReader + ShipmentWriter + AlertLog {}
-impl<T: ShipmentReader + ShipmentWriter + AlertLog> TrackerStore for T {}
+pub trait TrackerStore: ShipmentReader + ShipmentWriter + AlertLog + LaneQuery {}
+impl<T: ShipmentReader + ShipmentWriter + AlertLog + LaneQuery> TrackerStore for T {}
 
 /// What one check did.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -85,6 +86,9 @@ pub struct Tracker<'a, S, C = ()> {
     /// How long the notifications a check claims are its own to deliver before
     /// an outbox pass may take them ([`DEFAULT_LEASE`]).
     pub lease: chrono::Duration,
+    /// What the parcels' lanes have learned, read for the lane rules
+    /// ([`crate::lane_rules`]) and kept a few minutes.
+    pub lanes: LaneCache,
 }
 
 /// How long a tracker keeps the notifications it claimed to itself: longer than
@@ -159,6 +163,7 @@ impl<'a, S: TrackerStore, C> Tracker<'a, S, C> {
             concurrency: 1,
             owner: "tracker".to_string(),
             lease: DEFAULT_LEASE,
+            lanes: LaneCache::default(),
         }
     }
 
@@ -253,7 +258,8 @@ impl<'a, S: TrackerStore, C> Tracker<'a, S, C> {
                     }
                 }
             }
-            let transitions = self.apply(&mut shipment, now);
+            let lanes = self.lane_view(&shipment, now).await?;
+            let transitions = self.apply(&mut shipment, lanes.as_deref(), now);
             let claims = self.claims(&shipment, &transitions, now).await?;
             let records: Vec<AlertRecord> = claims.iter().map(|c| c.record.clone()).collect();
             let lease = self.lease_at(now);
@@ -292,12 +298,37 @@ impl<'a, S: TrackerStore, C> Tracker<'a, S, C> {
         Lease::new(self.owner.clone(), now, self.lease)
     }
 
-    /// Evaluates the rules, tells problems already superseded, reconciles alerts and
-    /// schedules the next check.
-    pub fn apply(&self, shipment: &mut Shipment, now: DateTime<Utc>) -> Vec<Transition> {
+    /// The lane view the lane rules need for `shipment` (none when both are
+    /// disabled, or once the parcel's way has ended). A failed read fails the
+    /// check, which is retried: deciding without it would resolve a lane rule's
+    /// alert that still holds.
+    async fn lane_view(
+        &self,
+        shipment: &Shipment,
+        now: DateTime<Utc>,
+    ) -> Result<Option<std::sync::Arc<LaneView>>, StoreError> {
+        use crate::domain::Rule;
+        let rules = &self.settings.rules;
+        // A lane rule can hold only for a parcel with a promise or with scans.
+        let wanted = rules.is_enabled(Rule::PredictedLate) && shipment.promised_at.is_some()
+            || rules.is_enabled(Rule::SlowLane) && !shipment.timeline.is_empty();
+        if !wanted || shipment.timeline.current_status().is_terminal() {
+            return Ok(None);
+        }
+        self.lanes.get(self.store, shipment, now).await.map(Some)
+    }
+
+    /// Evaluates the rules (the lane rules with `lanes`), tells problems already
+    /// superseded, reconciles alerts and schedules the next check.
+    pub fn apply(
+        &self,
+        shipment: &mut Shipment,
+        lanes: Option<&LaneView>,
+        now: DateTime<Utc>,
+    ) -> Vec<Transition> {
         let rules = &self.settings.rules;
         shipment.status = shipment.timeline.current_status();
-        let findings = rules::evaluate(shipment, rules, now);
+        let findings = rules::evaluate_with(shipment, rules, lanes, now);
         let past = rules::past_events(shipment, rules);
         let mut transitions = lifecycle::tell_past(&mut shipment.alerts, &past, now);
         transitions.extend(lifecycle::reconcile_with(
@@ -308,7 +339,7 @@ impl<'a, S: TrackerStore, C> Tracker<'a, S, C> {
             &self.settings.inhibit,
         ));
         shipment.next_check_at =
-            schedule::next_check_at(shipment, rules, self.mode, &self.policy, now);
+            schedule::next_check_at_with(shipment, rules, lanes, self.mode, &self.policy, now);
         transitions
     }
 

@@ -166,16 +166,27 @@ async fn a_failing_carrier_keeps_the_last_good_state_and_rules_still_fire() {
     assert_eq!(retry - before.next_check_at.unwrap(), Duration::minutes(10));
 
     // Even while the carrier keeps failing, the stall is detected on time.
+    // (So is `slow_lane` before it: the lane's usual gap, at least 12 h.)
     let mut now = retry;
     let mut fired = None;
+    let mut slow = None;
     while now <= t(60.0) {
         let o = tracker.check(&id, now).await.unwrap();
-        if let Some(n) = o.notifications.first() {
-            fired = Some((n.record.rule, n.record.kind, now));
+        for n in &o.notifications {
+            match n.record.rule {
+                Rule::SlowLane => slow = Some(now),
+                _ => fired = Some((n.record.rule, n.record.kind, now)),
+            }
+        }
+        if fired.is_some() {
             break;
         }
         now = stored(&store).await.next_check_at.unwrap();
     }
+    assert!(
+        slow.is_some_and(|s| s >= t(13.0) && s < t(49.0)),
+        "{slow:?}"
+    );
     let (rule, kind, at) = fired.expect("stalled fired despite the outage");
     assert_eq!((rule, kind), (Rule::Stalled, AlertKind::Fired));
     assert!(

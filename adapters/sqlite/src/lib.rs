@@ -58,8 +58,8 @@ use rusqlite::Connection;
 
 use shared::domain::{AlertRecord, Shipment, ShipmentId};
 use shared::ports::{
-    AlertLog, Committed, DueIndex, Lease, ListFilter, Page, ShipmentQuery, ShipmentReader,
-    ShipmentWriter, StoreError, Unreadable,
+    AlertLog, Committed, DueIndex, LaneQuery, Lease, ListFilter, Page, ShipmentQuery,
+    ShipmentReader, ShipmentWriter, StoreError, Unreadable,
 };
 
 /// A [`Store`](shared::ports::Store) in one SQLite file (or in memory).
@@ -187,7 +187,7 @@ impl AlertLog for SqliteStore {
     }
 }
 
-impl ShipmentQuery for SqliteStore {
+impl LaneQuery for SqliteStore {
     async fn lane_counts(
         &self,
         lanes: &[String],
@@ -195,7 +195,9 @@ impl ShipmentQuery for SqliteStore {
     ) -> Result<shared::tally::Tally, StoreError> {
         self.lane_rows(lanes, weeks)
     }
+}
 
+impl ShipmentQuery for SqliteStore {
     async fn list_shipments(
         &self,
         filter: &ListFilter,

@@ -19,7 +19,8 @@ use shared::clip::{clip, Clipped};
 use shared::config::Settings;
 use shared::domain::Shipment;
 use shared::ports::{
-    AlertLog, CarrierSubscribe, Clock, ShipmentQuery, ShipmentReader, ShipmentWriter, StoreError,
+    AlertLog, CarrierSubscribe, Clock, LaneQuery, ShipmentQuery, ShipmentReader, ShipmentWriter,
+    StoreError,
 };
 use shared::registration::{register_parcel, NewShipment, Registered};
 use shared::schedule::TrackingMode;
@@ -27,8 +28,8 @@ use shared::secret::Secret;
 
 /// The store capabilities the api function uses: everything but the due index
 /// (it registers, looks up, lists, and takes in pushes).
-pub trait ApiStore: ShipmentReader + ShipmentWriter + AlertLog + ShipmentQuery {}
-impl<T: ShipmentReader + ShipmentWriter + AlertLog + ShipmentQuery> ApiStore for T {}
+pub trait ApiStore: ShipmentReader + ShipmentWriter + AlertLog + ShipmentQuery + LaneQuery {}
+impl<T: ShipmentReader + ShipmentWriter + AlertLog + ShipmentQuery + LaneQuery> ApiStore for T {}
 
 /// The `detail-type` of the registration event.
 pub const SHIPMENT_REGISTERED: &str = "ShipmentRegistered";

@@ -16,7 +16,7 @@ use sentinel_sim::bench::cost;
 
 use sentinel_sim::bench;
 use sentinel_sim::bench::cost::CostInputs;
-use sentinel_sim::bench::prediction::{self, Prediction};
+use sentinel_sim::bench::prediction;
 use sentinel_sim::bench::{BenchConfig, BenchReport, Side, Wire, RULE_ORDER, TICK};
 use shared::config::Settings;
 use shared::domain::Status;
@@ -244,7 +244,9 @@ fn side_json(r: &BenchReport, side: &Side) -> Value {
 /// How the estimated deliveries did (`null` figures when nothing was judged: a
 /// run no longer than the warm-up, or no parcel in flight after it). Coverage
 /// is per delivered parcel; `_per_estimate` weighs each judged estimate alike.
-fn prediction_json(p: &Prediction) -> Value {
+fn prediction_json(r: &BenchReport) -> Value {
+    let p = &r.sentinel.prediction;
+    let l = &r.sentinel.lane_rules;
     json!({
         "p90_coverage": opt_f(p.p90_coverage()),
         "p50_coverage": opt_f(p.p50_coverage()),
@@ -263,6 +265,18 @@ fn prediction_json(p: &Prediction) -> Value {
         "from_lanes": opt_f(p.from_lanes_share()),
         "warm_up_h": prediction::WARM_UP.num_hours(),
         "every_h": prediction::EVERY.num_hours(),
+        "predicted_late_recall_24h": opt_f(l.predicted_late_recall_24h()),
+        "predicted_late_recall": opt_f(l.predicted_late_recall()),
+        "predicted_late_precision": opt_f(l.predicted_late_precision()),
+        "late_parcels": l.late,
+        "predicted_late_flagged": l.flagged,
+        "slow_lane_median_lead_h": opt_f(l.slow_lane_median_lead_h()),
+        "slow_lane_fast_lanes_median_lead_h": opt_f(l.slow_lane_fast_median_lead_h()),
+        "slow_lane_found": opt_f(l.slow_lane_found()),
+        "slow_lane_precision": opt_f(l.slow_lane_precision()),
+        "stalls": l.stalls,
+        "slow_lane_alerts": l.slow_alerts,
+        "overall_precision_with_slow_lane": opt_f(l.overall_precision_with_slow_lane(&r.sentinel.scores)),
     })
 }
 
@@ -302,7 +316,7 @@ pub fn to_json(r: &BenchReport) -> Value {
         "seed": r.config.seed,
         "register_days": r.config.register_days(),
         "mode": mode_str(r.config.mode),
-        "prediction": prediction_json(&r.sentinel.prediction),
+        "prediction": prediction_json(r),
         "sentinel": side_json(r, &r.sentinel),
         "baseline": side_json(r, &r.baseline),
         "per_rule": per_rule,

@@ -56,7 +56,31 @@ pub fn table(r: &BenchReport) -> String {
     out.push_str(&targets(r, &s, events_pp));
     sentinel_figures(&mut out, r);
     estimated_delivery(&mut out, r);
+    lane_rules(&mut out, r);
     out
+}
+
+/// How the lane rules did (scored apart from the fixed rules).
+fn lane_rules(out: &mut String, r: &BenchReport) {
+    let l = &r.sentinel.lane_rules;
+    let pct = |v: Option<f64>| v.map_or("-".to_string(), |v| format!("{:.1}%", 100.0 * v));
+    let hours = |v: Option<f64>| v.map_or("-".to_string(), |v| format!("{v:.1} h"));
+    let _ = writeln!(
+        out,
+        "\nLane rules (after the warm-up):\n  predicted_late: {} of {} late parcels flagged at least 24 h before the promise ({} before it), precision {} ({} flagged)\n  slow_lane: found {} of {} stalls before `stalled`, median lead {} (same city or province: {}), precision {} ({} alerts); all rules' precision with it {}",
+        pct(l.predicted_late_recall_24h()),
+        l.late,
+        pct(l.predicted_late_recall()),
+        pct(l.predicted_late_precision()),
+        l.flagged,
+        pct(l.slow_lane_found()),
+        l.stalls,
+        hours(l.slow_lane_median_lead_h()),
+        hours(l.slow_lane_fast_median_lead_h()),
+        pct(l.slow_lane_precision()),
+        l.slow_alerts,
+        pct(l.overall_precision_with_slow_lane(&r.sentinel.scores)),
+    );
 }
 
 /// How the estimated deliveries did after the warm-up.

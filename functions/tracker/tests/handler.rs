@@ -14,7 +14,7 @@ use shared::config::Settings;
 use shared::domain::AlertRecord;
 use shared::domain::{Notification, Rule, Shipment, ShipmentId};
 use shared::ports::{
-    AlertLog, AlertSink, CarrierError, CarrierQuery, CarrierReply, Committed, Lease,
+    AlertLog, AlertSink, CarrierError, CarrierQuery, CarrierReply, Committed, LaneQuery, Lease,
     ShipmentReader, ShipmentWriter, StoreError,
 };
 use shared::schedule::TrackingMode;
@@ -135,6 +135,21 @@ async fn a_batch_is_checked_and_its_claims_published_once() {
 struct FailsToWrite {
     inner: MemoryStore,
     poisoned: ShipmentId,
+    /// Reading what the lanes learned fails too.
+    lanes_down: bool,
+}
+
+impl LaneQuery for FailsToWrite {
+    async fn lane_counts(
+        &self,
+        lanes: &[String],
+        weeks: &[String],
+    ) -> Result<shared::tally::Tally, StoreError> {
+        if self.lanes_down {
+            return Err(StoreError::Backend("ProvisionedThroughputExceeded".into()));
+        }
+        self.inner.lane_counts(lanes, weeks).await
+    }
 }
 
 impl ShipmentReader for FailsToWrite {
@@ -214,6 +229,7 @@ async fn one_failing_parcel_does_not_drop_the_others_claims() {
         store: FailsToWrite {
             inner,
             poisoned: poisoned.clone(),
+            lanes_down: false,
         },
         provider: Silent::default(),
         sink: Recording::default(),
@@ -240,5 +256,36 @@ async fn one_failing_parcel_does_not_drop_the_others_claims() {
     // The failed parcel kept its state and is still due.
     let kept = deps.store.get_shipment(&poisoned).await.unwrap().unwrap();
     assert!(kept.alerts.is_empty());
+    assert_eq!(kept.next_check_at, Some(now - Duration::minutes(1)));
+}
+
+#[tokio::test]
+async fn a_failed_lane_read_fails_the_check_and_keeps_the_parcel_due() {
+    // The lane rules need what the lanes learned: without it a held
+    // `predicted_late` would look resolved, so the check fails and is retried.
+    let now = Utc::now();
+    let id = ShipmentId::parse("ZTO", "75312345678909").unwrap();
+    let inner = MemoryStore::new();
+    let mut s = Shipment::new(id.clone(), now - Duration::hours(48));
+    s.promised_at = Some(now + Duration::hours(24));
+    s.next_check_at = Some(now - Duration::minutes(1));
+    inner.put_shipment(&s).await.unwrap();
+    let deps = Deps {
+        store: FailsToWrite {
+            inner,
+            poisoned: ShipmentId::parse("ZTO", "75300000000000").unwrap(),
+            lanes_down: true,
+        },
+        provider: Silent::default(),
+        sink: Recording::default(),
+        settings: Settings::default(),
+        mode: TrackingMode::Poll,
+        concurrency: 1,
+    };
+    let out = handle(&deps, event(&[&id])).await.unwrap();
+    assert_eq!(out["failed"], 1, "{out}");
+    assert_eq!(out["alerts"], 0, "{out}");
+    let kept = deps.store.get_shipment(&id).await.unwrap().unwrap();
+    assert_eq!(kept.version, 1, "nothing written");
     assert_eq!(kept.next_check_at, Some(now - Duration::minutes(1)));
 }

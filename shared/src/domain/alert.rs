@@ -29,10 +29,17 @@ pub enum Rule {
     LockerUncollected,
     Late,
     NoTrace,
+    /// The lane's statistics say the parcel will probably miss its promise.
+    PredictedLate,
+    /// Silent for longer than its lane usually is in its stage (before `stalled`).
+    SlowLane,
 }
 
 impl Rule {
-    pub const ALL: [Rule; 11] = [
+    /// How many rules there are.
+    pub const COUNT: usize = 13;
+
+    pub const ALL: [Rule; Rule::COUNT] = [
         Rule::NoPickup,
         Rule::Stalled,
         Rule::HubDwell,
@@ -44,6 +51,8 @@ impl Rule {
         Rule::LockerUncollected,
         Rule::Late,
         Rule::NoTrace,
+        Rule::PredictedLate,
+        Rule::SlowLane,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -59,6 +68,8 @@ impl Rule {
             Rule::LockerUncollected => "locker_uncollected",
             Rule::Late => "late",
             Rule::NoTrace => "no_trace",
+            Rule::PredictedLate => "predicted_late",
+            Rule::SlowLane => "slow_lane",
         }
     }
 
@@ -81,6 +92,12 @@ impl Rule {
         )
     }
 
+    /// Rules decided from what the parcel's lane has learned ([`crate::lane_rules`])
+    /// rather than from fixed hours.
+    pub fn is_lane_rule(self) -> bool {
+        matches!(self, Rule::PredictedLate | Rule::SlowLane)
+    }
+
     /// Chinese name for messages.
     pub fn label_zh(self) -> &'static str {
         match self {
@@ -95,6 +112,8 @@ impl Rule {
             Rule::LockerUncollected => "快递柜/驿站超时未取",
             Rule::Late => "超过承诺时效",
             Rule::NoTrace => "无物流信息",
+            Rule::PredictedLate => "预计超时",
+            Rule::SlowLane => "慢于本线路常态",
         }
     }
 
@@ -107,11 +126,15 @@ impl Rule {
             Rule::OutForDeliveryStuck => 12.0,
             Rule::LockerUncollected => 48.0,
             Rule::NoTrace => 24.0,
+            // How long the silence lasts at least before `slow_lane`, whatever the
+            // lane says (a floor against nights and lunch breaks).
+            Rule::SlowLane => 12.0,
             Rule::DeliveryFailed
             | Rule::Exception
             | Rule::Refused
             | Rule::Returned
-            | Rule::Late => 0.0,
+            | Rule::Late
+            | Rule::PredictedLate => 0.0,
         }
     }
 }

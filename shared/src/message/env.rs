@@ -15,7 +15,7 @@ use super::{rule_index, Language, Templates};
 pub const TEMPLATES_FILE_VAR: &str = "ALERT_TEMPLATES_FILE";
 
 /// `ALERT_TEMPLATE_<RULE>`, in [`Rule::ALL`] order.
-pub const ALERT_TEMPLATE_VARS: [&str; 11] = [
+pub const ALERT_TEMPLATE_VARS: [&str; Rule::COUNT] = [
     "ALERT_TEMPLATE_NO_PICKUP",
     "ALERT_TEMPLATE_STALLED",
     "ALERT_TEMPLATE_HUB_DWELL",
@@ -27,10 +27,12 @@ pub const ALERT_TEMPLATE_VARS: [&str; 11] = [
     "ALERT_TEMPLATE_LOCKER_UNCOLLECTED",
     "ALERT_TEMPLATE_LATE",
     "ALERT_TEMPLATE_NO_TRACE",
+    "ALERT_TEMPLATE_PREDICTED_LATE",
+    "ALERT_TEMPLATE_SLOW_LANE",
 ];
 
 /// `CUSTOMER_TEMPLATE_<RULE>`, in [`Rule::ALL`] order.
-pub const CUSTOMER_TEMPLATE_VARS: [&str; 11] = [
+pub const CUSTOMER_TEMPLATE_VARS: [&str; Rule::COUNT] = [
     "CUSTOMER_TEMPLATE_NO_PICKUP",
     "CUSTOMER_TEMPLATE_STALLED",
     "CUSTOMER_TEMPLATE_HUB_DWELL",
@@ -42,6 +44,8 @@ pub const CUSTOMER_TEMPLATE_VARS: [&str; 11] = [
     "CUSTOMER_TEMPLATE_LOCKER_UNCOLLECTED",
     "CUSTOMER_TEMPLATE_LATE",
     "CUSTOMER_TEMPLATE_NO_TRACE",
+    "CUSTOMER_TEMPLATE_PREDICTED_LATE",
+    "CUSTOMER_TEMPLATE_SLOW_LANE",
 ];
 
 /// A template file larger than this is refused (it is a handful of sentences).

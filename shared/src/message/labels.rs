@@ -25,6 +25,8 @@ pub fn rule_label(rule: Rule, lang: Language) -> &'static str {
             Rule::LockerUncollected => "Uncollected in locker/station",
             Rule::Late => "Late",
             Rule::NoTrace => "No tracking info",
+            Rule::PredictedLate => "Likely late",
+            Rule::SlowLane => "Slower than its lane",
         },
     }
 }

@@ -22,6 +22,8 @@ pub(super) fn builtin_ops(rule: Rule, lang: Language) -> &'static str {
             Rule::LockerUncollected => "自 {since} 放入快递柜/驿站，{hours} 小时未取件",
             Rule::Late => "承诺送达时间 {since} 已过 {hours} 小时，仍未签收",
             Rule::NoTrace => "自 {since} 登记后 {hours} 小时承运商仍无任何物流信息（单号可能有误）",
+            Rule::PredictedLate => "按本线路的实际时效，自 {since} 起预计赶不上承诺送达时间",
+            Rule::SlowLane => "自 {since} 起已 {hours} 小时没有新的物流轨迹，超过本线路这一段的常态",
         },
         Language::En => match rule {
             Rule::NoPickup => "Shipped at {since}, not picked up after {hours} h",
@@ -41,6 +43,12 @@ pub(super) fn builtin_ops(rule: Rule, lang: Language) -> &'static str {
             Rule::NoTrace => {
                 "Registered at {since}, the carrier has no trace after {hours} h (wrong number?)"
             }
+            Rule::PredictedLate => {
+                "Likely to miss its promised delivery time, judging by its lane's transit times (since {since})"
+            }
+            Rule::SlowLane => {
+                "No new trace for {hours} h since {since}, longer than usual at this stage of its lane"
+            }
         },
     }
 }
@@ -52,7 +60,7 @@ pub(super) fn builtin_customer(rule: Rule, lang: Language) -> &'static str {
             Rule::NoPickup => {
                 "您好，您的{carrier}包裹（尾号{tail}）尚未揽收，我们已催促快递尽快揽收发出，敬请谅解。"
             }
-            Rule::Stalled | Rule::HubDwell => {
+            Rule::Stalled | Rule::HubDwell | Rule::SlowLane => {
                 "您好，您的{carrier}包裹（尾号{tail}）运输有所延误，我们已联系快递公司加急处理，敬请谅解。"
             }
             Rule::OutForDeliveryStuck => {
@@ -79,12 +87,15 @@ pub(super) fn builtin_customer(rule: Rule, lang: Language) -> &'static str {
             Rule::NoTrace => {
                 "您好，您的{carrier}包裹（尾号{tail}）暂未查到物流信息，我们正在与快递公司核实，请耐心等待。"
             }
+            Rule::PredictedLate => {
+                "您好，您的{carrier}包裹（尾号{tail}）可能晚于承诺时间送达，我们已联系快递公司加急处理，敬请谅解。"
+            }
         },
         Language::En => match rule {
             Rule::NoPickup => {
                 "Your {carrier} parcel (no. ending {tail}) has not been picked up yet. We have asked the courier to collect it soon."
             }
-            Rule::Stalled | Rule::HubDwell => {
+            Rule::Stalled | Rule::HubDwell | Rule::SlowLane => {
                 "Your {carrier} parcel (no. ending {tail}) is delayed. We have asked the carrier to hurry it. Sorry for the wait."
             }
             Rule::OutForDeliveryStuck => {
@@ -110,6 +121,9 @@ pub(super) fn builtin_customer(rule: Rule, lang: Language) -> &'static str {
             }
             Rule::NoTrace => {
                 "We cannot see tracking for your {carrier} parcel (no. ending {tail}) yet and are checking with the carrier."
+            }
+            Rule::PredictedLate => {
+                "Your {carrier} parcel (no. ending {tail}) may arrive later than promised. We have asked the carrier to hurry it."
             }
         },
     }

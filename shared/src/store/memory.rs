@@ -11,8 +11,8 @@ use chrono::{DateTime, NaiveDate, Utc};
 
 use crate::domain::{AlertKind, AlertRecord, Rule, Shipment, ShipmentId};
 use crate::ports::{
-    AlertLog, Committed, DueIndex, Lease, ListFilter, Page, ShipmentQuery, ShipmentReader,
-    ShipmentWriter, StoreError, Unreadable,
+    AlertLog, Committed, DueIndex, LaneQuery, Lease, ListFilter, Page, ShipmentQuery,
+    ShipmentReader, ShipmentWriter, StoreError, Unreadable,
 };
 use crate::tally::{decode_problem_cursor, encode_problem_cursor, problem_since, Tally};
 
@@ -305,11 +305,13 @@ impl AlertLog for MemoryStore {
     }
 }
 
-impl ShipmentQuery for MemoryStore {
+impl LaneQuery for MemoryStore {
     async fn lane_counts(&self, lanes: &[String], weeks: &[String]) -> Result<Tally, StoreError> {
         Ok(self.lock().counters.lanes(lanes, weeks))
     }
+}
 
+impl ShipmentQuery for MemoryStore {
     async fn list_shipments(
         &self,
         filter: &ListFilter,

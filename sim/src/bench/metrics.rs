@@ -15,8 +15,8 @@ use shared::domain::AlertRecord;
 use shared::domain::{Rule, Severity};
 use shared::domain::{Shipment, ShipmentId, Status};
 use shared::ports::{
-    AlertLog, Committed, DueIndex, Lease, ListFilter, Page, ShipmentQuery, ShipmentReader,
-    ShipmentWriter, StoreError, Unreadable,
+    AlertLog, Committed, DueIndex, LaneQuery, Lease, ListFilter, Page, ShipmentQuery,
+    ShipmentReader, ShipmentWriter, StoreError, Unreadable,
 };
 use shared::ports::{CarrierError, CarrierQuery, CarrierReply, CarrierSubscribe};
 pub use shared::report::percentile;
@@ -216,7 +216,7 @@ impl<S: AlertLog> AlertLog for CountingStore<S> {
     }
 }
 
-impl<S: ShipmentQuery> ShipmentQuery for CountingStore<S> {
+impl<S: LaneQuery> LaneQuery for CountingStore<S> {
     fn lane_counts(
         &self,
         lanes: &[String],
@@ -225,7 +225,9 @@ impl<S: ShipmentQuery> ShipmentQuery for CountingStore<S> {
         bump(&self.c.lane_reads);
         self.inner.lane_counts(lanes, weeks)
     }
+}
 
+impl<S: ShipmentQuery> ShipmentQuery for CountingStore<S> {
     fn list_shipments(
         &self,
         filter: &ListFilter,
@@ -494,8 +496,10 @@ pub struct Scores {
 /// expectation makes a matching alert a true one (precision). An alert raised
 /// before `due` is early: a false alert, and the expectation is missed.
 pub fn score(truth: &[Truth], episodes: &EpisodeLog, judge_until: i64) -> Scores {
+    // The lane rules are scored apart ([`super::lane_scores`]).
     let mut per_rule: BTreeMap<Rule, Detection> = Rule::ALL
         .iter()
+        .filter(|r| !r.is_lane_rule())
         .map(|r| (*r, Detection::default()))
         .collect();
     let mut due_of: HashMap<(u32, Rule, i64), i64> = HashMap::with_capacity(truth.len());
@@ -517,7 +521,7 @@ pub fn score(truth: &[Truth], episodes: &EpisodeLog, judge_until: i64) -> Scores
             _ => row.missed.push(t.parcel),
         }
     }
-    for e in episodes.episodes() {
+    for e in episodes.episodes().filter(|e| !e.rule.is_lane_rule()) {
         let row = per_rule.entry(e.rule).or_default();
         row.alerts += 1;
         if due_of

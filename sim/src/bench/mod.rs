@@ -21,6 +21,7 @@
 pub mod baseline;
 pub mod console;
 pub mod cost;
+pub mod lane_scores;
 pub mod metrics;
 pub mod prediction;
 
@@ -171,6 +172,8 @@ pub struct Side {
     pub item_bytes: Option<f64>,
     /// How the estimated deliveries did (Sentinel; see [`prediction`]).
     pub prediction: prediction::Prediction,
+    /// How the lane rules did (Sentinel; see [`lane_scores`]).
+    pub lane_rules: lane_scores::LaneScores,
 }
 
 /// The result of a benchmark run.
@@ -540,6 +543,14 @@ pub async fn run_on(
     sentinel.cpu_s = (cpu_since(cpu0) - sentinel.prediction.cpu_s).max(0.0);
     sentinel.peak_rss_mb = metrics::peak_rss_mb();
     sentinel.scores = metrics::score(&truth, &episodes, judge_until.timestamp());
+    sentinel.lane_rules = lane_scores::score(
+        &fleet,
+        &truth,
+        &episodes,
+        start,
+        prediction::WARM_UP,
+        judge_until,
+    );
 
     Ok(BenchReport {
         config: config.clone(),

@@ -82,8 +82,8 @@ use shared::domain::AlertRecord;
 use shared::domain::{Shipment, ShipmentId};
 use shared::normalise::carriers;
 use shared::ports::{
-    AlertLog, Committed, DueIndex, Lease, ListFilter, Page, ShipmentQuery, ShipmentReader,
-    ShipmentWriter, StoreError, Unreadable,
+    AlertLog, Committed, DueIndex, LaneQuery, Lease, ListFilter, Page, ShipmentQuery,
+    ShipmentReader, ShipmentWriter, StoreError, Unreadable,
 };
 use shared::store::{alert_order, decode_cursor, encode_cursor};
 use shared::tally::Tally;
@@ -910,11 +910,13 @@ async fn first_items(
     Ok(out)
 }
 
-impl ShipmentQuery for DynamoStore {
+impl LaneQuery for DynamoStore {
     async fn lane_counts(&self, lanes: &[String], weeks: &[String]) -> Result<Tally, StoreError> {
         self.read_lanes(lanes, weeks).await
     }
+}
 
+impl ShipmentQuery for DynamoStore {
     async fn list_shipments(
         &self,
         filter: &ListFilter,

@@ -1,0 +1,212 @@
+//! The rules decided from what a parcel's lane has learned ([`crate::lanes`])
+//! rather than from fixed hours (issue 17; docs/prediction-plan.md):
+//!
+//! - `predicted_late`: the probability of delivery by `promised_at`, given the
+//!   parcel's stage, the time it has spent there and its lane's statistics, has
+//!   fallen below `PREDICTED_LATE_PROBABILITY` (per carrier). `since` is the instant
+//!   it fell below: between two scans the probability only falls as time passes
+//!   (a parcel that has waited longer has less time left, and a silence beyond
+//!   the lane's usual gap only moves the estimate out), so that instant is unique
+//!   and found by bisection between the last scan and now. While the parcel holds
+//!   an active `predicted_late` alert its `since` is kept (the lifecycle keys an
+//!   episode by it); the alert resolves when a scan lifts the probability above the
+//!   threshold + [`HYSTERESIS`], or the parcel is delivered. A new episode starts
+//!   only before the promise: afterwards `late` says it. Its `RULE_OVERRIDES`
+//!   threshold is how long the probability must stay low first (default 0).
+//! - `slow_lane`: no scan for longer than the lane's `SLOW_LANE_QUANTILE` quantile
+//!   of the gaps between scans in the parcel's stage (and at least the rule's
+//!   threshold, 12 h by default, a floor against nights), `since` the last scan,
+//!   like `stalled`. It holds only where it comes before `stalled` (the limit is
+//!   below `STALLED_HOURS`): earlier on fast lanes, quiet on slow ones. Not before
+//!   pickup (`no_pickup`) nor in a locker (`locker_uncollected`).
+//!
+//! Both are pure functions of (shipment, configuration, lane view, now).
+
+use chrono::{DateTime, Duration, Utc};
+
+use crate::domain::{Rule, Severity, Shipment};
+use crate::lanes::{LaneView, Outlook, Stage};
+use crate::rules::{Finding, RuleConfig};
+
+/// How far above its threshold the probability must climb back before a
+/// `predicted_late` alert resolves.
+pub const HYSTERESIS: f64 = 0.1;
+
+/// How finely the instant a probability crosses its threshold is found.
+const CROSSING_PRECISION: Duration = Duration::minutes(5);
+
+/// A lane rule's condition: when it began and when its finding is due.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LaneCondition {
+    pub rule: Rule,
+    pub since: DateTime<Utc>,
+    pub due: DateTime<Utc>,
+}
+
+/// The lane rules' conditions for `shipment` at `now` (enabled rules only).
+pub fn conditions(
+    shipment: &Shipment,
+    config: &RuleConfig,
+    view: &LaneView,
+    now: DateTime<Utc>,
+) -> Vec<LaneCondition> {
+    let Some(outlook) = view.outlook(shipment) else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    if config.is_enabled(Rule::PredictedLate) {
+        out.extend(predicted_late(shipment, config, &outlook, now));
+    }
+    if config.is_enabled(Rule::SlowLane) {
+        out.extend(slow_lane(shipment, config, view, &outlook));
+    }
+    out
+}
+
+/// The lane rules' findings at `now`.
+pub fn findings(
+    shipment: &Shipment,
+    config: &RuleConfig,
+    view: &LaneView,
+    now: DateTime<Utc>,
+) -> Vec<Finding> {
+    conditions(shipment, config, view, now)
+        .into_iter()
+        .filter(|c| c.due <= now)
+        .map(|c| Finding {
+            rule: c.rule,
+            severity: Severity::Warning,
+            since: c.since,
+        })
+        .collect()
+}
+
+/// The next instant after `now` at which a lane rule's finding would appear if no
+/// scan came: a due time not yet reached, or when the probability of delivery by
+/// the promise will fall below its threshold.
+pub fn next_deadline(
+    shipment: &Shipment,
+    config: &RuleConfig,
+    view: &LaneView,
+    now: DateTime<Utc>,
+) -> Option<DateTime<Utc>> {
+    let mut next = conditions(shipment, config, view, now)
+        .into_iter()
+        .map(|c| c.due)
+        .filter(|d| *d > now)
+        .min();
+    let held = shipment
+        .alerts
+        .get(&Rule::PredictedLate)
+        .is_some_and(|a| a.resolved_at.is_none());
+    if config.is_enabled(Rule::PredictedLate) && !held {
+        if let (Some(promised), Some(outlook)) = (shipment.promised_at, view.outlook(shipment)) {
+            let threshold = config.predicted_late_probability.get(&shipment.id.carrier);
+            let low = |t| is_low(&outlook, promised, t, threshold);
+            if now < promised && !low(now) {
+                let wait = config.threshold(Rule::PredictedLate, Some(&shipment.id.carrier));
+                let at = crossing(now, promised, low) + wait;
+                next = Some(next.map_or(at, |n| n.min(at)));
+            }
+        }
+    }
+    next
+}
+
+/// Whether the probability of delivery by `promised`, as seen at `t`, is below
+/// `threshold` (an estimate that cannot be made is not low).
+fn is_low(outlook: &Outlook, promised: DateTime<Utc>, t: DateTime<Utc>, threshold: f64) -> bool {
+    outlook
+        .p_delivered_by(promised, t)
+        .is_some_and(|p| p < threshold)
+}
+
+/// The first instant of the grid `lo + k · CROSSING_PRECISION` (k ≥ 1, the
+/// last point capped at `hi`) at which `low` holds, given that it is false at
+/// `lo`, true at `hi`, and once true stays true. On a grid fixed by `lo`, the
+/// answer does not depend on `hi` (once `hi` is past it): a condition's `since`
+/// found at one check is found again at the next.
+fn crossing(
+    lo: DateTime<Utc>,
+    hi: DateTime<Utc>,
+    low: impl Fn(DateTime<Utc>) -> bool,
+) -> DateTime<Utc> {
+    let step = CROSSING_PRECISION.num_seconds();
+    let point = |k: i64| (lo + Duration::seconds(k * step)).min(hi);
+    // Invariant: not low at point(a), low at point(b).
+    let (mut a, mut b) = (0, ((hi - lo).num_seconds() + step - 1) / step);
+    while b - a > 1 {
+        let mid = a + (b - a) / 2;
+        if low(point(mid)) {
+            b = mid;
+        } else {
+            a = mid;
+        }
+    }
+    point(b)
+}
+
+fn predicted_late(
+    shipment: &Shipment,
+    config: &RuleConfig,
+    outlook: &Outlook,
+    now: DateTime<Utc>,
+) -> Option<LaneCondition> {
+    let promised = shipment.promised_at?;
+    let carrier = &shipment.id.carrier;
+    let threshold = config.predicted_late_probability.get(carrier);
+    let wait = config.threshold(Rule::PredictedLate, Some(carrier));
+    let condition = |since: DateTime<Utc>| LaneCondition {
+        rule: Rule::PredictedLate,
+        since,
+        due: since + wait,
+    };
+    let held = shipment
+        .alerts
+        .get(&Rule::PredictedLate)
+        .filter(|a| a.resolved_at.is_none());
+    if let Some(a) = held {
+        // Kept until the parcel catches up (or is delivered: no outlook then).
+        return is_low(outlook, promised, now, threshold + HYSTERESIS).then(|| condition(a.since));
+    }
+    let low = |t| is_low(outlook, promised, t, threshold);
+    if now >= promised || !low(now) {
+        return None;
+    }
+    let from = outlook.last_scan.min(now);
+    let since = if low(from) {
+        from
+    } else {
+        crossing(from, now, low)
+    };
+    Some(condition(since))
+}
+
+fn slow_lane(
+    shipment: &Shipment,
+    config: &RuleConfig,
+    view: &LaneView,
+    outlook: &Outlook,
+) -> Option<LaneCondition> {
+    if shipment.timeline.is_empty() || matches!(outlook.stage, Stage::Registered | Stage::AtLocker)
+    {
+        return None;
+    }
+    let carrier = Some(&shipment.id.carrier);
+    let q = config.slow_lane_quantile.get(&shipment.id.carrier);
+    let usual = view.gaps(outlook.stage).0.inverse(q)?;
+    let limit = Duration::seconds((usual * 60.0).round() as i64)
+        .max(config.threshold(Rule::SlowLane, carrier));
+    if config.is_enabled(Rule::Stalled) && limit >= config.threshold(Rule::Stalled, carrier) {
+        return None;
+    }
+    Some(LaneCondition {
+        rule: Rule::SlowLane,
+        since: outlook.last_scan,
+        due: outlook.last_scan + limit,
+    })
+}
+
+#[cfg(test)]
+#[path = "lane_rules_tests.rs"]
+mod tests;

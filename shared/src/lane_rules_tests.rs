@@ -1,0 +1,208 @@
+use super::*;
+use crate::domain::{AlertState, ShipmentId, Status, TrackingEvent};
+use crate::lanes::{LaneKey, LaneStats, Prior, Route};
+use crate::sketch::Sketch;
+use chrono::TimeZone;
+
+fn t(h: f64) -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 11, 2, 0, 0, 0).unwrap() + Duration::minutes((h * 60.0) as i64)
+}
+
+fn scan(h: f64, status: Status) -> TrackingEvent {
+    TrackingEvent {
+        at: t(h),
+        text: format!("scan at {h}"),
+        location: None,
+        code: None,
+        status,
+        hub: None,
+    }
+}
+
+fn sketch_of_hours(hours: impl IntoIterator<Item = f64>) -> Sketch {
+    let mut s = Sketch::default();
+    for h in hours {
+        s.add(h * 60.0);
+    }
+    s
+}
+
+/// A ZTO lane that has learned: from entering the line haul, delivery 40–80 h
+/// later (evenly); gaps between line-haul scans 0.2–20 h (evenly, p95 about 19 h).
+fn lane() -> LaneView {
+    let carrier = crate::domain::CarrierCode::parse("ZTO").unwrap();
+    let mut stats = LaneStats::default();
+    stats.remaining.insert(
+        Stage::LineHaul,
+        sketch_of_hours((0..200).map(|i| 40.0 + 0.2 * f64::from(i))),
+    );
+    stats.gaps.insert(
+        Stage::LineHaul,
+        sketch_of_hours((1..=100).map(|i| 0.2 * f64::from(i))),
+    );
+    LaneView {
+        levels: vec![(LaneKey::Carrier(carrier.clone()), stats)],
+        prior: Prior::of(&carrier, &Route::default()),
+    }
+}
+
+/// Shipped at 0, picked up at 2, on the line haul from 4, promised at `promise`.
+fn parcel(promise: f64) -> Shipment {
+    let mut s = Shipment::new(ShipmentId::parse("ZTO", "75312345678901").unwrap(), t(0.0));
+    s.shipped_at = Some(t(0.0));
+    s.promised_at = Some(t(promise));
+    s.timeline.merge(vec![
+        scan(2.0, Status::PickedUp),
+        scan(4.0, Status::InTransit),
+    ]);
+    s.status = Status::InTransit;
+    s
+}
+
+fn fired(s: &Shipment, c: &RuleConfig, now: f64) -> Option<Finding> {
+    findings(s, c, &lane(), t(now))
+        .into_iter()
+        .find(|f| f.rule == Rule::PredictedLate)
+}
+
+fn p_at(s: &Shipment, now: DateTime<Utc>) -> f64 {
+    lane()
+        .p_delivered_by(s, s.promised_at.unwrap(), now)
+        .unwrap()
+}
+
+#[test]
+fn predicted_late_begins_where_the_probability_fell_below_its_threshold() {
+    let s = parcel(74.0);
+    let c = RuleConfig::default();
+    // Soon after the line haul began the promise is likely kept.
+    assert!(p_at(&s, t(10.0)) > 0.6, "{}", p_at(&s, t(10.0)));
+    assert_eq!(fired(&s, &c, 10.0), None);
+    // A long silence moves the estimate out until the promise is unlikely.
+    let f = fired(&s, &c, 40.0).expect("predicted_late after a long silence");
+    assert_eq!(f.severity, Severity::Warning);
+    assert!(f.since > t(4.0) && f.since <= t(40.0), "{:?}", f.since);
+    assert!(p_at(&s, f.since) < 0.5);
+    assert!(p_at(&s, f.since - CROSSING_PRECISION) >= 0.5);
+    // The same instant whenever it is looked at.
+    assert_eq!(fired(&s, &c, 44.0).map(|f| f.since), Some(f.since));
+}
+
+#[test]
+fn the_next_deadline_is_when_the_probability_will_fall_below() {
+    let s = parcel(74.0);
+    let mut c = RuleConfig::default();
+    c.set_enabled(Rule::SlowLane, false);
+    let d = next_deadline(&s, &c, &lane(), t(10.0)).expect("a deadline before the promise");
+    assert!(d > t(10.0) && d < t(74.0), "{d:?}");
+    let f = findings(&s, &c, &lane(), d);
+    assert!(f.iter().any(|f| f.rule == Rule::PredictedLate), "{f:?}");
+    let before = findings(&s, &c, &lane(), d - Duration::minutes(10));
+    assert!(!before.iter().any(|f| f.rule == Rule::PredictedLate));
+    // Its own threshold (how long it must stay unlikely) moves it later.
+    let mut waiting = c.clone();
+    waiting.set_threshold(Rule::PredictedLate, Duration::hours(3));
+    assert_eq!(
+        next_deadline(&s, &waiting, &lane(), t(10.0)),
+        Some(d + Duration::hours(3))
+    );
+    // Once past the promise, `late` says it: no new episode.
+    assert_eq!(fired(&s, &c, 80.0), None);
+}
+
+#[test]
+fn a_held_predicted_late_keeps_its_since_and_resolves_only_clearly_above() {
+    let mut s = parcel(74.0);
+    let c = RuleConfig::default();
+    let f = fired(&s, &c, 40.0).unwrap();
+    s.alerts.insert(
+        Rule::PredictedLate,
+        AlertState {
+            rule: Rule::PredictedLate,
+            severity: f.severity,
+            since: f.since,
+            fired_at: t(40.0),
+            last_notified_at: t(40.0),
+            notifications: 1,
+            resolved_at: None,
+            workflow: Default::default(),
+            history: Vec::new(),
+        },
+    );
+    // A scan: the parcel moves again, the chance comes back up.
+    s.timeline.merge(vec![scan(41.0, Status::InTransit)]);
+    let p = p_at(&s, t(41.5));
+    assert!(p > 0.0 && p < 1.0, "{p}");
+    let with = |threshold: f64| {
+        let mut c = c.clone();
+        c.predicted_late_probability = crate::rules::PerCarrier::of(threshold);
+        fired(&s, &c, 41.5)
+    };
+    // Above its threshold but within the hysteresis: still held, same since.
+    assert_eq!(with(p - 0.05).map(|f| f.since), Some(f.since));
+    // Clearly above: resolved.
+    assert_eq!(with(p - 0.15), None);
+    // Delivered: nothing holds.
+    s.timeline.merge(vec![scan(42.0, Status::Delivered)]);
+    assert_eq!(fired(&s, &c, 43.0), None);
+}
+
+#[test]
+fn slow_lane_fires_past_the_lanes_usual_gap_and_only_before_stalled() {
+    let s = parcel(200.0);
+    let c = RuleConfig::default();
+    let slow = |c: &RuleConfig, now: f64| {
+        findings(&s, c, &lane(), t(now))
+            .into_iter()
+            .find(|f| f.rule == Rule::SlowLane)
+    };
+    // The lane's p95 gap (about 19 h) after the last scan at 4.
+    let gaps = lane().gaps(Stage::LineHaul).0;
+    let hours_q = |q: f64| gaps.inverse(q).unwrap() / 60.0;
+    let (p95, p999) = (hours_q(0.95), hours_q(0.999));
+    assert!(p95 > 17.0 && p95 < 21.0 && p999 > p95, "{p95} {p999}");
+    assert_eq!(slow(&c, 4.0 + p95 - 0.1), None);
+    let f = slow(&c, 4.0 + p95 + 0.1).expect("slow_lane past the lane's p95 gap");
+    assert_eq!(f.since, t(4.0));
+    let due = next_deadline(&s, &c, &lane(), t(5.0)).unwrap();
+    assert!(
+        due > t(4.0 + p95 - 0.1) && due <= t(4.0 + p95 + 0.1),
+        "{due:?}"
+    );
+    // A stricter quantile for this carrier waits longer.
+    let mut strict = c.clone();
+    strict
+        .slow_lane_quantile
+        .carriers
+        .push((s.id.carrier.clone(), 0.999));
+    assert_eq!(slow(&strict, 4.0 + p999 - 0.1), None);
+    assert!(slow(&strict, 4.0 + p999 + 0.1).is_some());
+    // Where `stalled` comes first anyway, slow_lane stays quiet.
+    let mut short = c.clone();
+    short.set_threshold(Rule::Stalled, Duration::hours(18));
+    assert_eq!(slow(&short, 4.0 + 30.0), None);
+    // Its floor: never before its own threshold.
+    let mut floor = c.clone();
+    floor.set_threshold(Rule::SlowLane, Duration::hours(30));
+    assert_eq!(slow(&floor, 4.0 + 29.0), None);
+    // Disabled: nothing.
+    let mut off = c.clone();
+    off.set_enabled(Rule::SlowLane, false);
+    assert_eq!(slow(&off, 4.0 + 30.0), None);
+}
+
+#[test]
+fn slow_lane_leaves_parcels_not_picked_up_to_no_pickup() {
+    let mut s = Shipment::new(ShipmentId::parse("ZTO", "75312345678901").unwrap(), t(0.0));
+    s.shipped_at = Some(t(0.0));
+    s.timeline.merge(vec![scan(1.0, Status::Pending)]);
+    let f = findings(&s, &RuleConfig::default(), &lane(), t(40.0));
+    assert!(!f.iter().any(|f| f.rule == Rule::SlowLane), "{f:?}");
+}
+
+#[test]
+fn crossing_finds_the_first_low_instant() {
+    let at = t(10.0) + Duration::minutes(137);
+    let found = crossing(t(10.0), t(20.0), |x| x >= at);
+    assert!(found >= at && found - at <= CROSSING_PRECISION, "{found:?}");
+}

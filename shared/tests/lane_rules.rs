@@ -1,0 +1,201 @@
+//! The lane rules through the tracker (poll mode, the in-memory store): the
+//! schedule wakes a parcel at `slow_lane`'s deadline, `stalled` later keeps it
+//! from being told twice, and `predicted_late` is told once, well before a promise
+//! the lane cannot keep, with a `since` that stays put across checks.
+
+use std::sync::Mutex;
+
+use chrono::{DateTime, Duration, Utc};
+
+use shared::config::Settings;
+use shared::domain::{AlertKind, Notification, Rule, Shipment, ShipmentId, Status, TrackingEvent};
+use shared::lanes::{LaneView, Stage};
+use shared::places::Place;
+use shared::ports::{CarrierError, CarrierQuery, CarrierReply, ShipmentReader};
+use shared::registration::register;
+use shared::store::memory::MemoryStore;
+use shared::tracker::Tracker;
+
+fn t(h: f64) -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339("2024-05-06T00:00:00Z")
+        .unwrap()
+        .with_timezone(&Utc)
+        + Duration::seconds((h * 3600.0) as i64)
+}
+
+fn scan(h: f64, status: Status, text: &str) -> TrackingEvent {
+    TrackingEvent {
+        at: t(h),
+        text: text.into(),
+        location: None,
+        code: None,
+        status,
+        hub: None,
+    }
+}
+
+/// A provider that reports each scan once its time has come.
+struct Carrier {
+    events: Vec<TrackingEvent>,
+    now: Mutex<DateTime<Utc>>,
+}
+
+impl CarrierQuery for Carrier {
+    fn name(&self) -> &str {
+        "fake"
+    }
+
+    async fn query(&self, _: &Shipment) -> Result<CarrierReply, CarrierError> {
+        let now = *self.now.lock().unwrap();
+        Ok(CarrierReply {
+            events: self
+                .events
+                .iter()
+                .filter(|e| e.at <= now)
+                .cloned()
+                .collect(),
+            ..CarrierReply::default()
+        })
+    }
+}
+
+/// Registers `shipment`, then runs the scheduler's 5-minute ticks up to `until`
+/// hours: every notification claimed, with the tick it came at.
+async fn run(
+    shipment: Shipment,
+    events: Vec<TrackingEvent>,
+    until: f64,
+) -> (MemoryStore, Vec<(DateTime<Utc>, Notification)>) {
+    let store = MemoryStore::new();
+    register(&store, &shipment).await.unwrap();
+    let carrier = Carrier {
+        events,
+        now: Mutex::new(t(0.0)),
+    };
+    let settings = Settings::default();
+    let tracker = Tracker::new(&store, &carrier, &settings);
+    let mut told = Vec::new();
+    let mut now = t(0.0);
+    while now <= t(until) {
+        *carrier.now.lock().unwrap() = now;
+        let outcome = tracker.check(&shipment.id, now).await.unwrap();
+        told.extend(outcome.notifications.into_iter().map(|n| (now, n)));
+        now += Duration::minutes(5);
+    }
+    (store, told)
+}
+
+fn fired(
+    told: &[(DateTime<Utc>, Notification)],
+    rule: Rule,
+) -> Vec<(DateTime<Utc>, DateTime<Utc>)> {
+    told.iter()
+        .filter(|(_, n)| n.record.rule == rule && n.record.kind == AlertKind::Fired)
+        .map(|(at, n)| (*at, n.record.since))
+        .collect()
+}
+
+fn parcel(number: &str, origin: &str, destination: &str) -> Shipment {
+    let mut s = Shipment::new(ShipmentId::parse("ZTO", number).unwrap(), t(0.0));
+    s.shipped_at = Some(t(0.0));
+    s.origin = Place::parse(origin);
+    s.destination = Place::parse(destination);
+    assert!(s.origin.is_some() && s.destination.is_some());
+    s
+}
+
+#[tokio::test]
+async fn slow_lane_wakes_the_parcel_at_its_lanes_usual_gap_and_stalled_follows() {
+    // Within Hangzhou: a day's line haul is long.
+    let s = parcel("75312345678901", "杭州", "杭州");
+    let events = vec![
+        scan(1.0, Status::PickedUp, "【杭州市】浙江杭州余杭公司 已揽收"),
+        scan(
+            3.0,
+            Status::InTransit,
+            "快件离开【杭州转运中心】已发往【杭州滨江】",
+        ),
+    ];
+    let (store, told) = run(s.clone(), events, 60.0).await;
+    let stored = store.get_shipment(&s.id).await.unwrap().unwrap();
+    // Nothing learned yet: the lane is read at its prior (the published figures).
+    let usual = LaneView::prior_only(&stored)
+        .gaps(Stage::LineHaul)
+        .0
+        .inverse(0.95)
+        .unwrap();
+    let limit = Duration::seconds((usual * 60.0) as i64).max(Duration::hours(12));
+    assert!(limit < Duration::hours(48), "{limit}");
+    let slow = fired(&told, Rule::SlowLane);
+    assert_eq!(slow.len(), 1, "{told:?}");
+    let (at, since) = slow[0];
+    assert_eq!(since, t(3.0));
+    // Told at the first tick after its deadline: the schedule woke the parcel.
+    assert!(
+        at >= t(3.0) + limit && at < t(3.0) + limit + Duration::minutes(10),
+        "{at}"
+    );
+    // `stalled` still comes at 48 h, on its own.
+    let stalled = fired(&told, Rule::Stalled);
+    assert_eq!(stalled.len(), 1);
+    assert!(stalled[0].0 >= t(51.0) && stalled[0].0 < t(51.2));
+}
+
+#[tokio::test]
+async fn predicted_late_is_told_once_long_before_a_promise_the_lane_cannot_keep() {
+    // Hangzhou to Urumqi takes days; promised within a day and a half.
+    let mut s = parcel("75312345678902", "杭州", "乌鲁木齐");
+    s.promised_at = Some(t(36.0));
+    let events = vec![
+        scan(2.0, Status::PickedUp, "【杭州市】浙江杭州余杭公司 已揽收"),
+        scan(
+            6.0,
+            Status::InTransit,
+            "快件离开【杭州转运中心】已发往【乌鲁木齐转运中心】",
+        ),
+        scan(20.0, Status::InTransit, "快件到达【西安转运中心】"),
+    ];
+    let (_, told) = run(s, events, 40.0).await;
+    let predicted = fired(&told, Rule::PredictedLate);
+    assert_eq!(
+        predicted.len(),
+        1,
+        "one episode across every check: {told:?}"
+    );
+    let (at, since) = predicted[0];
+    assert!(at <= t(36.0) - Duration::hours(24), "told at {at}");
+    assert!(since <= at);
+    // No resolution while it stays unlikely, and `late` at the promise.
+    assert!(
+        !told
+            .iter()
+            .any(|(_, n)| n.record.rule == Rule::PredictedLate
+                && n.record.kind == AlertKind::Resolved)
+    );
+    let late = fired(&told, Rule::Late);
+    assert_eq!(late.len(), 1);
+    assert_eq!(late[0].1, t(36.0));
+}
+
+#[tokio::test]
+async fn a_promise_the_lane_keeps_raises_nothing() {
+    let mut s = parcel("75312345678903", "杭州", "杭州");
+    s.promised_at = Some(t(72.0));
+    let events = vec![
+        scan(1.0, Status::PickedUp, "【杭州市】浙江杭州余杭公司 已揽收"),
+        scan(
+            3.0,
+            Status::InTransit,
+            "快件离开【杭州转运中心】已发往【杭州滨江】",
+        ),
+        scan(
+            9.0,
+            Status::ArrivedAtDestinationCity,
+            "快件已到达【杭州滨江营业部】",
+        ),
+        scan(10.0, Status::OutForDelivery, "【杭州市】快递员正在派件"),
+        scan(13.0, Status::Delivered, "已签收，签收人：本人"),
+    ];
+    let (_, told) = run(s, events, 20.0).await;
+    assert!(told.is_empty(), "{told:?}");
+}
