@@ -13,13 +13,14 @@
 //! | `OUT_FOR_DELIVERY_HOURS` | out for delivery, not delivered | 12 |
 //! | `LOCKER_HOURS` | waiting in a locker / station | 48 |
 //! | `NO_TRACE_HOURS` | registered, the carrier knows nothing | 24 |
+//! | `SLOW_LANE_HOURS` | `slow_lane` never before this much silence | 12 |
 //! | `DISABLED_RULES` | comma list of rule names | none |
 //! | `RULE_OVERRIDES` | `rule@CARRIER=hours,...` | none |
 //! | `CUSTOMER_NOTICE_RULES` | rules that also notify the recipient | none |
 //! | `ALERT_REPEAT_HOURS` | re-notify an unresolved alert after | 24 |
 //! | `QUIET_HOURS` | China local hours when customer notices are held, `21-8`, `21:30-07:45` or `off` | 21-8 |
 //! | `PREDICTED_LATE_PROBABILITY` | `predicted_late` below this chance of delivery by the promise; `0.5,SF=0.3` per carrier | 0.5 |
-//! | `SLOW_LANE_QUANTILE` | `slow_lane` beyond this quantile of the lane's gaps between scans; `0.95,EMS=0.99` | 0.95 |
+//! | `SLOW_LANE_QUANTILE` | `slow_lane` beyond this quantile of the lane's gaps between scans; `0.99,EMS=0.995` | 0.99 |
 //! | `POLL_INTERVALS` | poll mode: hours between queries by status, `InTransit=3,OutForDelivery=1` | see [`PollPolicy`] |
 
 use chrono::{DateTime, Duration, NaiveTime, Timelike, Utc};
@@ -154,17 +155,18 @@ impl QuietHours {
     }
 }
 
-const THRESHOLD_VARS: [(&str, Rule); 6] = [
+const THRESHOLD_VARS: [(&str, Rule); 7] = [
     ("NO_PICKUP_HOURS", Rule::NoPickup),
     ("STALLED_HOURS", Rule::Stalled),
     ("HUB_DWELL_HOURS", Rule::HubDwell),
     ("OUT_FOR_DELIVERY_HOURS", Rule::OutForDeliveryStuck),
     ("LOCKER_HOURS", Rule::LockerUncollected),
     ("NO_TRACE_HOURS", Rule::NoTrace),
+    ("SLOW_LANE_HOURS", Rule::SlowLane),
 ];
 
 /// Every variable this module reads.
-pub const VARIABLES: [&str; 14] = [
+pub const VARIABLES: [&str; 17] = [
     "NO_PICKUP_HOURS",
     "STALLED_HOURS",
     "STALLED_CRITICAL_HOURS",
@@ -179,6 +181,9 @@ pub const VARIABLES: [&str; 14] = [
     "QUIET_HOURS",
     "POLL_INTERVALS",
     crate::inhibit::VAR,
+    "SLOW_LANE_HOURS",
+    "PREDICTED_LATE_PROBABILITY",
+    "SLOW_LANE_QUANTILE",
 ];
 
 impl Settings {
@@ -567,7 +572,7 @@ mod tests {
         assert_eq!(s.rules.predicted_late_probability.get(&sf), 0.4);
         assert_eq!(s.rules.predicted_late_probability.get(&ems), 0.7);
         assert_eq!(s.rules.slow_lane_quantile.get(&ems), 0.99);
-        assert_eq!(s.rules.slow_lane_quantile.get(&sf), 0.95);
+        assert_eq!(s.rules.slow_lane_quantile.get(&sf), 0.99);
         for (var, v) in [
             ("PREDICTED_LATE_PROBABILITY", "1"),
             ("PREDICTED_LATE_PROBABILITY", "0"),

@@ -16,21 +16,35 @@
 //! - `slow_lane`: no scan for longer than the lane's `SLOW_LANE_QUANTILE` quantile
 //!   of the gaps between scans in the parcel's stage (and at least the rule's
 //!   threshold, 12 h by default, a floor against nights), `since` the last scan,
-//!   like `stalled`. It holds only where it comes before `stalled` (the limit is
-//!   below `STALLED_HOURS`): earlier on fast lanes, quiet on slow ones. Not before
-//!   pickup (`no_pickup`) nor in a locker (`locker_uncollected`).
+//!   like `stalled`. The quantile is read from the most specific lane level that
+//!   has seen [`BEYOND_QUANTILE`] gaps beyond it (else the rule stays quiet: the
+//!   published figures say nothing about a lane's unusual silences). It holds only
+//!   where it comes before `stalled` (the limit is below `STALLED_HOURS`): earlier
+//!   on fast lanes, quiet on slow ones. Not before pickup (`no_pickup`), in a
+//!   locker (`locker_uncollected`), nor after a reported problem (its event rule).
 //!
 //! Both are pure functions of (shipment, configuration, lane view, now).
 
 use chrono::{DateTime, Duration, Utc};
 
-use crate::domain::{Rule, Severity, Shipment};
+use crate::domain::{Rule, Severity, Shipment, Status};
 use crate::lanes::{LaneView, Outlook, Stage};
 use crate::rules::{Finding, RuleConfig};
 
 /// How far above its threshold the probability must climb back before a
 /// `predicted_late` alert resolves.
 pub const HYSTERESIS: f64 = 0.1;
+
+/// How many gaps beyond its quantile a lane must have seen before `slow_lane`
+/// trusts it: a high quantile of few samples is their maximum, which a healthy
+/// parcel exceeds about once in as many gaps.
+pub const BEYOND_QUANTILE: f64 = 10.0;
+
+/// The gaps a lane level needs for the quantile `q` ([`BEYOND_QUANTILE`] of them
+/// beyond it).
+pub fn samples_for(q: f64) -> i64 {
+    (BEYOND_QUANTILE / (1.0 - q).max(1e-6)).ceil() as i64
+}
 
 /// How finely the instant a probability crosses its threshold is found.
 const CROSSING_PRECISION: Duration = Duration::minutes(5);
@@ -192,9 +206,17 @@ fn slow_lane(
     {
         return None;
     }
+    // A problem the carrier reported has its own rule, which says more.
+    if matches!(
+        shipment.timeline.current_status(),
+        Status::DeliveryFailed | Status::Exception
+    ) {
+        return None;
+    }
     let carrier = Some(&shipment.id.carrier);
     let q = config.slow_lane_quantile.get(&shipment.id.carrier);
-    let usual = view.gaps(outlook.stage).0.inverse(q)?;
+    let (gaps, _) = view.learned_gaps(outlook.stage, samples_for(q))?;
+    let usual = gaps.inverse(q)?;
     let limit = Duration::seconds((usual * 60.0).round() as i64)
         .max(config.threshold(Rule::SlowLane, carrier));
     if config.is_enabled(Rule::Stalled) && limit >= config.threshold(Rule::Stalled, carrier) {

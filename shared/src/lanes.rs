@@ -330,14 +330,16 @@ impl LaneStats {
     /// One lane's statistics from counters read from a store (every week given
     /// merged); names that do not parse are passed over.
     pub fn from_tally(tally: &Tally, lane: &str) -> LaneStats {
-        let mut stats = LaneStats::default();
+        LaneStats::by_lane(tally).remove(lane).unwrap_or_default()
+    }
+
+    /// Every lane's statistics in counters read from a store, in one pass.
+    pub fn by_lane(tally: &Tally) -> std::collections::HashMap<String, LaneStats> {
+        let mut out: std::collections::HashMap<String, LaneStats> = Default::default();
         for (key, n) in tally.iter() {
-            let Scope::Lane { lane: l, name, .. } = Scope::of(key) else {
+            let Scope::Lane { lane, name, .. } = Scope::of(key) else {
                 continue;
             };
-            if l != lane {
-                continue;
-            }
             let Some((metric, bucket)) = name.split_once('|') else {
                 continue;
             };
@@ -348,6 +350,12 @@ impl LaneStats {
             let Some(stage) = Stage::parse(stage) else {
                 continue;
             };
+            if !out.contains_key(lane) {
+                out.insert(lane.to_string(), LaneStats::default());
+            }
+            let Some(stats) = out.get_mut(lane) else {
+                continue;
+            };
             let into = match kind {
                 "r" => &mut stats.remaining,
                 "g" => &mut stats.gaps,
@@ -355,7 +363,7 @@ impl LaneStats {
             };
             into.entry(stage).or_default().add_count(bucket, n);
         }
-        stats
+        out
     }
 }
 
@@ -570,7 +578,7 @@ pub struct Source {
 /// first) and the prior.
 #[derive(Clone, Debug)]
 pub struct LaneView {
-    pub levels: Vec<(LaneKey, LaneStats)>,
+    pub levels: Vec<(LaneKey, std::sync::Arc<LaneStats>)>,
     pub prior: Prior,
 }
 
@@ -629,11 +637,17 @@ impl LaneView {
         let keys = LaneKey::levels(&shipment.id.carrier, &route);
         let names: Vec<String> = keys.iter().map(LaneKey::key).collect();
         let counts = store.lane_counts(&names, &window(now)).await?;
+        let mut stats = LaneStats::by_lane(&counts);
         Ok(LaneView {
             levels: keys
                 .into_iter()
                 .zip(&names)
-                .map(|(k, name)| (k, LaneStats::from_tally(&counts, name)))
+                .map(|(k, name)| {
+                    (
+                        k,
+                        std::sync::Arc::new(stats.remove(name).unwrap_or_default()),
+                    )
+                })
                 .collect(),
             prior: Prior::of(&shipment.id.carrier, &route),
         })
@@ -656,31 +670,47 @@ impl LaneView {
         pick: impl Fn(&LaneStats) -> Option<&Sketch>,
         prior: impl FnOnce() -> Sketch,
     ) -> (Sketch, Source) {
+        self.learned(pick, MIN_SAMPLES).unwrap_or_else(|| {
+            (
+                prior(),
+                Source {
+                    lane: None,
+                    samples: 0,
+                },
+            )
+        })
+    }
+
+    /// The most specific learned sketch of `pick` with at least `min` samples.
+    fn learned(
+        &self,
+        pick: impl Fn(&LaneStats) -> Option<&Sketch>,
+        min: i64,
+    ) -> Option<(Sketch, Source)> {
         let class_known = self
             .levels
             .iter()
             .any(|(k, _)| matches!(k, LaneKey::Class { .. }));
-        for (key, stats) in &self.levels {
-            if class_known && matches!(key, LaneKey::Carrier(_)) {
-                continue;
-            }
-            if let Some(s) = pick(stats).filter(|s| s.total() >= MIN_SAMPLES) {
-                return (
+        self.levels
+            .iter()
+            .filter(|(key, _)| !(class_known && matches!(key, LaneKey::Carrier(_))))
+            .find_map(|(key, stats)| {
+                let s = pick(stats).filter(|s| s.total() >= min)?;
+                Some((
                     s.clone(),
                     Source {
                         lane: Some(key.label()),
                         samples: s.total(),
                     },
-                );
-            }
-        }
-        (
-            prior(),
-            Source {
-                lane: None,
-                samples: 0,
-            },
-        )
+                ))
+            })
+    }
+
+    /// The gaps between scans within `stage` as learned, from the most specific
+    /// level with at least `min` of them; `None` when no level has that many (the
+    /// published figures say nothing about a lane's unusual silences).
+    pub fn learned_gaps(&self, stage: Stage, min: i64) -> Option<(Sketch, Source)> {
+        self.learned(|s| s.gaps.get(&stage), min)
     }
 
     /// The time from entering `stage` to delivery.
@@ -836,49 +866,76 @@ impl LaneViews {
     }
 }
 
-/// Lane views kept for a while by a process that checks many parcels (a
-/// tracker): a lane's statistics change slowly, so each lane is read at most
-/// once per [`LaneCache::TTL`] (on DynamoDB one read is a BatchGetItem of 80
-/// keys). Expiry is by the `now` of the asking check, so virtual time works.
+/// What the lanes learned, kept for a while by a process that checks many
+/// parcels (a tracker): a lane's statistics change slowly, so each lane level
+/// is read at most once per [`LaneCache::TTL`]. Levels are kept one by one: the
+/// province, class and carrier levels are shared by many parcels, so a check
+/// reads only the levels it lacks (on DynamoDB one BatchGetItem). Expiry is by
+/// the `now` of the asking check, so virtual time works.
 #[derive(Default)]
 pub struct LaneCache {
-    views: std::sync::Mutex<Kept>,
+    levels: std::sync::Mutex<Kept>,
 }
 
-/// Lane views by the lane's levels, with when each was read.
-type Kept = std::collections::HashMap<Vec<LaneKey>, (DateTime<Utc>, std::sync::Arc<LaneView>)>;
+/// Lane levels' statistics, with when each was read.
+type Kept = std::collections::HashMap<LaneKey, (DateTime<Utc>, std::sync::Arc<LaneStats>)>;
 
 impl LaneCache {
-    /// How long a lane view is kept.
-    pub const TTL: Duration = Duration::minutes(10);
-    /// Past this many lanes, expired views are dropped when a new one is kept.
-    const KEPT: usize = 4096;
+    /// How long a lane level's statistics are kept: they are counted by the
+    /// week, so an hour's delay changes nothing a rule would see.
+    pub const TTL: Duration = Duration::hours(1);
+    /// Past this many levels, expired ones are dropped when new ones are kept.
+    const KEPT: usize = 16_384;
 
-    /// `shipment`'s lane view as read within the last [`LaneCache::TTL`] before
-    /// `now`, else read now.
+    /// `shipment`'s lane view at `now`: each level as read within the last
+    /// [`LaneCache::TTL`], the others read now (one read).
     pub async fn get<S: LaneQuery>(
         &self,
         store: &S,
         shipment: &Shipment,
         now: DateTime<Utc>,
-    ) -> Result<std::sync::Arc<LaneView>, StoreError> {
-        let key = LaneKey::levels(&shipment.id.carrier, &Route::of(shipment));
+    ) -> Result<LaneView, StoreError> {
+        let route = Route::of(shipment);
+        let keys = LaneKey::levels(&shipment.id.carrier, &route);
         let fresh = |at: DateTime<Utc>| at <= now && now - at < Self::TTL;
-        if let Some((_, view)) = self.lock().get(&key).filter(|(at, _)| fresh(*at)) {
-            return Ok(view.clone());
+        let mut have: Vec<Option<std::sync::Arc<LaneStats>>> = {
+            let kept = self.lock();
+            keys.iter()
+                .map(|k| {
+                    kept.get(k)
+                        .filter(|(at, _)| fresh(*at))
+                        .map(|(_, s)| s.clone())
+                })
+                .collect()
+        };
+        let missing: Vec<usize> = (0..keys.len()).filter(|&i| have[i].is_none()).collect();
+        if !missing.is_empty() {
+            let names: Vec<String> = missing.iter().map(|&i| keys[i].key()).collect();
+            let counts = store.lane_counts(&names, &window(now)).await?;
+            let mut parsed = LaneStats::by_lane(&counts);
+            let mut kept = self.lock();
+            if kept.len() >= Self::KEPT {
+                kept.retain(|_, (at, _)| fresh(*at));
+            }
+            for (&i, name) in missing.iter().zip(&names) {
+                let stats = std::sync::Arc::new(parsed.remove(name).unwrap_or_default());
+                kept.insert(keys[i].clone(), (now, stats.clone()));
+                have[i] = Some(stats);
+            }
         }
-        let view = std::sync::Arc::new(LaneView::load(store, shipment, now).await?);
-        let mut views = self.lock();
-        if views.len() >= Self::KEPT {
-            views.retain(|_, (at, _)| fresh(*at));
-        }
-        views.insert(key, (now, view.clone()));
-        Ok(view)
+        Ok(LaneView {
+            levels: keys
+                .into_iter()
+                .zip(have)
+                .map(|(k, s)| (k, s.unwrap_or_default()))
+                .collect(),
+            prior: Prior::of(&shipment.id.carrier, &route),
+        })
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Kept> {
         // A panic elsewhere while holding the lock leaves only a cache behind.
-        self.views.lock().unwrap_or_else(|e| e.into_inner())
+        self.levels.lock().unwrap_or_else(|e| e.into_inner())
     }
 }
 
@@ -1084,7 +1141,7 @@ mod tests {
         }
         let key = LaneKey::levels(&s.id.carrier, &Route::of(&s)).remove(0);
         let learned = LaneView {
-            levels: vec![(key, stats)],
+            levels: vec![(key, std::sync::Arc::new(stats))],
             prior: view.prior.clone(),
         };
         let eta = learned.eta(&s, t(60.0)).unwrap();
@@ -1128,7 +1185,10 @@ mod tests {
         let keys = LaneKey::levels(&s.id.carrier, &Route::of(&s));
         // 72 h from the line haul on, scans every 20 h.
         let view = LaneView {
-            levels: vec![(keys[0].clone(), learned(40, 72.0, 20.0))],
+            levels: vec![(
+                keys[0].clone(),
+                std::sync::Arc::new(learned(40, 72.0, 20.0)),
+            )],
             prior: LaneView::prior_only(&s).prior,
         };
         let hours = |at: DateTime<Utc>| (at - t(0.0)).num_minutes() as f64 / 60.0;
@@ -1143,7 +1203,10 @@ mod tests {
         assert!(p < 0.05, "{p}");
         // A lane where long gaps are usual sees no pause yet.
         let slow = LaneView {
-            levels: vec![(keys[0].clone(), learned(40, 140.0, 80.0))],
+            levels: vec![(
+                keys[0].clone(),
+                std::sync::Arc::new(learned(40, 140.0, 80.0)),
+            )],
             prior: view.prior.clone(),
         };
         let eta = slow.eta(&s, t(60.0)).unwrap();
@@ -1158,19 +1221,28 @@ mod tests {
         let keys = LaneKey::levels(&s.id.carrier, &Route::of(&s));
         assert!(matches!(keys[2], LaneKey::Class { .. }), "{keys:?}");
         assert_eq!(keys[2].label(), "ZTO 偏远地区");
-        let carrier = (keys[3].clone(), learned(500, 30.0, 10.0));
+        let carrier = (
+            keys[3].clone(),
+            std::sync::Arc::new(learned(500, 30.0, 10.0)),
+        );
         let prior = LaneView::prior_only(&s).prior;
         // The class is known (remote) but nothing is learned for it: the
         // carrier-wide mix of mostly short lanes is passed over for the prior.
         let with_class = LaneView {
-            levels: vec![(keys[2].clone(), LaneStats::default()), carrier.clone()],
+            levels: vec![(keys[2].clone(), Default::default()), carrier.clone()],
             prior: prior.clone(),
         };
         let (_, source) = with_class.remaining(Stage::LineHaul);
         assert_eq!(source.lane, None);
         // Learned for the class: used.
         let with_class = LaneView {
-            levels: vec![(keys[2].clone(), learned(30, 70.0, 12.0)), carrier.clone()],
+            levels: vec![
+                (
+                    keys[2].clone(),
+                    std::sync::Arc::new(learned(30, 70.0, 12.0)),
+                ),
+                carrier.clone(),
+            ],
             prior,
         };
         let (_, source) = with_class.remaining(Stage::LineHaul);

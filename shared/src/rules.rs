@@ -71,7 +71,7 @@ impl PerCarrier {
 /// `PREDICTED_LATE_PROBABILITY`'s default.
 pub const PREDICTED_LATE_PROBABILITY: f64 = 0.5;
 /// `SLOW_LANE_QUANTILE`'s default.
-pub const SLOW_LANE_QUANTILE: f64 = 0.95;
+pub const SLOW_LANE_QUANTILE: f64 = 0.99;
 
 impl Default for RuleConfig {
     fn default() -> Self {

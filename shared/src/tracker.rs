@@ -259,7 +259,7 @@ impl<'a, S: TrackerStore, C> Tracker<'a, S, C> {
                 }
             }
             let lanes = self.lane_view(&shipment, now).await?;
-            let transitions = self.apply(&mut shipment, lanes.as_deref(), now);
+            let transitions = self.apply(&mut shipment, lanes.as_ref(), now);
             let claims = self.claims(&shipment, &transitions, now).await?;
             let records: Vec<AlertRecord> = claims.iter().map(|c| c.record.clone()).collect();
             let lease = self.lease_at(now);
@@ -306,7 +306,7 @@ impl<'a, S: TrackerStore, C> Tracker<'a, S, C> {
         &self,
         shipment: &Shipment,
         now: DateTime<Utc>,
-    ) -> Result<Option<std::sync::Arc<LaneView>>, StoreError> {
+    ) -> Result<Option<LaneView>, StoreError> {
         use crate::domain::Rule;
         let rules = &self.settings.rules;
         // A lane rule can hold only for a parcel with a promise or with scans.

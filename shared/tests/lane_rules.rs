@@ -1,7 +1,8 @@
-//! The lane rules through the tracker (poll mode, the in-memory store): the
-//! schedule wakes a parcel at `slow_lane`'s deadline, `stalled` later keeps it
-//! from being told twice, and `predicted_late` is told once, well before a promise
-//! the lane cannot keep, with a `since` that stays put across checks.
+//! The lane rules through the tracker (poll mode, the in-memory store): a lane
+//! learns its gaps from delivered parcels and the schedule wakes a parcel at
+//! `slow_lane`'s deadline; a lane that has learned nothing keeps `slow_lane`
+//! quiet; `predicted_late` is told once, well before a promise the lane cannot
+//! keep, with a `since` that stays put across checks.
 
 use std::sync::Mutex;
 
@@ -9,10 +10,12 @@ use chrono::{DateTime, Duration, Utc};
 
 use shared::config::Settings;
 use shared::domain::{AlertKind, Notification, Rule, Shipment, ShipmentId, Status, TrackingEvent};
+use shared::lane_rules::samples_for;
 use shared::lanes::{LaneView, Stage};
 use shared::places::Place;
-use shared::ports::{CarrierError, CarrierQuery, CarrierReply, ShipmentReader};
+use shared::ports::{CarrierError, CarrierQuery, CarrierReply, ShipmentWriter};
 use shared::registration::register;
+use shared::rules::PerCarrier;
 use shared::store::memory::MemoryStore;
 use shared::tracker::Tracker;
 
@@ -62,17 +65,17 @@ impl CarrierQuery for Carrier {
 /// Registers `shipment`, then runs the scheduler's 5-minute ticks up to `until`
 /// hours: every notification claimed, with the tick it came at.
 async fn run(
+    store: MemoryStore,
+    settings: Settings,
     shipment: Shipment,
     events: Vec<TrackingEvent>,
     until: f64,
 ) -> (MemoryStore, Vec<(DateTime<Utc>, Notification)>) {
-    let store = MemoryStore::new();
     register(&store, &shipment).await.unwrap();
     let carrier = Carrier {
         events,
         now: Mutex::new(t(0.0)),
     };
-    let settings = Settings::default();
     let tracker = Tracker::new(&store, &carrier, &settings);
     let mut told = Vec::new();
     let mut now = t(0.0);
@@ -104,9 +107,60 @@ fn parcel(number: &str, origin: &str, destination: &str) -> Shipment {
     s
 }
 
+/// A store whose Hangzhou lane has learned from `n` ZTO parcels delivered the
+/// week before: picked up, three line-haul scans 1.5 to 4 h apart, delivered.
+async fn learned(n: u32) -> MemoryStore {
+    let store = MemoryStore::new();
+    for i in 0..n {
+        let start = -150.0 + f64::from(i);
+        let mut s = parcel(&format!("7531234560{i:04}"), "杭州", "杭州");
+        s.registered_at = t(start);
+        s.shipped_at = Some(t(start));
+        let gap = 1.5 + 2.5 * f64::from(i % 11) / 10.0;
+        s.timeline.merge(vec![
+            scan(
+                start + 1.0,
+                Status::PickedUp,
+                "【杭州市】浙江杭州余杭公司 已揽收",
+            ),
+            scan(
+                start + 2.0,
+                Status::InTransit,
+                "快件离开【杭州转运中心】已发往【杭州滨江】",
+            ),
+            scan(start + 2.0 + gap, Status::InTransit, "快件到达【杭州滨江】"),
+            scan(
+                start + 2.0 + 2.0 * gap,
+                Status::InTransit,
+                "快件离开【杭州滨江】",
+            ),
+            scan(
+                start + 2.0 + 3.0 * gap,
+                Status::ArrivedAtDestinationCity,
+                "快件已到达【杭州滨江营业部】",
+            ),
+            scan(
+                start + 4.0 + 3.0 * gap,
+                Status::OutForDelivery,
+                "【杭州市】快递员正在派件",
+            ),
+            scan(
+                start + 6.0 + 3.0 * gap,
+                Status::Delivered,
+                "已签收，签收人：本人",
+            ),
+        ]);
+        s.status = Status::Delivered;
+        s.next_check_at = None;
+        store.put_shipment(&s).await.unwrap();
+    }
+    store
+}
+
 #[tokio::test]
 async fn slow_lane_wakes_the_parcel_at_its_lanes_usual_gap_and_stalled_follows() {
-    // Within Hangzhou: a day's line haul is long.
+    // Within Hangzhou, where line-haul scans come every few hours: a silence of
+    // most of a day is unusual long before `stalled`'s 48 h.
     let s = parcel("75312345678901", "杭州", "杭州");
     let events = vec![
         scan(1.0, Status::PickedUp, "【杭州市】浙江杭州余杭公司 已揽收"),
@@ -116,16 +170,26 @@ async fn slow_lane_wakes_the_parcel_at_its_lanes_usual_gap_and_stalled_follows()
             "快件离开【杭州转运中心】已发往【杭州滨江】",
         ),
     ];
-    let (store, told) = run(s.clone(), events, 60.0).await;
-    let stored = store.get_shipment(&s.id).await.unwrap().unwrap();
-    // Nothing learned yet: the lane is read at its prior (the published figures).
-    let usual = LaneView::prior_only(&stored)
-        .gaps(Stage::LineHaul)
-        .0
-        .inverse(0.95)
-        .unwrap();
-    let limit = Duration::seconds((usual * 60.0) as i64).max(Duration::hours(12));
-    assert!(limit < Duration::hours(48), "{limit}");
+    let mut settings = Settings::default();
+    settings.rules.slow_lane_quantile = PerCarrier::of(0.9);
+    settings
+        .rules
+        .set_threshold(Rule::SlowLane, Duration::hours(1));
+    let store = learned(60).await;
+    // What the lane learned: its p90 line-haul gap.
+    let view = LaneView::load(&store, &s, t(0.0)).await.unwrap();
+    let (gaps, source) = view
+        .learned_gaps(Stage::LineHaul, samples_for(0.9))
+        .expect("the city lane has learned its gaps");
+    assert_eq!(source.lane.as_deref(), Some("ZTO 杭州→杭州"));
+    let usual = gaps.inverse(0.9).unwrap();
+    let limit = Duration::seconds((usual * 60.0) as i64);
+    assert!(
+        limit > Duration::hours(3) && limit < Duration::hours(5),
+        "{limit}"
+    );
+
+    let (_, told) = run(store, settings, s.clone(), events, 60.0).await;
     let slow = fired(&told, Rule::SlowLane);
     assert_eq!(slow.len(), 1, "{told:?}");
     let (at, since) = slow[0];
@@ -142,6 +206,18 @@ async fn slow_lane_wakes_the_parcel_at_its_lanes_usual_gap_and_stalled_follows()
 }
 
 #[tokio::test]
+async fn slow_lane_stays_quiet_on_a_lane_that_has_learned_nothing() {
+    let s = parcel("75312345678904", "杭州", "杭州");
+    let events = vec![scan(
+        1.0,
+        Status::PickedUp,
+        "【杭州市】浙江杭州余杭公司 已揽收",
+    )];
+    let (_, told) = run(MemoryStore::new(), Settings::default(), s, events, 30.0).await;
+    assert!(fired(&told, Rule::SlowLane).is_empty(), "{told:?}");
+}
+
+#[tokio::test]
 async fn predicted_late_is_told_once_long_before_a_promise_the_lane_cannot_keep() {
     // Hangzhou to Urumqi takes days; promised within a day and a half.
     let mut s = parcel("75312345678902", "杭州", "乌鲁木齐");
@@ -155,7 +231,7 @@ async fn predicted_late_is_told_once_long_before_a_promise_the_lane_cannot_keep(
         ),
         scan(20.0, Status::InTransit, "快件到达【西安转运中心】"),
     ];
-    let (_, told) = run(s, events, 40.0).await;
+    let (_, told) = run(MemoryStore::new(), Settings::default(), s, events, 40.0).await;
     let predicted = fired(&told, Rule::PredictedLate);
     assert_eq!(
         predicted.len(),
@@ -196,6 +272,6 @@ async fn a_promise_the_lane_keeps_raises_nothing() {
         scan(10.0, Status::OutForDelivery, "【杭州市】快递员正在派件"),
         scan(13.0, Status::Delivered, "已签收，签收人：本人"),
     ];
-    let (_, told) = run(s, events, 20.0).await;
+    let (_, told) = run(MemoryStore::new(), Settings::default(), s, events, 20.0).await;
     assert!(told.is_empty(), "{told:?}");
 }

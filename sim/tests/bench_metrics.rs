@@ -353,3 +353,62 @@ async fn a_run_within_the_warm_up_judges_no_estimate() {
     assert_eq!(p.p90_coverage(), None);
     assert_eq!(p.p50_abs_error_h(), None);
 }
+
+/// The lane rules' scores, worked out by hand (no warm-up, judged to 72:00):
+/// - L0 promised 30:00, delivered 40:00: late; flagged at 5:00 (24 h ahead).
+/// - L1 picked up 10:00, promised 40:00, delivered 50:00: late; flagged at 20:00
+///   (ahead, not 24 h).
+/// - L2 promised 60:00, delivered 20:00: on time; flagged at 10:00 (a false flag).
+/// - L3 picked up 1:00, nothing after: the oracle expects `stalled` (since 1:00,
+///   due 49:00); `slow_lane` of that silence at 13:00, `stalled` told at 49:05:
+///   a lead of 36 h 5 min. L0's silence after its pickup gets a `slow_lane` at
+///   14:00 that never became a stall: a false one.
+#[test]
+fn lane_rules_are_scored_apart_against_the_fixed_rules_truth() {
+    use sentinel_sim::bench::lane_scores;
+    use sentinel_sim::bench::metrics::{fleet_truth, EpisodeLog};
+    use SimKind::*;
+    let promised = |mut p: SimParcel, h: i64| {
+        p.promised_at = Some(at(h, 0));
+        p
+    };
+    let fleet = Fleet::new(vec![
+        promised(
+            parcel(0, at(0, 0), vec![ev(1, 0, PickedUp), ev(40, 0, Delivered)]),
+            30,
+        ),
+        promised(
+            parcel(1, at(0, 0), vec![ev(10, 0, PickedUp), ev(50, 0, Delivered)]),
+            40,
+        ),
+        promised(
+            parcel(2, at(0, 0), vec![ev(1, 0, PickedUp), ev(20, 0, Delivered)]),
+            60,
+        ),
+        parcel(3, at(0, 0), vec![ev(1, 0, PickedUp)]),
+    ]);
+    let truth = fleet_truth(&fleet, &Settings::default().rules, at(72, 0));
+    let ts = |h: i64, m: i64| at(h, m).timestamp();
+    let mut log = EpisodeLog::default();
+    log.note(0, Rule::PredictedLate, ts(4, 0), ts(5, 0));
+    log.note(1, Rule::PredictedLate, ts(19, 0), ts(20, 0));
+    log.note(2, Rule::PredictedLate, ts(9, 0), ts(10, 0));
+    log.note(3, Rule::SlowLane, ts(1, 0), ts(13, 0));
+    log.note(3, Rule::Stalled, ts(1, 0), ts(49, 5));
+    log.note(0, Rule::SlowLane, ts(1, 0), ts(14, 0));
+    let s = lane_scores::score(&fleet, &truth, &log, t0(), Duration::zero(), at(72, 0));
+    assert_eq!((s.late, s.late_flagged_24h, s.late_flagged), (2, 1, 2));
+    assert_eq!((s.flagged, s.flagged_late), (3, 2));
+    assert_eq!(s.predicted_late_recall_24h(), Some(0.5));
+    assert_eq!(s.predicted_late_precision(), Some(2.0 / 3.0));
+    assert_eq!((s.stalls, s.stalls_found), (1, 1));
+    assert_eq!(s.leads_h, vec![36.0 + 5.0 / 60.0]);
+    assert!(s.fast_leads_h.is_empty(), "a cross-country lane");
+    assert_eq!((s.slow_alerts, s.slow_true), (2, 1));
+    // A warm-up that ends after every flag and promise judges nothing.
+    let later = lane_scores::score(&fleet, &truth, &log, t0(), Duration::hours(60), at(72, 0));
+    assert_eq!(
+        (later.late, later.flagged, later.stalls, later.slow_alerts),
+        (0, 0, 0, 0)
+    );
+}

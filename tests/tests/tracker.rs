@@ -166,7 +166,7 @@ async fn a_failing_carrier_keeps_the_last_good_state_and_rules_still_fire() {
     assert_eq!(retry - before.next_check_at.unwrap(), Duration::minutes(10));
 
     // Even while the carrier keeps failing, the stall is detected on time.
-    // (So is `slow_lane` before it: the lane's usual gap, at least 12 h.)
+    // (`slow_lane` would come first on a lane that had learned its gaps.)
     let mut now = retry;
     let mut fired = None;
     let mut slow = None;
@@ -183,9 +183,9 @@ async fn a_failing_carrier_keeps_the_last_good_state_and_rules_still_fire() {
         }
         now = stored(&store).await.next_check_at.unwrap();
     }
-    assert!(
-        slow.is_some_and(|s| s >= t(13.0) && s < t(49.0)),
-        "{slow:?}"
+    assert_eq!(
+        slow, None,
+        "nothing learned about the lane: slow_lane is quiet"
     );
     let (rule, kind, at) = fired.expect("stalled fired despite the outage");
     assert_eq!((rule, kind), (Rule::Stalled, AlertKind::Fired));

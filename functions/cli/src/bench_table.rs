@@ -81,6 +81,18 @@ fn lane_rules(out: &mut String, r: &BenchReport) {
         l.slow_alerts,
         pct(l.overall_precision_with_slow_lane(&r.sentinel.scores)),
     );
+    if !l.slow_false_by_anomaly.is_empty() {
+        let by: Vec<String> = l
+            .slow_false_by_anomaly
+            .iter()
+            .map(|(a, n)| format!("{a} {n}"))
+            .collect();
+        let _ = writeln!(
+            out,
+            "  slow_lane alerts that did not become a stall, by injected anomaly: {}",
+            by.join(", ")
+        );
+    }
 }
 
 /// How the estimated deliveries did after the warm-up.

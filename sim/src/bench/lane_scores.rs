@@ -11,12 +11,16 @@
 //! - `slow_lane` is judged on the silences the oracle expects `stalled` for (due
 //!   after the warm-up): found when a `slow_lane` episode of the same silence
 //!   (same `since`) came, its lead the time from it to the `stalled` alert. A
-//!   `slow_lane` alert is true when its silence did become a `stalled` one.
+//!   `slow_lane` alert is true when its silence (from its `since` to the next
+//!   scan) turned out a problem: a fixed rule about a parcel that does not move
+//!   (`stalled`, `hub_dwell`, `out_for_delivery_stuck`) came due within it, or
+//!   the scan that ended it reported one (a failed attempt, a problem parcel, a
+//!   refusal, a return, a loss).
 
 use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, Duration, Utc};
-use shared::domain::Rule;
+use shared::domain::{Rule, Status};
 use shared::places::LaneClass;
 
 use super::metrics::{EpisodeLog, Scores, Truth};
@@ -45,6 +49,8 @@ pub struct LaneScores {
     /// `slow_lane` alert episodes after the warm-up, and the true ones.
     pub slow_alerts: u64,
     pub slow_true: u64,
+    /// The false ones by the anomaly the simulator injected (`"none"`: healthy).
+    pub slow_false_by_anomaly: std::collections::BTreeMap<&'static str, u64>,
 }
 
 fn share(n: u64, of: u64) -> Option<f64> {
@@ -153,9 +159,41 @@ pub fn score(
     }
 
     // slow_lane against the stalls.
-    let mut stall_silences: HashSet<(u32, i64)> = HashSet::new();
+    let stuck: HashMap<u32, Vec<i64>> = truth
+        .iter()
+        .filter(|t| {
+            matches!(
+                t.rule,
+                Rule::Stalled | Rule::HubDwell | Rule::OutForDeliveryStuck
+            )
+        })
+        .fold(HashMap::new(), |mut m, t| {
+            m.entry(t.parcel).or_default().push(t.due);
+            m
+        });
+    let turned_bad = |parcel: u32, since: i64| -> bool {
+        let Some(p) = fleet.parcels.get(parcel as usize) else {
+            return false;
+        };
+        let next = p.events.iter().find(|e| e.at.timestamp() > since);
+        let end = next.map_or(i64::MAX, |e| e.at.timestamp());
+        let due_within = stuck
+            .get(&parcel)
+            .is_some_and(|d| d.iter().any(|&d| d >= since && d <= end));
+        let reported = next.is_some_and(|e| {
+            matches!(
+                e.kind.status(),
+                Status::DeliveryFailed
+                    | Status::Exception
+                    | Status::Refused
+                    | Status::Returning
+                    | Status::Returned
+                    | Status::Lost
+            )
+        });
+        due_within || reported
+    };
     for t in truth.iter().filter(|t| t.rule == Rule::Stalled) {
-        stall_silences.insert((t.parcel, t.since));
         if !t.required || t.due < warm || t.due > until {
             continue;
         }
@@ -180,7 +218,16 @@ pub fn score(
             continue;
         }
         out.slow_alerts += 1;
-        out.slow_true += u64::from(stall_silences.contains(&(parcel, since)));
+        let ok = turned_bad(parcel, since);
+        out.slow_true += u64::from(ok);
+        if !ok {
+            let anomaly = fleet
+                .parcels
+                .get(parcel as usize)
+                .and_then(|p| p.anomaly)
+                .map_or("none", |a| a.as_str());
+            *out.slow_false_by_anomaly.entry(anomaly).or_default() += 1;
+        }
     }
     out.leads_h.sort_by(f64::total_cmp);
     out.fast_leads_h.sort_by(f64::total_cmp);
