@@ -36,6 +36,10 @@ pub const LAMBDA_ARM64_PER_GB_S_USD: f64 = 0.000_013_333_4;
 pub const DYNAMODB_PER_WRU_USD: f64 = 0.625 / 1e6;
 /// DynamoDB on-demand: $0.125 per million read request units (same sources).
 pub const DYNAMODB_PER_RRU_USD: f64 = 0.125 / 1e6;
+/// Items per lane and week in the DynamoDB store (`LANE_SHARDS` in
+/// adapters/aws/src/dynamo/counters.rs), read consistently: at least one RRU
+/// each (a lower bound: a busy lane's week item may exceed 4 KB).
+pub const LANE_SHARDS: f64 = 4.0;
 /// EventBridge custom events: $1.00 per million (aws.amazon.com/eventbridge/pricing,
 /// 2026; Price List 2026-08-09).
 pub const EVENTBRIDGE_PER_EVENT_USD: f64 = 1.00 / 1e6;
@@ -130,7 +134,11 @@ pub fn usage(report: &BenchReport, side: &Side, sentinel: bool, inputs: &CostInp
             wru: per(c.shipment_puts + c.transact_commits) * put_units
                 + per(c.alert_insert_attempts + c.transact_records)
                 + per(c.marks_delivered + c.leases_taken),
-            rru: per(c.shipment_gets) * get_units + per(c.alert_reads),
+            // The lane rules' reads: a consistent BatchGetItem of every shard's
+            // item of each lane-week asked for.
+            rru: per(c.shipment_gets) * get_units
+                + per(c.alert_reads)
+                + per(c.lane_weeks_read) * LANE_SHARDS,
             events: scheduled / inputs.batch,
             publishes: per(side.raw_alerts),
             fixed_requests_per_month: runs_per_month,

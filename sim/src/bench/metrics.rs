@@ -39,6 +39,7 @@ struct StoreCounters {
     alert_reads: AtomicU64,
     console_reads: AtomicU64,
     lane_reads: AtomicU64,
+    lane_weeks_read: AtomicU64,
 }
 
 /// A snapshot of [`CountingStore`]'s counters.
@@ -71,6 +72,9 @@ pub struct StoreCounts {
     pub console_reads: u64,
     /// `lane_counts` calls (a lane's learned statistics).
     pub lane_reads: u64,
+    /// The lane-weeks those calls asked for (lanes × weeks: on DynamoDB each is
+    /// one item per shard, billed whether it exists or not).
+    pub lane_weeks_read: u64,
 }
 
 impl StoreCounts {
@@ -114,6 +118,7 @@ impl<S> CountingStore<S> {
             alert_reads: self.c.alert_reads.load(Relaxed),
             console_reads: self.c.console_reads.load(Relaxed),
             lane_reads: self.c.lane_reads.load(Relaxed),
+            lane_weeks_read: self.c.lane_weeks_read.load(Relaxed),
         }
     }
 }
@@ -223,6 +228,9 @@ impl<S: LaneQuery> LaneQuery for CountingStore<S> {
         weeks: &[String],
     ) -> impl Future<Output = Result<shared::tally::Tally, StoreError>> + Send {
         bump(&self.c.lane_reads);
+        self.c
+            .lane_weeks_read
+            .fetch_add((lanes.len() * weeks.len()) as u64, Relaxed);
         self.inner.lane_counts(lanes, weeks)
     }
 }
