@@ -407,5 +407,10 @@ fn detection_tables(
         d.healthy_with_alerts,
         d.healthy_parcels
     );
+    let _ = writeln!(
+        out,
+        "(The fixed rules, against the simulator's ground truth; the lane rules predicted_late \
+         and slow_lane are predictions it has no truth for: `sentinel bench` scores them.)"
+    );
     out
 }
