@@ -64,15 +64,26 @@ pub fn conditions(
     view: &LaneView,
     now: DateTime<Utc>,
 ) -> Vec<LaneCondition> {
-    let Some(outlook) = view.outlook(shipment) else {
-        return Vec::new();
-    };
+    match view.outlook(shipment) {
+        Some(outlook) => conditions_of(shipment, config, view, &outlook, now),
+        None => Vec::new(),
+    }
+}
+
+/// [`conditions`] with the parcel's outlook already read.
+fn conditions_of(
+    shipment: &Shipment,
+    config: &RuleConfig,
+    view: &LaneView,
+    outlook: &Outlook,
+    now: DateTime<Utc>,
+) -> Vec<LaneCondition> {
     let mut out = Vec::new();
     if config.is_enabled(Rule::PredictedLate) {
-        out.extend(predicted_late(shipment, config, &outlook, now));
+        out.extend(predicted_late(shipment, config, outlook, now));
     }
     if config.is_enabled(Rule::SlowLane) {
-        out.extend(slow_lane(shipment, config, view, &outlook));
+        out.extend(slow_lane(shipment, config, view, outlook));
     }
     out
 }
@@ -104,7 +115,8 @@ pub fn next_deadline(
     view: &LaneView,
     now: DateTime<Utc>,
 ) -> Option<DateTime<Utc>> {
-    let mut next = conditions(shipment, config, view, now)
+    let outlook = view.outlook(shipment)?;
+    let mut next = conditions_of(shipment, config, view, &outlook, now)
         .into_iter()
         .map(|c| c.due)
         .filter(|d| *d > now)
@@ -114,7 +126,7 @@ pub fn next_deadline(
         .get(&Rule::PredictedLate)
         .is_some_and(|a| a.resolved_at.is_none());
     if config.is_enabled(Rule::PredictedLate) && !held {
-        if let (Some(promised), Some(outlook)) = (shipment.promised_at, view.outlook(shipment)) {
+        if let Some(promised) = shipment.promised_at {
             let threshold = config.predicted_late_probability.get(&shipment.id.carrier);
             let low = |t| is_low(&outlook, promised, t, threshold);
             if now < promised && !low(now) {

@@ -627,30 +627,13 @@ impl LaneView {
     }
 
     /// What `store` has learned about `shipment`'s lane, at every level, over the
-    /// weeks read at `now`: one read.
+    /// weeks read at `now`: one read (an empty [`LaneCache`] reads every level).
     pub async fn load<S: LaneQuery>(
         store: &S,
         shipment: &Shipment,
         now: DateTime<Utc>,
     ) -> Result<LaneView, StoreError> {
-        let route = Route::of(shipment);
-        let keys = LaneKey::levels(&shipment.id.carrier, &route);
-        let names: Vec<String> = keys.iter().map(LaneKey::key).collect();
-        let counts = store.lane_counts(&names, &window(now)).await?;
-        let mut stats = LaneStats::by_lane(&counts);
-        Ok(LaneView {
-            levels: keys
-                .into_iter()
-                .zip(&names)
-                .map(|(k, name)| {
-                    (
-                        k,
-                        std::sync::Arc::new(stats.remove(name).unwrap_or_default()),
-                    )
-                })
-                .collect(),
-            prior: Prior::of(&shipment.id.carrier, &route),
-        })
+        LaneCache::default().get(store, shipment, now).await
     }
 
     /// A view that knows only the prior (nothing learned yet, or no store to ask).
