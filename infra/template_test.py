@@ -309,13 +309,46 @@ class Iam(unittest.TestCase):
         self.assertIn('format!("LANE#{lane}#{', source)
         for fn in ["TrackerFunction", "ApiFunction", "SchedulerFunction"]:
             found = [s for _, s in actions(fn)["dynamodb:UpdateItem"]
-                     if "ForAllValues:StringLike" in s.get("Condition", {})]
+                     if "COUNT#*" in str(s.get("Condition", {}))]
             self.assertEqual(len(found), 1, fn)
             c = found[0]["Condition"]
             self.assertEqual(c["ForAllValues:StringLike"]["dynamodb:LeadingKeys"],
                              ["COUNT#*", "LANE#*"])
             self.assertEqual(c["StringEqualsIfExists"]["dynamodb:ReturnValues"], "NONE")
             self.assertEqual(resources(found[0]), [TABLE])
+
+    def test_only_the_tracker_updates_the_query_budget_in_its_partitions(self):
+        # The daily query budget (adapters/aws/src/dynamo/budget.rs: pk BUDGET#..):
+        # the tracker takes queries and counts deferrals; a deferral reads back the
+        # day's new values (ALL_NEW).
+        source = (ROOT / "adapters/aws/src/dynamo/budget.rs").read_text()
+        self.assertIn('format!("BUDGET#{', source)
+        self.assertIn("ReturnValue::AllNew", source)
+        for fn in ["TrackerFunction", "ApiFunction", "SchedulerFunction"]:
+            found = [s for _, s in actions(fn)["dynamodb:UpdateItem"]
+                     if "BUDGET#" in str(s.get("Condition", {}))]
+            if fn != "TrackerFunction":
+                self.assertEqual(found, [], fn)
+                continue
+            (s,) = found
+            c = s["Condition"]
+            self.assertEqual(c["ForAllValues:StringLike"]["dynamodb:LeadingKeys"], ["BUDGET#*"])
+            self.assertEqual(c["StringEqualsIfExists"]["dynamodb:ReturnValues"],
+                             ["NONE", "ALL_NEW"])
+            self.assertEqual(resources(s), [TABLE])
+
+    def test_the_query_budget_reaches_the_tracker_and_its_alarm_is_set(self):
+        self.assertEqual(PARAMETERS["DailyQueryBudget"]["Default"], "")
+        pattern = PARAMETERS["DailyQueryBudget"]["AllowedPattern"]
+        for ok in ["", "500", "kdniao=500,kuaidi100=2000"]:
+            self.assertRegex(ok, pattern)
+        for bad in ["500;", "kdniao:500", "$(x)"]:
+            self.assertNotRegex(bad, pattern)
+        self.assertEqual(TEMPLATE["Globals"]["Function"]["Environment"]["Variables"]
+                         ["DAILY_QUERY_BUDGET"], {"Ref": "DailyQueryBudget"})
+        a = props("QueryBudgetShortAlarm")
+        self.assertEqual((a["Namespace"], a["MetricName"]), (NAMESPACE, "QueryBudgetShort"))
+        self.assertEqual((a["Threshold"], a["ComparisonOperator"]), (0, "GreaterThanThreshold"))
 
     def test_removed_parcels_reach_the_scheduler_from_the_tables_stream(self):
         table = TEMPLATE["Resources"]["Table"]["Properties"]
@@ -772,6 +805,8 @@ METRICS = {
     "NotificationsSent": ["Channel"],
     "NotificationsFailed": ["Channel"],
     "OutboxOldestAgeSeconds": [],
+    "QueriesDeferred": ["Provider"],
+    "QueryBudgetShort": ["Provider"],
 }
 NAMESPACE = {"Ref": "MetricsNamespace"}
 ALARMS_TOPIC = [{"Ref": "AlarmsTopic"}]

@@ -22,9 +22,11 @@
 //! | `PREDICTED_LATE_PROBABILITY` | `predicted_late` below this chance of delivery by the promise; `0.5,SF=0.3` per carrier | 0.5 |
 //! | `SLOW_LANE_QUANTILE` | `slow_lane` beyond this quantile of the lane's gaps between scans; `0.99,EMS=0.995` | 0.99 |
 //! | `POLL_INTERVALS` | poll mode: hours between queries by status, `InTransit=3,OutForDelivery=1` | see [`PollPolicy`] |
+//! | `DAILY_QUERY_BUDGET` | poll mode: carrier queries per China day, never exceeded: `500` for the provider in use, or `kdniao=500,kuaidi100=2000` ([`crate::budget`]) | none |
 
 use chrono::{DateTime, Duration, NaiveTime, Timelike, Utc};
 
+use crate::budget::DailyBudget;
 use crate::domain::Rule;
 use crate::domain::{CarrierCode, Status};
 use crate::inhibit::Inhibitions;
@@ -52,6 +54,8 @@ pub struct Settings {
     pub poll: PollPolicy,
     /// Which active alerts keep which others quiet (`ALERT_INHIBIT`).
     pub inhibit: Inhibitions,
+    /// Queries per provider and China day (`DAILY_QUERY_BUDGET`; none by default).
+    pub budget: DailyBudget,
 }
 
 impl Default for Settings {
@@ -62,6 +66,7 @@ impl Default for Settings {
             quiet_hours: QuietHours::default(),
             poll: PollPolicy::default(),
             inhibit: Inhibitions::default(),
+            budget: DailyBudget::NONE,
         }
     }
 }
@@ -166,7 +171,7 @@ const THRESHOLD_VARS: [(&str, Rule); 7] = [
 ];
 
 /// Every variable this module reads.
-pub const VARIABLES: [&str; 17] = [
+pub const VARIABLES: [&str; 18] = [
     "NO_PICKUP_HOURS",
     "STALLED_HOURS",
     "STALLED_CRITICAL_HOURS",
@@ -184,6 +189,7 @@ pub const VARIABLES: [&str; 17] = [
     "SLOW_LANE_HOURS",
     "PREDICTED_LATE_PROBABILITY",
     "SLOW_LANE_QUANTILE",
+    crate::budget::VAR,
 ];
 
 impl Settings {
@@ -271,12 +277,17 @@ impl Settings {
             Some(v) => Inhibitions::parse(&v)?,
             None => Inhibitions::default(),
         };
+        let budget = match get(crate::budget::VAR) {
+            Some(v) => DailyBudget::parse(&v)?,
+            None => DailyBudget::NONE,
+        };
         Ok(Self {
             rules,
             alert_repeat,
             quiet_hours,
             poll,
             inhibit,
+            budget,
         })
     }
 }

@@ -18,6 +18,7 @@
 //! outbox's age) goes through [`metrics`], a facade whose recorder the functions
 //! install; without one it costs nothing.
 
+pub mod budget;
 pub mod bus;
 pub mod clip;
 pub mod clock;

@@ -28,6 +28,8 @@
 //! | [`NOTIFICATIONS_SENT`] | Count | [`CHANNEL`] | each channel adapter, per message it handed over |
 //! | [`NOTIFICATIONS_FAILED`] | Count | [`CHANNEL`] | the same, per message that failed |
 //! | [`OUTBOX_OLDEST_AGE_SECONDS`] | Seconds | — | the scheduler, every tick: the oldest pending notification's age, 0 when none |
+//! | [`QUERIES_DEFERRED`] | Count | [`PROVIDER`] | [`crate::tracker`]: each check whose query the daily budget refused ([`crate::budget`]) |
+//! | [`QUERY_BUDGET_SHORT`] | Count | [`PROVIDER`] | [`crate::tracker`]: once a day, when the budget has been short for over an hour |
 //!
 //! A label's *value* is what the code already calls the thing: the provider's
 //! [`CarrierQuery::name`](crate::ports::CarrierQuery::name) (`kdniao`, `kuaidi100`,
@@ -66,9 +68,15 @@ pub const NOTIFICATIONS_FAILED: &str = "NotificationsFailed";
 /// The age of the oldest notification still pending in the outbox, in seconds.
 pub const OUTBOX_OLDEST_AGE_SECONDS: &str = "OutboxOldestAgeSeconds";
 
+/// Checks whose query the daily query budget refused (deferred).
+pub const QUERIES_DEFERRED: &str = "QueriesDeferred";
+/// The daily query budget has been short for more than an hour (once a day per
+/// provider).
+pub const QUERY_BUDGET_SHORT: &str = "QueryBudgetShort";
+
 /// Every metric of the contract (`infra/template_test.py` checks that the dashboard
 /// and the alarms read only these).
-pub const NAMES: [&str; 7] = [
+pub const NAMES: [&str; 9] = [
     PARCELS_CHECKED,
     CARRIER_QUERIES,
     CARRIER_ERRORS,
@@ -76,6 +84,8 @@ pub const NAMES: [&str; 7] = [
     NOTIFICATIONS_SENT,
     NOTIFICATIONS_FAILED,
     OUTBOX_OLDEST_AGE_SECONDS,
+    QUERIES_DEFERRED,
+    QUERY_BUDGET_SHORT,
 ];
 
 /// The tracking provider (`kdniao`, `kuaidi100`, `sim`).
@@ -108,6 +118,8 @@ pub fn describe() {
         ALERTS,
         NOTIFICATIONS_SENT,
         NOTIFICATIONS_FAILED,
+        QUERIES_DEFERRED,
+        QUERY_BUDGET_SHORT,
     ] {
         describe_counter!(name, Unit::Count, "");
     }
@@ -140,6 +152,18 @@ pub fn carrier_query(provider: &str, carrier: &str, ok: bool) {
 pub fn alert(rule: Rule, severity: Severity) {
     counter!(ALERTS).increment(1);
     counter!(ALERTS, RULE => rule.as_str(), SEVERITY => severity.as_str()).increment(1);
+}
+
+/// One check of a parcel deferred: `provider`'s daily budget refused its query.
+pub fn query_deferred(provider: &str) {
+    counter!(QUERIES_DEFERRED).increment(1);
+    counter!(QUERIES_DEFERRED, PROVIDER => provider.to_owned()).increment(1);
+}
+
+/// `provider`'s daily budget has been short for over an hour (the day's warning).
+pub fn query_budget_short(provider: &str) {
+    counter!(QUERY_BUDGET_SHORT).increment(1);
+    counter!(QUERY_BUDGET_SHORT, PROVIDER => provider.to_owned()).increment(1);
 }
 
 /// One message handed to `channel`: taken (`ok`) or failed.

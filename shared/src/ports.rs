@@ -3,7 +3,7 @@
 //!
 //! | port | what it is for | adapters |
 //! |---|---|---|
-//! | [`ShipmentReader`], [`ShipmentWriter`], [`DueIndex`], [`AlertLog`], [`ShipmentQuery`], [`LaneQuery`] (all: [`Store`]) | the store, split by capability so each use case asks for the narrowest one | `MemoryStore` (here), `sentinel-sqlite`, `sentinel-aws` (DynamoDB) |
+//! | [`ShipmentReader`], [`ShipmentWriter`], [`DueIndex`], [`AlertLog`], [`ShipmentQuery`], [`LaneQuery`], [`QueryBudget`] (all: [`Store`]) | the store, split by capability so each use case asks for the narrowest one | `MemoryStore` (here), `sentinel-sqlite`, `sentinel-aws` (DynamoDB) |
 //! | [`CarrierQuery`], [`CarrierSubscribe`] | asking a tracking provider about a parcel; asking it to push updates | `sentinel-carriers` (Kdniao, Kuaidi100), `sentinel-sim` (the simulated carrier) |
 //! | [`TrackBus`] | the scheduler's fan-out of [`TrackBatch`]es to trackers | `MemoryBus` (here), `sentinel-aws` (EventBridge) |
 //! | [`AlertSink`] | where claimed notifications go | `sentinel-aws` (SNS), `sentinel-chat` (robots), the CLI's console |
@@ -19,6 +19,7 @@ use std::future::Future;
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 
+use crate::budget::BudgetDay;
 use crate::tally::Tally;
 
 use crate::domain::{
@@ -301,14 +302,58 @@ pub trait LaneQuery: Send + Sync {
     ) -> impl Future<Output = Result<Tally, StoreError>> + Send;
 }
 
+/// A provider's daily query count (issue 17 §5, [`crate::budget`]): one small
+/// record per provider and China day.
+pub trait QueryBudget: Send + Sync {
+    /// Takes one query from `provider`'s count of `day` if fewer than `cap` were
+    /// taken, and says whether it did. Atomic: takers running at once never take
+    /// more than `cap` between them.
+    fn take_query(
+        &self,
+        provider: &str,
+        day: NaiveDate,
+        cap: u32,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
+    /// Counts a check whose query was refused (the first one of the day sets
+    /// `short_since` to `now`), and returns the day's count after it.
+    fn defer_query(
+        &self,
+        provider: &str,
+        day: NaiveDate,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = Result<BudgetDay, StoreError>> + Send;
+
+    /// Claims the day's shortage warning: true for one caller only.
+    fn claim_budget_warning(
+        &self,
+        provider: &str,
+        day: NaiveDate,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
+    /// `provider`'s count of `day` (zero when nothing was taken).
+    fn budget_day(
+        &self,
+        provider: &str,
+        day: NaiveDate,
+    ) -> impl Future<Output = Result<BudgetDay, StoreError>> + Send;
+}
+
 /// Everything a store offers.
 pub trait Store:
-    ShipmentReader + ShipmentWriter + DueIndex + AlertLog + ShipmentQuery + LaneQuery
+    ShipmentReader + ShipmentWriter + DueIndex + AlertLog + ShipmentQuery + LaneQuery + QueryBudget
 {
 }
 
-impl<T: ShipmentReader + ShipmentWriter + DueIndex + AlertLog + ShipmentQuery + LaneQuery> Store
-    for T
+impl<
+        T: ShipmentReader
+            + ShipmentWriter
+            + DueIndex
+            + AlertLog
+            + ShipmentQuery
+            + LaneQuery
+            + QueryBudget,
+    > Store for T
 {
 }
 

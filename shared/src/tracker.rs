@@ -3,7 +3,9 @@
 //!
 //! 1. load the shipment (with its version); skip it if it is not due (a duplicate
 //!    delivery or a racing tracker already handled it);
-//! 2. in poll mode, query the carrier; merge the reply into the timeline. A failed
+//! 2. in poll mode, query the carrier (when the daily query budget allows:
+//!    [`crate::budget`]; otherwise the check is deferred and goes on with what is
+//!    known); merge the reply into the timeline. A failed
 //!    query is a typed error: the parcel keeps its last good state, the error is
 //!    counted, and it is checked again after a backoff — never dropped;
 //! 3. evaluate the rules at `now`, reconcile the alert state, choose the next check;
@@ -28,6 +30,7 @@
 use chrono::{DateTime, Utc};
 use futures_util::stream::{self, StreamExt};
 
+use crate::budget;
 use crate::config::Settings;
 use crate::domain::{AlertKind, AlertRecord, Audience, Notification, Shipment, ShipmentId};
 use crate::lanes::{LaneCache, LaneView};
@@ -36,16 +39,19 @@ use crate::lifecycle::Transition;
 use crate::metrics;
 use crate::outbox::notification;
 use crate::ports::{
-    AlertLog, CarrierError, CarrierQuery, CarrierReply, DueIndex, LaneQuery, Lease, ShipmentReader,
-    ShipmentWriter, StoreError,
+    AlertLog, CarrierError, CarrierQuery, CarrierReply, DueIndex, LaneQuery, Lease, QueryBudget,
+    ShipmentReader, ShipmentWriter, StoreError,
 };
 use crate::rules;
 use crate::schedule;
 use crate::schedule::{PollPolicy, TrackingMode};
 
 /// The store capabilities one check uses.
-pub trait TrackerStore: ShipmentReader + ShipmentWriter + AlertLog + LaneQuery {}
-impl<T: ShipmentReader + ShipmentWriter + AlertLog + LaneQuery> TrackerStore for T {}
+pub trait TrackerStore:
+    ShipmentReader + ShipmentWriter + AlertLog + LaneQuery + QueryBudget
+{
+}
+impl<T: ShipmentReader + ShipmentWriter + AlertLog + LaneQuery + QueryBudget> TrackerStore for T {}
 
 /// What one check did.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -53,6 +59,9 @@ pub struct CheckOutcome {
     /// False when the parcel was not due (already handled) or not found.
     pub processed: bool,
     pub queried: bool,
+    /// The daily query budget refused the query: the parcel was evaluated on
+    /// what was known ([`crate::budget`]).
+    pub deferred: bool,
     pub query_error: Option<CarrierError>,
     /// The timeline gained or changed events.
     pub timeline_changed: bool,
@@ -221,7 +230,13 @@ impl<'a, S: TrackerStore, C> Tracker<'a, S, C> {
                     if shipment.next_check_at.is_none_or(|due| due > now) {
                         return Ok(CheckOutcome::default());
                     }
-                    if self.mode == TrackingMode::Poll {
+                    if self.mode == TrackingMode::Poll
+                        && !self.take_query(&shipment, carrier.name(), now).await?
+                    {
+                        // The day's budget refused the query: decide on what is
+                        // known, and look again when the schedule says.
+                        outcome.deferred = true;
+                    } else if self.mode == TrackingMode::Poll {
                         outcome.queried = true;
                         let reply = match carrier.query(&shipment).await {
                             // "Knows nothing yet" is an answer.
@@ -296,6 +311,45 @@ impl<'a, S: TrackerStore, C> Tracker<'a, S, C> {
     /// [`crate::outbox::deliver`] with the check's notifications.
     pub fn lease_at(&self, now: DateTime<Utc>) -> Lease {
         Lease::new(self.owner.clone(), now, self.lease)
+    }
+
+    /// Takes one query from `provider`'s daily budget for `shipment`, as its
+    /// priority allows ([`crate::budget`]); true when there is no budget. A
+    /// refusal is counted, and the day's warning raised by the first tracker to
+    /// see the budget short for over an hour. A failed store fails the check: a
+    /// query that could not be counted is not made.
+    async fn take_query(
+        &self,
+        shipment: &Shipment,
+        provider: &str,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let Some(limit) = self.settings.budget.limit(provider) else {
+            return Ok(true);
+        };
+        let day = budget::china_day(now);
+        let priority = budget::priority(shipment, &self.settings.rules, now);
+        if self
+            .store
+            .take_query(provider, day, budget::cap(limit, priority, now))
+            .await?
+        {
+            return Ok(true);
+        }
+        let count = self.store.defer_query(provider, day, now).await?;
+        metrics::query_deferred(provider);
+        if count.warning_due(now) && self.store.claim_budget_warning(provider, day).await? {
+            metrics::query_budget_short(provider);
+            tracing::warn!(
+                provider,
+                limit,
+                used = count.used,
+                deferred = count.deferred,
+                short_since = %count.short_since.map(crate::time::rfc3339).unwrap_or_default(),
+                "the daily query budget has been short for over an hour: checks are being deferred"
+            );
+        }
+        Ok(false)
     }
 
     /// The lane view the lane rules need for `shipment` (none when both are
@@ -422,6 +476,8 @@ struct Claim {
 pub struct TickStats {
     pub checked: usize,
     pub queries: usize,
+    /// Checks whose query the daily budget refused ([`crate::budget`]).
+    pub deferred: usize,
     pub query_errors: usize,
     pub writes: usize,
     /// Parcels whose check could not complete (the store failed, or the version
@@ -436,6 +492,7 @@ impl TickStats {
     fn add(&mut self, other: TickStats) {
         self.checked += other.checked;
         self.queries += other.queries;
+        self.deferred += other.deferred;
         self.query_errors += other.query_errors;
         self.writes += other.writes;
         self.failed += other.failed;
@@ -474,6 +531,7 @@ pub async fn check_batch<S: TrackerStore, C: CarrierQuery>(
         };
         stats.checked += usize::from(o.processed);
         stats.queries += usize::from(o.queried);
+        stats.deferred += usize::from(o.deferred);
         stats.query_errors += usize::from(o.query_error.is_some());
         stats.writes += usize::from(o.written);
         if !o.notifications.is_empty() {

@@ -88,7 +88,7 @@ async fn each_arm64_bootstrap_answers_an_event_under_qemu() {
         (
             "TrackerFunction",
             track,
-            json!({"parcels": 0, "checked": 0, "queries": 0, "query_errors": 0, "alerts": 0, "undelivered": 0, "failed": 0}),
+            json!({"parcels": 0, "checked": 0, "queries": 0, "deferred": 0, "query_errors": 0, "alerts": 0, "undelivered": 0, "failed": 0}),
         ),
         ("NotifierFunction", sqs, json!({"batchItemFailures": []})),
         ("ApiFunction", summary, json!(null)),

@@ -38,10 +38,12 @@
 //!   index and the outbox, marked with why) and listed for people;
 //! - `shipments`: the `shipments` queries (get, conditional put, due, list);
 //! - `alerts`: the `alerts` queries (insert if absent, outbox, by shipment, by time);
+//! - `budget`: the daily query budget's counts (`query_budget` table);
 //! - `counters`: the fleet's counters (`counters` table) and the problem index
 //!   (`problem_at`), kept in each shipment write's transaction.
 
 mod alerts;
+mod budget;
 mod counters;
 mod quarantine;
 mod rows;
@@ -53,12 +55,13 @@ pub use schema::SCHEMA_VERSION;
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use rusqlite::Connection;
 
+use shared::budget::BudgetDay;
 use shared::domain::{AlertRecord, Shipment, ShipmentId};
 use shared::ports::{
-    AlertLog, Committed, DueIndex, LaneQuery, Lease, ListFilter, Page, ShipmentQuery,
+    AlertLog, Committed, DueIndex, LaneQuery, Lease, ListFilter, Page, QueryBudget, ShipmentQuery,
     ShipmentReader, ShipmentWriter, StoreError, Unreadable,
 };
 
@@ -194,6 +197,38 @@ impl LaneQuery for SqliteStore {
         weeks: &[String],
     ) -> Result<shared::tally::Tally, StoreError> {
         self.lane_rows(lanes, weeks)
+    }
+}
+
+impl QueryBudget for SqliteStore {
+    async fn take_query(
+        &self,
+        provider: &str,
+        day: NaiveDate,
+        cap: u32,
+    ) -> Result<bool, StoreError> {
+        self.take_budget(provider, day, cap)
+    }
+
+    async fn defer_query(
+        &self,
+        provider: &str,
+        day: NaiveDate,
+        now: DateTime<Utc>,
+    ) -> Result<BudgetDay, StoreError> {
+        self.defer_budget(provider, day, now)
+    }
+
+    async fn claim_budget_warning(
+        &self,
+        provider: &str,
+        day: NaiveDate,
+    ) -> Result<bool, StoreError> {
+        self.claim_budget(provider, day)
+    }
+
+    async fn budget_day(&self, provider: &str, day: NaiveDate) -> Result<BudgetDay, StoreError> {
+        self.read_budget(provider, day)
     }
 }
 

@@ -94,6 +94,19 @@ const MIGRATIONS: &[&str] = &[
         ON alerts (carrier, tracking_number)
         WHERE unreadable IS NOT NULL;
     ",
+    // 6: the daily query budget: queries taken and checks deferred per provider
+    // and China day (see `budget`).
+    "
+    CREATE TABLE IF NOT EXISTS query_budget (
+        provider    TEXT    NOT NULL,
+        day         TEXT    NOT NULL,
+        used        INTEGER NOT NULL DEFAULT 0,
+        deferred    INTEGER NOT NULL DEFAULT 0,
+        short_since INTEGER,
+        warned      INTEGER NOT NULL DEFAULT 0,
+        PRIMARY KEY (provider, day)
+    ) WITHOUT ROWID;
+    ",
 ];
 
 /// The schema version whose migration counts the shipments already stored.
@@ -287,6 +300,7 @@ mod tests {
                     "alerts_pending",
                     "alerts_unreadable",
                     "counters",
+                    "query_budget",
                     "shipments",
                     "shipments_due",
                     "shipments_problems",

@@ -19,8 +19,8 @@ use shared::clip::{clip, Clipped};
 use shared::config::Settings;
 use shared::domain::Shipment;
 use shared::ports::{
-    AlertLog, CarrierSubscribe, Clock, LaneQuery, ShipmentQuery, ShipmentReader, ShipmentWriter,
-    StoreError,
+    AlertLog, CarrierSubscribe, Clock, LaneQuery, QueryBudget, ShipmentQuery, ShipmentReader,
+    ShipmentWriter, StoreError,
 };
 use shared::registration::{register_parcel, NewShipment, Registered};
 use shared::schedule::TrackingMode;
@@ -28,8 +28,16 @@ use shared::secret::Secret;
 
 /// The store capabilities the api function uses: everything but the due index
 /// (it registers, looks up, lists, and takes in pushes).
-pub trait ApiStore: ShipmentReader + ShipmentWriter + AlertLog + ShipmentQuery + LaneQuery {}
-impl<T: ShipmentReader + ShipmentWriter + AlertLog + ShipmentQuery + LaneQuery> ApiStore for T {}
+/// (`QueryBudget` because the pushes' tracker is the tracker; a push is never a
+/// query, so the api never takes from the budget.)
+pub trait ApiStore:
+    ShipmentReader + ShipmentWriter + AlertLog + ShipmentQuery + LaneQuery + QueryBudget
+{
+}
+impl<T: ShipmentReader + ShipmentWriter + AlertLog + ShipmentQuery + LaneQuery + QueryBudget>
+    ApiStore for T
+{
+}
 
 /// The `detail-type` of the registration event.
 pub const SHIPMENT_REGISTERED: &str = "ShipmentRegistered";

@@ -7,11 +7,12 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use base64::Engine as _;
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, Duration, NaiveDate, Utc};
 use serde_json::{json, Value};
 
 use sentinel_api::{handle, AlertPublisher, CallbackKeys, Deps, HandlerError, Output};
 use sentinel_fakes::{kdniao_render, kuaidi100_push_form, kuaidi100_push_param, Event, Parcel};
+use shared::budget::BudgetDay;
 use shared::clock::ManualClock;
 use shared::config::Settings;
 use shared::domain::AlertRecord;
@@ -19,7 +20,7 @@ use shared::domain::Notification;
 use shared::domain::{Audience, Rule};
 use shared::domain::{Shipment, ShipmentId, Status};
 use shared::ports::{
-    AlertLog, Committed, DueIndex, LaneQuery, Lease, ListFilter, Page, ShipmentQuery,
+    AlertLog, Committed, DueIndex, LaneQuery, Lease, ListFilter, Page, QueryBudget, ShipmentQuery,
     ShipmentReader, ShipmentWriter, StoreError, Unreadable,
 };
 use shared::ports::{CarrierError, CarrierSubscribe};
@@ -190,6 +191,39 @@ impl LaneQuery for FlakyStore {
     ) -> Result<shared::tally::Tally, StoreError> {
         self.check()?;
         self.inner.lane_counts(lanes, weeks).await
+    }
+}
+
+impl QueryBudget for FlakyStore {
+    async fn take_query(
+        &self,
+        provider: &str,
+        day: NaiveDate,
+        cap: u32,
+    ) -> Result<bool, StoreError> {
+        self.check()?;
+        self.inner.take_query(provider, day, cap).await
+    }
+    async fn defer_query(
+        &self,
+        provider: &str,
+        day: NaiveDate,
+        now: DateTime<Utc>,
+    ) -> Result<BudgetDay, StoreError> {
+        self.check()?;
+        self.inner.defer_query(provider, day, now).await
+    }
+    async fn claim_budget_warning(
+        &self,
+        provider: &str,
+        day: NaiveDate,
+    ) -> Result<bool, StoreError> {
+        self.check()?;
+        self.inner.claim_budget_warning(provider, day).await
+    }
+    async fn budget_day(&self, provider: &str, day: NaiveDate) -> Result<BudgetDay, StoreError> {
+        self.check()?;
+        self.inner.budget_day(provider, day).await
     }
 }
 

@@ -18,6 +18,7 @@ use sentinel_sim::bench;
 use sentinel_sim::bench::cost::CostInputs;
 use sentinel_sim::bench::prediction;
 use sentinel_sim::bench::{BenchConfig, BenchReport, Side, Wire, RULE_ORDER, TICK};
+use shared::budget::DailyBudget;
 use shared::config::Settings;
 use shared::domain::Status;
 use shared::schedule::TrackingMode;
@@ -84,6 +85,11 @@ pub struct BenchArgs {
     /// (0: never stretch; for studying the poll policy).
     #[arg(long, value_name = "N")]
     pub quiet_divisor: Option<i32>,
+    /// Sentinel's carrier queries per China day, never exceeded (as
+    /// DAILY_QUERY_BUDGET=N): the run is made twice, with the budget and without,
+    /// and the "budget" figures compare them.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=i64::from(shared::budget::MAX_BUDGET)))]
+    pub daily_budget: Option<u32>,
 }
 
 /// `InTransit=8h`: a status name and a duration.
@@ -145,20 +151,50 @@ pub async fn run(a: BenchArgs) -> Result<u8, Failure> {
         config.seed,
         mode_str(config.mode)
     );
+    let mut settings = settings;
+    if let Some(n) = a.daily_budget {
+        settings.budget = DailyBudget::of(n);
+    }
     let report = bench::run(&config, &settings)
         .await
         .map_err(|e| Failure::runtime(e.to_string()))?;
+    // The same fleet without a budget, for the comparison.
+    let unbudgeted = match a.daily_budget {
+        Some(_) => {
+            eprintln!("sentinel bench: again without the daily budget, for the comparison…");
+            let free = Settings {
+                budget: DailyBudget::NONE,
+                ..settings.clone()
+            };
+            Some(
+                bench::run(&config, &free)
+                    .await
+                    .map_err(|e| Failure::runtime(e.to_string()))?,
+            )
+        }
+        None => None,
+    };
     let inputs = CostInputs {
         query_price_usd: a.query_price_usd,
         query_wait_s: a.query_wait_ms / 1000.0,
         ..CostInputs::default()
     };
     print!("{}", bench_table::table(&report));
+    let budget = a
+        .daily_budget
+        .zip(unbudgeted.as_ref())
+        .map(|(n, free)| budget_json(n, &report, free));
+    if let Some(b) = &budget {
+        print!("{}", budget_table(b));
+    }
     if a.cost {
         print!("{}", cost_table(&report, &inputs));
     }
     if let Some(path) = &a.json {
         let mut v = to_json(&report);
+        if let Some(b) = budget {
+            v["budget"] = b;
+        }
         if a.cost {
             v["cost"] = cost_json(&report, &inputs);
         }
@@ -278,6 +314,81 @@ fn prediction_json(r: &BenchReport) -> Value {
         "slow_lane_alerts": l.slow_alerts,
         "overall_precision_with_slow_lane": opt_f(l.overall_precision_with_slow_lane(&r.sentinel.scores)),
     })
+}
+
+/// The `"budget"` figures of a run with a daily budget of `limit` queries
+/// against the same fleet without one: queries per China day as the carrier
+/// counted them (the days the run spans in full, and every day), checks
+/// deferred, and detection with and without the budget.
+fn budget_json(limit: u32, r: &BenchReport, free: &BenchReport) -> Value {
+    let days = |s: &Side| -> Vec<u64> { s.queries_by_day.values().copied().collect() };
+    let max = |s: &Side| days(s).into_iter().max().unwrap_or(0);
+    let detection = |r: &BenchReport| {
+        let f = figures(r, &r.sentinel);
+        json!({
+            "recall": opt_f(f.recall),
+            "precision": opt_f(f.precision),
+            "latency_p50_s": opt_i(f.p50),
+            "latency_p95_s": opt_i(f.p95),
+            "queries_per_delivered": f.queries_per_delivered,
+            "max_queries_in_a_day": max(&r.sentinel),
+        })
+    };
+    json!({
+        "daily_budget": limit,
+        "max_queries_in_a_day": max(&r.sentinel),
+        "days_over_budget": days(&r.sentinel).iter().filter(|&&q| q > u64::from(limit)).count(),
+        "queries_by_day": days(&r.sentinel),
+        "deferred_checks": r.sentinel.deferred,
+        "budgeted": detection(r),
+        "unbudgeted": detection(free),
+        "recall_vs_unbudgeted": match (r.sentinel.scores.overall.recall(), free.sentinel.scores.overall.recall()) {
+            (Some(b), Some(f)) if f > 0.0 => json!(b / f),
+            _ => Value::Null,
+        },
+    })
+}
+
+/// The text report's daily-budget section (from [`budget_json`]).
+fn budget_table(b: &Value) -> String {
+    let pct = |v: &Value| {
+        v.as_f64()
+            .map_or("—".into(), |x| format!("{:.1}%", x * 100.0))
+    };
+    let hours = |v: &Value| {
+        v.as_f64()
+            .map_or("—".into(), |s| format!("{:.1} h", s / 3600.0))
+    };
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "\nDaily query budget: {} queries per China day",
+        b["daily_budget"]
+    );
+    let _ = writeln!(
+        out,
+        "  most queries in a day: {} (days over the budget: {}); checks deferred: {}",
+        b["max_queries_in_a_day"], b["days_over_budget"], b["deferred_checks"]
+    );
+    let _ = writeln!(
+        out,
+        "  {:<14} {:>8} {:>10} {:>12} {:>16} {:>12}",
+        "", "recall", "precision", "latency p95", "queries/delivered", "max per day"
+    );
+    for side in ["budgeted", "unbudgeted"] {
+        let d = &b[side];
+        let _ = writeln!(
+            out,
+            "  {:<14} {:>8} {:>10} {:>12} {:>16.2} {:>12}",
+            side,
+            pct(&d["recall"]),
+            pct(&d["precision"]),
+            hours(&d["latency_p95_s"]),
+            d["queries_per_delivered"].as_f64().unwrap_or(0.0),
+            d["max_queries_in_a_day"]
+        );
+    }
+    out
 }
 
 /// The machine-readable report (the public contract of issue 6, plus `extra`).

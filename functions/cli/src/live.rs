@@ -13,7 +13,7 @@ use shared::domain::{CarrierCode, Phone, Shipment, ShipmentId, Timeline, Trackin
 use shared::message::describe_zh;
 use shared::normalise::carriers::name_zh;
 use shared::ports::Clock;
-use shared::ports::{CarrierQuery, ShipmentQuery};
+use shared::ports::{CarrierQuery, QueryBudget, ShipmentQuery};
 use shared::report::UNREADABLE_SHOWN;
 use shared::tracker::{run_due, Tracker};
 
@@ -283,6 +283,21 @@ pub async fn run(a: RunArgs) -> Result<u8, Failure> {
             stats.writes,
             alerts
         );
+        if let Some(limit) = settings.budget.limit(provider.name()) {
+            let day = store
+                .budget_day(provider.name(), shared::budget::china_day(now))
+                .await?;
+            eprintln!(
+                "  daily query budget ({}): {} of {limit} used today; {} checks deferred this tick, {} today{}",
+                provider.name(),
+                day.used,
+                stats.deferred,
+                day.deferred,
+                day.short_since
+                    .map(|t| format!(" (short since {})", local_minutes(t)))
+                    .unwrap_or_default()
+            );
+        }
         if let Some(e) = &stats.first_failure {
             eprintln!(
                 "  {} parcels could not be checked (first: {e}); unreadable ones are set aside, \

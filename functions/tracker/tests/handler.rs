@@ -8,14 +8,15 @@ use chrono::{Duration, Utc};
 use lambda_runtime::{Context, LambdaEvent};
 use serde_json::json;
 
-use chrono::DateTime;
+use chrono::{DateTime, NaiveDate};
 use sentinel_tracker::handler::{handle, Deps, Event};
+use shared::budget::BudgetDay;
 use shared::config::Settings;
 use shared::domain::AlertRecord;
 use shared::domain::{Notification, Rule, Shipment, ShipmentId};
 use shared::ports::{
     AlertLog, AlertSink, CarrierError, CarrierQuery, CarrierReply, Committed, LaneQuery, Lease,
-    ShipmentReader, ShipmentWriter, StoreError,
+    QueryBudget, ShipmentReader, ShipmentWriter, StoreError,
 };
 use shared::schedule::TrackingMode;
 use shared::store::memory::MemoryStore;
@@ -93,7 +94,7 @@ async fn a_batch_is_checked_and_its_claims_published_once() {
     // (ALERT_INHIBIT's default).
     assert_eq!(
         out,
-        json!({"parcels": 2, "checked": 1, "queries": 1, "query_errors": 0,
+        json!({"parcels": 2, "checked": 1, "queries": 1, "deferred": 0, "query_errors": 0,
                "alerts": 1, "undelivered": 0, "failed": 0})
     );
     {
@@ -149,6 +150,35 @@ impl LaneQuery for FailsToWrite {
             return Err(StoreError::Backend("ProvisionedThroughputExceeded".into()));
         }
         self.inner.lane_counts(lanes, weeks).await
+    }
+}
+
+impl QueryBudget for FailsToWrite {
+    async fn take_query(
+        &self,
+        provider: &str,
+        day: NaiveDate,
+        cap: u32,
+    ) -> Result<bool, StoreError> {
+        self.inner.take_query(provider, day, cap).await
+    }
+    async fn defer_query(
+        &self,
+        provider: &str,
+        day: NaiveDate,
+        now: DateTime<Utc>,
+    ) -> Result<BudgetDay, StoreError> {
+        self.inner.defer_query(provider, day, now).await
+    }
+    async fn claim_budget_warning(
+        &self,
+        provider: &str,
+        day: NaiveDate,
+    ) -> Result<bool, StoreError> {
+        self.inner.claim_budget_warning(provider, day).await
+    }
+    async fn budget_day(&self, provider: &str, day: NaiveDate) -> Result<BudgetDay, StoreError> {
+        self.inner.budget_day(provider, day).await
     }
 }
 

@@ -9,9 +9,10 @@ use std::sync::{Mutex, MutexGuard};
 
 use chrono::{DateTime, NaiveDate, Utc};
 
+use crate::budget::BudgetDay;
 use crate::domain::{AlertKind, AlertRecord, Rule, Shipment, ShipmentId};
 use crate::ports::{
-    AlertLog, Committed, DueIndex, LaneQuery, Lease, ListFilter, Page, ShipmentQuery,
+    AlertLog, Committed, DueIndex, LaneQuery, Lease, ListFilter, Page, QueryBudget, ShipmentQuery,
     ShipmentReader, ShipmentWriter, StoreError, Unreadable,
 };
 use crate::tally::{decode_problem_cursor, encode_problem_cursor, problem_since, Tally};
@@ -36,6 +37,8 @@ struct Inner {
     /// The problem index: (oldest active problem's start, id) of every shipment
     /// with an active problem.
     problems: BTreeSet<(DateTime<Utc>, ShipmentId)>,
+    /// The query budgets' counts, by provider and China day.
+    budgets: BTreeMap<(String, NaiveDate), BudgetDay>,
 }
 
 impl Inner {
@@ -308,6 +311,62 @@ impl AlertLog for MemoryStore {
 impl LaneQuery for MemoryStore {
     async fn lane_counts(&self, lanes: &[String], weeks: &[String]) -> Result<Tally, StoreError> {
         Ok(self.lock().counters.lanes(lanes, weeks))
+    }
+}
+
+impl QueryBudget for MemoryStore {
+    async fn take_query(
+        &self,
+        provider: &str,
+        day: NaiveDate,
+        cap: u32,
+    ) -> Result<bool, StoreError> {
+        let mut inner = self.lock();
+        let d = inner
+            .budgets
+            .entry((provider.to_string(), day))
+            .or_default();
+        let taken = d.used < cap;
+        d.used += u32::from(taken);
+        Ok(taken)
+    }
+
+    async fn defer_query(
+        &self,
+        provider: &str,
+        day: NaiveDate,
+        now: DateTime<Utc>,
+    ) -> Result<BudgetDay, StoreError> {
+        let mut inner = self.lock();
+        let d = inner
+            .budgets
+            .entry((provider.to_string(), day))
+            .or_default();
+        d.deferred = d.deferred.saturating_add(1);
+        d.short_since.get_or_insert(now);
+        Ok(d.clone())
+    }
+
+    async fn claim_budget_warning(
+        &self,
+        provider: &str,
+        day: NaiveDate,
+    ) -> Result<bool, StoreError> {
+        let mut inner = self.lock();
+        let d = inner
+            .budgets
+            .entry((provider.to_string(), day))
+            .or_default();
+        Ok(!std::mem::replace(&mut d.warned, true))
+    }
+
+    async fn budget_day(&self, provider: &str, day: NaiveDate) -> Result<BudgetDay, StoreError> {
+        let inner = self.lock();
+        Ok(inner
+            .budgets
+            .get(&(provider.to_string(), day))
+            .cloned()
+            .unwrap_or_default())
     }
 }
 

@@ -133,7 +133,7 @@ pub fn usage(report: &BenchReport, side: &Side, sentinel: bool, inputs: &CostInp
             // alert records once more for every check that claimed something.
             wru: per(c.shipment_puts + c.transact_commits) * put_units
                 + per(c.alert_insert_attempts + c.transact_records)
-                + per(c.marks_delivered + c.leases_taken),
+                + per(c.marks_delivered + c.leases_taken + c.budget_writes),
             // The lane rules' reads: a consistent BatchGetItem of every shard's
             // item of each lane-week asked for.
             rru: per(c.shipment_gets) * get_units

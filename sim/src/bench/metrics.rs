@@ -7,15 +7,16 @@ use std::future::Future;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering::Relaxed};
 use std::sync::Arc;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use serde::Serialize;
 
 use crate::Fleet;
+use shared::budget::BudgetDay;
 use shared::domain::AlertRecord;
 use shared::domain::{Rule, Severity};
 use shared::domain::{Shipment, ShipmentId, Status};
 use shared::ports::{
-    AlertLog, Committed, DueIndex, LaneQuery, Lease, ListFilter, Page, ShipmentQuery,
+    AlertLog, Committed, DueIndex, LaneQuery, Lease, ListFilter, Page, QueryBudget, ShipmentQuery,
     ShipmentReader, ShipmentWriter, StoreError, Unreadable,
 };
 use shared::ports::{CarrierError, CarrierQuery, CarrierReply, CarrierSubscribe};
@@ -40,6 +41,7 @@ struct StoreCounters {
     console_reads: AtomicU64,
     lane_reads: AtomicU64,
     lane_weeks_read: AtomicU64,
+    budget_writes: AtomicU64,
 }
 
 /// A snapshot of [`CountingStore`]'s counters.
@@ -75,6 +77,9 @@ pub struct StoreCounts {
     /// The lane-weeks those calls asked for (lanes × weeks: on DynamoDB each is
     /// one item per shard, billed whether it exists or not).
     pub lane_weeks_read: u64,
+    /// The daily query budget's conditional updates (a query taken or refused,
+    /// a deferral counted, the warning claimed: one small item each).
+    pub budget_writes: u64,
 }
 
 impl StoreCounts {
@@ -119,6 +124,7 @@ impl<S> CountingStore<S> {
             console_reads: self.c.console_reads.load(Relaxed),
             lane_reads: self.c.lane_reads.load(Relaxed),
             lane_weeks_read: self.c.lane_weeks_read.load(Relaxed),
+            budget_writes: self.c.budget_writes.load(Relaxed),
         }
     }
 }
@@ -232,6 +238,45 @@ impl<S: LaneQuery> LaneQuery for CountingStore<S> {
             .lane_weeks_read
             .fetch_add((lanes.len() * weeks.len()) as u64, Relaxed);
         self.inner.lane_counts(lanes, weeks)
+    }
+}
+
+impl<S: QueryBudget> QueryBudget for CountingStore<S> {
+    fn take_query(
+        &self,
+        provider: &str,
+        day: NaiveDate,
+        cap: u32,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send {
+        bump(&self.c.budget_writes);
+        self.inner.take_query(provider, day, cap)
+    }
+
+    fn defer_query(
+        &self,
+        provider: &str,
+        day: NaiveDate,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = Result<BudgetDay, StoreError>> + Send {
+        bump(&self.c.budget_writes);
+        self.inner.defer_query(provider, day, now)
+    }
+
+    fn claim_budget_warning(
+        &self,
+        provider: &str,
+        day: NaiveDate,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send {
+        bump(&self.c.budget_writes);
+        self.inner.claim_budget_warning(provider, day)
+    }
+
+    fn budget_day(
+        &self,
+        provider: &str,
+        day: NaiveDate,
+    ) -> impl Future<Output = Result<BudgetDay, StoreError>> + Send {
+        self.inner.budget_day(provider, day)
     }
 }
 

@@ -25,12 +25,14 @@ pub mod lane_scores;
 pub mod metrics;
 pub mod prediction;
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Instant;
 
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, Duration, NaiveDate, Utc};
 
 use crate::{DirectSimCarrier, Fleet, FleetConfig, SimCarrier, SimKind};
+use shared::budget::china_day;
 use shared::clock::ManualClock;
 use shared::config::Settings;
 use shared::digest::digest;
@@ -174,6 +176,10 @@ pub struct Side {
     pub prediction: prediction::Prediction,
     /// How the lane rules did (Sentinel; see [`lane_scores`]).
     pub lane_rules: lane_scores::LaneScores,
+    /// Checks whose query the daily query budget refused (Sentinel).
+    pub deferred: u64,
+    /// Carrier queries per China day, as the carrier counted them (Sentinel).
+    pub queries_by_day: BTreeMap<NaiveDate, u64>,
 }
 
 /// The result of a benchmark run.
@@ -392,8 +398,11 @@ pub async fn run_sentinel(
                 fresh.extend(o.notifications);
             }
         }
+        let asked_before = carrier.queries();
         let stats = run_due(&tracker, now, DUE_BATCH, |n| fresh.extend(n)).await?;
         side.checks += stats.checked as u64;
+        side.deferred += stats.deferred as u64;
+        *side.queries_by_day.entry(china_day(now)).or_default() += carrier.queries() - asked_before;
         let delivery = deliver(&store, &CountingSink, &fresh, &tracker.lease_at(now), now).await?;
         let lease = Lease::new("bench", now, DEFAULT_LEASE);
         let later = deliver_pending(

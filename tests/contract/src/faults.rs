@@ -10,8 +10,9 @@ use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Mutex;
 
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, Duration, NaiveDate, Utc};
 
+use shared::budget::BudgetDay;
 use shared::config::Settings;
 use shared::domain::{
     AlertKind, AlertRecord, Notification, Phone, Rule, Shipment, ShipmentId, Status,
@@ -19,8 +20,8 @@ use shared::domain::{
 use shared::outbox::{deliver, deliver_pending};
 use shared::ports::{
     AlertLog, AlertSink, CarrierError, CarrierQuery, CarrierReply, Committed, DueIndex, LaneQuery,
-    Lease, ListFilter, Page, ShipmentQuery, ShipmentReader, ShipmentWriter, Store, StoreError,
-    Unreadable,
+    Lease, ListFilter, Page, QueryBudget, ShipmentQuery, ShipmentReader, ShipmentWriter, Store,
+    StoreError, Unreadable,
 };
 use shared::tracker::{Tracker, DEFAULT_LEASE};
 
@@ -36,8 +37,8 @@ pub enum Fault {
 }
 
 /// A store that fails its `fail_at`-th write (1-based; writes are
-/// `put_shipment`, `commit_check`, `insert_alert_if_absent`, `take_lease` and
-/// `mark_delivered`), once. Reads pass through.
+/// `put_shipment`, `commit_check`, `insert_alert_if_absent`, `take_lease`,
+/// `mark_delivered` and the query budget's updates), once. Reads pass through.
 pub struct FaultyStore<'a, S> {
     inner: &'a S,
     fault: Fault,
@@ -168,6 +169,44 @@ impl<S: Store> LaneQuery for FaultyStore<'_, S> {
         weeks: &[String],
     ) -> Result<shared::tally::Tally, StoreError> {
         self.inner.lane_counts(lanes, weeks).await
+    }
+}
+
+impl<S: Store> QueryBudget for FaultyStore<'_, S> {
+    async fn take_query(
+        &self,
+        provider: &str,
+        day: NaiveDate,
+        cap: u32,
+    ) -> Result<bool, StoreError> {
+        self.write("take_query", self.inner.take_query(provider, day, cap))
+            .await
+    }
+
+    async fn defer_query(
+        &self,
+        provider: &str,
+        day: NaiveDate,
+        now: DateTime<Utc>,
+    ) -> Result<BudgetDay, StoreError> {
+        self.write("defer_query", self.inner.defer_query(provider, day, now))
+            .await
+    }
+
+    async fn claim_budget_warning(
+        &self,
+        provider: &str,
+        day: NaiveDate,
+    ) -> Result<bool, StoreError> {
+        self.write(
+            "claim_budget_warning",
+            self.inner.claim_budget_warning(provider, day),
+        )
+        .await
+    }
+
+    async fn budget_day(&self, provider: &str, day: NaiveDate) -> Result<BudgetDay, StoreError> {
+        self.inner.budget_day(provider, day).await
     }
 }
 

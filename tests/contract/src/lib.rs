@@ -25,11 +25,15 @@
 use std::collections::BTreeSet;
 use std::future::Future;
 
+mod budget;
 mod claims;
 mod counters;
 pub mod faults;
 mod problems;
 
+pub use budget::{
+    query_budget_counts_per_provider_and_day, racing_query_takers_never_exceed_the_cap,
+};
 pub use claims::{commit_check_is_atomic, leases_are_exclusive, racing_lease_takers};
 pub use counters::{
     assert_counted, counters_are_the_sum_of_the_stored_shipments,
@@ -82,6 +86,8 @@ pub const CHECKS: &[&str] = &[
     "an_acknowledged_problem_stops_repeating_but_escalates",
     "counters_are_the_sum_of_the_stored_shipments",
     "the_problem_index_is_oldest_problem_first",
+    "query_budget_counts_per_provider_and_day",
+    "racing_query_takers_never_exceed_the_cap",
 ];
 
 /// Runs every check, each on a store made by `fresh` (which must return an empty
@@ -130,6 +136,8 @@ where
     an_acknowledged_problem_stops_repeating_but_escalates(&fresh().await).await;
     counters_are_the_sum_of_the_stored_shipments(&fresh().await).await;
     the_problem_index_is_oldest_problem_first(&fresh().await).await;
+    query_budget_counts_per_provider_and_day(&fresh().await).await;
+    racing_query_takers_never_exceed_the_cap(&fresh().await).await;
 }
 
 // ---------------------------------------------------------------------------------
@@ -1300,6 +1308,8 @@ macro_rules! store_contract_tests {
             an_acknowledged_problem_stops_repeating_but_escalates,
             counters_are_the_sum_of_the_stored_shipments,
             the_problem_index_is_oldest_problem_first,
+            query_budget_counts_per_provider_and_day,
+            racing_query_takers_never_exceed_the_cap,
         );
     };
     ($fresh:expr) => {

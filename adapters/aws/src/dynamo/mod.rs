@@ -11,6 +11,7 @@
 //! | lane counters | `LANE#{lane}#{shard}` | `WEEK#{iso week}` | what delivered parcels teach their lane that week (see `counters.rs`) |
 //! | counting caught up | `META` | `COUNTED` | `cursor_pk` + `cursor_sk` (where the walk of shipments stored before the counters stands), then `done` (see `backfill.rs`) |
 //! | removal counted out | `META` | `FORGOTTEN#{stream record id}` | `expires_at`: a shipment item's removal, seen on the stream, was taken out of the counters (see `stream.rs`) |
+//! | query budget | `BUDGET#{provider}` | `DAY#{date}` | `used`, `deferred`, `short_since`, `warned`, `expires_at`: the daily query budget's count (see `budget.rs`) |
 //! | unreadable registry | `META` | `UNREADABLE#{pk}#{sk}` | `name`, `reason`: an item that did not decode, set aside (see `quarantine.rs`); the item itself keeps its `doc`, gains `unreadable` and loses its due or outbox attributes |
 //!
 //! # Indexes (all global, sparse where it matters)
@@ -63,7 +64,8 @@
 //! - `counters.rs`: the fleet's counters (kept in each shipment write's
 //!   transaction) and the problem index;
 //! - `stream.rs`: the table's stream: removed shipments counted out;
-//! - `backfill.rs`: shipments stored before the counters were kept, counted.
+//! - `backfill.rs`: shipments stored before the counters were kept, counted;
+//! - `budget.rs`: the daily query budget's counts.
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Mutex;
@@ -78,17 +80,19 @@ use aws_sdk_dynamodb::types::{
 use aws_sdk_dynamodb::Client;
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 
+use shared::budget::BudgetDay;
 use shared::domain::AlertRecord;
 use shared::domain::{Shipment, ShipmentId};
 use shared::normalise::carriers;
 use shared::ports::{
-    AlertLog, Committed, DueIndex, LaneQuery, Lease, ListFilter, Page, ShipmentQuery,
+    AlertLog, Committed, DueIndex, LaneQuery, Lease, ListFilter, Page, QueryBudget, ShipmentQuery,
     ShipmentReader, ShipmentWriter, StoreError, Unreadable,
 };
 use shared::store::{alert_order, decode_cursor, encode_cursor};
 use shared::tally::Tally;
 
 mod backfill;
+mod budget;
 mod counters;
 mod item;
 mod quarantine;
@@ -113,7 +117,9 @@ pub const OUTBOX_INDEX: &str = "outbox-index";
 /// Every attribute an UpdateItem of this store names, besides the key: the carrier
 /// registry's `codes`, what counting a shipment stored before the counters sets
 /// (`backfill.rs`), the outbox and lease attributes, and what setting an item
-/// aside changes. The template lets each function's UpdateItem touch exactly these
+/// aside changes. (The counters' and the query budget's updates are allowed
+/// by partition instead: `COUNT#*`, `LANE#*`, `BUDGET#*`.) The template lets each
+/// function's UpdateItem touch exactly these
 /// (IAM `dynamodb:Attributes`, checked by `infra/template_test.py`), so an update
 /// naming another attribute would be refused in AWS, though not by the emulator:
 /// the test below keeps the list and the code's update expressions together.
@@ -913,6 +919,38 @@ async fn first_items(
 impl LaneQuery for DynamoStore {
     async fn lane_counts(&self, lanes: &[String], weeks: &[String]) -> Result<Tally, StoreError> {
         self.read_lanes(lanes, weeks).await
+    }
+}
+
+impl QueryBudget for DynamoStore {
+    async fn take_query(
+        &self,
+        provider: &str,
+        day: NaiveDate,
+        cap: u32,
+    ) -> Result<bool, StoreError> {
+        self.take_budget(provider, day, cap).await
+    }
+
+    async fn defer_query(
+        &self,
+        provider: &str,
+        day: NaiveDate,
+        now: DateTime<Utc>,
+    ) -> Result<BudgetDay, StoreError> {
+        self.defer_budget(provider, day, now).await
+    }
+
+    async fn claim_budget_warning(
+        &self,
+        provider: &str,
+        day: NaiveDate,
+    ) -> Result<bool, StoreError> {
+        self.claim_budget(provider, day).await
+    }
+
+    async fn budget_day(&self, provider: &str, day: NaiveDate) -> Result<BudgetDay, StoreError> {
+        self.read_budget(provider, day).await
     }
 }
 
