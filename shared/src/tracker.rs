@@ -4,8 +4,8 @@
 //! 1. load the shipment (with its version); skip it if it is not due (a duplicate
 //!    delivery or a racing tracker already handled it);
 //! 2. in poll mode, query the carrier (when the daily query budget allows:
-//!    [`crate::budget`]; otherwise the check is deferred and goes on with what is
-//!    known); merge the reply into the timeline. A failed
+//!    [`crate::budget`]; otherwise the check is deferred: nothing is decided, and
+//!    the parcel is looked at again later); merge the reply into the timeline. A failed
 //!    query is a typed error: the parcel keeps its last good state, the error is
 //!    counted, and it is checked again after a backoff — never dropped;
 //! 3. evaluate the rules at `now`, reconcile the alert state, choose the next check;
@@ -59,8 +59,8 @@ pub struct CheckOutcome {
     /// False when the parcel was not due (already handled) or not found.
     pub processed: bool,
     pub queried: bool,
-    /// The daily query budget refused the query: the parcel was evaluated on
-    /// what was known ([`crate::budget`]).
+    /// The daily query budget refused the query: nothing was decided, the
+    /// parcel was rescheduled ([`crate::budget`]).
     pub deferred: bool,
     pub query_error: Option<CarrierError>,
     /// The timeline gained or changed events.
@@ -233,8 +233,7 @@ impl<'a, S: TrackerStore, C> Tracker<'a, S, C> {
                     if self.mode == TrackingMode::Poll
                         && !self.take_query(&shipment, carrier.name(), now).await?
                     {
-                        // The day's budget refused the query: decide on what is
-                        // known, and look again when the schedule says.
+                        // The day's budget refused the query: look again later.
                         outcome.deferred = true;
                     } else if self.mode == TrackingMode::Poll {
                         outcome.queried = true;
@@ -273,8 +272,15 @@ impl<'a, S: TrackerStore, C> Tracker<'a, S, C> {
                     }
                 }
             }
-            let lanes = self.lane_view(&shipment, now).await?;
-            let transitions = self.apply(&mut shipment, lanes.as_ref(), now);
+            let transitions = if outcome.deferred {
+                // Nothing is decided without news: a rule that would fire now
+                // claims a silence nobody has checked.
+                shipment.next_check_at = self.deferred_until(&shipment, now);
+                Vec::new()
+            } else {
+                let lanes = self.lane_view(&shipment, now).await?;
+                self.apply(&mut shipment, lanes.as_ref(), now)
+            };
             let claims = self.claims(&shipment, &transitions, now).await?;
             let records: Vec<AlertRecord> = claims.iter().map(|c| c.record.clone()).collect();
             let lease = self.lease_at(now);
@@ -350,6 +356,19 @@ impl<'a, S: TrackerStore, C> Tracker<'a, S, C> {
             );
         }
         Ok(false)
+    }
+
+    /// When to look again at a parcel whose query the budget refused: a routine
+    /// one at its next scheduled check; an urgent one (the whole day's budget is
+    /// spent) when the next China day's budget opens.
+    fn deferred_until(&self, shipment: &Shipment, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+        let rules = &self.settings.rules;
+        match budget::priority(shipment, rules, now) {
+            budget::Priority::Urgent => Some(budget::next_day_start(now)),
+            budget::Priority::Routine => {
+                schedule::next_check_at(shipment, rules, self.mode, &self.policy, now)
+            }
+        }
     }
 
     /// The lane view the lane rules need for `shipment` (none when both are

@@ -1,7 +1,7 @@
 //! The daily query budget through the tracker (poll mode, the in-memory store):
 //! the provider never sees more queries in a China day than the budget; urgent
 //! parcels get queries although routine ones were due first; what is refused is
-//! deferred, counted, evaluated on what is known, and the day's warning is raised
+//! deferred (nothing decided on it), counted, and the day's warning is raised
 //! once after an hour short.
 
 use std::collections::BTreeMap;
@@ -10,7 +10,7 @@ use std::sync::Mutex;
 
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 
-use shared::budget::{china_day, DailyBudget};
+use shared::budget::{china_day, next_day_start, DailyBudget};
 use shared::config::Settings;
 use shared::domain::{AlertKind, Rule, Shipment, ShipmentId, Status, TrackingEvent};
 use shared::metrics::Capture;
@@ -146,22 +146,22 @@ fn the_budget_is_never_exceeded_and_urgent_parcels_go_first() {
         let tracker = Tracker::new(&store, &carrier, &settings);
         *carrier.now.lock().unwrap() = Some(t(0.0));
         let stats = run_due(&tracker, t(0.0), 100, |_| {}).await.unwrap();
-        // At 09:00 routine checks may have taken 8 of 20 (the day's pace, less the
+        // At 09:00 routine checks may have taken 7 of 20 (the day's pace, less the
         // reserve); the urgent ones take from the rest.
-        assert_eq!(stats.queries, 18, "{stats:?}");
-        assert_eq!(stats.deferred, 22);
+        assert_eq!(stats.queries, 17, "{stats:?}");
+        assert_eq!(stats.deferred, 23);
         assert_eq!(stats.checked, 40);
         assert!(urgent.iter().all(|id| carrier.asked_about(id)));
         assert_eq!(
             routine.iter().filter(|id| carrier.asked_about(id)).count(),
-            8
+            7
         );
         let day = china_day(t(0.0));
         let count = store.budget_day("kdniao", day).await.unwrap();
-        assert_eq!((count.used, count.deferred), (18, 22));
+        assert_eq!((count.used, count.deferred), (17, 23));
         assert_eq!(count.short_since, Some(t(0.0)));
         assert!(!count.warned, "short for less than an hour");
-        // A deferred parcel was evaluated and rescheduled, not left due.
+        // A deferred parcel was rescheduled, not left due.
         let s = store.get_shipment(&routine[29]).await.unwrap().unwrap();
         assert_eq!(s.last_checked_at, None);
         assert!(s.next_check_at.unwrap() > t(0.0));
@@ -194,9 +194,9 @@ fn the_budget_is_never_exceeded_and_urgent_parcels_go_first() {
 }
 
 #[tokio::test]
-async fn a_deferred_check_still_tells_what_time_says() {
-    // A budget of 1, already spent: the parcel silent for two days is checked
-    // without a query, and stalled fires on what is known.
+async fn a_deferred_check_decides_nothing_and_waits_for_the_next_days_budget() {
+    // A budget of 1, already spent: the parcel silent for two days is not told
+    // stalled on a silence nobody checked; the next day's query tells it.
     let store = MemoryStore::new();
     let mut carrier = Carrier::default();
     let id = due_parcel(
@@ -216,7 +216,18 @@ async fn a_deferred_check_still_tells_what_time_says() {
     *carrier.now.lock().unwrap() = Some(t(49.0));
     let outcome = tracker.check(&id, t(49.0)).await.unwrap();
     assert!(outcome.deferred && !outcome.queried);
+    assert!(outcome.notifications.is_empty());
     assert!(carrier.asked.lock().unwrap().is_empty());
+    let s = store.get_shipment(&id).await.unwrap().unwrap();
+    assert!(s.alerts.is_empty());
+    // 49 h after 09:00 is 10:00 two days on; the next budget opens at midnight.
+    let midnight = next_day_start(t(49.0));
+    assert_eq!(s.next_check_at, Some(midnight));
+    assert_eq!(midnight, t(63.0));
+
+    *carrier.now.lock().unwrap() = Some(midnight);
+    let outcome = tracker.check(&id, midnight).await.unwrap();
+    assert!(outcome.queried && !outcome.deferred);
     let fired: Vec<Rule> = outcome
         .notifications
         .iter()
