@@ -225,17 +225,19 @@ impl<'a, S: TrackerStore, C> Tracker<'a, S, C> {
                 processed: true,
                 ..CheckOutcome::default()
             };
+            // The priority of a query the daily budget refused.
+            let mut refused = None;
             match source {
                 Source::Due(carrier) => {
                     if shipment.next_check_at.is_none_or(|due| due > now) {
                         return Ok(CheckOutcome::default());
                     }
-                    if self.mode == TrackingMode::Poll
-                        && !self.take_query(&shipment, carrier.name(), now).await?
-                    {
-                        // The day's budget refused the query: look again later.
-                        outcome.deferred = true;
-                    } else if self.mode == TrackingMode::Poll {
+                    if self.mode == TrackingMode::Poll {
+                        refused = self.take_query(&shipment, carrier.name(), now).await?;
+                        // Refused: look again later.
+                        outcome.deferred = refused.is_some();
+                    }
+                    if self.mode == TrackingMode::Poll && refused.is_none() {
                         outcome.queried = true;
                         let reply = match carrier.query(&shipment).await {
                             // "Knows nothing yet" is an answer.
@@ -272,10 +274,10 @@ impl<'a, S: TrackerStore, C> Tracker<'a, S, C> {
                     }
                 }
             }
-            let transitions = if outcome.deferred {
+            let transitions = if let Some(priority) = refused {
                 // Nothing is decided without news: a rule that would fire now
                 // claims a silence nobody has checked.
-                shipment.next_check_at = self.deferred_until(&shipment, now);
+                shipment.next_check_at = self.deferred_until(&shipment, priority, now);
                 Vec::new()
             } else {
                 let lanes = self.lane_view(&shipment, now).await?;
@@ -320,8 +322,8 @@ impl<'a, S: TrackerStore, C> Tracker<'a, S, C> {
     }
 
     /// Takes one query from `provider`'s daily budget for `shipment`, as its
-    /// priority allows ([`crate::budget`]); true when there is no budget. A
-    /// refusal is counted, and the day's warning raised by the first tracker to
+    /// priority allows ([`crate::budget`]): `None` when taken (or there is no
+    /// budget), the check's priority when refused. A refusal is counted, and the day's warning raised by the first tracker to
     /// see the budget short for over an hour. A failed store fails the check: a
     /// query that could not be counted is not made.
     async fn take_query(
@@ -329,9 +331,9 @@ impl<'a, S: TrackerStore, C> Tracker<'a, S, C> {
         shipment: &Shipment,
         provider: &str,
         now: DateTime<Utc>,
-    ) -> Result<bool, StoreError> {
+    ) -> Result<Option<budget::Priority>, StoreError> {
         let Some(limit) = self.settings.budget.limit(provider) else {
-            return Ok(true);
+            return Ok(None);
         };
         let day = budget::china_day(now);
         let priority = budget::priority(shipment, &self.settings.rules, now);
@@ -340,7 +342,7 @@ impl<'a, S: TrackerStore, C> Tracker<'a, S, C> {
             .take_query(provider, day, budget::cap(limit, priority, now))
             .await?
         {
-            return Ok(true);
+            return Ok(None);
         }
         let count = self.store.defer_query(provider, day, now).await?;
         metrics::query_deferred(provider);
@@ -355,19 +357,27 @@ impl<'a, S: TrackerStore, C> Tracker<'a, S, C> {
                 "the daily query budget has been short for over an hour: checks are being deferred"
             );
         }
-        Ok(false)
+        Ok(Some(priority))
     }
 
     /// When to look again at a parcel whose query the budget refused: a routine
     /// one at its next scheduled check; an urgent one (the whole day's budget is
     /// spent) when the next China day's budget opens.
-    fn deferred_until(&self, shipment: &Shipment, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
-        let rules = &self.settings.rules;
-        match budget::priority(shipment, rules, now) {
+    fn deferred_until(
+        &self,
+        shipment: &Shipment,
+        priority: budget::Priority,
+        now: DateTime<Utc>,
+    ) -> Option<DateTime<Utc>> {
+        match priority {
             budget::Priority::Urgent => Some(budget::next_day_start(now)),
-            budget::Priority::Routine => {
-                schedule::next_check_at(shipment, rules, self.mode, &self.policy, now)
-            }
+            budget::Priority::Routine => schedule::next_check_at(
+                shipment,
+                &self.settings.rules,
+                self.mode,
+                &self.policy,
+                now,
+            ),
         }
     }
 

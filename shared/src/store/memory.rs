@@ -42,6 +42,11 @@ struct Inner {
 }
 
 impl Inner {
+    /// `provider`'s count of `day`, created empty.
+    fn budget(&mut self, provider: &str, day: NaiveDate) -> &mut BudgetDay {
+        self.budgets.entry((provider.to_string(), day)).or_default()
+    }
+
     fn insert_alert(&mut self, record: &AlertRecord, free_at: DateTime<Utc>, owner: &str) -> bool {
         let key = alert_key(record);
         let log = self.alerts.entry(record.shipment.clone()).or_default();
@@ -322,10 +327,7 @@ impl QueryBudget for MemoryStore {
         cap: u32,
     ) -> Result<bool, StoreError> {
         let mut inner = self.lock();
-        let d = inner
-            .budgets
-            .entry((provider.to_string(), day))
-            .or_default();
+        let d = inner.budget(provider, day);
         let taken = d.used < cap;
         d.used += u32::from(taken);
         Ok(taken)
@@ -338,10 +340,7 @@ impl QueryBudget for MemoryStore {
         now: DateTime<Utc>,
     ) -> Result<BudgetDay, StoreError> {
         let mut inner = self.lock();
-        let d = inner
-            .budgets
-            .entry((provider.to_string(), day))
-            .or_default();
+        let d = inner.budget(provider, day);
         d.deferred = d.deferred.saturating_add(1);
         d.short_since.get_or_insert(now);
         Ok(d.clone())
@@ -353,10 +352,7 @@ impl QueryBudget for MemoryStore {
         day: NaiveDate,
     ) -> Result<bool, StoreError> {
         let mut inner = self.lock();
-        let d = inner
-            .budgets
-            .entry((provider.to_string(), day))
-            .or_default();
+        let d = inner.budget(provider, day);
         Ok(!std::mem::replace(&mut d.warned, true))
     }
 

@@ -10,8 +10,6 @@
 //! tracker may update these partitions only (IAM `dynamodb:LeadingKeys`
 //! `BUDGET#*`).
 
-use aws_sdk_dynamodb::error::SdkError;
-use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::ReturnValue;
 use chrono::{DateTime, NaiveDate, TimeZone, Utc};
 
@@ -19,7 +17,7 @@ use shared::budget::BudgetDay;
 use shared::ports::StoreError;
 
 use super::item::{n, s, Item};
-use super::{backend, DynamoStore};
+use super::{backend, condition_held, DynamoStore};
 
 /// How long a day's budget item is kept after the day (TTL).
 pub const BUDGET_KEPT: chrono::Days = chrono::Days::new(35);
@@ -52,12 +50,6 @@ fn decode(item: &Item) -> BudgetDay {
     }
 }
 
-/// The update's condition did not hold (the answer "no", not a failure).
-fn refused<R>(e: &SdkError<UpdateItemError, R>) -> bool {
-    e.as_service_error()
-        .is_some_and(|se| se.is_conditional_check_failed_exception())
-}
-
 impl DynamoStore {
     pub(super) async fn take_budget(
         &self,
@@ -83,11 +75,7 @@ impl DynamoStore {
             .expression_attribute_values(":e", n(expiry(day)))
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(true),
-            Err(e) if refused(&e) => Ok(false),
-            Err(e) => Err(backend("UpdateItem budget", e)),
-        }
+        condition_held("UpdateItem budget", result)
     }
 
     pub(super) async fn defer_budget(
@@ -137,11 +125,7 @@ impl DynamoStore {
             .expression_attribute_values(":e", n(expiry(day)))
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(true),
-            Err(e) if refused(&e) => Ok(false),
-            Err(e) => Err(backend("UpdateItem budget", e)),
-        }
+        condition_held("UpdateItem budget", result)
     }
 
     pub(super) async fn read_budget(

@@ -70,7 +70,7 @@
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Mutex;
 
-use aws_sdk_dynamodb::error::DisplayErrorContext;
+use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, AttributeValue, BillingMode, GlobalSecondaryIndex, KeySchemaElement,
@@ -156,6 +156,25 @@ where
     E: std::error::Error + 'static,
 {
     StoreError::Backend(format!("{op}: {}", DisplayErrorContext(e)))
+}
+
+/// The answer of a conditional write: `true` when it was made, `false` when its
+/// condition did not hold (an answer, not a failure).
+fn condition_held<T, E, R>(op: &str, result: Result<T, SdkError<E, R>>) -> Result<bool, StoreError>
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+    R: std::fmt::Debug + 'static,
+{
+    match result {
+        Ok(_) => Ok(true),
+        Err(e)
+            if e.as_service_error().and_then(ProvideErrorMetadata::code)
+                == Some("ConditionalCheckFailedException") =>
+        {
+            Ok(false)
+        }
+        Err(e) => Err(backend(op, e)),
+    }
 }
 
 impl DynamoStore {
@@ -702,16 +721,7 @@ impl AlertLog for DynamoStore {
             .condition_expression("attribute_not_exists(pk)")
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(true),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|se| se.is_conditional_check_failed_exception()) =>
-            {
-                Ok(false)
-            }
-            Err(e) => Err(backend("PutItem alert", e)),
-        }
+        condition_held("PutItem alert", result)
     }
 
     async fn commit_check(
@@ -757,16 +767,7 @@ impl AlertLog for DynamoStore {
             .expression_attribute_values(":u", s(format!("{:015}#~", ms(due_by))))
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(true),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|se| se.is_conditional_check_failed_exception()) =>
-            {
-                Ok(false)
-            }
-            Err(e) => Err(backend("UpdateItem lease", e)),
-        }
+        condition_held("UpdateItem lease", result)
     }
 
     async fn mark_delivered(&self, record: &AlertRecord) -> Result<(), StoreError> {
