@@ -18,8 +18,9 @@
 //!   problem, a promise due within a day) may take the day's budget to its end;
 //! - a **routine** check is paced ([`cap`]): it may take only the share of the
 //!   budget that the part of the day gone by earns (plus two hours' share of
-//!   slack), less a reserve for urgent checks ([`URGENT_RESERVE`]), so the routine
-//!   queries spread over the day and the urgent ones find some at any hour.
+//!   slack), less a reserve for urgent checks ([`URGENT_RESERVE`], released to
+//!   routine checks over the day's last four hours), so the routine queries
+//!   spread over the day and the urgent ones find some at any hour.
 //!
 //! What was deferred is counted per provider and day (the `sentinel run`
 //! summary, the tracker function's log, the `QueriesDeferred` metric), and once
@@ -50,6 +51,10 @@ pub const URGENT_RESERVE: f64 = 0.2;
 
 /// How far ahead of the day's pace routine checks may run, as a share of the day.
 pub const PACE_SLACK: f64 = 2.0 / 24.0;
+
+/// What urgent checks have not used of the reserve is released to routine ones
+/// over the day's last four hours (this share of the day).
+pub const RESERVE_RELEASE: f64 = 4.0 / 24.0;
 
 /// After this long short, the day's warning is raised.
 pub const SHORT_WARNING_AFTER: Duration = Duration::hours(1);
@@ -200,14 +205,18 @@ fn day_gone(now: DateTime<Utc>) -> f64 {
 /// How many of the day's `limit` queries may have been taken when a check of
 /// `priority` takes one at `now`: all of them for an urgent check; for a routine
 /// one, the day's pace (the share gone by, plus [`PACE_SLACK`]) of the budget
-/// less the reserve kept for urgent checks ([`URGENT_RESERVE`]) all day long:
-/// urgent checks come at any hour, the last ones too.
+/// less the reserve kept for urgent checks ([`URGENT_RESERVE`]), which is
+/// released over the day's last four hours ([`RESERVE_RELEASE`]): urgent checks
+/// come at any hour, and what they leave is not wasted.
 pub fn cap(limit: u32, priority: Priority, now: DateTime<Utc>) -> u32 {
     match priority {
         Priority::Urgent => limit,
         Priority::Routine => {
-            let share = (1.0 - URGENT_RESERVE) * (day_gone(now) + PACE_SLACK).min(1.0);
-            ((f64::from(limit) * share).floor() as u32).min(limit)
+            let f = day_gone(now);
+            let paced = (1.0 - URGENT_RESERVE) * (f + PACE_SLACK).min(1.0);
+            let released =
+                URGENT_RESERVE * ((f - (1.0 - RESERVE_RELEASE)) / RESERVE_RELEASE).clamp(0.0, 1.0);
+            ((f64::from(limit) * (paced + released)).floor() as u32).min(limit)
         }
     }
 }
@@ -299,9 +308,12 @@ mod tests {
         assert_eq!(cap(2400, Priority::Routine, china(4, 0, 0)), 160);
         // Noon: (0.5 + 2/24) x 0.8 = 0.4667.
         assert_eq!(cap(2400, Priority::Routine, china(4, 12, 0)), 1120);
-        // From 22:00 the pace has reached the day's end; the reserve stays.
-        assert_eq!(cap(2400, Priority::Routine, china(4, 22, 0)), 1920);
-        assert_eq!(cap(2400, Priority::Routine, china(4, 23, 59)), 1920);
+        // From 20:00 what urgent checks left of the reserve is released: none
+        // of it yet at 20:00 ((20 + 2) / 24 x 0.8), half by 22:00, when the pace
+        // has reached the day's end (0.8 + 0.1).
+        assert_eq!(cap(2400, Priority::Routine, china(4, 20, 0)), 1760);
+        assert_eq!(cap(2400, Priority::Routine, china(4, 22, 0)), 2160);
+        assert_eq!(cap(2400, Priority::Routine, china(4, 23, 59)), 2398);
         for h in 0..24 {
             let t = china(4, h, 30);
             assert_eq!(cap(2400, Priority::Urgent, t), 2400);
