@@ -7,8 +7,9 @@ use std::process::{Command, Output};
 
 use chrono::Utc;
 use sentinel_fakes::{
-    demo_csv, demo_scenario, FakeKdniao, FakeKuaidi100, KdniaoConfig, Kuaidi100Config,
-    DEMO_KDNIAO_APP_KEY, DEMO_KDNIAO_EBUSINESS_ID, DEMO_KUAIDI100_CUSTOMER, DEMO_KUAIDI100_KEY,
+    demo_csv, demo_parcels, demo_scenario, FakeKdniao, FakeKuaidi100, KdniaoConfig,
+    Kuaidi100Config, DEMO_KDNIAO_APP_KEY, DEMO_KDNIAO_EBUSINESS_ID, DEMO_KUAIDI100_CUSTOMER,
+    DEMO_KUAIDI100_KEY,
 };
 
 fn kdniao() -> FakeKdniao {
@@ -51,6 +52,7 @@ fn shared_vars() -> &'static [&'static str] {
         "FEISHU_WEBHOOK",
         "SLACK_WEBHOOK",
         "ALERT_LANGUAGE",
+        "DAILY_QUERY_BUDGET",
     ]
 }
 
@@ -249,6 +251,53 @@ fn run_once_tracks_imported_parcels_and_alerts() {
         "{}",
         text(&o.stdout)
     );
+}
+
+#[test]
+fn run_once_never_queries_past_the_daily_budget() {
+    let fake = kdniao();
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("s.db");
+    let mut env = kdniao_env(&fake, DEMO_KDNIAO_APP_KEY);
+    import_demo(&db, &env);
+    env.push(("SENTINEL_DB", db.display().to_string()));
+    env.push(("DAILY_QUERY_BUDGET", "kdniao=3".into()));
+    let day = shared::budget::china_day(Utc::now());
+
+    let o = sentinel(&env, &["run", "--once"]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let err = text(&o.stderr);
+    let asked = fake.requests().len();
+    // Five of the demo's eight parcels shipped days ago and hold a problem
+    // (urgent): the whole budget goes, and no more.
+    assert_eq!(asked, 3, "{err}");
+    assert!(err.contains("checked 8, queries 3"), "{err}");
+    assert!(
+        err.contains("daily query budget (kdniao): 3 of 3 used today; 5 checks deferred"),
+        "{err}"
+    );
+    // What the queries found is told; the deferred parcels decided nothing.
+    let asked_about: Vec<String> = fake
+        .requests()
+        .into_iter()
+        .filter_map(|r| r.number)
+        .collect();
+    let told = text(&o.stdout);
+    assert!(!told.is_empty());
+    for d in demo_parcels(Utc::now()) {
+        let number = &d.parcel.number;
+        assert!(
+            !told.contains(number.as_str()) || asked_about.contains(number),
+            "{number} told without being asked about\n{told}"
+        );
+    }
+
+    // Again at once: the deferred parcels wait for the next day's budget.
+    let o = sentinel(&env, &["run", "--once"]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    if shared::budget::china_day(Utc::now()) == day {
+        assert_eq!(fake.requests().len(), 3, "{}", text(&o.stderr));
+    }
 }
 
 #[test]
