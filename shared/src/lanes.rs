@@ -24,6 +24,7 @@ use serde::{Deserialize, Serialize};
 
 use chrono::Datelike;
 
+use crate::calibration::Calibration;
 use crate::domain::{CarrierCode, Shipment, Status};
 use crate::places::{LaneClass, Place};
 use crate::ports::{LaneQuery, StoreError};
@@ -305,16 +306,19 @@ impl LaneKey {
 }
 
 /// What one lane level knows: per stage, the time from entering it to delivery
-/// and the gaps between scans within it (minutes).
+/// and the gaps between scans within it (minutes); at the carrier level, also how
+/// its estimates fared ([`Calibration`]).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct LaneStats {
     pub remaining: BTreeMap<Stage, Sketch>,
     pub gaps: BTreeMap<Stage, Sketch>,
+    pub calibration: Calibration,
 }
 
 impl LaneStats {
-    /// As counters (`r:{stage}|{bucket}`, `g:{stage}|{bucket}`), the names the
-    /// lane scope of [`crate::tally`] keeps them under.
+    /// As counters (`r:{stage}|{bucket}`, `g:{stage}|{bucket}`, and the
+    /// calibration's `u|{percent}`), the names the lane scope of [`crate::tally`]
+    /// keeps them under.
     pub fn counters(&self) -> Vec<(String, i64)> {
         let mut out = Vec::new();
         for (metric, sketches) in [("r", &self.remaining), ("g", &self.gaps)] {
@@ -324,36 +328,57 @@ impl LaneStats {
                 }
             }
         }
+        for (bucket, n) in self.calibration.counts.iter().enumerate() {
+            if *n != 0 {
+                out.push((Calibration::counter(bucket as u8), *n));
+            }
+        }
         out
     }
 
     /// One lane's statistics from counters read from a store (every week given
     /// merged); names that do not parse are passed over.
     pub fn from_tally(tally: &Tally, lane: &str) -> LaneStats {
-        LaneStats::by_lane(tally).remove(lane).unwrap_or_default()
+        LaneStats::by_lane(tally, "")
+            .remove(lane)
+            .unwrap_or_default()
     }
 
     /// Every lane's statistics in counters read from a store, in one pass.
-    pub fn by_lane(tally: &Tally) -> std::collections::HashMap<String, LaneStats> {
+    /// The calibration counts only from weeks `calibrated_since` and later (ISO
+    /// week names sort in time order): the estimates they judged change as the
+    /// lanes learn, so only recent deliveries say how today's estimates fare.
+    pub fn by_lane(
+        tally: &Tally,
+        calibrated_since: &str,
+    ) -> std::collections::HashMap<String, LaneStats> {
         let mut out: std::collections::HashMap<String, LaneStats> = Default::default();
         for (key, n) in tally.iter() {
-            let Scope::Lane { lane, name, .. } = Scope::of(key) else {
+            let Scope::Lane { week, lane, name } = Scope::of(key) else {
                 continue;
             };
             let Some((metric, bucket)) = name.split_once('|') else {
                 continue;
             };
-            let (Some((kind, stage)), Ok(bucket)) = (metric.split_once(':'), bucket.parse::<u32>())
-            else {
-                continue;
-            };
-            let Some(stage) = Stage::parse(stage) else {
+            let Ok(bucket) = bucket.parse::<u32>() else {
                 continue;
             };
             if !out.contains_key(lane) {
                 out.insert(lane.to_string(), LaneStats::default());
             }
             let Some(stats) = out.get_mut(lane) else {
+                continue;
+            };
+            if metric == "u" {
+                if week >= calibrated_since {
+                    stats.calibration.add_count(bucket, n);
+                }
+                continue;
+            }
+            let Some((kind, stage)) = metric.split_once(':') else {
+                continue;
+            };
+            let Some(stage) = Stage::parse(stage) else {
                 continue;
             };
             let into = match kind {
@@ -391,7 +416,12 @@ pub fn window(now: DateTime<Utc>) -> Vec<String> {
 pub struct Lesson {
     pub lanes: Vec<LaneKey>,
     pub delivered_at: DateTime<Utc>,
+    /// The sketches, which every level learns.
     pub stats: LaneStats,
+    /// How the estimates fared for it (the shipment's `eta_pit`), which the
+    /// carrier level alone learns: calibration is the carrier's, and the finer
+    /// levels' items stay small.
+    pub calibration: Calibration,
 }
 
 fn minutes(d: Duration) -> f64 {
@@ -425,11 +455,26 @@ impl Lesson {
         for (stage, gap) in &journey.gaps {
             stats.gaps.entry(*stage).or_default().add(minutes(*gap));
         }
+        let mut calibration = Calibration::default();
+        for pit in &shipment.eta_pit {
+            calibration.add_count(u32::from(*pit), 1);
+        }
         Some(Lesson {
             lanes: LaneKey::levels(&shipment.id.carrier, &Route::of(shipment)),
             delivered_at: delivered,
             stats,
+            calibration,
         })
+    }
+
+    /// The counters this lesson adds to `lane`, one of its levels.
+    pub fn counters_for(&self, lane: &LaneKey) -> Vec<(String, i64)> {
+        if !matches!(lane, LaneKey::Carrier(_)) {
+            return self.stats.counters();
+        }
+        let mut stats = self.stats.clone();
+        stats.calibration = self.calibration.clone();
+        stats.counters()
     }
 }
 
@@ -696,6 +741,22 @@ impl LaneView {
         self.learned(|s| s.gaps.get(&stage), min)
     }
 
+    /// The levels of the lane's distribution that cover half and nine tenths of
+    /// deliveries, as the carrier's deliveries taught ([`Calibration`]); the
+    /// nominal 0.5 and 0.9 until they have.
+    pub fn calibrated_levels(&self) -> (f64, f64) {
+        let learned = self.carrier_calibration();
+        let level = |q: f64| learned.and_then(|c| c.level(q)).unwrap_or(q);
+        (level(0.5), level(0.9))
+    }
+
+    fn carrier_calibration(&self) -> Option<&Calibration> {
+        self.levels
+            .iter()
+            .find(|(key, _)| matches!(key, LaneKey::Carrier(_)))
+            .map(|(_, stats)| &stats.calibration)
+    }
+
     /// The time from entering `stage` to delivery.
     pub fn remaining(&self, stage: Stage) -> (Sketch, Source) {
         self.best(|s| s.remaining.get(&stage), || self.prior.remaining(stage))
@@ -730,6 +791,7 @@ impl LaneView {
             paused_before,
             remaining,
             source,
+            calibration: self.carrier_calibration().and_then(Calibration::table),
         })
     }
 
@@ -738,14 +800,15 @@ impl LaneView {
     pub fn eta(&self, shipment: &Shipment, now: DateTime<Utc>) -> Option<Eta> {
         let o = self.outlook(shipment)?;
         let p = o.at(now);
+        let (p50, p90) = self.calibrated_levels();
         let at = |q: f64| {
             let m = o.remaining.quantile_given_at_least(q, p.spent)?;
             let at = p.start + minutes_duration(m);
             Some(at.max(now + Duration::minutes(1)))
         };
         Some(Eta {
-            p50: at(0.5)?,
-            p90: at(0.9)?,
+            p50: at(p50)?,
+            p90: at(p90)?,
             stage: o.stage,
             source: o.source,
         })
@@ -760,6 +823,17 @@ impl LaneView {
         now: DateTime<Utc>,
     ) -> Option<f64> {
         self.outlook(shipment)?.p_delivered_by(by, now)
+    }
+
+    /// [`Self::p_delivered_by`] as the lane's sketches say it, before the
+    /// carrier's recalibration (what [`crate::calibration::pits`] judges).
+    pub fn raw_p_delivered_by(
+        &self,
+        shipment: &Shipment,
+        by: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Option<f64> {
+        self.outlook(shipment)?.raw_p_delivered_by(by, now)
     }
 }
 
@@ -782,6 +856,8 @@ pub struct Outlook {
     paused_before: f64,
     remaining: Sketch,
     pub source: Source,
+    /// The carrier's recalibration of chances ([`Calibration::table`]).
+    calibration: Option<Box<[f64; crate::calibration::BUCKETS + 1]>>,
 }
 
 /// Where an [`Outlook`] stands at one instant.
@@ -804,8 +880,18 @@ impl Outlook {
     }
 
     /// The probability that the parcel is delivered by `by`, as seen at `now`
-    /// with no scan after the ones it has (0 once `by` has passed).
+    /// with no scan after the ones it has (0 once `by` has passed), recalibrated
+    /// by what the carrier's deliveries taught.
     pub fn p_delivered_by(&self, by: DateTime<Utc>, now: DateTime<Utc>) -> Option<f64> {
+        let raw = self.raw_p_delivered_by(by, now)?;
+        Some(match &self.calibration {
+            Some(table) => crate::calibration::recalibrate(table, raw),
+            None => raw,
+        })
+    }
+
+    /// The same, as the lane's sketches alone say it.
+    pub fn raw_p_delivered_by(&self, by: DateTime<Utc>, now: DateTime<Utc>) -> Option<f64> {
         if by <= now {
             return Some(0.0);
         }
@@ -895,7 +981,11 @@ impl LaneCache {
         if !missing.is_empty() {
             let names: Vec<String> = missing.iter().map(|&i| keys[i].key()).collect();
             let counts = store.lane_counts(&names, &window(now)).await?;
-            let mut parsed = LaneStats::by_lane(&counts);
+            let weeks = window(now);
+            let since = weeks
+                .get(crate::calibration::WEEKS - 1)
+                .map_or("", String::as_str);
+            let mut parsed = LaneStats::by_lane(&counts, since);
             let mut kept = self.lock();
             if kept.len() >= Self::KEPT {
                 kept.retain(|_, (at, _)| fresh(*at));
@@ -1245,7 +1335,8 @@ mod tests {
 
     #[test]
     fn a_lesson_goes_into_the_counters_of_its_lanes_and_comes_back() {
-        let s = delivered();
+        let mut s = delivered();
+        s.eta_pit = vec![12, 95, 95];
         let tally = Tally::of(&s);
         let week = week_of(t(80.0));
         assert_eq!(week, "2026-W45");
@@ -1256,8 +1347,18 @@ mod tests {
         let read = tally.lanes(&lanes, &window(t(100.0)));
         let lesson = Lesson::of(&s).unwrap();
         for lane in &lanes {
-            assert_eq!(LaneStats::from_tally(&read, lane), lesson.stats, "{lane}");
+            let mut expected = lesson.stats.clone();
+            // How the estimates fared goes to the carrier level only.
+            if lane.starts_with("k:") {
+                expected.calibration.add_count(12, 1);
+                expected.calibration.add_count(95, 2);
+            }
+            assert_eq!(LaneStats::from_tally(&read, lane), expected, "{lane}");
         }
+        // Calibration from weeks before the ones asked for is left out.
+        let since_later = LaneStats::by_lane(&read, "2026-W46");
+        assert_eq!(since_later["k:ZTO"].calibration.total(), 0);
+        assert_eq!(since_later["k:ZTO"].remaining, lesson.stats.remaining);
         // Another week's or another lane's counters are not read.
         assert!(tally.lanes(&lanes, &["2026-W30".into()]).is_empty());
         assert!(tally

@@ -20,6 +20,7 @@
 
 pub mod budget;
 pub mod bus;
+pub mod calibration;
 pub mod clip;
 pub mod clock;
 pub mod config;

@@ -142,9 +142,9 @@ impl Tally {
         }
         if let Some(lesson) = crate::lanes::Lesson::of(s) {
             let week = crate::lanes::week_of(lesson.delivered_at);
-            for lane in &lesson.lanes {
-                let lane = lane.key();
-                for (name, n) in lesson.stats.counters() {
+            for level in &lesson.lanes {
+                let lane = level.key();
+                for (name, n) in lesson.counters_for(level) {
                     t.add_count(&lane_key(&week, &lane, &name), n);
                 }
             }

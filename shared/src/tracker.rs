@@ -274,6 +274,9 @@ impl<'a, S: TrackerStore, C> Tracker<'a, S, C> {
                     }
                 }
             }
+            if outcome.timeline_changed {
+                self.learn_how_estimates_fared(&mut shipment, now).await;
+            }
             let transitions = if let Some(priority) = refused {
                 // Nothing is decided without news: a rule that would fire now
                 // claims a silence nobody has checked.
@@ -378,6 +381,24 @@ impl<'a, S: TrackerStore, C> Tracker<'a, S, C> {
                 &self.policy,
                 now,
             ),
+        }
+    }
+
+    /// Once `shipment` is delivered, asks its lane how its estimates fared
+    /// ([`crate::calibration::pits`]), for its carrier's lane to learn with the
+    /// delivery. Advisory: a failed lane read is logged, and the delivery teaches
+    /// the lane's sketches all the same.
+    async fn learn_how_estimates_fared(&self, shipment: &mut Shipment, now: DateTime<Utc>) {
+        if !shipment.eta_pit.is_empty()
+            || shipment.timeline.current_status() != crate::domain::Status::Delivered
+        {
+            return;
+        }
+        match self.lanes.get(self.store, shipment, now).await {
+            Ok(view) => shipment.eta_pit = crate::calibration::pits(&view, shipment),
+            Err(e) => {
+                tracing::warn!(shipment = %shipment.id, error = %e, "lane statistics unreadable; this delivery does not calibrate the estimates");
+            }
         }
     }
 

@@ -27,14 +27,7 @@ fn t(h: f64) -> DateTime<Utc> {
 }
 
 fn scan(h: f64, status: Status, text: &str) -> TrackingEvent {
-    TrackingEvent {
-        at: t(h),
-        text: text.into(),
-        location: None,
-        code: None,
-        status,
-        hub: None,
-    }
+    TrackingEvent::new(t(h), status, text)
 }
 
 /// A provider that reports each scan once its time has come.

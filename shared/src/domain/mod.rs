@@ -381,6 +381,19 @@ pub struct TrackingEvent {
 }
 
 impl TrackingEvent {
+    /// A scan as a carrier's text and its meaning, with no location, code or
+    /// hub given.
+    pub fn new(at: DateTime<Utc>, status: Status, text: impl Into<String>) -> Self {
+        Self {
+            at,
+            text: text.into(),
+            location: None,
+            code: None,
+            status,
+            hub: None,
+        }
+    }
+
     /// The total order used for the timeline: time, then progress, then text.
     fn order_key(&self) -> (DateTime<Utc>, u8, &str) {
         (self.at, self.status.progress_rank(), &self.text)
@@ -620,6 +633,11 @@ pub struct Shipment {
     /// Alert state per rule.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub alerts: BTreeMap<Rule, AlertState>,
+    /// Once delivered: how its lane's estimates fared, in hundredths (the
+    /// chance given at each scan of delivery by the time it came;
+    /// [`crate::calibration::pits`]), which its carrier's lane learns from.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub eta_pit: Vec<u8>,
 }
 
 impl Shipment {
@@ -644,6 +662,7 @@ impl Shipment {
             consecutive_errors: 0,
             last_error: None,
             alerts: BTreeMap::new(),
+            eta_pit: Vec::new(),
         }
     }
 
