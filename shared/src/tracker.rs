@@ -96,8 +96,9 @@ pub struct Tracker<'a, S, C = ()> {
     /// an outbox pass may take them ([`DEFAULT_LEASE`]).
     pub lease: chrono::Duration,
     /// What the parcels' lanes have learned, read for the lane rules
-    /// ([`crate::lane_rules`]) and kept a few minutes.
-    pub lanes: LaneCache,
+    /// ([`crate::lane_rules`]) and the estimates' calibration, and kept an hour;
+    /// shared by the trackers of one process ([`Tracker::sharing_lanes`]).
+    pub lanes: std::sync::Arc<LaneCache>,
 }
 
 /// How long a tracker keeps the notifications it claimed to itself: longer than
@@ -172,13 +173,21 @@ impl<'a, S: TrackerStore, C> Tracker<'a, S, C> {
             concurrency: 1,
             owner: "tracker".to_string(),
             lease: DEFAULT_LEASE,
-            lanes: LaneCache::default(),
+            lanes: Default::default(),
         }
     }
 
     /// Names this tracker as the holder of the leases on what it claims.
     pub fn owned_by(mut self, owner: impl Into<String>) -> Self {
         self.owner = owner.into();
+        self
+    }
+
+    /// Keeps what the lanes learned in `lanes`, which outlives this tracker (a
+    /// Lambda container's warm invocations share one, so a lane level is read
+    /// once an hour per container rather than once per invocation).
+    pub fn sharing_lanes(mut self, lanes: std::sync::Arc<LaneCache>) -> Self {
+        self.lanes = lanes;
         self
     }
 

@@ -7,8 +7,11 @@ use chrono::Utc;
 use lambda_runtime::LambdaEvent;
 use serde_json::{json, Value};
 
+use std::sync::Arc;
+
 use shared::config::Settings;
 use shared::domain::Notification;
+use shared::lanes::LaneCache;
 use shared::outbox::deliver;
 use shared::ports::{AlertSink, CarrierQuery, TrackBatch};
 use shared::schedule::TrackingMode;
@@ -24,6 +27,8 @@ pub struct Deps<S, C, K> {
     pub settings: Settings,
     pub mode: TrackingMode,
     pub concurrency: usize,
+    /// What the lanes learned, kept across the container's warm invocations.
+    pub lanes: Arc<LaneCache>,
 }
 
 pub async fn handle<S: TrackerStore, C: CarrierQuery, K: AlertSink>(
@@ -33,6 +38,7 @@ pub async fn handle<S: TrackerStore, C: CarrierQuery, K: AlertSink>(
     let ids = event.payload.detail.shipments;
     let tracker = Tracker::new(&deps.store, &deps.provider, &deps.settings)
         .with(deps.mode, deps.concurrency)
+        .sharing_lanes(deps.lanes.clone())
         .owned_by(format!("tracker {}", event.context.request_id));
     let now = Utc::now();
     let mut claimed: Vec<Notification> = Vec::new();

@@ -49,6 +49,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         settings,
         mode: providers.mode,
         concurrency: providers.concurrency,
+        lanes: Default::default(),
     };
     lambda_runtime::run(service_fn(|e: LambdaEvent<Event>| {
         metrics.after(handler::handle(&deps, e))

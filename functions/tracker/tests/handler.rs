@@ -88,6 +88,7 @@ async fn a_batch_is_checked_and_its_claims_published_once() {
         settings: Settings::default(),
         mode: TrackingMode::Poll,
         concurrency: 4,
+        lanes: Default::default(),
     };
     let out = handle(&deps, event(&[&old, &young])).await.unwrap();
     // The silent carrier knows nothing: no_trace, which tells no_pickup with it
@@ -138,6 +139,8 @@ struct FailsToWrite {
     poisoned: ShipmentId,
     /// Reading what the lanes learned fails too.
     lanes_down: bool,
+    /// Reads of what the lanes learned.
+    lane_reads: std::sync::atomic::AtomicUsize,
 }
 
 impl LaneQuery for FailsToWrite {
@@ -146,6 +149,8 @@ impl LaneQuery for FailsToWrite {
         lanes: &[String],
         weeks: &[String],
     ) -> Result<shared::tally::Tally, StoreError> {
+        self.lane_reads
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         if self.lanes_down {
             return Err(StoreError::Backend("ProvisionedThroughputExceeded".into()));
         }
@@ -260,12 +265,14 @@ async fn one_failing_parcel_does_not_drop_the_others_claims() {
             inner,
             poisoned: poisoned.clone(),
             lanes_down: false,
+            lane_reads: Default::default(),
         },
         provider: Silent::default(),
         sink: Recording::default(),
         settings: Settings::default(),
         mode: TrackingMode::Poll,
         concurrency: 3,
+        lanes: Default::default(),
     };
     let refs: Vec<&ShipmentId> = ids.iter().collect();
     let out = handle(&deps, event(&refs)).await.unwrap();
@@ -305,12 +312,14 @@ async fn a_failed_lane_read_fails_the_check_and_keeps_the_parcel_due() {
             inner,
             poisoned: ShipmentId::parse("ZTO", "75300000000000").unwrap(),
             lanes_down: true,
+            lane_reads: Default::default(),
         },
         provider: Silent::default(),
         sink: Recording::default(),
         settings: Settings::default(),
         mode: TrackingMode::Poll,
         concurrency: 1,
+        lanes: Default::default(),
     };
     let out = handle(&deps, event(&[&id])).await.unwrap();
     assert_eq!(out["failed"], 1, "{out}");
@@ -318,4 +327,50 @@ async fn a_failed_lane_read_fails_the_check_and_keeps_the_parcel_due() {
     let kept = deps.store.get_shipment(&id).await.unwrap().unwrap();
     assert_eq!(kept.version, 1, "nothing written");
     assert_eq!(kept.next_check_at, Some(now - Duration::minutes(1)));
+}
+
+#[tokio::test]
+async fn warm_invocations_share_what_the_lanes_learned() {
+    // Parcels with a promise need their lane (predicted_late): the first batch
+    // reads it, the next batch in the same container reads nothing again within
+    // the hour, a new container reads it afresh.
+    let now = Utc::now();
+    let inner = MemoryStore::new();
+    let ids: Vec<ShipmentId> = (1..=3)
+        .map(|i| ShipmentId::parse("ZTO", &format!("7531234567890{i}")).unwrap())
+        .collect();
+    for id in &ids {
+        let mut s = Shipment::new(id.clone(), now - Duration::hours(48));
+        s.promised_at = Some(now + Duration::hours(24));
+        s.next_check_at = Some(now - Duration::minutes(1));
+        inner.put_shipment(&s).await.unwrap();
+    }
+    let mut deps = Deps {
+        store: FailsToWrite {
+            inner,
+            poisoned: ShipmentId::parse("ZTO", "75300000000000").unwrap(),
+            lanes_down: false,
+            lane_reads: Default::default(),
+        },
+        provider: Silent::default(),
+        sink: Recording::default(),
+        settings: Settings::default(),
+        mode: TrackingMode::Poll,
+        concurrency: 1,
+        lanes: Default::default(),
+    };
+    let reads = |d: &Deps<FailsToWrite, Silent, Recording>| {
+        d.store.lane_reads.load(std::sync::atomic::Ordering::SeqCst)
+    };
+    let out = handle(&deps, event(&[&ids[0]])).await.unwrap();
+    assert_eq!(out["checked"], 1, "{out}");
+    let first = reads(&deps);
+    assert!(first > 0, "the lane was read");
+    let out = handle(&deps, event(&[&ids[1]])).await.unwrap();
+    assert_eq!(out["checked"], 1, "{out}");
+    assert_eq!(reads(&deps), first, "kept from the first invocation");
+    deps.lanes = Default::default();
+    let out = handle(&deps, event(&[&ids[2]])).await.unwrap();
+    assert_eq!(out["checked"], 1, "{out}");
+    assert!(reads(&deps) > first, "a cold container reads again");
 }
