@@ -10,12 +10,13 @@ use chrono::{DateTime, Duration, Utc};
 
 use shared::config::Settings;
 use shared::domain::{AlertKind, Notification, Rule, Shipment, ShipmentId, Status, TrackingEvent};
-use shared::lane_rules::samples_for;
+use shared::lane_rules::{samples_for, GUARD_BUCKETS};
 use shared::lanes::{LaneView, Stage};
 use shared::places::Place;
 use shared::ports::{CarrierError, CarrierQuery, CarrierReply, ShipmentWriter};
 use shared::registration::register;
 use shared::rules::PerCarrier;
+use shared::sketch::PER_DOUBLING;
 use shared::store::memory::MemoryStore;
 use shared::tracker::Tracker;
 
@@ -169,16 +170,17 @@ async fn slow_lane_wakes_the_parcel_at_its_lanes_usual_gap_and_stalled_follows()
         .rules
         .set_threshold(Rule::SlowLane, Duration::hours(1));
     let store = learned(60).await;
-    // What the lane learned: its p90 line-haul gap.
+    // What the lane learned: its p90 line-haul gap, and the guard of two sketch
+    // buckets beyond it.
     let view = LaneView::load(&store, &s, t(0.0)).await.unwrap();
     let (gaps, source) = view
         .learned_gaps(Stage::LineHaul, samples_for(0.9))
         .expect("the city lane has learned its gaps");
     assert_eq!(source.lane.as_deref(), Some("ZTO 杭州→杭州"));
-    let usual = gaps.inverse(0.9).unwrap();
+    let usual = gaps.inverse(0.9).unwrap() * (GUARD_BUCKETS / PER_DOUBLING).exp2();
     let limit = Duration::seconds((usual * 60.0) as i64);
     assert!(
-        limit > Duration::hours(3) && limit < Duration::hours(5),
+        limit > Duration::hours(3) && limit < Duration::hours(6),
         "{limit}"
     );
 
