@@ -36,8 +36,9 @@ fn concurrent_runs_on_one_store_print_each_alert_once() {
     let (scenario, csv) = fleet(300, Utc::now());
     let fake = kdniao(scenario);
     // Slow enough that the three runs overlap even when starting a process takes
-    // a second on a loaded machine (one run alone needs 150 × 60 ms / 4 ≈ 2.3 s).
-    fake.set_latency(Duration::from_millis(60));
+    // seconds on a loaded machine (one run alone needs 150 × 200 ms / 4 ≈ 7.5 s;
+    // at 60 ms a run started beside two benchmarks once found nothing left).
+    fake.set_latency(Duration::from_millis(200));
     let (_dir, db) = store();
     let env = env(&fake, &db, 1000, 4);
     let mut lines = csv.lines();
