@@ -81,15 +81,7 @@ async fn a_batch_is_checked_and_its_claims_published_once() {
     s.next_check_at = Some(now + Duration::hours(5));
     store.put_shipment(&s).await.unwrap();
 
-    let deps = Deps {
-        store,
-        provider: Silent::default(),
-        sink: Recording::default(),
-        settings: Settings::default(),
-        mode: TrackingMode::Poll,
-        concurrency: 4,
-        lanes: Default::default(),
-    };
+    let deps = deps(store, 4);
     let out = handle(&deps, event(&[&old, &young])).await.unwrap();
     // The silent carrier knows nothing: no_trace, which tells no_pickup with it
     // (ALERT_INHIBIT's default).
@@ -260,20 +252,15 @@ async fn one_failing_parcel_does_not_drop_the_others_claims() {
         inner.put_shipment(&s).await.unwrap();
     }
     let poisoned = ids[0].clone();
-    let deps = Deps {
-        store: FailsToWrite {
+    let deps = deps(
+        FailsToWrite {
             inner,
             poisoned: poisoned.clone(),
             lanes_down: false,
             lane_reads: Default::default(),
         },
-        provider: Silent::default(),
-        sink: Recording::default(),
-        settings: Settings::default(),
-        mode: TrackingMode::Poll,
-        concurrency: 3,
-        lanes: Default::default(),
-    };
+        3,
+    );
     let refs: Vec<&ShipmentId> = ids.iter().collect();
     let out = handle(&deps, event(&refs)).await.unwrap();
     assert_eq!(out["checked"], 4, "{out}");
@@ -307,20 +294,15 @@ async fn a_failed_lane_read_fails_the_check_and_keeps_the_parcel_due() {
     s.promised_at = Some(now + Duration::hours(24));
     s.next_check_at = Some(now - Duration::minutes(1));
     inner.put_shipment(&s).await.unwrap();
-    let deps = Deps {
-        store: FailsToWrite {
+    let deps = deps(
+        FailsToWrite {
             inner,
             poisoned: ShipmentId::parse("ZTO", "75300000000000").unwrap(),
             lanes_down: true,
             lane_reads: Default::default(),
         },
-        provider: Silent::default(),
-        sink: Recording::default(),
-        settings: Settings::default(),
-        mode: TrackingMode::Poll,
-        concurrency: 1,
-        lanes: Default::default(),
-    };
+        1,
+    );
     let out = handle(&deps, event(&[&id])).await.unwrap();
     assert_eq!(out["failed"], 1, "{out}");
     assert_eq!(out["alerts"], 0, "{out}");
@@ -345,20 +327,15 @@ async fn warm_invocations_share_what_the_lanes_learned() {
         s.next_check_at = Some(now - Duration::minutes(1));
         inner.put_shipment(&s).await.unwrap();
     }
-    let mut deps = Deps {
-        store: FailsToWrite {
+    let mut deps = deps(
+        FailsToWrite {
             inner,
             poisoned: ShipmentId::parse("ZTO", "75300000000000").unwrap(),
             lanes_down: false,
             lane_reads: Default::default(),
         },
-        provider: Silent::default(),
-        sink: Recording::default(),
-        settings: Settings::default(),
-        mode: TrackingMode::Poll,
-        concurrency: 1,
-        lanes: Default::default(),
-    };
+        1,
+    );
     let reads = |d: &Deps<FailsToWrite, Silent, Recording>| {
         d.store.lane_reads.load(std::sync::atomic::Ordering::SeqCst)
     };
@@ -373,4 +350,18 @@ async fn warm_invocations_share_what_the_lanes_learned() {
     let out = handle(&deps, event(&[&ids[2]])).await.unwrap();
     assert_eq!(out["checked"], 1, "{out}");
     assert!(reads(&deps) > first, "a cold container reads again");
+}
+
+/// The handler's dependencies around `store`: a carrier that knows nothing, a
+/// recording sink, the default settings, poll mode, a fresh lane cache.
+fn deps<S>(store: S, concurrency: usize) -> Deps<S, Silent, Recording> {
+    Deps {
+        store,
+        provider: Silent::default(),
+        sink: Recording::default(),
+        settings: Settings::default(),
+        mode: TrackingMode::Poll,
+        concurrency,
+        lanes: Default::default(),
+    }
 }
