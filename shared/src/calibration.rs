@@ -55,18 +55,20 @@ pub fn pits(view: &LaneView, shipment: &Shipment) -> Vec<u8> {
     }
     let way = (delivered - start).num_seconds();
     let mut out = Vec::with_capacity(PER_PARCEL as usize);
+    // The timeline as it stood, grown instant by instant (its events are in
+    // time order).
+    let events = shipment.timeline.events();
     let mut before = shipment.clone();
+    before.timeline = Timeline::new();
+    let mut known = 0;
     for i in 0..PER_PARCEL {
         let offset = way * i64::from(2 * i + 1) / i64::from(2 * PER_PARCEL);
         let at = start + Duration::seconds(offset);
-        before.timeline = Timeline::from_events(
-            shipment
-                .timeline
-                .events()
-                .iter()
-                .filter(|e| e.at <= at)
-                .cloned(),
-        );
+        let upto = events.partition_point(|e| e.at <= at);
+        if upto > known {
+            before.timeline.merge(events[known..upto].to_vec());
+            known = upto;
+        }
         if let Some(p) = view.raw_p_delivered_by(&before, delivered, at) {
             out.push(bucket(p));
         }
@@ -107,6 +109,15 @@ impl Calibration {
     /// Counter names (`u|{percent}`) as the lane scope keeps them.
     pub fn counter(bucket: u8) -> String {
         format!("u|{bucket}")
+    }
+
+    /// The non-zero counts as named counters.
+    pub fn counters(&self) -> Vec<(String, i64)> {
+        (0..BUCKETS as u8)
+            .zip(self.counts)
+            .filter(|(_, n)| *n != 0)
+            .map(|(b, n)| (Self::counter(b), n))
+            .collect()
     }
 
     /// Adds a counter read back; false for a bucket out of range.

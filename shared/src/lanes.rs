@@ -328,11 +328,7 @@ impl LaneStats {
                 }
             }
         }
-        for (bucket, n) in self.calibration.counts.iter().enumerate() {
-            if *n != 0 {
-                out.push((Calibration::counter(bucket as u8), *n));
-            }
-        }
+        out.extend(self.calibration.counters());
         out
     }
 
@@ -469,12 +465,11 @@ impl Lesson {
 
     /// The counters this lesson adds to `lane`, one of its levels.
     pub fn counters_for(&self, lane: &LaneKey) -> Vec<(String, i64)> {
-        if !matches!(lane, LaneKey::Carrier(_)) {
-            return self.stats.counters();
+        let mut out = self.stats.counters();
+        if matches!(lane, LaneKey::Carrier(_)) {
+            out.extend(self.calibration.counters());
         }
-        let mut stats = self.stats.clone();
-        stats.calibration = self.calibration.clone();
-        stats.counters()
+        out
     }
 }
 
@@ -980,8 +975,8 @@ impl LaneCache {
         let missing: Vec<usize> = (0..keys.len()).filter(|&i| have[i].is_none()).collect();
         if !missing.is_empty() {
             let names: Vec<String> = missing.iter().map(|&i| keys[i].key()).collect();
-            let counts = store.lane_counts(&names, &window(now)).await?;
             let weeks = window(now);
+            let counts = store.lane_counts(&names, &weeks).await?;
             let since = weeks
                 .get(crate::calibration::WEEKS - 1)
                 .map_or("", String::as_str);

@@ -201,6 +201,15 @@ fn track_through_kuaidi100() {
     );
 }
 
+/// A fresh store holding the imported demo parcels; `env` then points at it.
+fn demo_db(env: &mut Vec<(&'static str, String)>) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("s.db");
+    import_demo(&db, env);
+    env.push(("SENTINEL_DB", db.display().to_string()));
+    dir
+}
+
 fn import_demo(db: &Path, env: &[(&str, String)]) {
     let csv = db.with_extension("csv");
     std::fs::write(&csv, demo_csv(Utc::now())).unwrap();
@@ -213,11 +222,8 @@ fn import_demo(db: &Path, env: &[(&str, String)]) {
 #[test]
 fn run_once_tracks_imported_parcels_and_alerts() {
     let fake = kdniao();
-    let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("s.db");
     let mut env = kdniao_env(&fake, DEMO_KDNIAO_APP_KEY);
-    import_demo(&db, &env);
-    env.push(("SENTINEL_DB", db.display().to_string()));
+    let _dir = demo_db(&mut env);
 
     let o = sentinel(&env, &["run", "--once"]);
     assert!(o.status.success(), "{}", text(&o.stderr));
@@ -256,11 +262,8 @@ fn run_once_tracks_imported_parcels_and_alerts() {
 #[test]
 fn run_once_never_queries_past_the_daily_budget() {
     let fake = kdniao();
-    let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("s.db");
     let mut env = kdniao_env(&fake, DEMO_KDNIAO_APP_KEY);
-    import_demo(&db, &env);
-    env.push(("SENTINEL_DB", db.display().to_string()));
+    let _dir = demo_db(&mut env);
     env.push(("DAILY_QUERY_BUDGET", "kdniao=3".into()));
     let day = shared::budget::china_day(Utc::now());
 
@@ -303,11 +306,8 @@ fn run_once_never_queries_past_the_daily_budget() {
 #[test]
 fn run_once_with_every_query_failing_exits_1() {
     let fake = kdniao();
-    let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("s.db");
     let mut env = kdniao_env(&fake, "wrong-key");
-    import_demo(&db, &env);
-    env.push(("SENTINEL_DB", db.display().to_string()));
+    let _dir = demo_db(&mut env);
     let o = sentinel(&env, &["run", "--once"]);
     assert_eq!(o.status.code(), Some(1), "{}", text(&o.stderr));
     // Nothing lost: the parcels are still registered, and checked again later.
