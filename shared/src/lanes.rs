@@ -785,6 +785,7 @@ impl LaneView {
             usual,
             paused_before,
             remaining,
+            gaps,
             source,
             calibration: self.carrier_calibration().and_then(Calibration::table),
         })
@@ -794,13 +795,8 @@ impl LaneView {
     /// diverted.
     pub fn eta(&self, shipment: &Shipment, now: DateTime<Utc>) -> Option<Eta> {
         let o = self.outlook(shipment)?;
-        let p = o.at(now);
         let (p50, p90) = self.calibrated_levels();
-        let at = |q: f64| {
-            let m = o.remaining.quantile_given_at_least(q, p.spent)?;
-            let at = p.start + minutes_duration(m);
-            Some(at.max(now + Duration::minutes(1)))
-        };
+        let at = |q: f64| Some(o.raw_quantile(q, now)?.max(now + Duration::minutes(1)));
         Some(Eta {
             p50: at(p50)?,
             p90: at(p90)?,
@@ -839,7 +835,9 @@ impl LaneView {
 /// was. Pauses so far (past gaps of the stage, and the silence since the last
 /// scan) shift the estimate by their length and do not count as progress through
 /// the stage, so a stuck parcel's estimate moves out while it stays stuck, and
-/// keeps the delay once it moves again.
+/// keeps the delay once it moves again. How much longer the current pause goes on
+/// is read from the lane's gaps that lasted as long (see
+/// [`Outlook::raw_p_delivered_by`]).
 #[derive(Clone, Debug)]
 pub struct Outlook {
     pub stage: Stage,
@@ -850,6 +848,9 @@ pub struct Outlook {
     /// Minutes paused in this stage before the last scan.
     paused_before: f64,
     remaining: Sketch,
+    /// The lane's gaps between scans in this stage: how long a silence that has
+    /// already lasted this long goes on.
+    gaps: Sketch,
     pub source: Source,
     /// The carrier's recalibration of chances ([`Calibration::table`]).
     calibration: Option<Box<[f64; crate::calibration::BUCKETS + 1]>>,
@@ -886,15 +887,85 @@ impl Outlook {
     }
 
     /// The same, as the lane's sketches alone say it.
+    ///
+    /// A silence beyond the usual gap does not end now: it lasts as long as the
+    /// lane's silences that went on that long lasted (the gaps' distribution given
+    /// at least the silence so far, read at [`SILENCE_POINTS`] quantiles), and the
+    /// parcel's way resumes after it. A pause a little past the usual gap is
+    /// mostly a long healthy leg; one far past it is mostly a stall, whose end is
+    /// far off.
     pub fn raw_p_delivered_by(&self, by: DateTime<Utc>, now: DateTime<Utc>) -> Option<f64> {
         if by <= now {
             return Some(0.0);
         }
         let p = self.at(now);
-        self.remaining
-            .prob_at_most_given_at_least(minutes(by - p.start), p.spent)
+        let left = minutes(by - p.start);
+        match self.silence_left(now) {
+            None => self.remaining.prob_at_most_given_at_least(left, p.spent),
+            Some(more) => {
+                let mut sum = 0.0;
+                for m in &more {
+                    sum += self
+                        .remaining
+                        .prob_at_most_given_at_least(left - m, p.spent)?;
+                }
+                Some(sum / more.len() as f64)
+            }
+        }
+    }
+
+    /// The instant by which the parcel is delivered with raw probability `q` (the
+    /// inverse of [`Self::raw_p_delivered_by`]), as seen at `now`.
+    pub fn raw_quantile(&self, q: f64, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+        let p = self.at(now);
+        let within = |extra: f64| {
+            self.remaining
+                .quantile_given_at_least(q, p.spent)
+                .map(|m| m + extra)
+        };
+        let Some(more) = self.silence_left(now) else {
+            return Some(p.start + minutes_duration(within(0.0)?));
+        };
+        // The mixture's quantile lies between its parts' quantiles: bisect there
+        // to the minute.
+        let (mut lo, mut hi) = (f64::INFINITY, 0.0f64);
+        for m in &more {
+            let at = within(*m)?;
+            lo = lo.min(at);
+            hi = hi.max(at);
+        }
+        while hi - lo > 1.0 {
+            let mid = (lo + hi) / 2.0;
+            let by = p.start + minutes_duration(mid);
+            if self.raw_p_delivered_by(by, now)? >= q {
+                hi = mid;
+            } else {
+                lo = mid;
+            }
+        }
+        Some(p.start + minutes_duration(hi))
+    }
+
+    /// How much longer a silence beyond the usual gap goes on, at
+    /// [`SILENCE_POINTS`] quantiles; `None` while the silence is usual.
+    fn silence_left(&self, now: DateTime<Utc>) -> Option<Vec<f64>> {
+        let silence = minutes((now - self.last_scan.max(self.entered)).max(Duration::zero()));
+        if silence <= self.usual {
+            return None;
+        }
+        (0..SILENCE_POINTS)
+            .map(|k| {
+                let q = (k as f64 + 0.5) / SILENCE_POINTS as f64;
+                let gap = self.gaps.quantile_given_at_least(q, silence)?;
+                Some((gap - silence).max(0.0))
+            })
+            .collect()
     }
 }
+
+/// How many points of a silence's remaining length the chance of delivery
+/// averages over.
+const SILENCE_POINTS: usize = 8;
 
 /// A lane's usual gap between scans: longer silences are pauses.
 const PAUSE_QUANTILE: f64 = 0.95;
@@ -1281,6 +1352,56 @@ mod tests {
         assert!((140.0..156.0).contains(&hours(eta.p50)), "{eta:?}");
         // Asked about a time already past: no chance.
         assert_eq!(view.p_delivered_by(&s, t(50.0), t(60.0)), Some(0.0));
+    }
+
+    #[test]
+    fn a_silence_lasts_as_long_as_the_lanes_silences_that_went_on_that_long() {
+        let s = on_the_line_haul();
+        let keys = LaneKey::levels(&s.id.carrier, &Route::of(&s));
+        // Two lanes, 72 h from the line haul on, scans mostly every 4 h; the
+        // silences beyond that were stalls of 60 h on one, legs of 9 h on the other.
+        let lane = |long_h: f64| {
+            let mut stats = learned(95, 72.0, 4.0);
+            let gaps = stats.gaps.get_mut(&Stage::LineHaul).unwrap();
+            for _ in 0..5 {
+                gaps.add(long_h * 60.0);
+            }
+            LaneView {
+                levels: vec![(keys[0].clone(), std::sync::Arc::new(stats))],
+                prior: LaneView::prior_only(&s).prior,
+            }
+        };
+        let (stalls, legs) = (lane(60.0), lane(9.0));
+        let hours = |at: DateTime<Utc>| (at - t(0.0)).num_minutes() as f64 / 60.0;
+        // Seen 2 h after the last scan (8 h): a usual silence, the same outlook.
+        let (a, b) = (
+            stalls.eta(&s, t(10.0)).unwrap(),
+            legs.eta(&s, t(10.0)).unwrap(),
+        );
+        assert_eq!(a, b);
+        // Silent 8 h: on the lane whose long silences were legs it ends within
+        // about an hour; on the lane whose long silences were stalls it goes on
+        // for about 52 h more, and the estimate says so now.
+        let now = t(16.0);
+        let (a, b) = (stalls.eta(&s, now).unwrap(), legs.eta(&s, now).unwrap());
+        let later = hours(a.p50) - hours(b.p50);
+        assert!((45.0..56.0).contains(&later), "{a:?} {b:?}");
+        assert!(stalls.p_delivered_by(&s, b.p90, now).unwrap() < 0.05);
+        assert!(legs.p_delivered_by(&s, b.p90, now).unwrap() > 0.85);
+        // The ETA is the chance's inverse.
+        for (view, eta) in [(&stalls, &a), (&legs, &b)] {
+            let p = view.p_delivered_by(&s, eta.p50, now).unwrap();
+            assert!((p - 0.5).abs() < 0.03, "{p}");
+        }
+        // The chance only falls while the silence goes on.
+        let by = t(140.0);
+        let chances: Vec<f64> = (10..80)
+            .map(|h| stalls.p_delivered_by(&s, by, t(f64::from(h))).unwrap())
+            .collect();
+        assert!(
+            chances.windows(2).all(|w| w[1] <= w[0] + 1e-9),
+            "{chances:?}"
+        );
     }
 
     #[test]

@@ -54,7 +54,7 @@ use chrono::{DateTime, Duration, Utc};
 use sentinel_sim::bench;
 
 use sentinel_sim::bench::{BenchConfig, BenchReport};
-use sentinel_sim::{Fleet, LaneClass, ReplyFormat, SimEvent, SimKind, SimParcel, NO_SITE};
+use sentinel_sim::{Anomaly, Fleet, LaneClass, ReplyFormat, SimEvent, SimKind, SimParcel, NO_SITE};
 use shared::config::Settings;
 use shared::domain::Rule;
 use shared::domain::ShipmentId;
@@ -356,8 +356,8 @@ async fn a_run_within_the_warm_up_judges_no_estimate() {
 
 /// The lane rules' scores, worked out by hand (no warm-up, judged to 72:00):
 /// - L0 promised 30:00, delivered 40:00: late; flagged at 5:00 (24 h ahead).
-/// - L1 picked up 10:00, promised 40:00, delivered 50:00: late; flagged at 20:00
-///   (ahead, not 24 h).
+/// - L1 (`slow`) picked up 10:00, promised 40:00, delivered 50:00: late; flagged
+///   at 20:00 (ahead, not 24 h).
 /// - L2 promised 60:00, delivered 20:00: on time; flagged at 10:00 (a false flag).
 /// - L3 picked up 1:00, nothing after: the oracle expects `stalled` (since 1:00,
 ///   due 49:00); `slow_lane` of that silence at 13:00, `stalled` told at 49:05:
@@ -377,10 +377,14 @@ fn lane_rules_are_scored_apart_against_the_fixed_rules_truth() {
             parcel(0, at(0, 0), vec![ev(1, 0, PickedUp), ev(40, 0, Delivered)]),
             30,
         ),
-        promised(
-            parcel(1, at(0, 0), vec![ev(10, 0, PickedUp), ev(50, 0, Delivered)]),
-            40,
-        ),
+        {
+            let mut p = promised(
+                parcel(1, at(0, 0), vec![ev(10, 0, PickedUp), ev(50, 0, Delivered)]),
+                40,
+            );
+            p.anomaly = Some(Anomaly::Slow);
+            p
+        },
         promised(
             parcel(2, at(0, 0), vec![ev(1, 0, PickedUp), ev(20, 0, Delivered)]),
             60,
@@ -401,6 +405,16 @@ fn lane_rules_are_scored_apart_against_the_fixed_rules_truth() {
     assert_eq!((s.flagged, s.flagged_late), (3, 2));
     assert_eq!(s.predicted_late_recall_24h(), Some(0.5));
     assert_eq!(s.predicted_late_precision(), Some(2.0 / 3.0));
+    // By injected anomaly: L1 is `slow`, the others have none.
+    let by = |late, late_flagged_24h, false_flags| lane_scores::LateByAnomaly {
+        late,
+        late_flagged_24h,
+        false_flags,
+    };
+    assert_eq!(
+        s.predicted_late_by_anomaly.into_iter().collect::<Vec<_>>(),
+        vec![("none", by(1, 1, 1)), ("slow", by(1, 0, 0))]
+    );
     assert_eq!((s.stalls, s.stalls_found), (1, 1));
     assert_eq!(s.leads_h, vec![36.0 + 5.0 / 60.0]);
     assert!(s.fast_leads_h.is_empty(), "a cross-country lane");

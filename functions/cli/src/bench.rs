@@ -306,6 +306,11 @@ fn prediction_json(r: &BenchReport) -> Value {
         "predicted_late_precision": opt_f(l.predicted_late_precision()),
         "late_parcels": l.late,
         "predicted_late_flagged": l.flagged,
+        "predicted_late_by_anomaly": l
+            .predicted_late_by_anomaly
+            .iter()
+            .map(|(anomaly, b)| (anomaly.to_string(), json!({"late": b.late, "flagged_24h": b.late_flagged_24h, "false_flags": b.false_flags})))
+            .collect::<serde_json::Map<String, Value>>(),
         "slow_lane_median_lead_h": opt_f(l.slow_lane_median_lead_h()),
         "slow_lane_fast_lanes_median_lead_h": opt_f(l.slow_lane_fast_median_lead_h()),
         "slow_lane_found": opt_f(l.slow_lane_found()),

@@ -81,6 +81,23 @@ fn lane_rules(out: &mut String, r: &BenchReport) {
         l.slow_alerts,
         pct(l.overall_precision_with_slow_lane(&r.sentinel.scores)),
     );
+    if !l.predicted_late_by_anomaly.is_empty() {
+        let by: Vec<String> = l
+            .predicted_late_by_anomaly
+            .iter()
+            .map(|(a, b)| {
+                format!(
+                    "{a} {}/{} ({} false)",
+                    b.late_flagged_24h, b.late, b.false_flags
+                )
+            })
+            .collect();
+        let _ = writeln!(
+            out,
+            "  predicted_late by injected anomaly (late parcels flagged 24 h ahead / late, and on-time parcels flagged): {}",
+            by.join(", ")
+        );
+    }
     if !l.slow_false_by_anomaly.is_empty() {
         let by: Vec<String> = l
             .slow_false_by_anomaly

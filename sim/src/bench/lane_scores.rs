@@ -17,7 +17,7 @@
 //!   the scan that ended it reported one (a failed attempt, a problem parcel, a
 //!   refusal, a return, a loss).
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use chrono::{DateTime, Duration, Utc};
 use shared::domain::{Rule, Status};
@@ -50,7 +50,21 @@ pub struct LaneScores {
     pub slow_alerts: u64,
     pub slow_true: u64,
     /// The false ones by the anomaly the simulator injected (`"none"`: healthy).
-    pub slow_false_by_anomaly: std::collections::BTreeMap<&'static str, u64>,
+    pub slow_false_by_anomaly: BTreeMap<&'static str, u64>,
+    /// `predicted_late` by the anomaly the simulator injected (`"none"`: healthy):
+    /// what made the late parcels late and which of them were flagged in time, and
+    /// whose on-time parcels were flagged.
+    pub predicted_late_by_anomaly: BTreeMap<&'static str, LateByAnomaly>,
+}
+
+/// `predicted_late` on the parcels of one injected anomaly.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct LateByAnomaly {
+    /// Late parcels, and of them flagged at least 24 h before the promise.
+    pub late: u64,
+    pub late_flagged_24h: u64,
+    /// Parcels flagged that were not late.
+    pub false_flags: u64,
 }
 
 fn share(n: u64, of: u64) -> Option<f64> {
@@ -146,15 +160,20 @@ pub fn score(
         }
         let flag = first_flag.get(&p.index).copied();
         let is_late = late.contains(&p.index);
+        let in_time = flag.is_some_and(|f| f <= promise - LEAD_WANTED.num_seconds());
+        let anomaly = p.anomaly.map_or("none", |a| a.as_str());
+        let by = out.predicted_late_by_anomaly.entry(anomaly).or_default();
         if is_late {
             out.late += 1;
-            out.late_flagged_24h +=
-                u64::from(flag.is_some_and(|f| f <= promise - LEAD_WANTED.num_seconds()));
+            out.late_flagged_24h += u64::from(in_time);
             out.late_flagged += u64::from(flag.is_some_and(|f| f < promise));
+            by.late += 1;
+            by.late_flagged_24h += u64::from(in_time);
         }
         if flag.is_some() {
             out.flagged += 1;
             out.flagged_late += u64::from(is_late);
+            by.false_flags += u64::from(!is_late);
         }
     }
 
