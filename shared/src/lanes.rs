@@ -770,6 +770,9 @@ impl LaneView {
         let (stage, entered) = journey.current?;
         let (remaining, source) = self.remaining(stage);
         let (gaps, _) = self.gaps(stage);
+        let tail = self
+            .learned_gaps(stage, TAIL_SAMPLES)
+            .map_or_else(|| gaps.clone(), |(s, _)| s);
         let usual = gaps.quantile(PAUSE_QUANTILE).unwrap_or(f64::INFINITY);
         let paused_before: f64 = journey
             .gaps
@@ -785,7 +788,7 @@ impl LaneView {
             usual,
             paused_before,
             remaining,
-            gaps,
+            gaps: tail,
             source,
             calibration: self.carrier_calibration().and_then(Calibration::table),
         })
@@ -848,8 +851,9 @@ pub struct Outlook {
     /// Minutes paused in this stage before the last scan.
     paused_before: f64,
     remaining: Sketch,
-    /// The lane's gaps between scans in this stage: how long a silence that has
-    /// already lasted this long goes on.
+    /// The lane's gaps between scans in this stage, from the most specific level
+    /// that has seen [`TAIL_SAMPLES`] of them (else the level `usual` comes
+    /// from): how long a silence that has already lasted this long goes on.
     gaps: Sketch,
     pub source: Source,
     /// The carrier's recalibration of chances ([`Calibration::table`]).
@@ -962,6 +966,10 @@ impl Outlook {
             .collect()
     }
 }
+
+/// The gaps a lane level needs before a silence's length is read from it: 20
+/// beyond the usual (p95) gap.
+const TAIL_SAMPLES: i64 = 400;
 
 /// How many points of a silence's remaining length the chance of delivery
 /// averages over.
@@ -1393,6 +1401,20 @@ mod tests {
             let p = view.p_delivered_by(&s, eta.p50, now).unwrap();
             assert!((p - 0.5).abs() < 0.03, "{p}");
         }
+        // A silence's length is read from a level that has seen enough long
+        // silences: the city lane's five stalls give way to its class's 400
+        // gaps, whose long ones were legs.
+        let mut class = learned(475, 72.0, 4.0);
+        let gaps = class.gaps.get_mut(&Stage::LineHaul).unwrap();
+        for _ in 0..25 {
+            gaps.add(9.0 * 60.0);
+        }
+        let mut read = stalls.clone();
+        read.levels
+            .push((keys[2].clone(), std::sync::Arc::new(class)));
+        let c = read.eta(&s, now).unwrap();
+        assert_eq!(c.source, a.source, "the time left still from the city lane");
+        assert!((hours(c.p50) - hours(b.p50)).abs() < 1.0, "{c:?} {b:?}");
         // The chance only falls while the silence goes on.
         let by = t(140.0);
         let chances: Vec<f64> = (10..80)
