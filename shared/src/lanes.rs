@@ -26,6 +26,7 @@ use chrono::Datelike;
 
 use crate::calibration::Calibration;
 use crate::domain::{CarrierCode, Shipment, Status};
+use crate::pace::Moments;
 use crate::places::{LaneClass, Place};
 use crate::ports::{LaneQuery, StoreError};
 use crate::sketch::Sketch;
@@ -126,6 +127,15 @@ pub struct Journey {
 }
 
 impl Journey {
+    /// When the parcel was picked up (entered [`Stage::PickedUp`]), if it was
+    /// scanned so.
+    pub fn picked_up_at(&self) -> Option<DateTime<Utc>> {
+        self.entries
+            .iter()
+            .find(|(stage, _)| *stage == Stage::PickedUp)
+            .map(|(_, at)| *at)
+    }
+
     pub fn of(shipment: &Shipment) -> Journey {
         let start = shipment.started_at();
         let mut j = Journey {
@@ -312,6 +322,8 @@ impl LaneKey {
 pub struct LaneStats {
     pub remaining: BTreeMap<Stage, Sketch>,
     pub gaps: BTreeMap<Stage, Sketch>,
+    /// Per stage entered after pickup, how pace so far relates to the time left.
+    pub pace: BTreeMap<Stage, Moments>,
     pub calibration: Calibration,
 }
 
@@ -325,6 +337,13 @@ impl LaneStats {
             for (stage, sketch) in sketches {
                 for (bucket, n) in sketch.counts() {
                     out.push((format!("{metric}:{}|{bucket}", stage.as_str()), *n));
+                }
+            }
+        }
+        for (stage, moments) in &self.pace {
+            for (k, n) in moments.sums.iter().enumerate() {
+                if *n != 0 {
+                    out.push((format!("m:{}|{k}", stage.as_str()), *n));
                 }
             }
         }
@@ -377,6 +396,10 @@ impl LaneStats {
             let Some(stage) = Stage::parse(stage) else {
                 continue;
             };
+            if kind == "m" {
+                stats.pace.entry(stage).or_default().add_count(bucket, n);
+                continue;
+            }
             let into = match kind {
                 "r" => &mut stats.remaining,
                 "g" => &mut stats.gaps,
@@ -450,6 +473,17 @@ impl Lesson {
         }
         for (stage, gap) in &journey.gaps {
             stats.gaps.entry(*stage).or_default().add(minutes(*gap));
+        }
+        if let Some(picked_up) = journey.picked_up_at() {
+            for (stage, entered) in &journey.entries {
+                if *entered > picked_up && delivered > *entered {
+                    stats
+                        .pace
+                        .entry(*stage)
+                        .or_default()
+                        .add(minutes(*entered - picked_up), minutes(delivered - *entered));
+                }
+            }
         }
         let mut calibration = Calibration::default();
         for pit in &shipment.eta_pit {
@@ -710,6 +744,16 @@ impl LaneView {
         pick: impl Fn(&LaneStats) -> Option<&Sketch>,
         min: i64,
     ) -> Option<(Sketch, Source)> {
+        self.learned_at(pick, min)
+            .map(|(_, sketch, source)| (sketch.clone(), source))
+    }
+
+    /// [`Self::learned`], with the level's statistics it came from.
+    fn learned_at<'a>(
+        &'a self,
+        pick: impl Fn(&'a LaneStats) -> Option<&'a Sketch>,
+        min: i64,
+    ) -> Option<(&'a LaneStats, &'a Sketch, Source)> {
         let class_known = self
             .levels
             .iter()
@@ -720,13 +764,32 @@ impl LaneView {
             .find_map(|(key, stats)| {
                 let s = pick(stats).filter(|s| s.total() >= min)?;
                 Some((
-                    s.clone(),
+                    &**stats,
+                    s,
                     Source {
                         lane: Some(key.label()),
                         samples: s.total(),
                     },
                 ))
             })
+    }
+
+    /// The time from entering `stage` to delivery for a parcel that took
+    /// `elapsed` minutes from pickup to entering it: the learned sketch moved by
+    /// that pace as far as the same level's parcels say pace carries on
+    /// ([`crate::pace`]); the plain sketch when the pace is unknown or not yet
+    /// learned.
+    pub fn remaining_after(&self, stage: Stage, elapsed: Option<f64>) -> (Sketch, Source) {
+        let Some((stats, sketch, source)) =
+            self.learned_at(|s| s.remaining.get(&stage), MIN_SAMPLES)
+        else {
+            return self.remaining(stage);
+        };
+        let fit = stats.pace.get(&stage).and_then(Moments::fit);
+        match (elapsed, fit) {
+            (Some(elapsed), Some(fit)) => (fit.apply(sketch, elapsed), source),
+            _ => (sketch.clone(), source),
+        }
     }
 
     /// The gaps between scans within `stage` as learned, from the most specific
@@ -768,7 +831,11 @@ impl LaneView {
     pub fn outlook(&self, shipment: &Shipment) -> Option<Outlook> {
         let journey = Journey::of(shipment);
         let (stage, entered) = journey.current?;
-        let (remaining, source) = self.remaining(stage);
+        let pace = journey
+            .picked_up_at()
+            .filter(|at| entered > *at)
+            .map(|at| minutes(entered - at));
+        let (remaining, source) = self.remaining_after(stage, pace);
         let (gaps, _) = self.gaps(stage);
         let tail = self
             .learned_gaps(stage, TAIL_SAMPLES)
@@ -1424,6 +1491,77 @@ mod tests {
             chances.windows(2).all(|w| w[1] <= w[0] + 1e-9),
             "{chances:?}"
         );
+    }
+
+    #[test]
+    fn a_parcel_that_came_fast_so_far_is_expected_sooner_where_pace_carries_on() {
+        // 60 parcels like `delivered`, each at its own pace (× 0.6 to 1.6 on
+        // every time after pickup).
+        let mut stats = LaneStats::default();
+        for i in 0..60 {
+            let f = 0.6 + f64::from(i) / 59.0;
+            let mut s = delivered();
+            let events: Vec<TrackingEvent> = s
+                .timeline
+                .events()
+                .iter()
+                .map(|e| {
+                    let h = (e.at - t(0.0)).num_minutes() as f64 / 60.0;
+                    let mut e = e.clone();
+                    e.at = t(3.0 + (h - 3.0).max(0.0) * f);
+                    e
+                })
+                .collect();
+            s.timeline = crate::domain::Timeline::new();
+            s.timeline.merge(events);
+            let lesson = Lesson::of(&s).unwrap();
+            for (stage, sketch) in lesson.stats.remaining {
+                stats.remaining.entry(stage).or_default().merge(&sketch);
+            }
+            for (stage, m) in lesson.stats.pace {
+                let into = stats.pace.entry(stage).or_default();
+                for (k, n) in m.sums.iter().enumerate() {
+                    into.add_count(k as u32, *n);
+                }
+            }
+        }
+        assert_eq!(stats.pace[&Stage::LineHaul].sums[0], 60);
+        let key = LaneKey::levels(&delivered().id.carrier, &Route::of(&delivered())).remove(0);
+        let view = |stats: LaneStats| LaneView {
+            levels: vec![(key.clone(), std::sync::Arc::new(stats))],
+            prior: LaneView::prior_only(&delivered()).prior,
+        };
+        // Two parcels on the line haul since 1 h: one left the origin hub 2 h
+        // after pickup, the other 9 h after (the lane's usual: 5 h).
+        let on_line_haul = |left_hub: f64| {
+            let mut s = scanned(2, Status::InTransit);
+            let events = vec![
+                scan(3.0, Status::PickedUp, "【杭州市】浙江杭州余杭公司 已揽收"),
+                scan(
+                    3.0 + left_hub,
+                    Status::InTransit,
+                    "快件离开【杭州转运中心】",
+                ),
+            ];
+            s.timeline = crate::domain::Timeline::new();
+            s.timeline.merge(events);
+            s
+        };
+        let (fast, slow) = (on_line_haul(2.0), on_line_haul(9.0));
+        let left = |view: &LaneView, s: &Shipment| {
+            let entered = s.timeline.events()[1].at;
+            let eta = view.eta(s, entered + Duration::hours(1)).unwrap();
+            (eta.p50 - entered).num_minutes() as f64 / 60.0
+        };
+        let paced = view(stats.clone());
+        let (f, w) = (left(&paced, &fast), left(&paced, &slow));
+        // Usual: 72 h from the line haul on, × 0.6 to 1.6.
+        assert!(f < 55.0 && w > 95.0, "{f} {w}");
+        // Without what pace teaches, the two are alike.
+        let mut plain = stats;
+        plain.pace.clear();
+        let plain = view(plain);
+        assert!((left(&plain, &fast) - left(&plain, &slow)).abs() < 1.0);
     }
 
     #[test]

@@ -34,6 +34,7 @@ pub mod message;
 pub mod metrics;
 pub mod normalise;
 pub mod outbox;
+pub mod pace;
 pub mod places;
 pub mod ports;
 pub mod problems;
