@@ -15,7 +15,8 @@
 //! station) → delivered. A delivered parcel's **lesson** is, for each stage it
 //! entered, the time from entering it to delivery, and the gaps between its
 //! consecutive scans by stage: sketches ([`crate::sketch::Sketch`], minutes)
-//! that add up across parcels. All of it is a pure function of the shipment.
+//! that add up across parcels, and how its pace so far related to the time left
+//! ([`crate::pace::Moments`]). All of it is a pure function of the shipment.
 
 use std::collections::BTreeMap;
 
@@ -328,9 +329,9 @@ pub struct LaneStats {
 }
 
 impl LaneStats {
-    /// As counters (`r:{stage}|{bucket}`, `g:{stage}|{bucket}`, and the
-    /// calibration's `u|{percent}`), the names the lane scope of [`crate::tally`]
-    /// keeps them under.
+    /// As counters (`r:{stage}|{bucket}`, `g:{stage}|{bucket}`, the pace's
+    /// moments `m:{stage}|{k}` and the calibration's `u|{percent}`), the names
+    /// the lane scope of [`crate::tally`] keeps them under.
     pub fn counters(&self) -> Vec<(String, i64)> {
         let mut out = Vec::new();
         for (metric, sketches) in [("r", &self.remaining), ("g", &self.gaps)] {
