@@ -13,6 +13,13 @@
 //!   threshold + [`HYSTERESIS`], or the parcel is delivered. A new episode starts
 //!   only before the promise: afterwards `late` says it. Its `RULE_OVERRIDES`
 //!   threshold is how long the probability must stay low first (default 0).
+//!   A parcel whose way to the recipient ended without a delivery (refused, or
+//!   on its way back to the sender) has no chance left at all, whatever its lane
+//!   says: the rule holds from the scan that diverted it ([`diverted`]; a new
+//!   episode only before the promise, one already held keeps its `since`), with
+//!   no lane statistics needed, until the parcel is back with the sender (or
+//!   lost): like `late`, which it foretells, it says nothing of a parcel whose
+//!   way has ended.
 //! - `slow_lane`: no scan for longer than the lane's `SLOW_LANE_QUANTILE` quantile
 //!   of the gaps between scans in the parcel's stage, with a guard of
 //!   [`GUARD_BUCKETS`] sketch buckets above it (and at least the rule's
@@ -29,7 +36,7 @@
 use chrono::{DateTime, Duration, Utc};
 
 use crate::domain::{Rule, Severity, Shipment, Status};
-use crate::lanes::{LaneView, Outlook, Stage};
+use crate::lanes::{Journey, LaneView, Outlook, Stage};
 use crate::rules::{Finding, RuleConfig};
 
 /// How far above its threshold the probability must climb back before a
@@ -105,7 +112,15 @@ pub fn findings(
     view: &LaneView,
     now: DateTime<Utc>,
 ) -> Vec<Finding> {
-    conditions(shipment, config, view, now)
+    due_findings(conditions(shipment, config, view, now), now)
+}
+
+/// The conditions of `conditions` that are due at `now`, as findings.
+pub fn due_findings(
+    conditions: impl IntoIterator<Item = LaneCondition>,
+    now: DateTime<Utc>,
+) -> Vec<Finding> {
+    conditions
         .into_iter()
         .filter(|c| c.due <= now)
         .map(|c| Finding {
@@ -216,6 +231,46 @@ fn predicted_late(
         crossing(from, now, low)
     };
     Some(condition(since))
+}
+
+/// `predicted_late` for a parcel that will not be delivered by its promise
+/// because its way to the recipient has ended (see the module doc): `since` the
+/// scan that diverted it, or the held alert's. `None` while the parcel is on its
+/// way (the lane's chance decides), once its way has ended (delivered, back with
+/// the sender, lost), or without a promise.
+pub fn diverted(
+    shipment: &Shipment,
+    config: &RuleConfig,
+    now: DateTime<Utc>,
+) -> Option<LaneCondition> {
+    let promised = shipment.promised_at?;
+    if !config.is_enabled(Rule::PredictedLate)
+        || shipment.timeline.current_status().is_terminal()
+        || !shipment.timeline.events().iter().any(|e| {
+            matches!(
+                e.status,
+                Status::Refused | Status::Returning | Status::Returned | Status::Lost
+            )
+        })
+    {
+        return None;
+    }
+    let at = Journey::of(shipment).diverted_at?;
+    let held = shipment
+        .alerts
+        .get(&Rule::PredictedLate)
+        .filter(|a| a.resolved_at.is_none());
+    let since = match held {
+        Some(a) => a.since,
+        None if at < promised && now < promised => at,
+        None => return None,
+    };
+    let wait = config.threshold(Rule::PredictedLate, Some(&shipment.id.carrier));
+    Some(LaneCondition {
+        rule: Rule::PredictedLate,
+        since,
+        due: since + wait,
+    })
 }
 
 fn slow_lane(

@@ -151,6 +151,81 @@ fn a_held_predicted_late_keeps_its_since_and_resolves_only_clearly_above() {
     assert_eq!(fired(&s, &c, 43.0), None);
 }
 
+/// The held `predicted_late` alert of `since`.
+fn held(since: DateTime<Utc>) -> AlertState {
+    AlertState {
+        rule: Rule::PredictedLate,
+        severity: Severity::Warning,
+        since,
+        fired_at: since,
+        last_notified_at: since,
+        notifications: 1,
+        resolved_at: None,
+        workflow: Default::default(),
+        history: Vec::new(),
+    }
+}
+
+#[test]
+fn a_parcel_turned_back_before_its_promise_is_predicted_late_without_a_lane() {
+    let late = |s: &Shipment, c: &RuleConfig, now: f64| {
+        crate::rules::evaluate_with(s, c, None, t(now))
+            .into_iter()
+            .find(|f| f.rule == Rule::PredictedLate)
+    };
+    let c = RuleConfig::default();
+    // Refused at 30 h, promised at 200 h: no chance left, whatever a lane says.
+    let mut s = parcel(200.0);
+    assert_eq!(late(&s, &c, 20.0), None, "on its way: the lane decides");
+    s.timeline.merge(vec![
+        scan(29.0, Status::OutForDelivery),
+        scan(30.0, Status::Refused),
+    ]);
+    assert_eq!(late(&s, &c, 30.5).map(|f| f.since), Some(t(30.0)));
+    // On its way back it still holds, from the refusal.
+    s.timeline.merge(vec![scan(40.0, Status::Returning)]);
+    assert_eq!(late(&s, &c, 41.0).map(|f| f.since), Some(t(30.0)));
+    // With a lane view the finding is the same one, not two.
+    let with_lane: Vec<_> = crate::rules::evaluate_with(&s, &c, Some(&lane()), t(41.0))
+        .into_iter()
+        .filter(|f| f.rule == Rule::PredictedLate)
+        .collect();
+    assert_eq!(with_lane.len(), 1);
+    assert_eq!(with_lane[0].since, t(30.0));
+    // An alert held from before (the lane foretold it) keeps its since.
+    let mut foretold = s.clone();
+    foretold.alerts.insert(Rule::PredictedLate, held(t(12.0)));
+    assert_eq!(late(&foretold, &c, 41.0).map(|f| f.since), Some(t(12.0)));
+    // Past the promise no new episode starts (`late` speaks); a held one stays.
+    assert_eq!(late(&s, &c, 201.0), None);
+    assert_eq!(late(&foretold, &c, 201.0).map(|f| f.since), Some(t(12.0)));
+    // Back with the sender: the way has ended, as for `late`.
+    let mut back = foretold.clone();
+    back.timeline.merge(vec![scan(60.0, Status::Returned)]);
+    assert_eq!(late(&back, &c, 61.0), None);
+    // Waiting: due once the rule's threshold has passed since the refusal, and
+    // the scheduler wakes the parcel then.
+    let mut wait = c.clone();
+    wait.set_threshold(Rule::PredictedLate, Duration::hours(4));
+    assert_eq!(late(&s, &wait, 33.0), None);
+    assert_eq!(late(&s, &wait, 34.0).map(|f| f.since), Some(t(30.0)));
+    assert_eq!(
+        crate::rules::next_deadline_with(&s, &wait, None, t(33.0)),
+        Some(t(34.0))
+    );
+    // A refusal after the promise, a parcel with no promise, a disabled rule:
+    // nothing.
+    let mut after = parcel(25.0);
+    after.timeline.merge(vec![scan(30.0, Status::Refused)]);
+    assert_eq!(late(&after, &c, 31.0), None);
+    let mut unpromised = s.clone();
+    unpromised.promised_at = None;
+    assert_eq!(late(&unpromised, &c, 41.0), None);
+    let mut off = c.clone();
+    off.set_enabled(Rule::PredictedLate, false);
+    assert_eq!(late(&s, &off, 41.0), None);
+}
+
 #[test]
 fn slow_lane_fires_past_the_lanes_usual_gap_and_only_before_stalled() {
     let s = parcel(200.0);

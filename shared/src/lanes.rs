@@ -123,8 +123,9 @@ pub struct Journey {
     pub last_scan: DateTime<Utc>,
     /// When the carrier scanned it delivered.
     pub delivered_at: Option<DateTime<Utc>>,
-    /// A return, a refusal or a loss ended the way to the recipient.
-    pub diverted: bool,
+    /// When a return, a refusal or a loss ended the way to the recipient (the
+    /// scan that said so).
+    pub diverted_at: Option<DateTime<Utc>>,
 }
 
 impl Journey {
@@ -147,7 +148,7 @@ impl Journey {
         };
         let mut stage = Stage::Registered;
         for (e, status) in shipment.timeline.effective_statuses() {
-            if j.delivered_at.is_some() || j.diverted {
+            if j.delivered_at.is_some() || j.diverted_at.is_some() {
                 break;
             }
             if e.at > j.last_scan {
@@ -161,7 +162,7 @@ impl Journey {
                     j.current = None;
                 }
                 Status::Refused | Status::Returning | Status::Returned | Status::Lost => {
-                    j.diverted = true;
+                    j.diverted_at = Some(e.at);
                     j.current = None;
                 }
                 _ => {

@@ -352,8 +352,11 @@ pub fn evaluate_with(
     let mut findings = evaluate(shipment, config, now);
     if let Some(view) = lanes {
         findings.extend(lane_rules::findings(shipment, config, view, now));
-        findings.sort_by_key(|f| f.rule);
     }
+    // A parcel diverted from its recipient needs no lane to be late.
+    let diverted = lane_rules::diverted(shipment, config, now);
+    findings.extend(lane_rules::due_findings(diverted, now));
+    findings.sort_by_key(|f| f.rule);
     findings
 }
 
@@ -366,10 +369,10 @@ pub fn next_deadline_with(
 ) -> Option<DateTime<Utc>> {
     let fixed = next_deadline(shipment, config, now);
     let lane = lanes.and_then(|view| lane_rules::next_deadline(shipment, config, view, now));
-    match (fixed, lane) {
-        (Some(a), Some(b)) => Some(a.min(b)),
-        (a, b) => a.or(b),
-    }
+    let diverted = lane_rules::diverted(shipment, config, now)
+        .map(|c| c.due)
+        .filter(|due| *due > now);
+    [fixed, lane, diverted].into_iter().flatten().min()
 }
 
 /// The next instant after `now` at which a finding would appear or escalate if
