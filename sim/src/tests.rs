@@ -241,6 +241,41 @@ fn anomaly_share_is_close_to_configured_and_every_kind_appears() {
         .all(|p| p.anomaly.is_none()));
 }
 
+/// What tells an anomalous parcel apart from its healthy journey, and when.
+#[test]
+fn an_anomaly_is_told_apart_where_its_traces_leave_the_healthy_journey() {
+    let f = fleet(11, 3_000, 0.5);
+    let mut seen = HashSet::new();
+    for p in &f.parcels {
+        let Some(a) = p.anomaly else {
+            assert_eq!(p.told_apart_at, None, "a healthy parcel is its own plan");
+            continue;
+        };
+        seen.insert(a);
+        let t = p.told_apart_at.expect("every anomaly changes what is seen");
+        let picked_up = p.picked_up_at();
+        match a {
+            // A promise short of the plan tells from the start.
+            Anomaly::Late => assert_eq!(t, p.registered_at),
+            // A stall, a stuck hub, a slow line haul: after pickup, when a trace
+            // that came late was due, before the journey's end.
+            Anomaly::Stall | Anomaly::HubStuck | Anomaly::Slow => {
+                assert!(picked_up.is_some_and(|u| t > u), "{a:?}");
+                assert!(p.events.last().is_some_and(|e| t < e.at), "{a:?}");
+            }
+            // Lost: when the next trace was due, after the last there is.
+            Anomaly::Lost => assert!(p.events.last().is_some_and(|e| t > e.at)),
+            // Trouble at the door: after the parcel went out for delivery.
+            Anomaly::Refused | Anomaly::DeliveryFailed | Anomaly::OutForDeliveryStuck => {
+                let out = p.events.iter().find(|e| e.kind == SimKind::OutForDelivery);
+                assert!(out.is_some_and(|o| t > o.at), "{a:?}");
+            }
+            _ => assert!(t >= p.registered_at, "{a:?}"),
+        }
+    }
+    assert_eq!(seen.len(), Anomaly::ALL.len());
+}
+
 #[test]
 fn every_anomaly_produces_its_primary_rules() {
     let cfg = RuleConfig::default();
@@ -451,6 +486,7 @@ fn hand(carrier: &str, events: Vec<SimEvent>, promised: Option<f64>) -> SimParce
         promised_at: promised.map(at),
         phone: None,
         anomaly: None,
+        told_apart_at: None,
         events,
         format: ReplyFormat::Kdniao8001,
         carrier: carrier_idx as u8,

@@ -93,6 +93,7 @@ fn parcel(index: u32, registered: DateTime<Utc>, events: Vec<SimEvent>) -> SimPa
         promised_at: None,
         phone: None,
         anomaly: None,
+        told_apart_at: None,
         events,
         format: ReplyFormat::Kdniao8001,
         carrier: 0,
@@ -355,9 +356,10 @@ async fn a_run_within_the_warm_up_judges_no_estimate() {
 }
 
 /// The lane rules' scores, worked out by hand (no warm-up, judged to 72:00):
-/// - L0 promised 30:00, delivered 40:00: late; flagged at 5:00 (24 h ahead).
+/// - L0 promised 30:00, delivered 40:00: late; flagged at 5:00 (24 h ahead);
+///   told apart from a healthy journey at 2:00 (a day ahead: knowable).
 /// - L1 (`slow`) picked up 10:00, promised 40:00, delivered 50:00: late; flagged
-///   at 20:00 (ahead, not 24 h).
+///   at 20:00 (ahead, not 24 h); told apart at 20:00 (not knowable a day ahead).
 /// - L2 promised 60:00, delivered 20:00: on time; flagged at 10:00 (a false flag).
 /// - L3 picked up 1:00, nothing after: the oracle expects `stalled` (since 1:00,
 ///   due 49:00); `slow_lane` of that silence at 13:00, `stalled` told at 49:05:
@@ -373,16 +375,21 @@ fn lane_rules_are_scored_apart_against_the_fixed_rules_truth() {
         p
     };
     let fleet = Fleet::new(vec![
-        promised(
-            parcel(0, at(0, 0), vec![ev(1, 0, PickedUp), ev(40, 0, Delivered)]),
-            30,
-        ),
+        {
+            let mut p = promised(
+                parcel(0, at(0, 0), vec![ev(1, 0, PickedUp), ev(40, 0, Delivered)]),
+                30,
+            );
+            p.told_apart_at = Some(at(2, 0));
+            p
+        },
         {
             let mut p = promised(
                 parcel(1, at(0, 0), vec![ev(10, 0, PickedUp), ev(50, 0, Delivered)]),
                 40,
             );
             p.anomaly = Some(Anomaly::Slow);
+            p.told_apart_at = Some(at(20, 0));
             p
         },
         promised(
@@ -405,6 +412,10 @@ fn lane_rules_are_scored_apart_against_the_fixed_rules_truth() {
     assert_eq!((s.flagged, s.flagged_late), (3, 2));
     assert_eq!(s.predicted_late_recall_24h(), Some(0.5));
     assert_eq!(s.predicted_late_precision(), Some(2.0 / 3.0));
+    // L0 alone could be told apart a day ahead, and was flagged then.
+    assert_eq!((s.late_knowable_24h, s.knowable_flagged_24h), (1, 1));
+    assert_eq!(s.predicted_late_knowable_24h(), Some(0.5));
+    assert_eq!(s.predicted_late_recall_24h_of_knowable(), Some(1.0));
     // By injected anomaly: L1 is `slow`, the others have none.
     let by = |late, late_flagged_24h, false_flags| lane_scores::LateByAnomaly {
         late,

@@ -303,6 +303,8 @@ fn prediction_json(r: &BenchReport) -> Value {
         "every_h": prediction::EVERY.num_hours(),
         "predicted_late_recall_24h": opt_f(l.predicted_late_recall_24h()),
         "predicted_late_recall": opt_f(l.predicted_late_recall()),
+        "predicted_late_knowable_24h": opt_f(l.predicted_late_knowable_24h()),
+        "predicted_late_recall_24h_of_knowable": opt_f(l.predicted_late_recall_24h_of_knowable()),
         "predicted_late_precision": opt_f(l.predicted_late_precision()),
         "late_parcels": l.late,
         "predicted_late_flagged": l.flagged,

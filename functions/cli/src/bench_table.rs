@@ -67,12 +67,14 @@ fn lane_rules(out: &mut String, r: &BenchReport) {
     let hours = |v: Option<f64>| v.map_or("-".to_string(), |v| format!("{v:.1} h"));
     let _ = writeln!(
         out,
-        "\nLane rules (after the warm-up):\n  predicted_late: {} of {} late parcels flagged at least 24 h before the promise ({} before it), precision {} ({} flagged)\n  slow_lane: found {} of {} stalls before `stalled`, median lead {} (same city or province: {}), precision {} ({} alerts); all rules' precision with it {}",
+        "\nLane rules (after the warm-up):\n  predicted_late: {} of {} late parcels flagged at least 24 h before the promise ({} before it), precision {} ({} flagged); told apart from a healthy journey a day ahead (the most any prediction could flag then): {} of them, {} of those flagged\n  slow_lane: found {} of {} stalls before `stalled`, median lead {} (same city or province: {}), precision {} ({} alerts); all rules' precision with it {}",
         pct(l.predicted_late_recall_24h()),
         l.late,
         pct(l.predicted_late_recall()),
         pct(l.predicted_late_precision()),
         l.flagged,
+        pct(l.predicted_late_knowable_24h()),
+        pct(l.predicted_late_recall_24h_of_knowable()),
         pct(l.slow_lane_found()),
         l.stalls,
         hours(l.slow_lane_median_lead_h()),

@@ -8,6 +8,10 @@
 //!   the judging instant, so a flag 24 h ahead was possible after the lanes had
 //!   learned. Recall at 24 h: late parcels whose first `predicted_late` came at
 //!   least 24 h before the promise. Precision: flagged parcels that were late.
+//!   The most any prediction could flag a day ahead: the late parcels the
+//!   simulator's record tells apart from their healthy journey at least 24 h
+//!   before the promise ([`crate::SimParcel::told_apart_at`]); the others looked
+//!   healthy until less than a day before it.
 //! - `slow_lane` is judged on the silences the oracle expects `stalled` for (due
 //!   after the warm-up): found when a `slow_lane` episode of the same silence
 //!   (same `since`) came, its lead the time from it to the `stalled` alert. A
@@ -36,6 +40,10 @@ pub struct LaneScores {
     pub late: u64,
     pub late_flagged_24h: u64,
     pub late_flagged: u64,
+    /// Late parcels told apart from a healthy journey at least 24 h before the
+    /// promise, and of them flagged at least 24 h ahead.
+    pub late_knowable_24h: u64,
+    pub knowable_flagged_24h: u64,
     /// Parcels judged that `predicted_late` flagged, and of them the late ones.
     pub flagged: u64,
     pub flagged_late: u64,
@@ -78,6 +86,16 @@ fn median(v: &[f64]) -> Option<f64> {
 impl LaneScores {
     pub fn predicted_late_recall_24h(&self) -> Option<f64> {
         share(self.late_flagged_24h, self.late)
+    }
+
+    /// The share of late parcels any prediction could have flagged 24 h ahead.
+    pub fn predicted_late_knowable_24h(&self) -> Option<f64> {
+        share(self.late_knowable_24h, self.late)
+    }
+
+    /// Recall at 24 h among the late parcels that could be flagged then.
+    pub fn predicted_late_recall_24h_of_knowable(&self) -> Option<f64> {
+        share(self.knowable_flagged_24h, self.late_knowable_24h)
     }
 
     pub fn predicted_late_recall(&self) -> Option<f64> {
@@ -167,6 +185,11 @@ pub fn score(
             out.late += 1;
             out.late_flagged_24h += u64::from(in_time);
             out.late_flagged += u64::from(flag.is_some_and(|f| f < promise));
+            let knowable = p
+                .told_apart_at
+                .is_some_and(|t| t.timestamp() <= promise - LEAD_WANTED.num_seconds());
+            out.late_knowable_24h += u64::from(knowable);
+            out.knowable_flagged_24h += u64::from(knowable && in_time);
             by.late += 1;
             by.late_flagged_24h += u64::from(in_time);
         }

@@ -175,6 +175,7 @@ fn generate_parcel(config: &FleetConfig, i: u32) -> SimParcel {
         shipped,
     };
     let mut events = plan.healthy();
+    let healthy = events.clone();
     let planned_final = events.last().map(|e| e.secs()).unwrap_or(shipped);
     let mut promised = if plan.rng.random_bool(0.4) {
         None
@@ -194,6 +195,10 @@ fn generate_parcel(config: &FleetConfig, i: u32) -> SimParcel {
         }
     }
     debug_assert!(events.windows(2).all(|w| w[0].at <= w[1].at));
+    let told_apart_at = anomaly.and_then(|a| match a {
+        Anomaly::Late => Some(registered),
+        _ => first_difference(&healthy, &events),
+    });
 
     SimParcel {
         index: i,
@@ -204,6 +209,7 @@ fn generate_parcel(config: &FleetConfig, i: u32) -> SimParcel {
         promised_at: promised.map(dt),
         phone,
         anomaly,
+        told_apart_at: told_apart_at.map(dt),
         events,
         format,
         carrier: carrier as u8,
@@ -213,5 +219,21 @@ fn generate_parcel(config: &FleetConfig, i: u32) -> SimParcel {
         courier,
         courier_prefix,
         courier_tail,
+    }
+}
+
+/// The first instant at which `actual` differs from `healthy` as an observer sees
+/// it: the earlier of the two traces where they first differ (one that came
+/// instead, or one that should have come), or the next trace of the longer one
+/// where the other ends; `None` when they are the same.
+fn first_difference(healthy: &[SimEvent], actual: &[SimEvent]) -> Option<i64> {
+    let k = healthy
+        .iter()
+        .zip(actual)
+        .position(|(h, a)| h != a)
+        .unwrap_or(healthy.len().min(actual.len()));
+    match (healthy.get(k), actual.get(k)) {
+        (Some(h), Some(a)) => Some(h.secs().min(a.secs())),
+        (h, a) => h.or(a).map(SimEvent::secs),
     }
 }

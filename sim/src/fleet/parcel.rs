@@ -204,6 +204,13 @@ pub struct SimParcel {
     pub promised_at: Option<DateTime<Utc>>,
     pub phone: Option<Phone>,
     pub anomaly: Option<Anomaly>,
+    /// The first instant at which what an observer can see (the carrier's traces,
+    /// or the promise) tells this parcel apart from the healthy journey it was
+    /// drawn with: the first trace that differs, or the time a healthy trace would
+    /// have come and did not; registration for a `late` parcel, whose promise is
+    /// short of its plan. `None` for a parcel with no anomaly. What the bench
+    /// measures the most any prediction could foresee by.
+    pub told_apart_at: Option<DateTime<Utc>>,
     /// Every trace the carrier will ever report, ascending by time.
     pub events: Vec<SimEvent>,
     pub format: ReplyFormat,
