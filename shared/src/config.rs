@@ -13,7 +13,7 @@
 //! | `OUT_FOR_DELIVERY_HOURS` | out for delivery, not delivered | 12 |
 //! | `LOCKER_HOURS` | waiting in a locker / station | 48 |
 //! | `NO_TRACE_HOURS` | registered, the carrier knows nothing | 24 |
-//! | `SLOW_LANE_HOURS` | `slow_lane` never before this much silence | 12 |
+//! | `SLOW_LANE_HOURS` | `slow_lane` never before this much silence (a night and a morning's sorting) | 16 |
 //! | `DISABLED_RULES` | comma list of rule names | none |
 //! | `RULE_OVERRIDES` | `rule@CARRIER=hours,...` | none |
 //! | `CUSTOMER_NOTICE_RULES` | rules that also notify the recipient | none |

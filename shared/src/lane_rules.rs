@@ -23,8 +23,9 @@
 //! - `slow_lane`: no scan for longer than the lane's `SLOW_LANE_QUANTILE` quantile
 //!   of the gaps between scans in the parcel's stage, with a guard of
 //!   [`GUARD_BUCKETS`] sketch buckets above it (and at least the rule's
-//!   threshold, 12 h by default, a floor against nights), `since` the last scan,
-//!   like `stalled`. The quantile is read from the most specific lane level that
+//!   threshold, 16 h by default, a floor against nights: a parcel picked up in
+//!   the evening reaches its first hub the next morning), `since` the last
+//!   scan, like `stalled`. The quantile is read from the most specific lane level that
 //!   has seen [`BEYOND_QUANTILE`] gaps beyond it (else the rule stays quiet: the
 //!   published figures say nothing about a lane's unusual silences). It holds only
 //!   where it comes before `stalled` (the limit is below `STALLED_HOURS`): earlier

@@ -258,9 +258,9 @@ fn slow_lane_fires_past_the_lanes_usual_gap_and_only_before_stalled() {
         .slow_lane_quantile
         .carriers
         .push((s.id.carrier.clone(), 0.45));
-    assert!(hours_q(0.45) * 2f64.powf(0.25) < 12.0);
-    assert_eq!(slow(&loose, 4.0 + 11.9), None);
-    assert!(slow(&loose, 4.0 + 12.1).is_some());
+    assert!(hours_q(0.45) * 2f64.powf(0.25) < 16.0);
+    assert_eq!(slow(&loose, 4.0 + 15.9), None);
+    assert!(slow(&loose, 4.0 + 16.1).is_some());
     // A stricter one needs more gaps than the lane has seen (three beyond it):
     // quiet, rather than trusting the few longest gaps.
     let mut strict = c.clone();

@@ -688,9 +688,12 @@ async fn get_one_parcel_with_timeline_findings_and_alerts() {
     assert_eq!(timeline[0]["status"], "PickedUp");
     assert_eq!(timeline[1]["status"], "Refused");
     assert!(timeline[0].get("location").is_some());
+    // Refused before its promise: no chance of delivery by it, so
+    // `predicted_late` holds from the refusal too.
     assert_eq!(
         v["findings"],
-        json!([{"rule": "refused", "severity": "warning", "since": "2024-05-01T20:00:00+08:00"}])
+        json!([{"rule": "refused", "severity": "warning", "since": "2024-05-01T20:00:00+08:00"},
+               {"rule": "predicted_late", "severity": "warning", "since": "2024-05-01T20:00:00+08:00"}])
     );
     assert_eq!(
         v["alerts"],

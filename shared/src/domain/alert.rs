@@ -128,7 +128,7 @@ impl Rule {
             Rule::NoTrace => 24.0,
             // How long the silence lasts at least before `slow_lane`, whatever the
             // lane says (a floor against nights and lunch breaks).
-            Rule::SlowLane => 12.0,
+            Rule::SlowLane => 16.0,
             Rule::DeliveryFailed
             | Rule::Exception
             | Rule::Refused
