@@ -698,6 +698,8 @@ async fn get_one_parcel_with_timeline_findings_and_alerts() {
     assert_eq!(
         v["alerts"],
         json!([{"rule": "refused", "kind": "fired", "severity": "warning",
+                "since": "2024-05-01T20:00:00+08:00", "at": "2024-05-02T08:00:00+08:00", "seq": 0},
+               {"rule": "predicted_late", "kind": "fired", "severity": "warning",
                 "since": "2024-05-01T20:00:00+08:00", "at": "2024-05-02T08:00:00+08:00", "seq": 0}])
     );
 
