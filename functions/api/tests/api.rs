@@ -756,9 +756,18 @@ async fn get_one_parcel_with_timeline_findings_and_alerts() {
     assert_eq!(r.status, 409, "{}", r.text);
     assert_eq!(r.body["by"], "张三");
     assert_eq!(r.body["state"], "acknowledged");
-    // It has left the open queue, and is in the acknowledged one.
-    let r = get(&deps, "/problems", "state=open").await;
+    // It has left the open queue (where the parcel's lost promise, its own
+    // problem, stays), and is in the acknowledged one.
+    let r = get(&deps, "/problems", "state=open&rule=refused").await;
     assert_eq!(r.body["items"], json!([]), "{}", r.text);
+    let r = get(&deps, "/problems", "state=open").await;
+    let open = r.body["items"].as_array().unwrap();
+    assert_eq!(open.len(), 1, "{}", r.text);
+    assert_eq!(
+        open[0]["problems"][0]["rule"], "predicted_late",
+        "{}",
+        r.text
+    );
     let r = get(
         &deps,
         "/problems",
