@@ -20,6 +20,7 @@
 //! | `ALERT_REPEAT_HOURS` | re-notify an unresolved alert after | 24 |
 //! | `QUIET_HOURS` | China local hours when customer notices are held, `21-8`, `21:30-07:45` or `off` | 21-8 |
 //! | `PREDICTED_LATE_PROBABILITY` | `predicted_late` below this chance of delivery by the promise; `0.5,SF=0.3` per carrier | 0.5 |
+//! | `PREDICTED_LATE_HORIZON_HOURS` | `predicted_late` judges the chance from this long before the promise (an earlier guess knows too little of the parcel's own pace); `off` from registration on | 36 |
 //! | `SLOW_LANE_QUANTILE` | `slow_lane` beyond this quantile of the lane's gaps between scans; `0.99,EMS=0.995` | 0.99 |
 //! | `POLL_INTERVALS` | poll mode: hours between queries by status, `InTransit=3,OutForDelivery=1` | see [`PollPolicy`] |
 //! | `DAILY_QUERY_BUDGET` | poll mode: carrier queries per China day, never exceeded: `500` for the provider in use, or `kdniao=500,kuaidi100=2000` ([`crate::budget`]) | none |
@@ -171,7 +172,7 @@ const THRESHOLD_VARS: [(&str, Rule); 7] = [
 ];
 
 /// Every variable this module reads.
-pub const VARIABLES: [&str; 18] = [
+pub const VARIABLES: [&str; 19] = [
     "NO_PICKUP_HOURS",
     "STALLED_HOURS",
     "STALLED_CRITICAL_HOURS",
@@ -190,6 +191,7 @@ pub const VARIABLES: [&str; 18] = [
     "PREDICTED_LATE_PROBABILITY",
     "SLOW_LANE_QUANTILE",
     crate::budget::VAR,
+    "PREDICTED_LATE_HORIZON_HOURS",
 ];
 
 impl Settings {
@@ -244,6 +246,18 @@ impl Settings {
                 rules.predicted_late_probability,
                 (0.0, 1.0),
             )?;
+        }
+        if let Some(v) = get("PREDICTED_LATE_HORIZON_HOURS") {
+            const VAR: &str = "PREDICTED_LATE_HORIZON_HOURS";
+            rules.predicted_late_horizon = if v.trim().eq_ignore_ascii_case("off") {
+                None
+            } else {
+                let d = parse_hours(VAR, &v)?;
+                if d <= Duration::zero() {
+                    return Err(bad(VAR, &v, "must be more than 0 (or off)"));
+                }
+                Some(d)
+            };
         }
         if let Some(v) = get("SLOW_LANE_QUANTILE") {
             rules.slow_lane_quantile = parse_per_carrier(
@@ -584,6 +598,15 @@ mod tests {
         assert_eq!(s.rules.predicted_late_probability.get(&ems), 0.7);
         assert_eq!(s.rules.slow_lane_quantile.get(&ems), 0.99);
         assert_eq!(s.rules.slow_lane_quantile.get(&sf), 0.99);
+        let horizon = |v: &str| {
+            settings(&[("PREDICTED_LATE_HORIZON_HOURS", v)])
+                .unwrap()
+                .rules
+                .predicted_late_horizon
+        };
+        assert_eq!(s.rules.predicted_late_horizon, Some(Duration::hours(36)));
+        assert_eq!(horizon("48"), Some(Duration::hours(48)));
+        assert_eq!(horizon("Off"), None);
         for (var, v) in [
             ("PREDICTED_LATE_PROBABILITY", "1"),
             ("PREDICTED_LATE_PROBABILITY", "0"),
@@ -591,6 +614,9 @@ mod tests {
             ("PREDICTED_LATE_PROBABILITY", "SF=half"),
             ("SLOW_LANE_QUANTILE", "0.3"),
             ("SLOW_LANE_QUANTILE", "S-F=0.9"),
+            ("PREDICTED_LATE_HORIZON_HOURS", "0"),
+            ("PREDICTED_LATE_HORIZON_HOURS", "-12"),
+            ("PREDICTED_LATE_HORIZON_HOURS", "a day"),
         ] {
             let e = settings(&[(var, v)]).unwrap_err();
             assert_eq!(e.var, var, "{v}");

@@ -78,7 +78,9 @@ fn p_at(s: &Shipment, now: DateTime<Utc>) -> f64 {
 #[test]
 fn predicted_late_begins_where_the_probability_fell_below_its_threshold() {
     let s = parcel(74.0);
-    let c = RuleConfig::default();
+    // Judged from registration on (the horizon is tested below).
+    let mut c = RuleConfig::default();
+    c.predicted_late_horizon = None;
     // Soon after the line haul began the promise is likely kept.
     assert!(p_at(&s, t(10.0)) > 0.6, "{}", p_at(&s, t(10.0)));
     assert_eq!(fired(&s, &c, 10.0), None);
@@ -90,6 +92,33 @@ fn predicted_late_begins_where_the_probability_fell_below_its_threshold() {
     assert!(p_at(&s, f.since - CROSSING_PRECISION) >= 0.5);
     // The same instant whenever it is looked at.
     assert_eq!(fired(&s, &c, 44.0).map(|f| f.since), Some(f.since));
+}
+
+#[test]
+fn predicted_late_is_judged_only_from_its_horizon_before_the_promise() {
+    let s = parcel(74.0);
+    let mut c = RuleConfig::default();
+    c.set_enabled(Rule::SlowLane, false);
+    c.predicted_late_horizon = None;
+    let early = fired(&s, &c, 40.0).expect("unlikely by 40 h").since;
+    assert!(early < t(40.0));
+    // 30 h before the promise (44 h): quiet at 40 h though the chance is low
+    // already, from 44 h on with that instant as `since`, which the scheduler
+    // is woken for.
+    c.predicted_late_horizon = Some(Duration::hours(30));
+    assert!(p_at(&s, t(40.0)) < 0.5);
+    assert_eq!(fired(&s, &c, 40.0), None);
+    assert_eq!(next_deadline(&s, &c, &lane(), t(40.0)), Some(t(44.0)));
+    assert_eq!(fired(&s, &c, 44.0).map(|f| f.since), Some(t(44.0)));
+    assert_eq!(fired(&s, &c, 50.0).map(|f| f.since), Some(t(44.0)));
+    // A chance that falls only after the horizon opened begins where it fell.
+    c.predicted_late_horizon = Some(Duration::hours(60));
+    assert_eq!(fired(&s, &c, 40.0).map(|f| f.since), Some(early));
+    // A parcel turned back needs no horizon: its chance is none.
+    let mut refused = parcel(200.0);
+    refused.timeline.merge(vec![scan(30.0, Status::Refused)]);
+    let d = crate::rules::evaluate_with(&refused, &RuleConfig::default(), None, t(31.0));
+    assert!(d.iter().any(|f| f.rule == Rule::PredictedLate), "{d:?}");
 }
 
 #[test]

@@ -14,7 +14,8 @@
 //! up → line haul → at the destination city → out for delivery (→ in a locker or
 //! station) → delivered. A delivered parcel's **lesson** is, for each stage it
 //! entered, the time from entering it to delivery, and the gaps between its
-//! consecutive scans by stage: sketches ([`crate::sketch::Sketch`], minutes)
+//! consecutive scans by stage (and apart, those begun by a departure scan: legs
+//! between hubs, whose usual length is not a wait's): sketches ([`crate::sketch::Sketch`], minutes)
 //! that add up across parcels, and how its pace so far related to the time left
 //! ([`crate::pace::Moments`]). All of it is a pure function of the shipment.
 
@@ -117,6 +118,11 @@ pub struct Journey {
     pub gaps: Vec<(Stage, Duration)>,
     /// When each of `gaps` ended (the scan that ended it).
     pub gap_ends: Vec<DateTime<Utc>>,
+    /// Whether each of `gaps` began at a departure scan (a leg between hubs,
+    /// rather than a wait at one).
+    pub gap_legs: Vec<bool>,
+    /// Whether the newest scan is a departure: the silence since is a leg.
+    pub on_a_leg: bool,
     /// The stage it is in, and when it entered it.
     pub current: Option<(Stage, DateTime<Utc>)>,
     /// The newest scan (or the start, before any).
@@ -154,6 +160,10 @@ impl Journey {
             if e.at > j.last_scan {
                 j.gaps.push((stage, e.at - j.last_scan));
                 j.gap_ends.push(e.at);
+                j.gap_legs.push(j.on_a_leg);
+            }
+            if e.at >= j.last_scan {
+                j.on_a_leg = crate::normalise::keywords::is_departure(&e.text);
             }
             j.last_scan = j.last_scan.max(e.at);
             match status {
@@ -324,18 +334,21 @@ impl LaneKey {
 pub struct LaneStats {
     pub remaining: BTreeMap<Stage, Sketch>,
     pub gaps: BTreeMap<Stage, Sketch>,
+    /// Of `gaps`, those that began at a departure scan (legs between hubs).
+    pub legs: BTreeMap<Stage, Sketch>,
     /// Per stage entered after pickup, how pace so far relates to the time left.
     pub pace: BTreeMap<Stage, Moments>,
     pub calibration: Calibration,
 }
 
 impl LaneStats {
-    /// As counters (`r:{stage}|{bucket}`, `g:{stage}|{bucket}`, the pace's
+    /// As counters (`r:{stage}|{bucket}`, `g:{stage}|{bucket}`, the legs'
+    /// `l:{stage}|{bucket}`, the pace's
     /// moments `m:{stage}|{k}` and the calibration's `u|{percent}`), the names
     /// the lane scope of [`crate::tally`] keeps them under.
     pub fn counters(&self) -> Vec<(String, i64)> {
         let mut out = Vec::new();
-        for (metric, sketches) in [("r", &self.remaining), ("g", &self.gaps)] {
+        for (metric, sketches) in [("r", &self.remaining), ("g", &self.gaps), ("l", &self.legs)] {
             for (stage, sketch) in sketches {
                 for (bucket, n) in sketch.counts() {
                     out.push((format!("{metric}:{}|{bucket}", stage.as_str()), *n));
@@ -405,6 +418,7 @@ impl LaneStats {
             let into = match kind {
                 "r" => &mut stats.remaining,
                 "g" => &mut stats.gaps,
+                "l" => &mut stats.legs,
                 _ => continue,
             };
             into.entry(stage).or_default().add_count(bucket, n);
@@ -473,8 +487,11 @@ impl Lesson {
                     .add(minutes(delivered - *entered));
             }
         }
-        for (stage, gap) in &journey.gaps {
+        for ((stage, gap), leg) in journey.gaps.iter().zip(&journey.gap_legs) {
             stats.gaps.entry(*stage).or_default().add(minutes(*gap));
+            if *leg {
+                stats.legs.entry(*stage).or_default().add(minutes(*gap));
+            }
         }
         if let Some(picked_up) = journey.picked_up_at() {
             for (stage, entered) in &journey.entries {
@@ -750,30 +767,63 @@ impl LaneView {
             .map(|(_, sketch, source)| (sketch.clone(), source))
     }
 
-    /// [`Self::learned`], with the level's statistics it came from.
-    fn learned_at<'a>(
-        &'a self,
-        pick: impl Fn(&'a LaneStats) -> Option<&'a Sketch>,
-        min: i64,
-    ) -> Option<(&'a LaneStats, &'a Sketch, Source)> {
+    /// The learned levels, most specific first, that may answer: the carrier
+    /// level only when the lane class is unknown.
+    fn trusted_levels(&self) -> impl Iterator<Item = &(LaneKey, std::sync::Arc<LaneStats>)> {
         let class_known = self
             .levels
             .iter()
             .any(|(k, _)| matches!(k, LaneKey::Class { .. }));
         self.levels
             .iter()
-            .filter(|(key, _)| !(class_known && matches!(key, LaneKey::Carrier(_))))
-            .find_map(|(key, stats)| {
-                let s = pick(stats).filter(|s| s.total() >= min)?;
-                Some((
-                    &**stats,
-                    s,
+            .filter(move |(key, _)| !(class_known && matches!(key, LaneKey::Carrier(_))))
+    }
+
+    /// The gaps within `stage` of one kind, from the most specific level with at
+    /// least `min` of them: legs (begun at a departure scan) when `leg`, else
+    /// waits (the rest); `None` when no level has that many.
+    pub fn learned_gaps_of(&self, stage: Stage, leg: bool, min: i64) -> Option<(Sketch, Source)> {
+        self.trusted_levels().find_map(|(key, stats)| {
+            let all = stats.gaps.get(&stage)?;
+            let legs = stats.legs.get(&stage);
+            let sketch = if leg {
+                legs?.clone()
+            } else {
+                match legs {
+                    Some(legs) => all.without(legs),
+                    None => all.clone(),
+                }
+            };
+            (sketch.total() >= min).then(|| {
+                let samples = sketch.total();
+                (
+                    sketch,
                     Source {
                         lane: Some(key.label()),
-                        samples: s.total(),
+                        samples,
                     },
-                ))
+                )
             })
+        })
+    }
+
+    /// [`Self::learned`], with the level's statistics it came from.
+    fn learned_at<'a>(
+        &'a self,
+        pick: impl Fn(&'a LaneStats) -> Option<&'a Sketch>,
+        min: i64,
+    ) -> Option<(&'a LaneStats, &'a Sketch, Source)> {
+        self.trusted_levels().find_map(|(key, stats)| {
+            let s = pick(stats).filter(|s| s.total() >= min)?;
+            Some((
+                &**stats,
+                s,
+                Source {
+                    lane: Some(key.label()),
+                    samples: s.total(),
+                },
+            ))
+        })
     }
 
     /// The time from entering `stage` to delivery for a parcel that took
@@ -839,16 +889,31 @@ impl LaneView {
             .map(|at| minutes(entered - at));
         let (remaining, source) = self.remaining_after(stage, pace);
         let (gaps, _) = self.gaps(stage);
+        // Legs and waits are told apart where a level has learned enough of each
+        // kind; else every gap of the stage stands in.
+        let of_kind = |leg: bool| {
+            self.learned_gaps_of(stage, leg, MIN_SAMPLES)
+                .map_or_else(|| gaps.clone(), |(s, _)| s)
+        };
+        let usual_of = |leg: bool| {
+            of_kind(leg)
+                .quantile(PAUSE_QUANTILE)
+                .unwrap_or(f64::INFINITY)
+        };
+        let usuals = [usual_of(false), usual_of(true)];
+        let leg = journey.on_a_leg;
+        let usual = usuals[usize::from(leg)];
         let tail = self
-            .learned_gaps(stage, TAIL_SAMPLES)
-            .map_or_else(|| gaps.clone(), |(s, _)| s);
-        let usual = gaps.quantile(PAUSE_QUANTILE).unwrap_or(f64::INFINITY);
+            .learned_gaps_of(stage, leg, TAIL_SAMPLES)
+            .or_else(|| self.learned_gaps(stage, TAIL_SAMPLES))
+            .map_or_else(|| of_kind(leg), |(s, _)| s);
         let paused_before: f64 = journey
             .gaps
             .iter()
-            .zip(journey.gap_ends.iter())
-            .filter(|(_, end)| **end > entered)
-            .map(|((_, gap), _)| (minutes(*gap) - usual).max(0.0))
+            .zip(&journey.gap_ends)
+            .zip(&journey.gap_legs)
+            .filter(|((_, end), _)| **end > entered)
+            .map(|(((_, gap), _), leg)| (minutes(*gap) - usuals[usize::from(*leg)]).max(0.0))
             .sum();
         Some(Outlook {
             stage,
@@ -903,7 +968,8 @@ impl LaneView {
 /// A parcel in flight on its lane's clock (see [`LaneView::outlook`]).
 ///
 /// A silence longer than the lane's usual gap between scans in that stage (its
-/// p95) is a pause: the parcel's way stopped for the excess, and resumes where it
+/// p95; of its legs after a departure scan, of its waits after any other, where
+/// the lane has learned them apart) is a pause: the parcel's way stopped for the excess, and resumes where it
 /// was. Pauses so far (past gaps of the stage, and the silence since the last
 /// scan) shift the estimate by their length and do not count as progress through
 /// the stage, so a stuck parcel's estimate moves out while it stays stuck, and
@@ -1237,8 +1303,12 @@ mod tests {
                 (Stage::OutForDelivery, 4),
             ]
         );
+        // Only the gap after the hub's departure scan was a leg.
+        assert_eq!(j.gap_legs, vec![false, false, true, false, false, false]);
         assert_eq!(j.delivered_at, Some(t(80.0)));
         assert_eq!(j.current, None);
+        assert!(Journey::of(&scanned(2, Status::InTransit)).on_a_leg);
+        assert!(!Journey::of(&scanned(3, Status::InTransit)).on_a_leg);
     }
 
     #[test]
@@ -1326,6 +1396,14 @@ mod tests {
             );
         }
         assert_eq!(lesson.stats.gaps[&Stage::LineHaul].total(), 2);
+        let legs = &lesson.stats.legs[&Stage::LineHaul];
+        assert_eq!(legs.total(), 1);
+        assert!((legs.inverse(0.5).unwrap() / 60.0 / 42.0 - 1.0).abs() < 0.045);
+        assert_eq!(
+            lesson.stats.legs.len(),
+            1,
+            "legs only where a departure began one"
+        );
         let mut in_flight = delivered();
         in_flight.timeline = crate::domain::Timeline::new();
         assert_eq!(Lesson::of(&in_flight), None);
@@ -1493,6 +1571,71 @@ mod tests {
             chances.windows(2).all(|w| w[1] <= w[0] + 1e-9),
             "{chances:?}"
         );
+    }
+
+    #[test]
+    fn a_silence_after_a_departure_is_read_against_the_lanes_legs() {
+        // On the line haul since 8 h, silent since: `leg` left a hub at 8 h,
+        // `wait` arrived at one then.
+        let leg = on_the_line_haul();
+        let mut wait = scanned(1, Status::PickedUp);
+        wait.timeline.merge(vec![scan(
+            8.0,
+            Status::InTransit,
+            "快件已到达【杭州转运中心】",
+        )]);
+        wait.status = Status::InTransit;
+        wait.destination = leg.destination.clone();
+        let keys = LaneKey::levels(&leg.id.carrier, &Route::of(&leg));
+        // 72 h from the line haul on; its gaps: 150 waits at hubs of 2 h, 50 legs
+        // of 20 h (p95 of them all: 20 h).
+        let lane = |with_legs: bool| {
+            let mut stats = learned(150, 72.0, 2.0);
+            for _ in 0..50 {
+                stats
+                    .gaps
+                    .get_mut(&Stage::LineHaul)
+                    .unwrap()
+                    .add(20.0 * 60.0);
+                if with_legs {
+                    stats
+                        .legs
+                        .entry(Stage::LineHaul)
+                        .or_default()
+                        .add(20.0 * 60.0);
+                }
+            }
+            LaneView {
+                levels: vec![(keys[0].clone(), std::sync::Arc::new(stats))],
+                prior: LaneView::prior_only(&leg).prior,
+            }
+        };
+        let hours = |at: DateTime<Utc>| (at - t(0.0)).num_minutes() as f64 / 60.0;
+        let moved = |view: &LaneView, s: &Shipment| {
+            hours(view.eta(s, t(18.0)).unwrap().p50) - hours(view.eta(s, t(9.0)).unwrap().p50)
+        };
+        // Silent 10 h: usual for a leg, a pause of about 8 h at a hub.
+        let learned_kinds = lane(true);
+        assert!(
+            moved(&learned_kinds, &leg).abs() < 0.5,
+            "{}",
+            moved(&learned_kinds, &leg)
+        );
+        let paused = moved(&learned_kinds, &wait);
+        assert!((6.5..9.5).contains(&paused), "{paused}");
+        assert!(
+            learned_kinds
+                .p_delivered_by(&wait, t(84.0), t(18.0))
+                .unwrap()
+                < learned_kinds
+                    .p_delivered_by(&leg, t(84.0), t(18.0))
+                    .unwrap()
+        );
+        // A lane that never learned its legs apart reads both against all its
+        // gaps: no pause yet for either.
+        let mixed = lane(false);
+        assert!(moved(&mixed, &leg).abs() < 0.5);
+        assert!(moved(&mixed, &wait).abs() < 0.5);
     }
 
     #[test]

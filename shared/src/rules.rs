@@ -42,6 +42,9 @@ pub struct RuleConfig {
     pub predicted_late_probability: PerCarrier,
     /// `slow_lane` fires beyond this quantile of the lane's gaps between scans.
     pub slow_lane_quantile: PerCarrier,
+    /// `predicted_late` judges the chance only this long before the promise
+    /// (`None`: from registration on).
+    pub predicted_late_horizon: Option<Duration>,
 }
 
 /// A number with per-carrier exceptions (`0.5,SF=0.3`).
@@ -70,6 +73,8 @@ impl PerCarrier {
 
 /// `PREDICTED_LATE_PROBABILITY`'s default.
 pub const PREDICTED_LATE_PROBABILITY: f64 = 0.5;
+/// `PREDICTED_LATE_HORIZON_HOURS`'s default.
+pub const PREDICTED_LATE_HORIZON_HOURS: f64 = 36.0;
 /// `SLOW_LANE_QUANTILE`'s default.
 pub const SLOW_LANE_QUANTILE: f64 = 0.99;
 
@@ -83,6 +88,7 @@ impl Default for RuleConfig {
             customer_notice: [false; Rule::COUNT],
             predicted_late_probability: PerCarrier::of(PREDICTED_LATE_PROBABILITY),
             slow_lane_quantile: PerCarrier::of(SLOW_LANE_QUANTILE),
+            predicted_late_horizon: Some(hours(PREDICTED_LATE_HORIZON_HOURS)),
         }
     }
 }

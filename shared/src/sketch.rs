@@ -85,6 +85,19 @@ impl Sketch {
         }
     }
 
+    /// The counts of `self` less those of `other`, a sketch of a subset of the
+    /// same values (the rest of the sample); buckets left at or below zero go.
+    pub fn without(&self, other: &Sketch) -> Sketch {
+        let mut out = self.0.clone();
+        for (b, n) in &other.0 {
+            if let Some(m) = out.get_mut(b) {
+                *m -= *n;
+            }
+        }
+        out.retain(|_, n| *n > 0);
+        Sketch(out)
+    }
+
     /// How many values are counted (negative counts count as none).
     pub fn total(&self) -> i64 {
         self.0.values().map(|n| (*n).max(0)).sum()
@@ -202,6 +215,18 @@ mod tests {
             assert!(b >= last);
             last = b;
         }
+    }
+
+    #[test]
+    fn a_sketch_without_a_subsample_is_the_rest() {
+        let all = sketch_of([2.0, 2.0, 2.0, 40.0, 40.0, 900.0]);
+        let legs = sketch_of([40.0, 40.0, 900.0]);
+        let rest = all.without(&legs);
+        assert_eq!(rest, sketch_of([2.0, 2.0, 2.0]));
+        assert_eq!(rest.total(), 3);
+        // More taken than counted: the bucket goes, nothing negative is left.
+        assert_eq!(legs.without(&all), Sketch::default());
+        assert_eq!(all.without(&Sketch::default()), all);
     }
 
     #[test]
