@@ -313,7 +313,7 @@ fn slow_lane(
     }
     let carrier = Some(&shipment.id.carrier);
     let q = config.slow_lane_quantile.get(&shipment.id.carrier);
-    let (gaps, _) = view.learned_gaps(outlook.stage, samples_for(q))?;
+    let (gaps, _) = view.learned_gaps(outlook.stage.gaps_of(), samples_for(q))?;
     let guard = (GUARD_BUCKETS / crate::sketch::PER_DOUBLING).exp2();
     let usual = gaps.inverse(q)? * guard;
     let limit = Duration::seconds((usual * 60.0).round() as i64)

@@ -11,8 +11,9 @@
 //! class, split over the stages by the SPB shares).
 //!
 //! Its **journey** is the effective timeline read as stages: registered → picked
-//! up → line haul → at the destination city → out for delivery (→ in a locker or
-//! station) → delivered. A delivered parcel's **lesson** is, for each stage it
+//! up → line haul (→ its last leg, from a departure for a hub of the destination
+//! city) → at the destination city → out for delivery (→ in a locker or station)
+//! → delivered. A delivered parcel's **lesson** is, for each stage it
 //! entered, the time from entering it to delivery, and the gaps between its
 //! consecutive scans by stage (and apart, those begun by a departure scan: legs
 //! between hubs, whose usual length is not a wait's): sketches ([`crate::sketch::Sketch`], minutes)
@@ -49,6 +50,9 @@ pub enum Stage {
     PickedUp,
     /// On the line haul between hubs.
     LineHaul,
+    /// On the line haul's last leg: departed for a hub of the destination city
+    /// (the departure scan names it).
+    LastLeg,
     /// Arrived at the destination city.
     AtDestination,
     OutForDelivery,
@@ -60,10 +64,11 @@ pub enum Stage {
 }
 
 impl Stage {
-    pub const ALL: [Stage; 7] = [
+    pub const ALL: [Stage; 8] = [
         Stage::Registered,
         Stage::PickedUp,
         Stage::LineHaul,
+        Stage::LastLeg,
         Stage::AtDestination,
         Stage::OutForDelivery,
         Stage::Redelivery,
@@ -75,10 +80,20 @@ impl Stage {
             Stage::Registered => "registered",
             Stage::PickedUp => "picked_up",
             Stage::LineHaul => "line_haul",
+            Stage::LastLeg => "last_leg",
             Stage::AtDestination => "at_destination",
             Stage::OutForDelivery => "out_for_delivery",
             Stage::Redelivery => "redelivery",
             Stage::AtLocker => "at_locker",
+        }
+    }
+
+    /// The stage whose gaps between scans this one's are counted with: the last
+    /// leg's are the line haul's (one leg, too few to learn apart).
+    pub fn gaps_of(self) -> Stage {
+        match self {
+            Stage::LastLeg => Stage::LineHaul,
+            other => other,
         }
     }
 
@@ -153,12 +168,22 @@ impl Journey {
             ..Journey::default()
         };
         let mut stage = Stage::Registered;
+        let bound_for = Route::of(shipment)
+            .destination
+            .and_then(|p| p.city)
+            .map(|c| c.trim_end_matches('市').to_string())
+            .filter(|c| !c.is_empty());
+        let toward_destination = |text: &str| {
+            bound_for.as_deref().is_some_and(|city| {
+                crate::normalise::keywords::next_stop(text).is_some_and(|n| n.starts_with(city))
+            })
+        };
         for (e, status) in shipment.timeline.effective_statuses() {
             if j.delivered_at.is_some() || j.diverted_at.is_some() {
                 break;
             }
             if e.at > j.last_scan {
-                j.gaps.push((stage, e.at - j.last_scan));
+                j.gaps.push((stage.gaps_of(), e.at - j.last_scan));
                 j.gap_ends.push(e.at);
                 j.gap_legs.push(j.on_a_leg);
             }
@@ -176,7 +201,12 @@ impl Journey {
                     j.current = None;
                 }
                 _ => {
-                    if let Some(next) = Stage::of(status).filter(|s| *s != stage) {
+                    let next = if status == Status::InTransit && toward_destination(&e.text) {
+                        Some(Stage::LastLeg)
+                    } else {
+                        Stage::of(status)
+                    };
+                    if let Some(next) = next.filter(|s| *s != stage) {
                         // Stages only move forward: the next attempt after a
                         // failed one stays in redelivery, a scan that goes back (a
                         // re-sort at a hub) leaves the stage as it was.
@@ -542,6 +572,11 @@ fn share_left(stage: Stage) -> f64 {
     match stage {
         Stage::Registered | Stage::PickedUp => 1.0,
         Stage::LineHaul => 0.85,
+        // The last leg is all of the line haul on routes of one or two hubs (same
+        // city to regional lanes), a half to a third of it on cross-country and
+        // remote ones (fleet-facts point 3: 2-3 and 3-4 hubs): about three
+        // quarters of the line haul's 0.61, with the 0.23 after it.
+        Stage::LastLeg => 0.7,
         Stage::AtDestination => 0.23,
         Stage::OutForDelivery | Stage::Redelivery => 0.05,
         Stage::AtLocker => 0.0,
@@ -589,7 +624,7 @@ impl Prior {
         let (median_h, sigma) = match stage {
             Stage::Registered => (5.0, 0.8),
             Stage::PickedUp => (self.median_h * 0.15 / 2.0, 0.6),
-            Stage::LineHaul => (self.median_h * 0.61 / 3.0, 0.6),
+            Stage::LineHaul | Stage::LastLeg => (self.median_h * 0.61 / 3.0, 0.6),
             Stage::AtDestination => (self.median_h * 0.18 / 2.0, 0.6),
             Stage::OutForDelivery => (self.median_h * 0.05, 0.6),
             Stage::Redelivery => (12.0, 0.8),
@@ -888,11 +923,11 @@ impl LaneView {
             .filter(|at| entered > *at)
             .map(|at| minutes(entered - at));
         let (remaining, source) = self.remaining_after(stage, pace);
-        let (gaps, _) = self.gaps(stage);
+        let (gaps, _) = self.gaps(stage.gaps_of());
         // Legs and waits are told apart where a level has learned enough of each
         // kind; else every gap of the stage stands in.
         let of_kind = |leg: bool| {
-            self.learned_gaps_of(stage, leg, MIN_SAMPLES)
+            self.learned_gaps_of(stage.gaps_of(), leg, MIN_SAMPLES)
                 .map_or_else(|| gaps.clone(), |(s, _)| s)
         };
         let usual_of = |leg: bool| {
@@ -904,8 +939,8 @@ impl LaneView {
         let leg = journey.on_a_leg;
         let usual = usuals[usize::from(leg)];
         let tail = self
-            .learned_gaps_of(stage, leg, TAIL_SAMPLES)
-            .or_else(|| self.learned_gaps(stage, TAIL_SAMPLES))
+            .learned_gaps_of(stage.gaps_of(), leg, TAIL_SAMPLES)
+            .or_else(|| self.learned_gaps(stage.gaps_of(), TAIL_SAMPLES))
             .map_or_else(|| of_kind(leg), |(s, _)| s);
         let paused_before: f64 = journey
             .gaps
@@ -1251,7 +1286,7 @@ mod tests {
             scan(
                 8.0,
                 Status::InTransit,
-                "快件离开【杭州转运中心】已发往【乌鲁木齐转运中心】",
+                "快件离开【杭州转运中心】已发往【兰州转运中心】",
             ),
             scan(50.0, Status::InTransit, "快件已到达【乌鲁木齐转运中心】"),
             scan(
@@ -1309,6 +1344,67 @@ mod tests {
         assert_eq!(j.current, None);
         assert!(Journey::of(&scanned(2, Status::InTransit)).on_a_leg);
         assert!(!Journey::of(&scanned(3, Status::InTransit)).on_a_leg);
+    }
+
+    #[test]
+    fn the_last_leg_begins_at_a_departure_for_the_destination_city() {
+        let bound = |next: &str, destination: Option<&str>| {
+            let mut s = scanned(1, Status::PickedUp);
+            s.timeline.merge(vec![scan(
+                8.0,
+                Status::InTransit,
+                &format!("快件离开【杭州转运中心】已发往【{next}】"),
+            )]);
+            s.status = Status::InTransit;
+            s.destination = destination.and_then(Place::parse);
+            Journey::of(&s).current.map(|(stage, _)| stage)
+        };
+        // Bound for Urumqi: a departure for one of its hubs, or for the city
+        // itself, is the last leg; for another city's hub, the line haul.
+        assert_eq!(
+            bound("乌鲁木齐转运中心", Some("新疆乌鲁木齐市")),
+            Some(Stage::LastLeg)
+        );
+        assert_eq!(bound("乌鲁木齐市", Some("乌鲁木齐")), Some(Stage::LastLeg));
+        assert_eq!(
+            bound("兰州转运中心", Some("乌鲁木齐")),
+            Some(Stage::LineHaul)
+        );
+        // Where it goes is unknown: the line haul.
+        assert_eq!(bound("乌鲁木齐转运中心", None), Some(Stage::LineHaul));
+        // A delivered parcel's last leg, read from its traces: the stage comes
+        // between the line haul and the destination city, its gaps counted with
+        // the line haul's, and it teaches its own time to delivery.
+        let mut s = delivered();
+        let events: Vec<TrackingEvent> = s.timeline.events().to_vec();
+        s.timeline = crate::domain::Timeline::new();
+        for mut e in events {
+            if e.at == t(50.0) {
+                e.text = "快件离开【兰州转运中心】已发往【乌鲁木齐转运中心】".into();
+            }
+            s.timeline.merge(vec![e]);
+        }
+        let j = Journey::of(&s);
+        let stages: Vec<Stage> = j.entries.iter().map(|(stage, _)| *stage).collect();
+        assert_eq!(
+            stages,
+            vec![
+                Stage::Registered,
+                Stage::PickedUp,
+                Stage::LineHaul,
+                Stage::LastLeg,
+                Stage::AtDestination,
+                Stage::OutForDelivery,
+            ]
+        );
+        assert!(j.gaps.iter().all(|(stage, _)| *stage != Stage::LastLeg));
+        let lesson = Lesson::of(&s).unwrap();
+        let left = lesson.stats.remaining[&Stage::LastLeg]
+            .inverse(0.5)
+            .unwrap()
+            / 60.0;
+        assert!((left / 30.0 - 1.0).abs() < 0.045, "{left}");
+        assert_eq!(lesson.stats.gaps[&Stage::LineHaul].total(), 2);
     }
 
     #[test]

@@ -159,6 +159,20 @@ pub fn is_departure(text: &str) -> bool {
     has_any(&ascii_fold(text), DEPARTURE)
 }
 
+/// Where a departure scan says the parcel goes next: the bracketed name after
+/// 发往 / 下一站 / 前往 (`快件离开【杭州转运中心】，已发往【乌鲁木齐转运中心】` →
+/// `乌鲁木齐转运中心`); `None` when the text names none.
+pub fn next_stop(text: &str) -> Option<&str> {
+    let at = ["发往", "下一站", "前往"]
+        .iter()
+        .filter_map(|k| text.find(k).map(|i| i + k.len()))
+        .min()?;
+    let rest = &text[at..];
+    let open = rest.find('【')? + '【'.len_utf8();
+    let close = rest[open..].find('】')?;
+    Some(rest[open..open + close].trim()).filter(|s| !s.is_empty())
+}
+
 /// The hub name a text mentions (see [`classify_text`] for how it is found), whether
 /// or not the text is an arrival; `None` when it mentions no hub keyword.
 pub fn hub_name(text: &str) -> Option<String> {

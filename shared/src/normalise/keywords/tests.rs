@@ -289,6 +289,31 @@ fn hub_arrival_and_processing() {
 }
 
 #[test]
+fn a_departure_names_its_next_stop() {
+    for (text, next) in [
+        (
+            "快件离开【杭州转运中心】，已发往【乌鲁木齐转运中心】",
+            Some("乌鲁木齐转运中心"),
+        ),
+        ("快件离开【杭州转运中心】已发往【兰州市】", Some("兰州市")),
+        (
+            "【广州市】快件已从【广州转运中心】发出，下一站【深圳转运中心】",
+            Some("深圳转运中心"),
+        ),
+        (
+            "快件在【杭州萧山中转场】完成分拣，准备发往 【 乌鲁木齐中转场 】",
+            Some("乌鲁木齐中转场"),
+        ),
+        ("快件离开【杭州转运中心】", None),
+        ("快件已到达【乌鲁木齐转运中心】", None),
+        ("已发往【】", None),
+        ("已发往【乌鲁木齐", None),
+    ] {
+        assert_eq!(next_stop(text), next, "{text}");
+    }
+}
+
+#[test]
 fn departures_and_transport_have_no_hub() {
     for t in [
         "快件离开【杭州转运中心】已发往【上海分拨中心】",
