@@ -168,15 +168,21 @@ impl Journey {
             ..Journey::default()
         };
         let mut stage = Stage::Registered;
-        let bound_for = Route::of(shipment)
-            .destination
-            .and_then(|p| p.city)
-            .map(|c| c.trim_end_matches('市').to_string())
-            .filter(|c| !c.is_empty());
+        // Where it goes, read (a pass over the timeline) only once a departure
+        // names its next stop.
+        let bound_for = std::cell::OnceCell::new();
         let toward_destination = |text: &str| {
-            bound_for.as_deref().is_some_and(|city| {
-                crate::normalise::keywords::next_stop(text).is_some_and(|n| n.starts_with(city))
-            })
+            let Some(next) = crate::normalise::keywords::next_stop(text) else {
+                return false;
+            };
+            let city: &Option<String> = bound_for.get_or_init(|| {
+                Route::of(shipment)
+                    .destination
+                    .and_then(|p| p.city)
+                    .map(|c| c.trim_end_matches('市').to_string())
+                    .filter(|c| !c.is_empty())
+            });
+            city.as_deref().is_some_and(|city| next.starts_with(city))
         };
         for (e, status) in shipment.timeline.effective_statuses() {
             if j.delivered_at.is_some() || j.diverted_at.is_some() {
@@ -829,8 +835,8 @@ impl LaneView {
                     None => all.clone(),
                 }
             };
-            (sketch.total() >= min).then(|| {
-                let samples = sketch.total();
+            let samples = sketch.total();
+            (samples >= min).then(|| {
                 (
                     sketch,
                     Source {
@@ -930,18 +936,17 @@ impl LaneView {
             self.learned_gaps_of(stage.gaps_of(), leg, MIN_SAMPLES)
                 .map_or_else(|| gaps.clone(), |(s, _)| s)
         };
-        let usual_of = |leg: bool| {
-            of_kind(leg)
-                .quantile(PAUSE_QUANTILE)
-                .unwrap_or(f64::INFINITY)
-        };
-        let usuals = [usual_of(false), usual_of(true)];
+        // [waits, legs], each read once.
+        let kinds = [false, true].map(of_kind);
+        let usuals = kinds
+            .each_ref()
+            .map(|s| s.quantile(PAUSE_QUANTILE).unwrap_or(f64::INFINITY));
         let leg = journey.on_a_leg;
         let usual = usuals[usize::from(leg)];
         let tail = self
             .learned_gaps_of(stage.gaps_of(), leg, TAIL_SAMPLES)
             .or_else(|| self.learned_gaps(stage.gaps_of(), TAIL_SAMPLES))
-            .map_or_else(|| of_kind(leg), |(s, _)| s);
+            .map_or_else(|| kinds[usize::from(leg)].clone(), |(s, _)| s);
         let paused_before: f64 = journey
             .gaps
             .iter()
@@ -1386,17 +1391,8 @@ mod tests {
         }
         let j = Journey::of(&s);
         let stages: Vec<Stage> = j.entries.iter().map(|(stage, _)| *stage).collect();
-        assert_eq!(
-            stages,
-            vec![
-                Stage::Registered,
-                Stage::PickedUp,
-                Stage::LineHaul,
-                Stage::LastLeg,
-                Stage::AtDestination,
-                Stage::OutForDelivery,
-            ]
-        );
+        // Every stage up to out for delivery, in order.
+        assert_eq!(stages, Stage::ALL[..6]);
         assert!(j.gaps.iter().all(|(stage, _)| *stage != Stage::LastLeg));
         let lesson = Lesson::of(&s).unwrap();
         let left = lesson.stats.remaining[&Stage::LastLeg]
