@@ -14,7 +14,8 @@
 //! up → line haul (→ its last leg, from a departure for a hub of the destination
 //! city) → at the destination city → out for delivery (→ in a locker or station)
 //! → delivered. A delivered parcel's **lesson** is, for each stage it
-//! entered, the time from entering it to delivery, and the gaps between its
+//! entered, the time from entering it to delivery and its two parts (the stay
+//! in the stage, and the time from leaving it to delivery), and the gaps between its
 //! consecutive scans by stage (and apart, those begun by a departure scan: legs
 //! between hubs, whose usual length is not a wait's): sketches ([`crate::sketch::Sketch`], minutes)
 //! that add up across parcels, and how its pace so far related to the time left
@@ -32,7 +33,7 @@ use crate::domain::{CarrierCode, Shipment, Status};
 use crate::pace::Moments;
 use crate::places::{LaneClass, Place};
 use crate::ports::{LaneQuery, StoreError};
-use crate::sketch::Sketch;
+use crate::sketch::{Cumulative, Sketch};
 use crate::tally::{Scope, Tally};
 use crate::time::china;
 
@@ -95,6 +96,16 @@ impl Stage {
             Stage::LastLeg => Stage::LineHaul,
             other => other,
         }
+    }
+
+    /// Whether the stage is one wait for the scan that ends it (out for
+    /// delivery, in a locker, waiting for the next attempt): its silence is its
+    /// stay, which the lane's stays measure, not a pause in a way that goes on.
+    pub fn is_one_wait(self) -> bool {
+        matches!(
+            self,
+            Stage::OutForDelivery | Stage::AtLocker | Stage::Redelivery
+        )
     }
 
     pub fn parse(s: &str) -> Option<Stage> {
@@ -372,6 +383,11 @@ pub struct LaneStats {
     pub gaps: BTreeMap<Stage, Sketch>,
     /// Of `gaps`, those that began at a departure scan (legs between hubs).
     pub legs: BTreeMap<Stage, Sketch>,
+    /// Per stage, how long parcels stayed in it (to the next stage's entry or
+    /// delivery), and the time from leaving it to delivery: the two parts of
+    /// `remaining`, read apart for a parcel still in the stage ([`Split`]).
+    pub stay: BTreeMap<Stage, Sketch>,
+    pub after: BTreeMap<Stage, Sketch>,
     /// Per stage entered after pickup, how pace so far relates to the time left.
     pub pace: BTreeMap<Stage, Moments>,
     pub calibration: Calibration,
@@ -379,12 +395,19 @@ pub struct LaneStats {
 
 impl LaneStats {
     /// As counters (`r:{stage}|{bucket}`, `g:{stage}|{bucket}`, the legs'
-    /// `l:{stage}|{bucket}`, the pace's
+    /// `l:{stage}|{bucket}`, the stays' `d:{stage}|{bucket}` and the times
+    /// after them `x:{stage}|{bucket}`, the pace's
     /// moments `m:{stage}|{k}` and the calibration's `u|{percent}`), the names
     /// the lane scope of [`crate::tally`] keeps them under.
     pub fn counters(&self) -> Vec<(String, i64)> {
         let mut out = Vec::new();
-        for (metric, sketches) in [("r", &self.remaining), ("g", &self.gaps), ("l", &self.legs)] {
+        for (metric, sketches) in [
+            ("r", &self.remaining),
+            ("g", &self.gaps),
+            ("l", &self.legs),
+            ("d", &self.stay),
+            ("x", &self.after),
+        ] {
             for (stage, sketch) in sketches {
                 for (bucket, n) in sketch.counts() {
                     out.push((format!("{metric}:{}|{bucket}", stage.as_str()), *n));
@@ -455,6 +478,8 @@ impl LaneStats {
                 "r" => &mut stats.remaining,
                 "g" => &mut stats.gaps,
                 "l" => &mut stats.legs,
+                "d" => &mut stats.stay,
+                "x" => &mut stats.after,
                 _ => continue,
             };
             into.entry(stage).or_default().add_count(bucket, n);
@@ -521,6 +546,21 @@ impl Lesson {
                     .entry(*stage)
                     .or_default()
                     .add(minutes(delivered - *entered));
+            }
+        }
+        for (k, (stage, entered)) in journey.entries.iter().enumerate() {
+            let left = journey.entries.get(k + 1).map_or(delivered, |(_, at)| *at);
+            if left >= *entered && delivered >= left {
+                stats
+                    .stay
+                    .entry(*stage)
+                    .or_default()
+                    .add(minutes(left - *entered));
+                stats
+                    .after
+                    .entry(*stage)
+                    .or_default()
+                    .add(minutes(delivered - left));
             }
         }
         for ((stage, gap), leg) in journey.gaps.iter().zip(&journey.gap_legs) {
@@ -885,6 +925,24 @@ impl LaneView {
         }
     }
 
+    /// The stay in `stage` and the time from leaving it to delivery, from the
+    /// most specific level that has learned [`MIN_SAMPLES`] stays, moved by the
+    /// parcel's pace as [`Self::remaining_after`] moves the time left; `None`
+    /// before any level has (the time left from entering the stage stands in).
+    fn split_after(&self, stage: Stage, elapsed: Option<f64>) -> Option<Split> {
+        let (stats, stay, _) = self.learned_at(|s| s.stay.get(&stage), MIN_SAMPLES)?;
+        let after = stats.after.get(&stage)?;
+        let fit = stats.pace.get(&stage).and_then(Moments::fit);
+        let (stay, after) = match (elapsed, fit) {
+            (Some(e), Some(fit)) => (fit.apply_to_part(stay, e), fit.apply_to_part(after, e)),
+            _ => (stay.clone(), after.clone()),
+        };
+        Some(Split {
+            after: Cumulative::of(&after)?,
+            stay,
+        })
+    }
+
     /// The gaps between scans within `stage` as learned, from the most specific
     /// level with at least `min` of them; `None` when no level has that many (the
     /// published figures say nothing about a lane's unusual silences).
@@ -929,6 +987,7 @@ impl LaneView {
             .filter(|at| entered > *at)
             .map(|at| minutes(entered - at));
         let (remaining, source) = self.remaining_after(stage, pace);
+        let split = self.split_after(stage, pace);
         let (gaps, _) = self.gaps(stage.gaps_of());
         // Legs and waits are told apart where a level has learned enough of each
         // kind; else every gap of the stage stands in.
@@ -942,6 +1001,12 @@ impl LaneView {
             .each_ref()
             .map(|s| s.quantile(PAUSE_QUANTILE).unwrap_or(f64::INFINITY));
         let leg = journey.on_a_leg;
+        // A stage that is one wait has no pauses: its stay is what is learned.
+        let usuals = if stage.is_one_wait() {
+            [f64::INFINITY; 2]
+        } else {
+            usuals
+        };
         let usual = usuals[usize::from(leg)];
         let tail = self
             .learned_gaps_of(stage.gaps_of(), leg, TAIL_SAMPLES)
@@ -962,6 +1027,7 @@ impl LaneView {
             usual,
             paused_before,
             remaining,
+            split,
             gaps: tail,
             source,
             calibration: self.carrier_calibration().and_then(Calibration::table),
@@ -1026,6 +1092,9 @@ pub struct Outlook {
     /// Minutes paused in this stage before the last scan.
     paused_before: f64,
     remaining: Sketch,
+    /// The stage's time read in two parts, once learned: a parcel still in the
+    /// stage has the rest of its stay and then all the way after it to go.
+    split: Option<Split>,
     /// The lane's gaps between scans in this stage, from the most specific level
     /// that has seen [`TAIL_SAMPLES`] of them (else the level `usual` comes
     /// from): how long a silence that has already lasted this long goes on.
@@ -1033,6 +1102,37 @@ pub struct Outlook {
     pub source: Source,
     /// The carrier's recalibration of chances ([`Calibration::table`]).
     calibration: Option<Box<[f64; crate::calibration::BUCKETS + 1]>>,
+}
+
+/// A stage's time to delivery in two parts: the stay in the stage and the time
+/// from leaving it to delivery (taken as independent). Read from the time left
+/// from entering the stage alone, a parcel that has stayed longer than most
+/// parcels' whole way from there looks nearly delivered; read in two parts, it
+/// still has the way after the stage before it.
+#[derive(Clone, Debug)]
+struct Split {
+    stay: Sketch,
+    after: Cumulative,
+}
+
+impl Split {
+    /// The probability that the stay and the way after it end within `left`
+    /// minutes of the stage's entry, knowing the stay has lasted `spent`: over
+    /// the stays at least that long, the chance of the way after fitting in
+    /// what is left; 0 once it has stayed longer than any parcel learned
+    /// (nothing known says it ends soon), as the time left read whole says.
+    fn prob(&self, left: f64, spent: f64) -> f64 {
+        let (mut sum, mut weight) = (0.0, 0.0);
+        for (stay, w) in self.stay.points_at_least(spent) {
+            sum += w * self.after.cdf(left - stay.max(spent));
+            weight += w;
+        }
+        if weight > 0.0 {
+            sum / weight
+        } else {
+            0.0
+        }
+    }
 }
 
 /// Where an [`Outlook`] stands at one instant.
@@ -1079,14 +1179,16 @@ impl Outlook {
         }
         let p = self.at(now);
         let left = minutes(by - p.start);
-        match self.silence_left(now) {
+        let within = |left: f64| match &self.split {
+            Some(split) => Some(split.prob(left, p.spent)),
             None => self.remaining.prob_at_most_given_at_least(left, p.spent),
+        };
+        match self.silence_left(now) {
+            None => within(left),
             Some(more) => {
                 let mut sum = 0.0;
                 for m in &more {
-                    sum += self
-                        .remaining
-                        .prob_at_most_given_at_least(left - m, p.spent)?;
+                    sum += within(left - m)?;
                 }
                 Some(sum / more.len() as f64)
             }
@@ -1097,6 +1199,15 @@ impl Outlook {
     /// inverse of [`Self::raw_p_delivered_by`]), as seen at `now`.
     pub fn raw_quantile(&self, q: f64, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
         let p = self.at(now);
+        if let Some(split) = &self.split {
+            if split.stay.points_at_least(p.spent).next().is_none() {
+                // Longer in the stage than any parcel learned: no chance is
+                // given (see [`Split::prob`]); the estimate says the least it
+                // can, that the stay ends now and the way after it is to go.
+                return Some(now + minutes_duration(split.after.inverse(q)));
+            }
+            return self.searched_quantile(q, now);
+        }
         let within = |extra: f64| {
             self.remaining
                 .quantile_given_at_least(q, p.spent)
@@ -1125,6 +1236,31 @@ impl Outlook {
         Some(p.start + minutes_duration(hi))
     }
 
+    /// [`Self::raw_quantile`] found by search: the first minute after `now`
+    /// (doubling out, then halving in) by which the chance reaches `q`.
+    fn searched_quantile(&self, q: f64, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+        let reached = |m: f64| -> Option<bool> {
+            Some(self.raw_p_delivered_by(now + minutes_duration(m), now)? >= q)
+        };
+        let (mut lo, mut hi) = (0.0, 60.0);
+        while !reached(hi)? {
+            lo = hi;
+            hi *= 2.0;
+            if hi > SEARCH_LIMIT_MIN {
+                return Some(now + minutes_duration(SEARCH_LIMIT_MIN));
+            }
+        }
+        while hi - lo > 1.0 {
+            let mid = (lo + hi) / 2.0;
+            if reached(mid)? {
+                hi = mid;
+            } else {
+                lo = mid;
+            }
+        }
+        Some(now + minutes_duration(hi))
+    }
+
     /// How much longer a silence beyond the usual gap goes on, at
     /// [`SILENCE_POINTS`] quantiles; `None` while the silence is usual.
     fn silence_left(&self, now: DateTime<Utc>) -> Option<Vec<f64>> {
@@ -1145,6 +1281,9 @@ impl Outlook {
 /// The gaps a lane level needs before a silence's length is read from it: 20
 /// beyond the usual (p95) gap.
 const TAIL_SAMPLES: i64 = 400;
+
+/// How far out an estimate is searched for: a year, in minutes.
+const SEARCH_LIMIT_MIN: f64 = 525_600.0;
 
 /// How many points of a silence's remaining length the chance of delivery
 /// averages over.
@@ -1496,6 +1635,35 @@ mod tests {
             1,
             "legs only where a departure began one"
         );
+        // Each stage's time to delivery, split at the next stage's entry: the
+        // line haul stayed 58 h (8 → 66 h) and then 14 h went to delivery; out
+        // for delivery is left at delivery (nothing after it).
+        let part = |sketches: &BTreeMap<Stage, Sketch>, stage| {
+            sketches[&stage].inverse(0.5).unwrap() / 60.0
+        };
+        for (stage, stay, after) in [
+            (Stage::Registered, 3.0, 77.0),
+            (Stage::PickedUp, 5.0, 72.0),
+            (Stage::LineHaul, 58.0, 14.0),
+            (Stage::AtDestination, 10.0, 4.0),
+        ] {
+            assert!(
+                (part(&lesson.stats.stay, stage) / stay - 1.0).abs() < 0.045,
+                "{stage:?}"
+            );
+            assert!(
+                (part(&lesson.stats.after, stage) / after - 1.0).abs() < 0.045,
+                "{stage:?}"
+            );
+        }
+        assert!((part(&lesson.stats.stay, Stage::OutForDelivery) / 4.0 - 1.0).abs() < 0.045);
+        assert!(
+            lesson.stats.after[&Stage::OutForDelivery]
+                .quantile(1.0)
+                .unwrap()
+                < 1.1
+        );
+        assert_eq!(lesson.stats.stay.len(), 5);
         let mut in_flight = delivered();
         in_flight.timeline = crate::domain::Timeline::new();
         assert_eq!(Lesson::of(&in_flight), None);
@@ -1599,6 +1767,127 @@ mod tests {
         assert!((140.0..156.0).contains(&hours(eta.p50)), "{eta:?}");
         // Asked about a time already past: no chance.
         assert_eq!(view.p_delivered_by(&s, t(50.0), t(60.0)), Some(0.0));
+    }
+
+    /// A lane level that learned, for `stage`, `n` parcels staying `stay_h`
+    /// (± a sixth, spread evenly) and then taking `after_h` to delivery.
+    fn split_lane(stage: Stage, n: usize, stay_h: f64, after_h: f64) -> LaneStats {
+        let mut stats = LaneStats::default();
+        for i in 0..n {
+            let stay = stay_h * (1.0 + (i as f64 / n as f64 - 0.5) / 3.0) * 60.0;
+            let after = after_h * 60.0;
+            stats.stay.entry(stage).or_default().add(stay);
+            stats.after.entry(stage).or_default().add(after);
+            stats.remaining.entry(stage).or_default().add(stay + after);
+            stats
+                .gaps
+                .entry(stage)
+                .or_default()
+                .add(stay.min(12.0 * 60.0));
+        }
+        stats
+    }
+
+    #[test]
+    fn a_parcel_that_stays_long_in_its_stage_still_has_the_way_after_it_to_go() {
+        // On the line haul since 8 h, scanned every few hours; its lane stays
+        // 40 h (33-47 h) on the line haul, then takes 30 h to delivery.
+        let early = on_the_line_haul();
+        let scanned_until = |until: f64| {
+            let mut s = early.clone();
+            for h in [20.0, 30.0, 40.0, 50.0, 58.0]
+                .into_iter()
+                .filter(|h| *h <= until)
+            {
+                s.timeline.merge(vec![scan(
+                    h,
+                    Status::InTransit,
+                    "快件已到达【兰州转运中心】",
+                )]);
+            }
+            s
+        };
+        let s = scanned_until(60.0);
+        let keys = LaneKey::levels(&s.id.carrier, &Route::of(&s));
+        let view = |stats: LaneStats| LaneView {
+            levels: vec![(keys[0].clone(), std::sync::Arc::new(stats))],
+            prior: LaneView::prior_only(&s).prior,
+        };
+        let split = view(split_lane(Stage::LineHaul, 60, 40.0, 30.0));
+        let mut whole = split_lane(Stage::LineHaul, 60, 40.0, 30.0);
+        whole.stay.clear();
+        whole.after.clear();
+        let whole = view(whole);
+        let hours = |at: DateTime<Utc>| (at - t(0.0)).num_minutes() as f64 / 60.0;
+        // Early in the stay both readings agree: about 8 + 40 + 30 h.
+        let (a, b) = (
+            split.eta(&early, t(10.0)).unwrap(),
+            whole.eta(&early, t(10.0)).unwrap(),
+        );
+        assert!((74.0..82.0).contains(&hours(a.p50)), "{a:?}");
+        assert!((hours(a.p50) - hours(b.p50)).abs() < 3.0, "{a:?} {b:?}");
+        // At 60 h it has stayed 52 h, longer than any parcel of its lane: read
+        // whole, it is as good as delivered (the time left from entering the
+        // stage was at most 77 h); read in two parts, nothing known says its
+        // stay ends soon (no chance of 84 h), and the estimate is the least it
+        // can be: the stay ending now, then the 30 h after it.
+        let (a, b) = (
+            split.eta(&s, t(60.0)).unwrap(),
+            whole.eta(&s, t(60.0)).unwrap(),
+        );
+        assert!(hours(b.p50) < 80.0, "{b:?}");
+        assert!((88.0..92.0).contains(&hours(a.p50)), "{a:?}");
+        let p = |v: &LaneView| v.p_delivered_by(&s, t(84.0), t(60.0)).unwrap();
+        assert!(
+            p(&split) < 0.05 && p(&whole) > 0.5,
+            "{} {}",
+            p(&split),
+            p(&whole)
+        );
+        // At 48 h (40 h stayed), the stays that lasted that long (40-47 h) are
+        // read: about 8 + 43.5 + 30 h.
+        let at_48 = split.eta(&scanned_until(48.0), t(48.0)).unwrap();
+        assert!((79.5..83.5).contains(&hours(at_48.p50)), "{at_48:?}");
+    }
+
+    #[test]
+    fn a_wait_in_a_locker_is_its_stay_not_a_pause() {
+        // In a locker since 80 h; its lane's parcels were collected after 2-10
+        // h, all within 6 h of silence but a few.
+        let mut s = delivered();
+        let mut events = s.timeline.events().to_vec();
+        events.pop();
+        events.push(scan(
+            80.0,
+            Status::AwaitingCollection,
+            "已放入快递柜，请凭取件码取件",
+        ));
+        s.timeline = crate::domain::Timeline::new();
+        s.timeline.merge(events);
+        s.status = Status::AwaitingCollection;
+        let keys = LaneKey::levels(&s.id.carrier, &Route::of(&s));
+        let mut stats = LaneStats::default();
+        for i in 0..60 {
+            let wait = (2.0 + 8.0 * f64::from(i) / 59.0) * 60.0;
+            stats.stay.entry(Stage::AtLocker).or_default().add(wait);
+            stats.after.entry(Stage::AtLocker).or_default().add(0.0);
+            stats
+                .remaining
+                .entry(Stage::AtLocker)
+                .or_default()
+                .add(wait);
+            stats.gaps.entry(Stage::AtLocker).or_default().add(wait);
+        }
+        let view = LaneView {
+            levels: vec![(keys[0].clone(), std::sync::Arc::new(stats))],
+            prior: LaneView::prior_only(&s).prior,
+        };
+        // 9.5 h in: beyond the usual silence (p95), but the stay itself: the
+        // wait ends within the lane's last half hour, not after a pause.
+        let eta = view.eta(&s, t(89.5)).unwrap();
+        assert_eq!(eta.stage, Stage::AtLocker);
+        assert!(eta.p90 <= t(90.5), "{eta:?}");
+        assert!(view.p_delivered_by(&s, t(92.0), t(89.5)).unwrap() > 0.95);
     }
 
     #[test]

@@ -112,6 +112,26 @@ impl Fit {
     /// two standard deviations: a pace never seen says little) and drawn
     /// toward the new centre by √(1 − r²).
     pub fn apply(&self, left: &Sketch, elapsed: f64) -> Sketch {
+        self.moved(left, elapsed, self.mean_r)
+    }
+
+    /// The same for a part of the time left (the rest of a stage, or the time
+    /// from leaving it to delivery): moved by the same factor, and narrowed by
+    /// the same share toward its own centre.
+    pub fn apply_to_part(&self, part: &Sketch, elapsed: f64) -> Sketch {
+        let (mut sum, mut n) = (0.0, 0.0);
+        for (&b, &c) in part.counts() {
+            let c = c.max(0) as f64;
+            sum += c * representative(b).ln();
+            n += c;
+        }
+        if n <= 0.0 {
+            return part.clone();
+        }
+        self.moved(part, elapsed, sum / n)
+    }
+
+    fn moved(&self, sketch: &Sketch, elapsed: f64, centre: f64) -> Sketch {
         let e = elapsed
             .max(1.0)
             .ln()
@@ -119,9 +139,9 @@ impl Fit {
         let shift = self.slope * (e - self.mean_e);
         let narrow = (1.0 - self.r2).sqrt();
         let mut out = Sketch::default();
-        for (&b, &n) in left.counts() {
+        for (&b, &n) in sketch.counts() {
             let v = representative(b).ln();
-            let moved = self.mean_r + shift + narrow * (v - self.mean_r);
+            let moved = centre + shift + narrow * (v - centre);
             out.add_count(bucket(moved.exp()), n);
         }
         out
@@ -172,6 +192,21 @@ mod tests {
         // deviations out, not 25 times the slowest learned.
         let edge = fit.apply(&s, 30_000.0);
         assert!(median_h(&edge) < 120.0, "{}", median_h(&edge));
+        // A part of the time left (here a third of it) moves by the same
+        // factor about its own centre.
+        let mut third = Sketch::default();
+        for (&b, &n) in s.counts() {
+            third.add_count(bucket(representative(b) / 3.0), n);
+        }
+        for elapsed in [180.0, 1080.0] {
+            let (whole, part) = (fit.apply(&s, elapsed), fit.apply_to_part(&third, elapsed));
+            let ratio = median_h(&whole) / median_h(&part);
+            assert!((ratio / 3.0 - 1.0).abs() < 0.1, "{elapsed}: {ratio}");
+        }
+        assert_eq!(
+            fit.apply_to_part(&Sketch::default(), 180.0),
+            Sketch::default()
+        );
     }
 
     #[test]

@@ -181,6 +181,82 @@ impl Sketch {
     }
 }
 
+/// A sketch prepared for many reads of its distribution function: its buckets
+/// with the counts below each, so that [`Cumulative::cdf`] (the same answer as
+/// [`Sketch::cdf`]) is a binary search rather than a pass over the buckets.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Cumulative {
+    buckets: Vec<u32>,
+    counts: Vec<f64>,
+    /// Counted in the buckets before each.
+    below: Vec<f64>,
+    total: f64,
+}
+
+impl Cumulative {
+    /// `None` when nothing is counted.
+    pub fn of(sketch: &Sketch) -> Option<Cumulative> {
+        let mut out = Cumulative::default();
+        for (b, n) in sketch.counts() {
+            let n = (*n).max(0) as f64;
+            if n > 0.0 {
+                out.buckets.push(*b);
+                out.counts.push(n);
+                out.below.push(out.total);
+                out.total += n;
+            }
+        }
+        (out.total > 0.0).then_some(out)
+    }
+
+    /// The fraction of the values at or below `value`.
+    pub fn cdf(&self, value: f64) -> f64 {
+        let at = position(value);
+        // Buckets wholly at or below `at`; the next may hold it.
+        let i = self.buckets.partition_point(|b| f64::from(*b) + 1.0 <= at);
+        let mut below = self.below.get(i).copied().unwrap_or(self.total);
+        if let (Some(b), Some(n)) = (self.buckets.get(i), self.counts.get(i)) {
+            let b = f64::from(*b);
+            if at > b {
+                below += n * (at - b);
+            }
+        }
+        (below / self.total).clamp(0.0, 1.0)
+    }
+
+    /// The value below which a fraction `p` of the values lies, as
+    /// [`Sketch::inverse`] reads it.
+    pub fn inverse(&self, p: f64) -> f64 {
+        let target = p.clamp(0.0, 1.0) * self.total;
+        let i = self
+            .below
+            .iter()
+            .zip(&self.counts)
+            .position(|(below, n)| below + n >= target)
+            .unwrap_or(self.buckets.len() - 1);
+        let frac = ((target - self.below[i]) / self.counts[i]).clamp(0.0, 1.0);
+        value_at(f64::from(self.buckets[i]) + frac)
+    }
+}
+
+impl Sketch {
+    /// The values counted at or above `floor`, each bucket as one point (its
+    /// middle on the log scale, of the part at or above `floor`) with its
+    /// weight (the count, in part for the bucket `floor` falls in).
+    pub fn points_at_least(&self, floor: f64) -> impl Iterator<Item = (f64, f64)> + '_ {
+        let at = position(floor);
+        self.0.iter().filter_map(move |(b, n)| {
+            let (lo, n) = (f64::from(*b), (*n).max(0) as f64);
+            let hi = lo + 1.0;
+            if n <= 0.0 || hi <= at {
+                return None;
+            }
+            let from = lo.max(at);
+            Some((value_at((from + hi) / 2.0), n * (hi - from)))
+        })
+    }
+}
+
 /// A value's continuous position on the bucket scale (bucket `b` spans
 /// `[b, b + 1)`); values below 1 sit at the start.
 fn position(value: f64) -> f64 {
@@ -227,6 +303,36 @@ mod tests {
         // More taken than counted: the bucket goes, nothing negative is left.
         assert_eq!(legs.without(&all), Sketch::default());
         assert_eq!(all.without(&Sketch::default()), all);
+    }
+
+    #[test]
+    fn the_cumulative_reads_the_same_cdf_as_the_sketch() {
+        let s = sketch_of([0.5, 2.0, 2.0, 7.0, 40.0, 40.0, 41.0, 900.0, 1e6]);
+        let c = Cumulative::of(&s).unwrap();
+        for v in [
+            -3.0, 0.0, 1.0, 1.5, 2.0, 2.1, 6.0, 7.0, 7.3, 40.5, 100.0, 900.0, 1e5, 1e7,
+        ] {
+            assert!((c.cdf(v) - s.cdf(v).unwrap()).abs() < 1e-12, "cdf({v})");
+        }
+        for p in [0.0, 0.1, 0.5, 0.77, 0.9, 1.0] {
+            assert_eq!(c.inverse(p), s.inverse(p).unwrap(), "inverse({p})");
+        }
+        assert_eq!(Cumulative::of(&Sketch::default()), None);
+    }
+
+    #[test]
+    fn the_points_at_least_a_floor_weigh_what_lies_above_it() {
+        let s = sketch_of([2.0, 2.0, 40.0, 40.0, 40.0, 900.0]);
+        let all: f64 = s.points_at_least(0.0).map(|(_, w)| w).sum();
+        assert_eq!(all, 6.0);
+        // 40's bucket is [38.05, 41.5): a floor at its middle keeps half of it.
+        let mid = representative(bucket(40.0));
+        let above: Vec<(f64, f64)> = s.points_at_least(mid).collect();
+        assert_eq!(above.len(), 2);
+        assert!((above[0].1 - 1.5).abs() < 1e-9, "{above:?}");
+        assert!(above[0].0 > mid && above[0].0 < 41.5);
+        assert_eq!(above[1], (representative(bucket(900.0)), 1.0));
+        assert_eq!(s.points_at_least(1e4).count(), 0);
     }
 
     #[test]
@@ -308,6 +414,19 @@ mod tests {
             }
             let back = s.inverse(p).unwrap();
             prop_assert!((s.cdf(back).unwrap() - p).abs() < 1e-6, "{p} -> {back}");
+        }
+
+        /// The cumulative form reads every value as the sketch does.
+        #[test]
+        fn the_cumulative_agrees_with_the_sketch(
+            values in proptest::collection::vec(0u32..200_000, 1..200),
+            probes in proptest::collection::vec(-10f64..300_000.0, 1..40),
+        ) {
+            let s = sketch_of(values.iter().map(|v| f64::from(*v)));
+            let c = Cumulative::of(&s).unwrap();
+            for v in probes {
+                prop_assert!((c.cdf(v) - s.cdf(v).unwrap()).abs() < 1e-9, "{v}");
+            }
         }
 
         /// The quantile read back is within the bucket width of the exact

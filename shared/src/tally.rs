@@ -17,7 +17,7 @@
 //! | `transit\|{carrier}\|{bucket}` | fleet | delivered parcels' transit minutes, a [`crate::sketch`] histogram |
 //! | `day\|{date}\|registered`, `…\|delivered`, `…\|alerts` | day (China date) | parcels registered, delivered, alert episodes fired that day |
 //! | `day\|{date}\|snooze\|{until ms}` | day of the snooze's end | snoozed problems by the instant their snooze ends |
-//! | `lane\|{week}\|{lane}\|r:{stage}\|{bucket}`, `…\|g:{stage}\|{bucket}`, `…\|l:{stage}\|{bucket}` | lane and ISO week of delivery (China time) | what delivered parcels teach their lanes ([`crate::lanes::Lesson`]): minutes from entering each stage to delivery, and between scans (`l`: those begun by a departure scan, legs), as sketches; read by lane, never by the summary |
+//! | `lane\|{week}\|{lane}\|r:{stage}\|{bucket}`, `…\|g:{stage}\|{bucket}`, `…\|l:{stage}\|{bucket}`, `…\|d:{stage}\|{bucket}`, `…\|x:{stage}\|{bucket}` | lane and ISO week of delivery (China time) | what delivered parcels teach their lanes ([`crate::lanes::Lesson`]): minutes from entering each stage to delivery (`d`: the stay in it, `x`: from leaving it to delivery), and between scans (`l`: those begun by a departure scan, legs), as sketches; read by lane, never by the summary |
 //!
 //! A snooze ends by the clock, with no write: the summary counts a problem stored
 //! as snoozed as `open` once its `snooze` counter's instant has passed, so the
