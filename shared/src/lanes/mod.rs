@@ -232,7 +232,7 @@ pub struct LaneStats {
     pub legs: BTreeMap<Stage, Sketch>,
     /// Per stage, how long parcels stayed in it (to the next stage's entry or
     /// delivery), and the time from leaving it to delivery: the two parts of
-    /// `remaining`, read apart for a parcel still in the stage ([`Split`](outlook::Split)).
+    /// `remaining`, read apart for a parcel still in the stage ([`Outlook`] reads them as its `Split`).
     pub stay: BTreeMap<Stage, Sketch>,
     pub after: BTreeMap<Stage, Sketch>,
     /// Per stage entered after pickup, how pace so far relates to the time left.

@@ -392,7 +392,7 @@ impl Split {
     fn prob(&self, left: f64, spent: f64) -> f64 {
         let (mut sum, mut weight) = (0.0, 0.0);
         for (stay, w) in self.stay.points_at_least(spent) {
-            sum += w * self.after.cdf(left - stay.max(spent));
+            sum += w * self.after.cdf(left - stay);
             weight += w;
         }
         if weight > 0.0 {
