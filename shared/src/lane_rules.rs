@@ -36,7 +36,9 @@
 //!   published figures say nothing about a lane's unusual silences). It holds only
 //!   where it comes before `stalled` (the limit is below `STALLED_HOURS`): earlier
 //!   on fast lanes, quiet on slow ones. Not before pickup (`no_pickup`), in a
-//!   locker (`locker_uncollected`), nor after a reported problem (its event rule).
+//!   locker (`locker_uncollected`), nor after a reported problem (its event
+//!   rule), nor in the stage where the parcel had one (back on its way, it waits
+//!   out of its lane's rhythm: `stalled` watches it).
 //!
 //! Both are pure functions of (shipment, configuration, lane view, now).
 
@@ -304,11 +306,18 @@ fn slow_lane(
     {
         return None;
     }
-    // A problem the carrier reported has its own rule, which says more.
-    if matches!(
-        shipment.timeline.current_status(),
-        Status::DeliveryFailed | Status::Exception
-    ) {
+    // A problem the carrier reported has its own rule, which says more; and a
+    // parcel back on its way after one in this stage (re-sorted, waiting for
+    // the next departure out of the lane's rhythm) is left to `stalled` until
+    // it moves on: its silence says nothing about its lane.
+    let problem = |status: Status| matches!(status, Status::DeliveryFailed | Status::Exception);
+    if problem(shipment.timeline.current_status())
+        || shipment
+            .timeline
+            .events()
+            .iter()
+            .any(|e| e.at >= outlook.entered && problem(e.status))
+    {
         return None;
     }
     let carrier = Some(&shipment.id.carrier);

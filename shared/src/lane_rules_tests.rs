@@ -314,6 +314,43 @@ fn slow_lane_fires_past_the_lanes_usual_gap_and_only_before_stalled() {
 }
 
 #[test]
+fn slow_lane_leaves_a_parcel_back_from_a_reported_problem_to_stalled() {
+    let c = RuleConfig::default();
+    let slow = |s: &Shipment, now: f64| {
+        findings(s, &c, &lane(), t(now))
+            .into_iter()
+            .any(|f| f.rule == Rule::SlowLane)
+    };
+    // On the line haul from 4: a problem parcel at 6, handled at 20 (back in
+    // transit), then silent.
+    let mut s = parcel(200.0);
+    s.timeline.merge(vec![scan(6.0, Status::Exception)]);
+    assert!(!slow(&s, 6.0 + 30.0), "the problem's own rule speaks");
+    s.timeline.merge(vec![scan(20.0, Status::InTransit)]);
+    assert_eq!(s.timeline.current_status(), Status::InTransit);
+    assert!(!slow(&s, 20.0 + 30.0), "back from a problem in this stage");
+    // The same silence without the problem is slow.
+    let mut healthy = parcel(200.0);
+    healthy.timeline.merge(vec![scan(20.0, Status::InTransit)]);
+    assert!(slow(&healthy, 20.0 + 30.0));
+    // Once it moves on to the next stage, its lane's rhythm applies again.
+    s.timeline
+        .merge(vec![scan(50.0, Status::ArrivedAtDestinationCity)]);
+    let mut at_destination = lane();
+    let stats = std::sync::Arc::make_mut(&mut at_destination.levels[0].1);
+    stats.gaps.insert(
+        Stage::AtDestination,
+        sketch_of_hours((1..=2000).map(|i| 0.005 * f64::from(i))),
+    );
+    let fires = |s: &Shipment, now: f64| {
+        findings(s, &c, &at_destination, t(now))
+            .into_iter()
+            .any(|f| f.rule == Rule::SlowLane)
+    };
+    assert!(fires(&s, 50.0 + 20.0));
+}
+
+#[test]
 fn slow_lane_leaves_parcels_not_picked_up_to_no_pickup() {
     let mut s = Shipment::new(ShipmentId::parse("ZTO", "75312345678901").unwrap(), t(0.0));
     s.shipped_at = Some(t(0.0));
