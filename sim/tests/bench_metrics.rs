@@ -426,6 +426,12 @@ fn lane_rules_are_scored_apart_against_the_fixed_rules_truth() {
         s.predicted_late_by_anomaly.into_iter().collect::<Vec<_>>(),
         vec![("none", by(1, 1, 1)), ("slow", by(1, 0, 0))]
     );
+    // First flags by lead: L0 26 h and the on-time parcel 51 h ahead, L1 21 h.
+    let at_lead = |flagged, late| lane_scores::FlagsAtLead { flagged, late };
+    assert_eq!(
+        s.flags_by_lead,
+        [at_lead(2, 1), at_lead(1, 1), at_lead(0, 0), at_lead(0, 0)]
+    );
     assert_eq!((s.stalls, s.stalls_found), (1, 1));
     assert_eq!(s.leads_h, vec![36.0 + 5.0 / 60.0]);
     assert!(s.fast_leads_h.is_empty(), "a cross-country lane");

@@ -7,7 +7,7 @@ use std::fmt::Write as _;
 use chrono::Duration;
 
 use sentinel_sim::bench::metrics::Detection;
-use sentinel_sim::bench::{BenchReport, RULE_ORDER, TICK};
+use sentinel_sim::bench::{lane_scores, BenchReport, RULE_ORDER, TICK};
 use shared::domain::Rule;
 use shared::domain::Status;
 use shared::schedule::TrackingMode;
@@ -97,6 +97,18 @@ fn lane_rules(out: &mut String, r: &BenchReport) {
         let _ = writeln!(
             out,
             "  predicted_late by injected anomaly (late parcels flagged 24 h ahead / late, and on-time parcels flagged): {}",
+            by.join(", ")
+        );
+    }
+    if l.flagged > 0 {
+        let by: Vec<String> = lane_scores::LEAD_BANDS
+            .iter()
+            .zip(&l.flags_by_lead)
+            .map(|(b, f)| format!("{b} h+ {}/{}", f.late, f.flagged))
+            .collect();
+        let _ = writeln!(
+            out,
+            "  predicted_late's first flags by hours before the promise (late / flagged): {}",
             by.join(", ")
         );
     }

@@ -583,3 +583,60 @@ fn ack_close_and_snooze_move_problems_between_states() {
         assert_eq!(o.status.code(), Some(2), "{args:?}: {}", text(&o.stderr));
     }
 }
+
+/// `sentinel bench --json FILE` keeps the issue-17 contract: a `"prediction"`
+/// object with the named figures (numbers once a run outlasts the warm-up), and
+/// a `"budget"` object, never over its limit, when `--daily-budget N` is given.
+#[test]
+fn bench_json_carries_the_prediction_and_budget_figures() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("unused.db");
+    let json = dir.path().join("bench.json");
+    let o = sentinel(
+        &db,
+        &[
+            "bench",
+            "--parcels",
+            "300",
+            "--days",
+            "10",
+            "--seed",
+            "3",
+            "--daily-budget",
+            "100",
+            "--json",
+            json.to_str().unwrap(),
+        ],
+    );
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let v: Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    let p = &v["prediction"];
+    for key in [
+        "p90_coverage",
+        "p50_abs_error_h",
+        "predicted_late_recall_24h",
+        "predicted_late_precision",
+        "slow_lane_median_lead_h",
+    ] {
+        assert!(p.get(key).is_some(), "prediction.{key} missing: {p}");
+    }
+    // Three days after the warm-up, deliveries were judged.
+    let coverage = p["p90_coverage"].as_f64().expect("a number");
+    assert!((0.0..=1.0).contains(&coverage), "{coverage}");
+    assert!(p["p50_abs_error_h"].as_f64().expect("a number") >= 0.0);
+    // The first flags by lead add up to the parcels flagged.
+    let by_lead: u64 = p["predicted_late_by_lead_h"]
+        .as_object()
+        .expect("an object")
+        .values()
+        .map(|b| b["flagged"].as_u64().unwrap())
+        .sum();
+    assert_eq!(Some(by_lead), p["predicted_late_flagged"].as_u64());
+    let b = &v["budget"];
+    assert_eq!(b["daily_budget"].as_u64(), Some(100), "{b}");
+    assert!(
+        b["max_queries_in_a_day"].as_u64().expect("a number") <= 100,
+        "{b}"
+    );
+    assert_eq!(b["days_over_budget"].as_u64(), Some(0), "{b}");
+}

@@ -63,6 +63,20 @@ pub struct LaneScores {
     /// what made the late parcels late and which of them were flagged in time, and
     /// whose on-time parcels were flagged.
     pub predicted_late_by_anomaly: BTreeMap<&'static str, LateByAnomaly>,
+    /// `predicted_late`'s first flags by how long before the promise they came
+    /// ([`LEAD_BANDS`]): how many, and of them the late parcels.
+    pub flags_by_lead: [FlagsAtLead; LEAD_BANDS.len()],
+}
+
+/// The bands of a first flag's lead over the promise, hours: at least the first
+/// bound, else at least the next, down to the last band (under 6 h).
+pub const LEAD_BANDS: [i64; 4] = [24, 12, 6, 0];
+
+/// First flags in one band of leads.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct FlagsAtLead {
+    pub flagged: u64,
+    pub late: u64,
 }
 
 /// `predicted_late` on the parcels of one injected anomaly.
@@ -193,7 +207,14 @@ pub fn score(
             by.late += 1;
             by.late_flagged_24h += u64::from(in_time);
         }
-        if flag.is_some() {
+        if let Some(f) = flag {
+            let lead_h = (promise - f) / 3600;
+            let band = LEAD_BANDS
+                .iter()
+                .position(|&b| lead_h >= b)
+                .unwrap_or(LEAD_BANDS.len() - 1);
+            out.flags_by_lead[band].flagged += 1;
+            out.flags_by_lead[band].late += u64::from(is_late);
             out.flagged += 1;
             out.flagged_late += u64::from(is_late);
             by.false_flags += u64::from(!is_late);
