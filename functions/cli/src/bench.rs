@@ -16,7 +16,7 @@ use sentinel_sim::bench::cost;
 
 use sentinel_sim::bench;
 use sentinel_sim::bench::cost::CostInputs;
-use sentinel_sim::bench::{lane_scores, prediction};
+use sentinel_sim::bench::prediction;
 use sentinel_sim::bench::{BenchConfig, BenchReport, Side, Wire, RULE_ORDER, TICK};
 use shared::budget::DailyBudget;
 use shared::config::Settings;
@@ -313,9 +313,8 @@ fn prediction_json(r: &BenchReport) -> Value {
             .iter()
             .map(|(anomaly, b)| (anomaly.to_string(), json!({"late": b.late, "flagged_24h": b.late_flagged_24h, "false_flags": b.false_flags})))
             .collect::<serde_json::Map<String, Value>>(),
-        "predicted_late_by_lead_h": lane_scores::LEAD_BANDS
-            .iter()
-            .zip(&l.flags_by_lead)
+        "predicted_late_by_lead_h": l
+            .flags_by_lead_band()
             .map(|(b, f)| (format!("{b}"), json!({"flagged": f.flagged, "late": f.late})))
             .collect::<serde_json::Map<String, Value>>(),
         "slow_lane_median_lead_h": opt_f(l.slow_lane_median_lead_h()),

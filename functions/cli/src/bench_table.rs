@@ -7,7 +7,7 @@ use std::fmt::Write as _;
 use chrono::Duration;
 
 use sentinel_sim::bench::metrics::Detection;
-use sentinel_sim::bench::{lane_scores, BenchReport, RULE_ORDER, TICK};
+use sentinel_sim::bench::{BenchReport, RULE_ORDER, TICK};
 use shared::domain::Rule;
 use shared::domain::Status;
 use shared::schedule::TrackingMode;
@@ -101,9 +101,8 @@ fn lane_rules(out: &mut String, r: &BenchReport) {
         );
     }
     if l.flagged > 0 {
-        let by: Vec<String> = lane_scores::LEAD_BANDS
-            .iter()
-            .zip(&l.flags_by_lead)
+        let by: Vec<String> = l
+            .flags_by_lead_band()
             .map(|(b, f)| format!("{b} h+ {}/{}", f.late, f.flagged))
             .collect();
         let _ = writeln!(

@@ -120,6 +120,12 @@ impl LaneScores {
         share(self.flagged_late, self.flagged)
     }
 
+    /// `predicted_late`'s first flags by band of lead: each band's lower bound
+    /// (hours before the promise, [`LEAD_BANDS`]) and its flags.
+    pub fn flags_by_lead_band(&self) -> impl Iterator<Item = (i64, FlagsAtLead)> + '_ {
+        LEAD_BANDS.into_iter().zip(self.flags_by_lead)
+    }
+
     pub fn slow_lane_found(&self) -> Option<f64> {
         share(self.stalls_found, self.stalls)
     }
